@@ -1,0 +1,29 @@
+"""Keras layers of MMnas: the four primitive ops, the attention core, LN, pooling, geometry."""
+
+from mmnas_tf.layers.attention_pooling import AttentionPooling
+from mmnas_tf.layers.feed_forward import FeedForward
+from mmnas_tf.layers.guided_attention import GuidedAttention
+from mmnas_tf.layers.layer_norm import OriginalLayerNorm
+from mmnas_tf.layers.multi_head_attention import MultiHeadAttention
+from mmnas_tf.layers.ops_registry import OP_CLASSES, make_op
+from mmnas_tf.layers.post_norm_op import PostNormOp
+from mmnas_tf.layers.relation_features import box_features, relation_features
+from mmnas_tf.layers.relation_self_attention import RelationSelfAttention
+from mmnas_tf.layers.self_attention import SelfAttention
+from mmnas_tf.layers.sentence_lstm import SentenceLSTM
+
+__all__ = [
+    "OP_CLASSES",
+    "AttentionPooling",
+    "FeedForward",
+    "GuidedAttention",
+    "MultiHeadAttention",
+    "OriginalLayerNorm",
+    "PostNormOp",
+    "RelationSelfAttention",
+    "SelfAttention",
+    "SentenceLSTM",
+    "box_features",
+    "make_op",
+    "relation_features",
+]

@@ -1,0 +1,70 @@
+"""Attentional pooling ("AttFlat") of a sequence into one vector (paper Sec. 3.3)."""
+
+import keras
+from keras import ops
+
+from mmnas_tf.layers.multi_head_attention import NEG_INF
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class AttentionPooling(keras.layers.Layer):
+    """``alpha = softmax_positions(W2 Dropout(ReLU(W1 x + b1)) + b2)`` with padding masked, then
+    ``Linear(concat_g(sum_i alpha_ig x_i))`` (paper Eq. 9-10, the original's AttFlat).
+
+    Args:
+      hidden_size: int, input width d.
+      mlp_size: int, width a of the attention MLP.
+      glimpses: int, number g of attention glimpses.
+      output_size: int, o, width of the pooled output (a size of its own, not derived from d).
+      dropout: float, dropout after the ReLU of the attention MLP.
+
+    Call: ``AttentionPooling(512, 512, 1, 1024)(x, mask)``, ``x`` [B, L, d], ``mask`` bool [B, L]
+    (True = real) -> [B, o].
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        mlp_size: int,
+        glimpses: int,
+        output_size: int,
+        dropout: float = 0.1,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.mlp_size = mlp_size
+        self.glimpses = glimpses
+        self.output_size = output_size
+        self.dropout = dropout
+        self.mlp_dense = keras.layers.Dense(mlp_size, name="mlp")
+        self.mlp_dropout = keras.layers.Dropout(dropout)
+        self.glimpse_dense = keras.layers.Dense(glimpses, name="glimpse")
+        self.merge_dense = keras.layers.Dense(output_size, name="merge")
+
+    def build(self, x_shape, mask_shape=None):
+        self.mlp_dense.build(x_shape)
+        self.glimpse_dense.build(x_shape[:-1] + (self.mlp_size,))
+        self.merge_dense.build(x_shape[:-2] + (self.hidden_size * self.glimpses,))
+
+    def call(self, x, mask=None, training=None):
+        logits = self.glimpse_dense(
+            self.mlp_dropout(ops.relu(self.mlp_dense(x)), training=training)
+        )  # [B, L, g]
+        if mask is not None:
+            logits = ops.where(mask[..., None], logits, ops.cast(NEG_INF, logits.dtype))
+        alpha = ops.softmax(logits, axis=1)
+        pooled = ops.einsum("blg,bld->bgd", alpha, x)
+        b = ops.shape(pooled)[0]
+        pooled = ops.reshape(pooled, (b, self.glimpses * self.hidden_size))
+        return self.merge_dense(pooled)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "mlp_size": self.mlp_size,
+            "glimpses": self.glimpses,
+            "output_size": self.output_size,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,81 @@
+"""Multi-head scaled dot-product attention core (paper Eq. 1-3, original MHAtt)."""
+
+import math
+
+import keras
+from keras import ops
+
+NEG_INF = -1e9
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class MultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention with a key padding mask and an optional additive score bias.
+
+    ``softmax(Q K^T / sqrt(d_h) + bias)`` with padded keys set to -1e9 (replaced, as the original's
+    ``masked_fill``), dropout on the attention map, then the output projection. Q, K, V and output
+    projections have no bias, as in the original MMnas code. Heads are contiguous ``d_h``-sized
+    chunks of the projected vectors.
+
+    Args:
+      hidden_size: int, width d of inputs and outputs.
+      num_heads: int, h; d must be divisible by h.
+      dropout: float, dropout rate on the attention map (training only).
+
+    Call: ``mha(query, key_value, key_mask=None, bias=None, training=None)``; ``query`` [B, Lq, d],
+    ``key_value`` [B, Lk, d], ``key_mask`` bool [B, Lk] (True = real key), ``bias`` [B, h, Lq, Lk].
+    Padded queries are not masked (their rows are ignored later by pooling).
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_size % num_heads:
+            raise ValueError(
+                f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}"
+            )
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.head_size = hidden_size // num_heads
+
+    def build(self, query_shape, key_value_shape=None, *args, **kwargs):
+        key_value_shape = key_value_shape or query_shape
+        dense = lambda name: keras.layers.Dense(self.hidden_size, use_bias=False, name=name)  # noqa: E731
+        self.query_dense = dense("query")
+        self.key_dense = dense("key")
+        self.value_dense = dense("value")
+        self.output_dense = dense("output")
+        self.query_dense.build(query_shape)
+        self.key_dense.build(key_value_shape)
+        self.value_dense.build(key_value_shape)
+        self.output_dense.build(query_shape[:-1] + (self.hidden_size,))
+        self.attention_dropout = keras.layers.Dropout(self.dropout)
+
+    def _split_heads(self, x):
+        b, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (b, length, self.num_heads, self.head_size))
+        return ops.transpose(x, (0, 2, 1, 3))
+
+    def call(self, query, key_value, key_mask=None, bias=None, training=None):
+        q = self._split_heads(self.query_dense(query))
+        k = self._split_heads(self.key_dense(key_value))
+        v = self._split_heads(self.value_dense(key_value))
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_size)
+        if bias is not None:
+            scores = scores + bias
+        if key_mask is not None:
+            scores = ops.where(key_mask[:, None, None, :], scores, ops.cast(NEG_INF, scores.dtype))
+        attention = ops.softmax(scores, axis=-1)
+        attention = self.attention_dropout(attention, training=training)
+        out = ops.matmul(attention, v)
+        b, length = ops.shape(out)[0], ops.shape(out)[2]
+        out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, length, self.hidden_size))
+        return self.output_dense(out)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+        }

@@ -1,0 +1,48 @@
+"""The residual + post-norm wrapper shared by every primitive op (paper Sec. 3.1)."""
+
+import keras
+
+from mmnas_tf.layers.layer_norm import OriginalLayerNorm
+
+
+class PostNormOp(keras.layers.Layer):
+    """Base of the four primitive ops: ``y <- LN(y + Dropout(op(y, context)))``.
+
+    Subclasses implement ``transform(y, context, training)``. Every op has the same call interface,
+    so a block slot (fixed or mixed) can call any of them:
+    ``op(y, context, training=None)`` where ``context`` is a dict with
+    ``"mask"`` bool [B, L] (True = real position of ``y``), ``"guide"`` [B, Lx, d] and
+    ``"guide_mask"`` bool [B, Lx] (the encoder output, used by GA), ``"relation"`` [B, L, L, r]
+    (the shared relation embedding, used by RSA). Ops ignore the entries they do not need.
+
+    Args:
+      hidden_size: int, width d.
+      dropout: float, dropout on the op output before the residual sum.
+    """
+
+    #: short op name used in genotypes ("SA", "GA", "RSA", "FFN").
+    op_name = None
+
+    def __init__(self, hidden_size: int, dropout: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.dropout = dropout
+        self.norm = OriginalLayerNorm(name="norm")
+        self.output_dropout = keras.layers.Dropout(dropout)
+
+    def build(self, y_shape, context_shape=None):
+        self.build_op(y_shape, context_shape or {})
+        self.norm.build(y_shape)
+
+    def build_op(self, y_shape, context_shape):
+        raise NotImplementedError
+
+    def transform(self, y, context, training=None):
+        raise NotImplementedError
+
+    def call(self, y, context, training=None):
+        out = self.transform(y, context, training=training)
+        return self.norm(y + self.output_dropout(out, training=training))
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_size": self.hidden_size, "dropout": self.dropout}

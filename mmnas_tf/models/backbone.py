@@ -1,0 +1,164 @@
+"""The one MMnas backbone: sentence encoder, image projection, M encoder and N decoder blocks."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mmnas_tf import inputs as names
+from mmnas_tf.config import ModelConfig
+from mmnas_tf.layers import SentenceLSTM, box_features, make_op, relation_features
+
+
+def text_padding_mask(text_ids):
+    """True where a token is real (id != 0)."""
+    return ops.not_equal(text_ids, 0)
+
+
+def image_padding_mask(features):
+    """True where a region is real (its feature row is not all zero)."""
+    return ops.not_equal(ops.sum(ops.abs(features), axis=-1), 0)
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class MMnasBackbone(keras.Model):
+    """Encoder-decoder backbone of MMnas (paper Sec. 3.2) whose block slots hold either a fixed op
+    (from ``config.genotype``) or a searchable mixed op over ``config.pools`` (supernet).
+
+    Text: word embedding (GloVe-sized) then a one-layer LSTM -> X [B, m, d], then M encoder blocks
+    (SA or FFN). Image: optional box embedding concatenated to the region features, a linear
+    projection -> Y [B, n, d], then N decoder blocks (SA, GA over X, RSA with the relation
+    embedding ``ReLU(Linear_{4->r}(R))`` computed once from the boxes, or FFN).
+
+    Args:
+      config: ``ModelConfig`` (or its dict form).
+
+    Call: ``backbone(inputs, training=None, arch=None, return_intermediates=False)`` with ``inputs``
+    a dict of ``text_ids`` int [B, m] (0 = padding), ``image_features`` float [B, n, f] (all-zero
+    rows = padding), ``boxes`` float [B, n, 4] pixels, and ``image_size`` [B, 2] (height, width)
+    when the box embedding is on. ``arch`` is forwarded to mixed-op slots (ignored by fixed ones).
+    Returns ``{"text": X, "image": Y, "text_mask", "image_mask"}`` (+ ``"intermediates"``).
+
+    Example::
+
+        config = ModelConfig(hidden_size=64, num_heads=4, genotype=mcan(4, 6),
+                             num_encoder_blocks=4, num_decoder_blocks=6)
+        outputs = MMnasBackbone(config)(inputs)
+    """
+
+    def __init__(self, config: ModelConfig | dict, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = ModelConfig.from_dict(config)
+        self.config = config.validate()
+        c = config
+        self.embedding = keras.layers.Embedding(c.vocab_size, c.word_embed_size, name="embedding")
+        self.lstm = SentenceLSTM(c.hidden_size, name="lstm")
+        self.box_embedding = (
+            keras.layers.Dense(c.box_embedding_size, name="box_embedding")
+            if c.box_embedding_size
+            else None
+        )
+        self.image_projection = keras.layers.Dense(c.hidden_size, name="image_projection")
+        self.relation_embedding = keras.layers.Dense(c.relation_size, name="relation_embedding")
+        self.encoder_blocks = [
+            self._make_slot("encoder", i) for i in range(c.num_encoder_blocks)
+        ]
+        self.decoder_blocks = [
+            self._make_slot("decoder", i) for i in range(c.num_decoder_blocks)
+        ]
+
+    def _slot_ops(self, stage: str, index: int) -> tuple[str, ...]:
+        c = self.config
+        if c.genotype is not None:
+            return ((c.genotype.encoder if stage == "encoder" else c.genotype.decoder)[index],)
+        return c.pools.encoder if stage == "encoder" else c.pools.decoder
+
+    def _make_slot(self, stage: str, index: int):
+        c = self.config
+        candidates = self._slot_ops(stage, index)
+        kwargs = dict(hidden_size=c.hidden_size, num_heads=c.heads, ffn_size=c.ffn_size, dropout=c.dropout)
+        if len(candidates) == 1:
+            return make_op(candidates[0], name=f"{stage}_{index}_{candidates[0]}", **kwargs)
+        from mmnas_tf.nas.mixed_op import MixedOp  # the supernet slot lives with the search code
+
+        return MixedOp(candidates, name=f"{stage}_{index}_mixed", **kwargs)
+
+    @property
+    def uses_relations(self) -> bool:
+        return any("RSA" in self._slot_ops("decoder", i) for i in range(len(self.decoder_blocks)))
+
+    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+        c = self.config
+        text_ids = inputs[names.TEXT_IDS]
+        features = ops.cast(inputs[names.IMAGE_FEATURES], self.compute_dtype)
+        boxes = ops.cast(inputs[names.BOXES], "float32")
+        text_mask = text_padding_mask(text_ids)
+        image_mask = image_padding_mask(features)
+        acts = {}
+
+        x = self.lstm(self.embedding(text_ids))
+        acts["lstm"] = x
+        if self.box_embedding is not None:
+            if names.IMAGE_SIZE not in inputs:
+                raise ValueError("the box embedding needs the 'image_size' input (height, width)")
+            feats = box_features(boxes, inputs[names.IMAGE_SIZE], image_mask)
+            features = ops.concatenate([features, self.box_embedding(feats)], axis=-1)
+        y = self.image_projection(features)
+        acts["image_projection"] = y
+
+        relation = None
+        if self.uses_relations:
+            rel_pre = self.relation_embedding(relation_features(boxes, image_mask))
+            acts["relation_embedding"] = rel_pre
+            relation = ops.relu(rel_pre)
+
+        for i, block in enumerate(self.encoder_blocks):
+            x = self._call_slot(block, x, {"mask": text_mask}, training, arch, "encoder", i)
+            acts[f"encoder_{i}"] = x
+        context = {"mask": image_mask, "guide": x, "guide_mask": text_mask}
+        if relation is not None:
+            context["relation"] = relation
+        for i, block in enumerate(self.decoder_blocks):
+            y = self._call_slot(block, y, context, training, arch, "decoder", i)
+            acts[f"decoder_{i}"] = y
+
+        out = {"text": x, "image": y, "text_mask": text_mask, "image_mask": image_mask}
+        if return_intermediates:
+            out["intermediates"] = acts
+        return out
+
+    def _call_slot(self, block, y, context, training, arch, stage, index):
+        if arch is not None and hasattr(block, "candidates"):
+            return block(y, context, training=training, choice=arch[stage][index])
+        return block(y, context, training=training)
+
+    def build(self, input_shape=None):
+        """Creates every weight by a call on zero inputs (also creates the ``linear_y_rel`` weights
+        that the original always holds, even without RSA)."""
+        if self.built:
+            return
+        self.built = True  # sublayers build lazily inside this first call
+        self(self.dummy_inputs(), training=False)
+        if not self.relation_embedding.built:
+            self.relation_embedding.build((None, 4))
+
+    def dummy_inputs(self, batch_size: int = 1) -> dict:
+        c = self.config
+        dummy = {
+            names.TEXT_IDS: ops.ones((batch_size, c.max_tokens), "int32"),
+            names.IMAGE_FEATURES: ops.ones((batch_size, c.max_regions, c.feature_size)),
+            names.BOXES: ops.tile(
+                ops.convert_to_tensor([[[0.0, 0.0, 9.0, 9.0]]]), (batch_size, c.max_regions, 1)
+            ),
+        }
+        if self.box_embedding is not None:
+            dummy[names.IMAGE_SIZE] = ops.ones((batch_size, 2)) * 10.0
+        return dummy
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,63 @@
+"""Visual grounding model: per-object ranking scores and box offsets (paper Sec. 3.3)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from mmnas_tf.layers import AttentionPooling, OriginalLayerNorm
+from mmnas_tf.models.backbone import MMnasBackbone
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class MMnasGrounder(keras.Model):
+    """``Z = LN(pool_x(X) + Linear_{d->o}(Y))`` per object; ``object_scores = log_softmax(
+    Linear_{o->1}(Z))`` over ALL n slots (padding included, as the original) and ``box_deltas =
+    Linear_{o->4}(Z)`` (normalised Fast R-CNN offsets; divide-by-std form, as the original's
+    regression layer emits them).
+
+    Args:
+      backbone: a ``MMnasBackbone``.
+
+    Call: ``model(inputs, ...)`` -> ``{"object_scores": [B, n], "box_deltas": [B, n, 4]}``.
+    """
+
+    def __init__(self, backbone: MMnasBackbone, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        c = backbone.config
+        self.text_pooling = AttentionPooling(
+            c.hidden_size, c.pool_mlp_size, c.pool_glimpses, c.pool_output_size, c.dropout,
+            name="text_pooling",
+        )  # fmt: skip
+        self.object_projection = keras.layers.Dense(c.pool_output_size, name="object_projection")
+        self.fusion_norm = OriginalLayerNorm(name="fusion_norm")
+        self.score_dense = keras.layers.Dense(1, name="score")
+        self.delta_dense = keras.layers.Dense(4, name="box_delta")
+        self.built = True
+        self(backbone.dummy_inputs(), training=False)
+
+    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+        f = self.backbone(inputs, training=training, arch=arch, return_intermediates=return_intermediates)
+        pooled_x = self.text_pooling(f["text"], f["text_mask"], training=training)
+        objects = self.object_projection(f["image"])
+        fused = self.fusion_norm(pooled_x[:, None, :] + objects)
+        scores = ops.log_softmax(self.score_dense(fused)[..., 0], axis=-1)
+        out = {"object_scores": scores, "box_deltas": self.delta_dense(fused)}
+        if return_intermediates:
+            out["intermediates"] = {
+                **f["intermediates"],
+                "text_pooling": pooled_x,
+                "object_projection": objects,
+                "fusion_norm": fused,
+            }
+        return out
+
+    def get_config(self):
+        return {"name": self.name, "backbone": keras.saving.serialize_keras_object(self.backbone)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

@@ -1,0 +1,1 @@
+"""Tensor functions shared by losses, metrics and serving (box maths)."""
