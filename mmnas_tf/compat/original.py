@@ -23,7 +23,9 @@ def detect_task(state_dict: dict) -> str:
         return "vg"
     if "proj.weight" in state_dict:
         return "itm" if state_dict["proj.weight"].shape[0] == 1 else "vqa"
-    raise ValueError("the checkpoint has no known output layer (proj, proj_reg): not an MMnas model")
+    raise ValueError(
+        "the checkpoint has no known output layer (proj, proj_reg): not an MMnas model"
+    )
 
 
 def infer_config(state_dict: dict, genotype: Genotype, task: str, **overrides) -> ModelConfig:
@@ -36,7 +38,9 @@ def infer_config(state_dict: dict, genotype: Genotype, task: str, **overrides) -
     _check_blocks(sd, genotype)
     hidden, in_features = sd["imgfeat_linear.weight"].shape
     box_size = sd["bbox_linear.weight"].shape[0] if "bbox_linear.weight" in sd else 0
-    ffn = [v.shape[0] for k, v in sd.items() if k.endswith("mlp.fc.linear.weight") and "backnone" in k]
+    ffn = [
+        v.shape[0] for k, v in sd.items() if k.endswith("mlp.fc.linear.weight") and "backnone" in k
+    ]
     rsa = [v.shape[0] for k, v in sd.items() if k.endswith("mhatt.linear_r.weight")]
     heads = genotype.num_heads(hidden, 8) if genotype.head_size else None
     if rsa:
@@ -47,7 +51,9 @@ def infer_config(state_dict: dict, genotype: Genotype, task: str, **overrides) -
             )
         heads = rsa[0]
     if heads is None:
-        raise ValueError("cannot infer the number of heads: the genotype's op names carry no head size")
+        raise ValueError(
+            "cannot infer the number of heads: the genotype's op names carry no head size"
+        )
     vocab, word = sd["embedding.weight"].shape
     config = dict(
         hidden_size=int(hidden),
@@ -83,7 +89,13 @@ def _check_blocks(sd: dict, genotype: Genotype) -> None:
             )
         for i, op in enumerate(ops):
             keys = found[(stage, i)]
-            kind = "FFN" if "mlp.fc.linear.weight" in keys else "RSA" if "mhatt.linear_r.weight" in keys else "ATT"
+            kind = (
+                "FFN"
+                if "mlp.fc.linear.weight" in keys
+                else "RSA"
+                if "mhatt.linear_r.weight" in keys
+                else "ATT"
+            )
             want = "ATT" if op in ("SA", "GA") else op
             if kind != want:
                 raise ValueError(
@@ -158,10 +170,14 @@ def load_original_weights(model, state_dict: dict, task: str) -> None:
     mapped = {k for k, _, _ in pairs}
     missing = sorted(mapped - set(state_dict))
     if missing:
-        raise ValueError(f"the checkpoint lacks {len(missing)} keys the model needs, e.g. {missing[:5]}")
+        raise ValueError(
+            f"the checkpoint lacks {len(missing)} keys the model needs, e.g. {missing[:5]}"
+        )
     unused = sorted(set(state_dict) - mapped)
     if unused:
-        raise ValueError(f"the checkpoint has {len(unused)} keys the model does not use, e.g. {unused[:5]}")
+        raise ValueError(
+            f"the checkpoint has {len(unused)} keys the model does not use, e.g. {unused[:5]}"
+        )
     variables = {id(v) for v in model.weights}
     if len(pairs) != len(variables) or variables != {id(v) for _, v, _ in pairs}:
         raise RuntimeError("internal error: the weight map does not cover every model variable")

@@ -33,7 +33,9 @@ class _StorageType:
         self.name = name
 
 
-def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, hooks=None, metadata=None):
+def _rebuild_tensor_v2(
+    storage, storage_offset, size, stride, requires_grad=False, hooks=None, metadata=None
+):
     size, stride = tuple(size), tuple(stride)
     if not size:
         return storage[storage_offset].copy()

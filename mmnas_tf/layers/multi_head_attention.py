@@ -30,9 +30,7 @@ class MultiHeadAttention(keras.layers.Layer):
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
-            raise ValueError(
-                f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}"
-            )
+            raise ValueError(f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}")
         self.hidden_size = hidden_size
         self.num_heads = num_heads
         self.dropout = dropout

@@ -8,6 +8,7 @@ from keras import ops
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.layers import SentenceLSTM, box_features, make_op, relation_features
+from mmnas_tf.models.saving import ExplicitSignaturesOnly
 
 
 def text_padding_mask(text_ids):
@@ -21,7 +22,7 @@ def image_padding_mask(features):
 
 
 @keras.saving.register_keras_serializable(package="mmnas_tf")
-class MMnasBackbone(keras.Model):
+class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
     """Encoder-decoder backbone of MMnas (paper Sec. 3.2) whose block slots hold either a fixed op
     (from ``config.genotype``) or a searchable mixed op over ``config.pools`` (supernet).
 
@@ -61,12 +62,8 @@ class MMnasBackbone(keras.Model):
         )
         self.image_projection = keras.layers.Dense(c.hidden_size, name="image_projection")
         self.relation_embedding = keras.layers.Dense(c.relation_size, name="relation_embedding")
-        self.encoder_blocks = [
-            self._make_slot("encoder", i) for i in range(c.num_encoder_blocks)
-        ]
-        self.decoder_blocks = [
-            self._make_slot("decoder", i) for i in range(c.num_decoder_blocks)
-        ]
+        self.encoder_blocks = [self._make_slot("encoder", i) for i in range(c.num_encoder_blocks)]
+        self.decoder_blocks = [self._make_slot("decoder", i) for i in range(c.num_decoder_blocks)]
 
     def _slot_ops(self, stage: str, index: int) -> tuple[str, ...]:
         c = self.config
@@ -77,7 +74,9 @@ class MMnasBackbone(keras.Model):
     def _make_slot(self, stage: str, index: int):
         c = self.config
         candidates = self._slot_ops(stage, index)
-        kwargs = dict(hidden_size=c.hidden_size, num_heads=c.heads, ffn_size=c.ffn_size, dropout=c.dropout)
+        kwargs = dict(
+            hidden_size=c.hidden_size, num_heads=c.heads, ffn_size=c.ffn_size, dropout=c.dropout
+        )
         if len(candidates) == 1:
             return make_op(candidates[0], name=f"{stage}_{index}_{candidates[0]}", **kwargs)
         from mmnas_tf.nas.mixed_op import MixedOp  # the supernet slot lives with the search code
@@ -88,8 +87,36 @@ class MMnasBackbone(keras.Model):
     def uses_relations(self) -> bool:
         return any("RSA" in self._slot_ops("decoder", i) for i in range(len(self.decoder_blocks)))
 
-    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+    def check_inputs(self, inputs) -> None:
+        """Raises ValueError naming the input when a rank, width or dtype is wrong."""
         c = self.config
+        want = {
+            names.TEXT_IDS: ("[batch, tokens]", 2, None),
+            names.IMAGE_FEATURES: (f"[batch, regions, {c.feature_size}]", 3, c.feature_size),
+            names.BOXES: ("[batch, regions, 4]", 3, 4),
+        }
+        if self.box_embedding is not None:
+            want[names.IMAGE_SIZE] = ("[batch, 2] (height, width)", 2, 2)
+        if not isinstance(inputs, dict):
+            raise ValueError(
+                f"inputs must be a dict with keys {sorted(want)}, got {type(inputs).__name__}"
+            )
+        for key, (shape, rank, last) in want.items():
+            if key not in inputs:
+                raise ValueError(f"missing input {key!r}; expected {shape}")
+            value = inputs[key]
+            if len(value.shape) != rank or (
+                last is not None and value.shape[-1] not in (None, last)
+            ):
+                raise ValueError(f"input {key!r} has shape {tuple(value.shape)}; expected {shape}")
+        dtype = keras.backend.standardize_dtype(inputs[names.TEXT_IDS].dtype)
+        if "int" not in dtype:
+            raise ValueError(
+                f"input 'text_ids' must be an integer tensor of token ids, got {dtype}"
+            )
+
+    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+        self.check_inputs(inputs)
         text_ids = inputs[names.TEXT_IDS]
         features = ops.cast(inputs[names.IMAGE_FEATURES], self.compute_dtype)
         boxes = ops.cast(inputs[names.BOXES], "float32")
@@ -100,8 +127,6 @@ class MMnasBackbone(keras.Model):
         x = self.lstm(self.embedding(text_ids))
         acts["lstm"] = x
         if self.box_embedding is not None:
-            if names.IMAGE_SIZE not in inputs:
-                raise ValueError("the box embedding needs the 'image_size' input (height, width)")
             feats = box_features(boxes, inputs[names.IMAGE_SIZE], image_mask)
             features = ops.concatenate([features, self.box_embedding(feats)], axis=-1)
         y = self.image_projection(features)
@@ -130,8 +155,19 @@ class MMnasBackbone(keras.Model):
 
     def _call_slot(self, block, y, context, training, arch, stage, index):
         if arch is not None and hasattr(block, "candidates"):
-            return block(y, context, training=training, choice=arch[stage][index])
+            return block(
+                y, context, training=training, choice=arch[stage][index],
+                all_paths=arch.get("all_paths", False),
+            )  # fmt: skip
         return block(y, context, training=training)
+
+    def architecture_variables(self) -> list:
+        """The architecture logits (theta) of every mixed slot, encoder first (empty when fixed)."""
+        return [
+            block.arch_logits
+            for block in self.encoder_blocks + self.decoder_blocks
+            if hasattr(block, "candidates")
+        ]
 
     def build(self, input_shape=None):
         """Creates every weight by a call on zero inputs (also creates the ``linear_y_rel`` weights

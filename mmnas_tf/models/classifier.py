@@ -6,10 +6,11 @@ import keras
 
 from mmnas_tf.layers import AttentionPooling, OriginalLayerNorm
 from mmnas_tf.models.backbone import MMnasBackbone
+from mmnas_tf.models.saving import ExplicitSignaturesOnly
 
 
 @keras.saving.register_keras_serializable(package="mmnas_tf")
-class MMnasClassifier(keras.Model):
+class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
     """``z = LN(pool_x(X) + pool_y(Y))``, ``logits = Linear_{o->k}(z)``.
 
     VQA uses k = number of answers (logits for sigmoid BCE over soft scores); ITM uses k = 1 with
@@ -24,7 +25,9 @@ class MMnasClassifier(keras.Model):
     ``{"logits": [B, k] or [B]}``.
     """
 
-    def __init__(self, backbone: MMnasBackbone, num_outputs: int, scalar_output: bool = False, **kwargs):
+    def __init__(
+        self, backbone: MMnasBackbone, num_outputs: int, scalar_output: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         if scalar_output and num_outputs != 1:
             raise ValueError("scalar_output needs num_outputs=1")
@@ -33,7 +36,12 @@ class MMnasClassifier(keras.Model):
         self.scalar_output = scalar_output
         c = backbone.config
         pooling = lambda name: AttentionPooling(  # noqa: E731
-            c.hidden_size, c.pool_mlp_size, c.pool_glimpses, c.pool_output_size, c.dropout, name=name
+            c.hidden_size,
+            c.pool_mlp_size,
+            c.pool_glimpses,
+            c.pool_output_size,
+            c.dropout,
+            name=name,
         )
         self.text_pooling = pooling("text_pooling")
         self.image_pooling = pooling("image_pooling")
@@ -43,7 +51,9 @@ class MMnasClassifier(keras.Model):
         self(backbone.dummy_inputs(), training=False)
 
     def call(self, inputs, training=None, arch=None, return_intermediates=False):
-        f = self.backbone(inputs, training=training, arch=arch, return_intermediates=return_intermediates)
+        f = self.backbone(
+            inputs, training=training, arch=arch, return_intermediates=return_intermediates
+        )
         pooled_x = self.text_pooling(f["text"], f["text_mask"], training=training)
         pooled_y = self.image_pooling(f["image"], f["image_mask"], training=training)
         fused = self.fusion_norm(pooled_x + pooled_y)

@@ -7,10 +7,11 @@ from keras import ops
 
 from mmnas_tf.layers import AttentionPooling, OriginalLayerNorm
 from mmnas_tf.models.backbone import MMnasBackbone
+from mmnas_tf.models.saving import ExplicitSignaturesOnly
 
 
 @keras.saving.register_keras_serializable(package="mmnas_tf")
-class MMnasGrounder(keras.Model):
+class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
     """``Z = LN(pool_x(X) + Linear_{d->o}(Y))`` per object; ``object_scores = log_softmax(
     Linear_{o->1}(Z))`` over ALL n slots (padding included, as the original) and ``box_deltas =
     Linear_{o->4}(Z)`` (normalised Fast R-CNN offsets; divide-by-std form, as the original's
@@ -38,7 +39,9 @@ class MMnasGrounder(keras.Model):
         self(backbone.dummy_inputs(), training=False)
 
     def call(self, inputs, training=None, arch=None, return_intermediates=False):
-        f = self.backbone(inputs, training=training, arch=arch, return_intermediates=return_intermediates)
+        f = self.backbone(
+            inputs, training=training, arch=arch, return_intermediates=return_intermediates
+        )
         pooled_x = self.text_pooling(f["text"], f["text_mask"], training=training)
         objects = self.object_projection(f["image"])
         fused = self.fusion_norm(pooled_x[:, None, :] + objects)

@@ -146,7 +146,11 @@ class Genotype:
         }
 
     def to_dict(self) -> dict:
-        out = {"format": PROJECT_FORMAT, "encoder": list(self.encoder), "decoder": list(self.decoder)}
+        out = {
+            "format": PROJECT_FORMAT,
+            "encoder": list(self.encoder),
+            "decoder": list(self.decoder),
+        }
         if self.head_size is not None:
             out["head_size"] = self.head_size
         return out
@@ -157,7 +161,9 @@ class Genotype:
         if data.get("format") == PROJECT_FORMAT:
             return cls(data["encoder"], data["decoder"], data.get("head_size"))
         if "format" in data:
-            raise ValueError(f"unknown genotype format {data['format']!r}; accepted: {PROJECT_FORMAT}")
+            raise ValueError(
+                f"unknown genotype format {data['format']!r}; accepted: {PROJECT_FORMAT}"
+            )
         return cls.from_original(data, epoch)
 
     @classmethod
@@ -189,4 +195,6 @@ def mcan(num_encoder: int = 12, num_decoder: int = 18) -> Genotype:
     """The MCAN baseline: encoder [SA, FFN] * M/2, decoder [SA, GA, FFN] * N/3."""
     if num_encoder % 2 or num_decoder % 3:
         raise ValueError("MCAN needs an even M and N divisible by 3")
-    return Genotype(("SA", "FFN") * (num_encoder // 2), ("SA", "GA", "FFN") * (num_decoder // 3), 64)
+    return Genotype(
+        ("SA", "FFN") * (num_encoder // 2), ("SA", "GA", "FFN") * (num_decoder // 3), 64
+    )

@@ -21,7 +21,9 @@ class VQATask(Task):
     default_answers = 3129
 
     def build_model(self, config, num_answers=None):
-        return MMnasClassifier(MMnasBackbone(config), num_answers or self.default_answers, name="vqa")
+        return MMnasClassifier(
+            MMnasBackbone(config), num_answers or self.default_answers, name="vqa"
+        )
 
     def compute_loss(self, model, inputs, targets, training=None, arch=None):
         logits = model(inputs, training=training, arch=arch)["logits"]

@@ -19,7 +19,9 @@ class Vocabulary:
     def __init__(self, tokens: Iterable[str]):
         self.tokens = list(tokens)
         if tuple(self.tokens[:3]) != SPECIALS:
-            raise ValueError(f"a token vocabulary must start with {SPECIALS}, got {self.tokens[:3]}")
+            raise ValueError(
+                f"a token vocabulary must start with {SPECIALS}, got {self.tokens[:3]}"
+            )
         self._ids = {t: i for i, t in enumerate(self.tokens)}
         if len(self._ids) != len(self.tokens):
             raise ValueError("duplicate tokens in vocabulary")
