@@ -1,0 +1,116 @@
+"""Backbone behaviour beyond the reference vectors: any depth and op pool, the box embedding,
+padding invariance."""
+
+import numpy as np
+import pytest
+
+from mmnas_tf.config import ModelConfig
+from mmnas_tf.nas import Genotype
+from mmnas_tf.tasks import get_task
+
+rng = np.random.default_rng(1)
+
+
+def tiny(genotype, **kw):
+    return ModelConfig(
+        hidden_size=16, num_heads=2, ffn_size=32, relation_size=8, vocab_size=30, word_embed_size=12,
+        feature_size=10, max_tokens=6, max_regions=7, pool_mlp_size=8, pool_output_size=20,
+        num_encoder_blocks=len(genotype.encoder), num_decoder_blocks=len(genotype.decoder),
+        genotype=genotype, **kw,
+    )  # fmt: skip
+
+
+def batch(config, n_real=(7, 4), t_real=(6, 3)):
+    b = len(n_real)
+    ids = np.zeros((b, config.max_tokens), "int32")
+    feats = np.zeros((b, config.max_regions, config.feature_size), "float32")
+    boxes = np.zeros((b, config.max_regions, 4), "float32")
+    for i, (n, t) in enumerate(zip(n_real, t_real)):
+        ids[i, :t] = rng.integers(3, config.vocab_size, t)
+        feats[i, :n] = rng.normal(size=(n, config.feature_size))
+        xy = rng.uniform(0, 200, (n, 2))
+        boxes[i, :n] = np.concatenate([xy, xy + rng.uniform(5, 100, (n, 2))], 1)
+    return {
+        "text_ids": ids,
+        "image_features": feats,
+        "boxes": boxes,
+        "image_size": np.full((b, 2), 400.0, "float32"),
+    }
+
+
+@pytest.mark.parametrize(
+    "genotype",
+    [
+        Genotype((), ("GA",)),
+        Genotype(("SA",) * 3, ("RSA", "FFN", "GA", "SA", "RSA")),
+        Genotype(("FFN",), ("FFN",)),
+    ],
+)
+def test_any_depth_and_ops(genotype):
+    config = tiny(genotype)
+    model = get_task("vqa").build_model(config, num_answers=5)
+    out = model(batch(config))
+    assert out["logits"].shape == (2, 5)
+    assert np.isfinite(np.asarray(out["logits"])).all()
+
+
+def test_padding_does_not_change_real_outputs():
+    config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA", "SA", "FFN")))
+    model = get_task("vg").build_model(config)
+    inputs = batch(config, n_real=(4, 4), t_real=(3, 3))
+    # Sample 1 = sample 0 with 3 more padded regions and tokens truncated differently: same numbers.
+    small = {k: v[:1] for k, v in inputs.items()}
+    bigger = dict(small)
+    bigger["boxes"] = small["boxes"].copy()
+    bigger["boxes"][0, 5] = [1.0, 2.0, 3.0, 4.0]  # a box on a padded (all-zero feature) row
+    a, b = model(small), model(bigger)
+    np.testing.assert_allclose(
+        np.asarray(a["box_deltas"])[0, :4], np.asarray(b["box_deltas"])[0, :4], atol=1e-5
+    )
+
+
+def test_box_embedding_option():
+    genotype = Genotype(("SA",), ("RSA", "GA"))
+    plain = get_task("vqa").build_model(tiny(genotype), num_answers=3)
+    config = tiny(genotype, box_embedding_size=6)
+    model = get_task("vqa").build_model(config, num_answers=3)
+    # Dense(5 -> 6) plus 6 more input rows of the image projection.
+    assert model.count_params() - plain.count_params() == 5 * 6 + 6 + 6 * 16
+    assert get_task("vqa").input_names(config)[-1] == "image_size"
+    inputs = batch(config)
+    out = model(inputs)["logits"]
+    moved = dict(inputs, image_size=inputs["image_size"] * 2)
+    assert not np.allclose(np.asarray(out), np.asarray(model(moved)["logits"]))
+    with pytest.raises(ValueError, match="missing input 'image_size'"):
+        model({k: v for k, v in inputs.items() if k != "image_size"})
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="hidden_size=30 is not divisible by num_heads=4"):
+        ModelConfig(hidden_size=30, num_heads=4)
+    with pytest.raises(ValueError, match="ModelConfig.ffn_size must be a positive int"):
+        ModelConfig(ffn_size=0)
+    with pytest.raises(ValueError, match="expected 12"):
+        ModelConfig(genotype=Genotype(("SA",), ("GA",)))
+    with pytest.raises(ValueError, match="unknown ModelConfig fields"):
+        ModelConfig.from_dict({"width": 3})
+    config = tiny(Genotype(("SA",), ("GA",)))
+    assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_keras_save_and_reload(tmp_path):
+    import keras
+
+    config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA")))
+    for task in ("vqa", "itm", "vg"):
+        model = get_task(task).build_model(config, num_answers=4)
+        inputs = batch(config)
+        expected = model(inputs)
+        path = str(tmp_path / f"{task}.keras")
+        model.save(path)
+        reloaded = keras.saving.load_model(path)
+        assert reloaded.backbone.config == config
+        for key, value in expected.items():
+            np.testing.assert_allclose(
+                np.asarray(reloaded(inputs)[key]), np.asarray(value), atol=1e-6
+            )
