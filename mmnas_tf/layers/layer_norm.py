@@ -24,15 +24,19 @@ class OriginalLayerNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         dim = input_shape[-1]
-        self.gamma = self.add_weight(name="gamma", shape=(dim,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(dim,), initializer="zeros")
+        # autocast=False: gamma/beta stay float32 inside call under a mixed policy.
+        self.gamma = self.add_weight(name="gamma", shape=(dim,), initializer="ones", autocast=False)
+        self.beta = self.add_weight(name="beta", shape=(dim,), initializer="zeros", autocast=False)
 
     def call(self, x):
+        # Statistics in float32 even under a bfloat16/float16 policy (casts are no-ops in fp32).
+        dtype = x.dtype
+        x = ops.cast(x, "float32")
         n = ops.shape(x)[-1]
         mean = ops.mean(x, axis=-1, keepdims=True)
         centered = x - mean
         var = ops.sum(centered * centered, axis=-1, keepdims=True) / ops.cast(n - 1, x.dtype)
-        return self.gamma * centered / (ops.sqrt(var) + self.epsilon) + self.beta
+        return ops.cast(self.gamma * centered / (ops.sqrt(var) + self.epsilon) + self.beta, dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

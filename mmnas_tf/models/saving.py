@@ -1,14 +1,27 @@
-"""Keeps Keras from tracing its own default signature when our exporter saves a model."""
+"""How our models meet TensorFlow's saving machinery (SavedModel signatures and checkpoints)."""
 
 
 class ExplicitSignaturesOnly:
-    """Mixin for models exported with ``tf.saved_model.save(..., signatures=...)``.
+    """Mixin for the backbone and task models.
 
-    Keras 3 exposes a ``_default_save_signature`` tf.function on every TF-backend model and
-    ``tf.saved_model.save`` traces it with float inputs of the build shapes, which is wrong for
-    token ids. Our SavedModels carry explicit, typed signatures instead.
+    - Keras 3 exposes a ``_default_save_signature`` tf.function on every TF-backend model and
+      ``tf.saved_model.save`` traces it with float inputs of the build shapes, which is wrong for
+      token ids. Our SavedModels carry explicit, typed signatures instead.
+    - Keras 3 converts its tracked lists (``encoder_blocks``, ``decoder_blocks``) into plain
+      children only for SavedModels; in a ``tf.train.Checkpoint`` they were left out, so the
+      checkpoint silently lacked every block's weights. They are children in both cases now.
     """
 
     @property
     def _default_save_signature(self):
         return None
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        children = super()._trackable_children(save_type, **kwargs)
+        if save_type == "checkpoint":
+            # Each element under a stable name (a fresh list wrapper per call would break the
+            # checkpoint's object identity bookkeeping).
+            for attr in ("encoder_blocks", "decoder_blocks"):
+                for i, block in enumerate(getattr(self, attr, None) or ()):
+                    children.setdefault(f"{attr}_{i}", block)
+        return children

@@ -13,6 +13,8 @@ import shutil
 import tensorflow as tf
 
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.serving.text_signature import PREDICT_TEXT, make_text_signature
+from mmnas_tf.serving.warmup import warmup_requests, write_warmup_requests
 from mmnas_tf.tasks import get_task
 
 ANSWERS_ASSET = "answers.txt"
@@ -34,6 +36,7 @@ class ServingModule(tf.Module):
         self.task = get_task(task_name)
         self.config = config
         self.answer_table = None
+        self.vocab_asset = None
         if answers_file:
             self.answers_asset = tf.saved_model.Asset(answers_file)
             self.answer_table = tf.lookup.StaticHashTable(
@@ -63,7 +66,15 @@ class ServingModule(tf.Module):
         return tf.function(serve).get_concrete_function(**spec)
 
     def signatures(self) -> dict:
-        return {"serving_default": self.serving_function()}
+        serving_default = self.serving_function()
+        signatures = {"serving_default": serving_default}
+        if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
+            spec = self.task.input_spec(self.config)
+            # Calls the traced serving_default instead of tracing the network a second time.
+            signatures[PREDICT_TEXT] = make_text_signature(
+                self, lambda inputs: serving_default(**inputs), self.vocab_asset, spec
+            )
+        return signatures
 
 
 def export_saved_model(
@@ -102,7 +113,9 @@ def export_saved_model(
     module = module_class(
         model, task_name, config, vocab_file=vocab_file, answers_file=answers_file
     )
-    tf.saved_model.save(module, tmp, signatures=module.signatures())
+    signatures = module.signatures()
+    tf.saved_model.save(module, tmp, signatures=signatures)
+    write_warmup_requests(tmp, warmup_requests(task_name, signatures))
     if os.path.exists(final):
         shutil.rmtree(final)
     os.replace(tmp, final)

@@ -20,8 +20,8 @@ _AXES = {
     "text_ids": ("batch", "tokens"),
     "text": ("batch",),
     "image_features": ("batch", "regions", "features"),
-    "boxes": ("batch", "regions", "x1 y1 x2 y2"),
-    "image_size": ("batch", "height width"),
+    "boxes": ("batch", "regions", "coordinates"),
+    "image_size": ("batch", "sizes"),
 }
 _HINTS = {
     ("text_ids", 1): "pad shorter questions with 0 (PAD) and trim longer ones",
@@ -108,7 +108,9 @@ def numpy_dtype_matches(spec: TensorSpecInfo, array: np.ndarray) -> bool:
 
 
 def _check_tensor(spec: TensorSpecInfo, array: np.ndarray) -> None:
-    got = f"got {array.dtype.name if array.dtype.kind not in 'OSU' else 'string'} {list(array.shape)}"
+    got = (
+        f"got {array.dtype.name if array.dtype.kind not in 'OSU' else 'string'} {list(array.shape)}"
+    )
     if not numpy_dtype_matches(spec, array):
         raise invalid_argument(f"input '{spec.name}' must be {spec.describe()}; {got}")
     if array.ndim != len(spec.shape):
@@ -118,12 +120,14 @@ def _check_tensor(spec: TensorSpecInfo, array: np.ndarray) -> None:
     for axis, (want, have) in enumerate(zip(spec.shape, array.shape)):
         if want is not None and want != have:
             axes = _AXES.get(spec.name)
-            what = f"{axes[axis]} " if axes and len(axes) == len(spec.shape) else f"axis {axis} "
-            excess = "too many " if have > want else "too few "
+            what = (
+                axes[axis] if axes and len(axes) == len(spec.shape) else f"entries on axis {axis}"
+            )
             hint = _HINTS.get((spec.name, axis))
             raise invalid_argument(
-                f"input '{spec.name}' has {excess}{what.strip()} ({have}, the model takes exactly "
-                f"{want}): expected {spec.describe()}; {got}" + (f"; {hint}" if hint else "")
+                f"input '{spec.name}' has {have} {what} but the model takes exactly {want} "
+                f"({'too many' if have > want else 'too few'}): expected {spec.describe()}; {got}"
+                + (f"; {hint}" if hint else "")
             )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise invalid_argument(

@@ -29,9 +29,18 @@ class StandInModel(tf.Module):
       vocab_size, answers: token vocabulary size; answer strings (VQA head size k = len(answers)).
     """
 
-    def __init__(self, task: str, m: int = 14, n: int = 10, d: int = 32, hidden: int = 16,
-                 vocab_size: int = 50, answers: list[str] | None = None, layers: int = 0,
-                 seed: int = 0):
+    def __init__(
+        self,
+        task: str,
+        m: int = 14,
+        n: int = 10,
+        d: int = 32,
+        hidden: int = 16,
+        vocab_size: int = 50,
+        answers: list[str] | None = None,
+        layers: int = 0,
+        seed: int = 0,
+    ):
         super().__init__(name=f"stand_in_{task}")
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -62,8 +71,10 @@ class StandInModel(tf.Module):
         text = tf.reduce_sum(tf.gather(self.embed, ids) * text_mask, 1)
         text /= tf.maximum(tf.reduce_sum(text_mask, 1), 1.0)
         region_mask = tf.reduce_any(feats != 0, -1)
-        objects = tf.tanh(tf.einsum("bnd,dh->bnh", feats, self.project)
-                          + tf.einsum("bnc,ch->bnh", boxes / 100.0, self.box_project))
+        objects = tf.tanh(
+            tf.einsum("bnd,dh->bnh", feats, self.project)
+            + tf.einsum("bnc,ch->bnh", boxes / 100.0, self.box_project)
+        )
         for w in self.extra:
             objects = tf.tanh(tf.einsum("bnh,hk->bnk", objects, w))
         weights = tf.cast(region_mask, tf.float32)[..., None]
@@ -72,8 +83,11 @@ class StandInModel(tf.Module):
         if self.task == "vqa":
             logits = fused @ self.head
             top = tf.math.top_k(logits, 5)
-            return {"logits": logits, "top_answers": tf.gather(self.answers, top.indices),
-                    "top_scores": tf.sigmoid(top.values)}
+            return {
+                "logits": logits,
+                "top_answers": tf.gather(self.answers, top.indices),
+                "top_scores": tf.sigmoid(top.values),
+            }
         if self.task == "itm":
             return {"score": tf.sigmoid((fused @ self.head)[:, 0])}
         per_object = objects * text[:, None, :]
@@ -84,8 +98,12 @@ class StandInModel(tf.Module):
         box = tf.gather(boxes, index, batch_dims=1)
         size = inputs[IMAGE_SIZE]
         limit = tf.stack([size[:, 1], size[:, 0], size[:, 1], size[:, 0]], -1) - 1.0
-        return {"object_scores": scores, "box_deltas": raw[..., 1:] * 0.1,
-                "box": tf.clip_by_value(box, 0.0, limit), "object_index": index}
+        return {
+            "object_scores": scores,
+            "box_deltas": raw[..., 1:] * 0.1,
+            "box": tf.clip_by_value(box, 0.0, limit),
+            "object_index": index,
+        }
 
     def serving_function(self):
         names = list(self.input_specs)
@@ -96,8 +114,12 @@ class StandInModel(tf.Module):
         if IMAGE_SIZE in names:
 
             def serving_default(text_ids, image_features, boxes, image_size):
-                return serve(text_ids=text_ids, image_features=image_features, boxes=boxes,
-                             image_size=image_size)
+                return serve(
+                    text_ids=text_ids,
+                    image_features=image_features,
+                    boxes=boxes,
+                    image_size=image_size,
+                )
         else:
 
             def serving_default(text_ids, image_features, boxes):
@@ -122,8 +144,9 @@ class StandInModel(tf.Module):
         return inputs
 
 
-def export_stand_in(model: StandInModel, base_path: str, version: int = 1,
-                    vocab: list[str] | None = None) -> str:
+def export_stand_in(
+    model: StandInModel, base_path: str, version: int = 1, vocab: list[str] | None = None
+) -> str:
     """Writes ``base_path/<version>`` with serving_default (+ predict_text if ``vocab``)."""
     path = os.path.join(base_path, str(version))
     signatures = {"serving_default": model.serving_function()}
@@ -132,7 +155,8 @@ def export_stand_in(model: StandInModel, base_path: str, version: int = 1,
             vocab_file = os.path.join(tmp, "vocab.txt")
             with open(vocab_file, "w", encoding="utf-8") as f:
                 f.write("\n".join(vocab) + "\n")
-            signatures[PREDICT_TEXT] = make_text_signature(model, model, vocab_file,
-                                                           model.input_specs)
+            signatures[PREDICT_TEXT] = make_text_signature(
+                model, model, vocab_file, model.input_specs
+            )
         tf.saved_model.save(model, path, signatures=signatures)
     return path

@@ -41,8 +41,9 @@ def make_text_signature(
     unknown = set(input_specs) - set(image_names) - {TEXT_IDS}
     if unknown:
         raise ValueError(f"cannot build predict_text for inputs {sorted(unknown)}")
-    specs = [text_spec] + [tf.TensorSpec(input_specs[k].shape, input_specs[k].dtype, name=k)
-                           for k in image_names]
+    specs = [text_spec] + [
+        tf.TensorSpec(input_specs[k].shape, input_specs[k].dtype, name=k) for k in image_names
+    ]
 
     def run(text, *images):
         return call({TEXT_IDS: tokenizer(text), **dict(zip(image_names, images))})

@@ -11,6 +11,7 @@ from mmnas_tf.config import ModelConfig
 
 def sigmoid_cross_entropy_sum(labels, logits):
     """Sum over every element of BCE-with-logits (the original's ``BCEWithLogitsLoss(sum)``)."""
+    logits = ops.cast(logits, "float32")  # a bfloat16 sum over B x k terms loses the loss
     labels = ops.cast(labels, logits.dtype)
     per = ops.maximum(logits, 0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
     return ops.sum(per)

@@ -114,3 +114,18 @@ def test_keras_save_and_reload(tmp_path):
             np.testing.assert_allclose(
                 np.asarray(reloaded(inputs)[key]), np.asarray(value), atol=1e-6
             )
+
+
+def test_tf_checkpoint_holds_every_block_weight(tmp_path):
+    import tensorflow as tf
+
+    config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA", "FFN")))
+    model = get_task("vqa").build_model(config, num_answers=4)
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    stored = [n for n, _ in tf.train.list_variables(path) if n.endswith("VARIABLE_VALUE")]
+    assert len(stored) == len(model.weights)
+    inputs = batch(config)
+    expected = np.asarray(model(inputs)["logits"])
+    other = get_task("vqa").build_model(config, num_answers=4)
+    tf.train.Checkpoint(model=other).read(path).assert_existing_objects_matched()
+    np.testing.assert_allclose(np.asarray(other(inputs)["logits"]), expected, atol=1e-6)

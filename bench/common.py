@@ -1,0 +1,117 @@
+"""Shared helpers of the benchmark suite: statistics, the matmul peak probe, machine facts.
+
+Everything that imports TensorFlow does it inside a function: ``python -m bench.run`` starts
+without TensorFlow and loads it only in the (sub)process that measures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+#: Square sizes of the matmul peak. Above 3072 this 2-core machine gets slower (cache misses).
+PEAK_SIZES = (2048, 3072)
+#: The size of the matmul probe interleaved with model steps (0.17 s at ~100 GFLOP/s).
+PROBE_SIZE = 2048
+
+
+def summary(values: list[float]) -> dict:
+    """Median, min, max and count of a list of measurements (empty list -> count 0 only)."""
+    if not values:
+        return {"n": 0}
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def load_average() -> float:
+    """The 1-minute load average."""
+    return os.getloadavg()[0]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of THIS process in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds taken by ``fn()``; ``fn`` must block until its result exists (call ``.numpy()``)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def machine() -> dict:
+    """CPU model, core count, TensorFlow/Keras versions, oneDNN flag and load average."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or "unknown"
+    flags: list[str] = []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name") and cpu in ("unknown", "x86_64", ""):
+                    cpu = line.split(":", 1)[1].strip()
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "simd": sorted(f for f in flags if f.startswith(("avx512", "avx2", "fma", "amx"))),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "load_average_1min": load_average(),
+    }
+
+
+class MatmulProbe:
+    """fp32 square-matmul FLOP/s in a ``tf.function``: the machine's reference limit.
+
+    Called between model steps so the peak and the model share the same (noisy, shared) machine
+    state; ratios are taken against the median of the probes of the same process.
+    """
+
+    def __init__(self, size: int = PROBE_SIZE):
+        import tensorflow as tf
+
+        self.size = size
+        self.a = tf.random.normal((size, size), seed=1)
+        self.b = tf.random.normal((size, size), seed=2)
+        self.fn = tf.function(tf.matmul)
+        self.fn(self.a, self.b).numpy()  # trace + warm-up
+        self.samples: list[float] = []
+
+    def measure(self, repeats: int = 1) -> float:
+        """Runs ``repeats`` matmuls and records each one's GFLOP/s; returns the last."""
+        flops = 2.0 * self.size**3
+        for _ in range(repeats):
+            seconds = timed(lambda: self.fn(self.a, self.b).numpy())
+            self.samples.append(flops / seconds / 1e9)
+        return self.samples[-1]
+
+    def result(self) -> dict:
+        return {"size": self.size, "gflops": summary(self.samples)}
+
+
+def matmul_peak(sizes: tuple[int, ...] = PEAK_SIZES, repeats: int = 7) -> dict:
+    """Peak fp32 GFLOP/s: the best median over ``sizes``, sizes interleaved round by round."""
+    probes = [MatmulProbe(size) for size in sizes]
+    for _ in range(repeats):
+        for probe in probes:
+            probe.measure()
+    per_size = {str(p.size): summary(p.samples) for p in probes}
+    best = max(per_size.values(), key=lambda s: s["median"])
+    return {"per_size": per_size, "peak_gflops": best["median"], "peak_gflops_max": best["max"]}

@@ -1,0 +1,80 @@
+"""Profile one step kind of MMnasNet-VQA and print where the time goes, by TF op type.
+
+    python -m bench.profile --mode=train --batch=8 --variant=graph --logdir=/tmp/mmnas_profile
+
+Writes a ``tf.profiler`` trace (TensorBoard "Profile" tab, xplane.pb, tens of MB: never commit
+it) under ``--logdir`` and prints the op types with the largest self time from the trace's
+framework op statistics. See docs/performance.md for what the profiles showed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
+    p.add_argument("--mode", default="train", choices=("train", "eval"))
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--variant", default="graph", choices=("graph", "xla"))
+    p.add_argument("--steps", type=int, default=3, help="profiled steps (after 2 warm-up steps)")
+    p.add_argument("--logdir", default="/tmp/mmnas_profile")
+    p.add_argument("--top", type=int, default=25, help="op types printed")
+    p.add_argument("--smoke", action="store_true")
+    return p.parse_args(argv)
+
+
+def op_type_table(logdir: str) -> list[tuple[str, float, float]]:
+    """(op type, host self seconds, share) from the newest xplane.pb under ``logdir``."""
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    path = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))[-1]
+    data, _ = plugin.xspace_to_tools_data([path], "framework_op_stats", {})
+    table = json.loads(data)[0]  # Google Visualization DataTable(s): cols + rows of cells
+    cols = [c["id"] for c in table["cols"]]
+    by_type: dict[str, float] = {}
+    for row in table["rows"]:
+        cell = dict(zip(cols, (c.get("v") if c else None for c in row["c"])))
+        if cell.get("type") == "IDLE":
+            continue
+        by_type[cell["type"]] = by_type.get(cell["type"], 0.0) + float(cell["total_self_time"])
+    total = sum(by_type.values()) or 1.0
+    ranked = sorted(by_type.items(), key=lambda kv: -kv[1])
+    return [(t, us / 1e6, us / total) for t, us in ranked]
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import numpy as np
+    import tensorflow as tf
+
+    from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
+
+    size = SMOKE if args.smoke else PAPER
+    fn, _ = step_function(
+        build_vqa(size), size, args.mode, args.batch, args.variant, size.max_regions
+    )
+    batch = make_batch(size, args.batch, np.random.default_rng(0))
+    for _ in range(2):
+        fn(*batch).numpy()
+    tf.profiler.experimental.start(args.logdir)
+    for _ in range(args.steps):
+        fn(*batch).numpy()
+    tf.profiler.experimental.stop()
+    print(f"trace written under {args.logdir} (TensorBoard: --logdir={args.logdir}, Profile tab)")
+    try:
+        table = op_type_table(args.logdir)
+    except Exception as e:  # noqa: BLE001 - the trace is still there for TensorBoard
+        print(f"could not summarise the trace ({type(e).__name__}: {e})")
+        return
+    print(f"{'op type':40s} {'self s/step':>12s} {'share':>7s}")
+    for op_type, seconds, share in table[: args.top]:
+        print(f"{op_type:40s} {seconds / args.steps:12.4f} {100 * share:6.1f}%")
+
+
+if __name__ == "__main__":
+    main()

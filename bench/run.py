@@ -1,0 +1,312 @@
+"""The MMnas benchmark suite: ``python -m bench.run --suite=all --out=report.json [--smoke]``.
+
+Every entry runs in a subprocess of its own (``--child``), so its peak resident memory
+(``ru_maxrss``) is its own and one entry's threads or caches cannot slow the next. With
+``--smoke`` the sizes shrink to seconds and the timing entries share one subprocess (CI).
+The report holds the machine, the load average, every entry (``status`` ok / skipped / error)
+and a ``summary`` of the targets of docs/performance.md. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+SUITES = ("all", "model", "search", "pipeline", "memory")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCHEMA = "mmnas_tf.bench/1"
+
+
+SMOKE_NO_XLA = "smoke: XLA compiles take 20-40 s even at smoke size; the full run measures them"
+
+
+#: --smoke: memory entries not run (a process each costs ~10 s; CI checks one per step kind).
+SMOKE_SKIPS = {
+    f"memory_{m}_{v}": "smoke: one memory entry per step kind"
+    for m in ("train_b8", "eval_b64")
+    for v in ("graph", "xla")
+    if (m, v) != ("train_b8", "graph")
+}
+
+
+def _size(smoke: bool):
+    from bench.model_step import PAPER, SMOKE
+
+    return SMOKE if smoke else PAPER
+
+
+def _batch(smoke: bool, paper_batch: int) -> int:
+    return 2 if smoke else paper_batch  # one batch size in smoke: one trace per step kind
+
+
+#: (warm-up steps after the first call, timed steps) per (mode, batch) of the full run: the
+#: whole suite must stay well under 15 minutes on 2 cores (a b64 training step takes ~16 s).
+STEPS = {("train", 8): (1, 7), ("eval", 64): (1, 5), ("eval", 8): (2, 8), ("train", 64): (0, 2)}
+
+
+def _fixed(mode: str, batch: int, variants=("graph", "xla"), probe=True, steps=None):
+    def run(args):
+        from bench.model_step import run_fixed
+
+        warmup, timed_steps = (0, 1) if args.smoke else STEPS[(mode, batch)]
+        if steps is not None:
+            warmup, timed_steps = steps
+        v = ("graph",) if args.smoke else variants
+        size, b = _size(args.smoke), _batch(args.smoke, batch)
+        out = run_fixed(size, mode, b, v, warmup, timed_steps, probe=probe)
+        if args.smoke and len(variants) > 1:
+            out["skipped_variants"] = {"xla": SMOKE_NO_XLA}
+        return out
+
+    return run
+
+
+def _peak(args):
+    from bench.common import machine, matmul_peak, peak_rss_mb
+
+    sizes = (256, 512) if args.smoke else (2048, 3072)
+    out = matmul_peak(sizes, 2 if args.smoke else 7)
+    return {"status": "ok", "machine": machine(), **out, "peak_rss_mb": peak_rss_mb()}
+
+
+def _bucketing(args):
+    from bench.realistic import run_bucketing
+
+    examples = 48 if args.smoke else args.bucket_examples
+    return run_bucketing(
+        _size(args.smoke), _batch(args.smoke, 8), examples, 1 if args.smoke else 3, args.saturated
+    )
+
+
+def _retrace(args):
+    from bench.model_step import SMOKE
+    from bench.realistic import run_retrace
+
+    if args.smoke:
+        out = run_retrace(SMOKE, 2, 5, ("graph",))
+        return {**out, "skipped_variants": {"xla": SMOKE_NO_XLA}}
+    return run_retrace(SMOKE, 2, 50)
+
+
+def _search(args):
+    from bench.search_step import run_search
+
+    return run_search(args.smoke, tuple(args.search_estimators.split(",")))
+
+
+def _pipeline(args):
+    from bench.input_rate import run_pipeline
+
+    return run_pipeline(args.smoke)
+
+
+#: name -> (suite, function(args) -> dict). Timing entries first, memory entries (one model variant
+#: per process, the first call only, no probe) last; the search and pipeline entries
+#: already run alone, their ``peak_rss_mb`` is their own.
+ENTRIES = {  # in run order: the entries that the targets need first
+    "peak": ("model", _peak),
+    "train_b8": ("model", _fixed("train", 8)),
+    "eval_b64": ("model", _fixed("eval", 64)),
+    "bucketing": ("model", _bucketing),
+    "retrace": ("model", _retrace),
+    "pipeline": ("pipeline", _pipeline),
+    "search_cycle": ("search", _search),
+    "eval_b8": ("model", _fixed("eval", 8)),
+    "train_b64": ("model", _fixed("train", 64, ("graph",))),  # XLA lost at b8; saves ~80 s
+}
+# train_b64's own entry gives the RSS of b64 training (both variants in one process): a memory
+# entry per variant would add ~2 minutes to the run.
+for _mode, _b in (("train", 8), ("eval", 64)):
+    for _v in ("graph", "xla"):
+        ENTRIES[f"memory_{_mode}_b{_b}_{_v}"] = (
+            "memory",
+            _fixed(_mode, _b, (_v,), probe=False, steps=(0, 0)),
+        )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--suite", default="all", choices=SUITES)
+    p.add_argument("--out", default="report.json", help="where the JSON report is written")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, seconds (CI)")
+    p.add_argument("--entries", default="", help="comma-separated entry names (default: suite)")
+    p.add_argument("--saturated", type=float, default=0.2, help="share of images at 100 regions")
+    p.add_argument("--bucket_examples", type=int, default=128, help="examples per bucketing pass")
+    p.add_argument(
+        "--dtype_policy",
+        default="float32",
+        choices=("float32", "mixed_bfloat16", "mixed_float16"),
+        help="Keras dtype policy of the models (mixed_* for accelerators; peak stays fp32)",
+    )
+    p.add_argument(
+        "--search_estimators",
+        default="gumbel",
+        help="comma-separated: gumbel,proxyless,uniform (each first call costs ~4 min at d=256)",
+    )
+    p.add_argument("--intra_op_threads", type=int, default=0, help="0 = TensorFlow's default")
+    p.add_argument("--inter_op_threads", type=int, default=0, help="0 = TensorFlow's default")
+    p.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
+    p.add_argument("--child", default="", help=argparse.SUPPRESS)  # internal: entries to run here
+    p.add_argument("--child_out", default="", help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def select(suite: str, entries: str) -> list[str]:
+    if entries:
+        names = [e for e in entries.split(",") if e]
+        unknown = [e for e in names if e not in ENTRIES]
+        if unknown:
+            raise ValueError(f"unknown entries {unknown}; accepted: {sorted(ENTRIES)}")
+        return names
+    return [n for n, (s, _) in ENTRIES.items() if suite in ("all", s)]
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Runs the entries named by ``--child`` in this process and writes their results as JSON."""
+    if args.intra_op_threads or args.inter_op_threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+    if args.dtype_policy != "float32":
+        import keras
+
+        keras.mixed_precision.set_global_policy(args.dtype_policy)
+    results = {}
+    for name in args.child.split(","):
+        start = time.perf_counter()
+        try:
+            result = ENTRIES[name][1](args)
+        except Exception as e:  # noqa: BLE001 - reported, the suite goes on
+            result = {"status": "error", "error": f"{type(e).__name__}: {e}"}
+        result["wall_s"] = time.perf_counter() - start
+        results[name] = result
+        with open(args.child_out, "w", encoding="utf-8") as f:  # partial results survive a crash
+            json.dump(results, f)
+
+
+def spawn(names: list[str], args: argparse.Namespace) -> dict:
+    """Runs ``names`` in one subprocess; a crash or timeout becomes an error entry."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "entries.json")
+        cmd = [sys.executable, "-m", "bench.run", "--child", ",".join(names), "--child_out", out]
+        cmd += ["--saturated", str(args.saturated), "--bucket_examples", str(args.bucket_examples)]
+        cmd += ["--dtype_policy", args.dtype_policy, "--search_estimators", args.search_estimators]
+        cmd += [f"--intra_op_threads={args.intra_op_threads}"]
+        cmd += [f"--inter_op_threads={args.inter_op_threads}"]
+        cmd += ["--smoke"] if args.smoke else []
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        try:
+            proc = subprocess.run(
+                cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout
+            )
+            failure = None if proc.returncode == 0 else proc.stderr[-2000:]
+        except subprocess.TimeoutExpired:
+            failure = f"timeout after {args.timeout} s"
+        results = {}
+        if os.path.exists(out):
+            with open(out, encoding="utf-8") as f:
+                results = json.load(f)
+    for name in names:
+        if name not in results:
+            results[name] = {"status": "error", "error": failure or "no result"}
+    return results
+
+
+def machine_light() -> dict:
+    """Machine facts without importing TensorFlow in the parent."""
+    cpu = "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for pkg in ("tensorflow", "keras"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), **versions}
+
+
+def write_report(report: dict, path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.child:
+        run_child(args)
+        return None
+    from bench.summary import summarize
+
+    names = select(args.suite, args.entries)
+    started = datetime.datetime.now(datetime.UTC)
+    report = {
+        "schema": SCHEMA,
+        "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "smoke": args.smoke,
+        "suite": args.suite,
+        "dtype_policy": args.dtype_policy,
+        "threads": {"intra_op": args.intra_op_threads, "inter_op": args.inter_op_threads},
+        "started_utc": started.isoformat(timespec="seconds"),
+        "machine": machine_light(),
+        "load_average_1min": {"start": os.getloadavg()[0]},
+        "entries": {},
+    }
+    # Smoke: ONE process for every entry (a TF import costs ~5 s per process), so its memory
+    # entry's RSS is the whole smoke run's; the subprocess path is still the one of a full run.
+    groups = [[n] for n in names]
+    if args.smoke:
+        for n in [n for n in names if n in SMOKE_SKIPS]:
+            report["entries"][n] = {
+                "status": "skipped",
+                "reason": SMOKE_SKIPS[n],
+                "suite": "memory",
+            }
+        names = [n for n in names if n not in SMOKE_SKIPS]
+        groups = [names] if names else []
+
+    def record(group: list[str], results: dict) -> None:
+        for name, result in results.items():
+            result["suite"] = ENTRIES[name][0]
+            result["process"] = "own" if len(group) == 1 else f"shared with {len(group) - 1}"
+            report["entries"][name] = result
+            print(
+                f"[bench]   {name}: {result['status']} {result.get('wall_s', 0):.1f} s", flush=True
+            )
+        write_report(report, args.out)  # partial report: survives an interrupted run
+
+    # Timing entries one after the other; memory entries time nothing, so two run at once.
+    memory = [g for g in groups if len(g) == 1 and ENTRIES[g[0]][0] == "memory"]
+    for group in [g for g in groups if g not in memory]:
+        print(f"[bench] {','.join(group)} (load {os.getloadavg()[0]:.2f})", flush=True)
+        record(group, spawn(group, args))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        print(f"[bench] {len(memory)} memory entries, 2 at a time", flush=True)
+        for group, results in zip(memory, pool.map(lambda g: spawn(g, args), memory)):
+            record(group, results)
+    peak = report["entries"].get("peak", {})
+    if peak.get("status") == "ok":
+        report["machine"].update(peak["machine"])
+    report["load_average_1min"]["end"] = os.getloadavg()[0]
+    report["finished_utc"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    report["wall_s"] = (datetime.datetime.now(datetime.UTC) - started).total_seconds()
+    report["summary"] = summarize(report["entries"])
+    write_report(report, args.out)
+    print(json.dumps(report["summary"], indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""One search cycle of the supernet (u = 5 weight steps + 1 theta step) per estimator, against 6
+training steps of a fixed network of the same width (the paper searches at d = 256, 4 heads).
+
+The cycle is ``SearchModel.train_step`` through the model's own compiled train function (graph
+mode: ``jit_compile=False``), fed one pre-made cycle element ``((inputs, targets) [B, u, ...],
+(inputs, targets) [B, ...])``; the fixed network runs ``bench.model_step.make_train_step`` six times
+on the same D_m batches. Estimators and the fixed network are interleaved round by round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from bench.common import MatmulProbe, load_average, peak_rss_mb, summary, timed
+from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
+
+WEIGHT_STEPS = 5
+ESTIMATORS = ("gumbel", "proxyless", "uniform")
+
+
+def _stack_cycle(batches: list[tuple[dict, dict]]):
+    """u ``(inputs, targets)`` batches -> one with every tensor [B, u, ...] (``cycle_dataset``)."""
+    import tensorflow as tf
+
+    return tf.nest.map_structure(lambda *t: tf.stack(t, axis=1), *batches)
+
+
+def run_search(
+    smoke: bool, estimators: tuple[str, ...] = ("gumbel",), batch: int | None = None,
+    rounds: int | None = None,
+) -> dict:  # fmt: skip
+    """Seconds per search cycle per estimator and per 6 fixed-network steps; ratio = cycle / 6.
+
+    The first call of each estimator's cycle (trace + Grappler of 30 mixed slots) took 246 s and
+    7.2 GB at d=256 (load 3-5), so the full run measures ``gumbel`` (the target) unless asked."""
+    try:
+        from mmnas_tf.nas.search_model import SearchModel
+    except ImportError as e:
+        return {"status": "skipped", "reason": f"not available: {e}"}
+    from mmnas_tf.tasks import get_task
+
+    paper = dataclasses.replace(PAPER, name="search_d256", hidden_size=256, num_heads=4)
+    # smoke: a 2-slot supernet (tracing a cycle is what costs; each slot holds every candidate)
+    size = dataclasses.replace(SMOKE, encoder=("SA",), decoder=("GA",)) if smoke else paper
+    batch = batch or (2 if smoke else 8)
+    rounds = rounds or (1 if smoke else 3)
+    rng = np.random.default_rng(3)
+    data = [make_batch(size, batch, rng) for _ in range(WEIGHT_STEPS + 1)]
+    cycle = (_stack_cycle(data[:WEIGHT_STEPS]), data[WEIGHT_STEPS])
+
+    shared = smoke  # smoke: reuse the fixed step traced by the model entries of this process
+    built = build_vqa(size, shared)
+    fixed_step, fixed_counter = step_function(
+        built, size, "train", batch, "graph", size.max_regions, shared
+    )
+    task = get_task("vqa")
+    estimators = tuple(e for e in ESTIMATORS if e in estimators)
+    supernet_config = dataclasses.replace(size.model_config(task), genotype=None)
+    supernet = task.build_model(supernet_config, size.num_answers)
+    searches = {}
+    for estimator in estimators:
+        search = SearchModel(task, supernet, estimator=estimator, weight_steps=WEIGHT_STEPS)
+        search.compile(jit_compile=False)
+        search.set_state("search")
+        searches[estimator] = search.make_train_function()
+
+    def one_fixed_cycle():
+        loss = None
+        for inputs, targets in data:
+            loss = fixed_step(inputs, targets)
+        return loss.numpy()
+
+    def one_search_cycle(fn):
+        out = fn(iter([cycle]))
+        return {k: v.numpy() for k, v in out.items()}
+
+    first = {"fixed_6_steps": timed(one_fixed_cycle)}
+    for name, fn in searches.items():
+        first[name] = timed(lambda fn=fn: one_search_cycle(fn))
+    matmul = MatmulProbe()
+    times: dict[str, list[float]] = {"fixed_6_steps": [], **{e: [] for e in estimators}}
+    for _ in range(rounds):
+        matmul.measure()
+        times["fixed_6_steps"].append(timed(one_fixed_cycle))
+        for name, fn in searches.items():
+            times[name].append(timed(lambda fn=fn: one_search_cycle(fn)))
+    stats = {k: summary(v) for k, v in times.items()}
+    fixed = stats["fixed_6_steps"]["median"]
+    return {
+        "status": "ok",
+        "size": size.name,
+        "hidden_size": size.hidden_size,
+        "batch": batch,
+        "weight_steps": WEIGHT_STEPS,
+        "variant": "graph (jit_compile=False)",
+        "first_call_s": first,
+        "cycle_s": stats,
+        "ratios": {e: stats[e]["median"] / fixed for e in estimators},
+        "skipped_estimators": {
+            e: "not asked (--search_estimators): a first call costs ~4 min at d=256"
+            for e in ESTIMATORS
+            if e not in estimators
+        },
+        "fixed_traces": fixed_counter["traces"],
+        "matmul_probe": matmul.result(),
+        "load_average_1min": load_average(),
+        "peak_rss_mb": peak_rss_mb(),
+    }

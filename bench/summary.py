@@ -1,0 +1,140 @@
+"""The report's ``summary``: the figures of the README table and each target, met or not.
+
+Ratios use measurements of the same process (the matmul probe interleaved with the steps), so
+the load of this shared machine affects both sides of a ratio alike. Nothing here is asserted by
+tests: timings are reported, never checked.
+"""
+
+from __future__ import annotations
+
+#: (target key, comparison, threshold) as in docs/performance.md.
+TARGETS = {
+    "train_b8_percent_of_peak": (">=", 65.0),
+    "eval_b64_percent_of_peak": (">=", 80.0),
+    "bucketing_speedup": (">=", 1.6),
+    "search_gumbel_over_fixed": ("<=", 1.15),
+    "pipeline_over_train": (">=", 3.0),
+    "no_retracing": ("==", True),
+}
+
+
+def _ok(entries: dict, name: str) -> dict | None:
+    entry = entries.get(name)
+    return entry if entry and entry.get("status") == "ok" else None
+
+
+def _best(entry: dict | None) -> dict | None:
+    return entry["variants"][entry["best"]] if entry and entry.get("best") else None
+
+
+def summarize(entries: dict) -> dict:
+    """Figures and targets from the entries (absent or skipped entries give None)."""
+    out: dict = {}
+    peak = _ok(entries, "peak")
+    out["matmul_peak_gflops"] = peak["peak_gflops"] if peak else None
+    for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
+        entry = _ok(entries, name)
+        if not entry:
+            continue
+        for v, r in entry["variants"].items():
+            out[f"{name}_{v}"] = {
+                "examples_per_s": r["examples_per_s"],
+                "gflops": r["gflops"],
+                "percent_of_probe": r["percent_of_peak"],
+                "percent_of_probe_max": r.get("percent_of_peak_max"),
+                "percent_best_of_best": r.get("percent_best_of_best"),
+                "percent_of_peak_entry": 100 * r["gflops"] / out["matmul_peak_gflops"]
+                if r["gflops"] and out["matmul_peak_gflops"]
+                else None,
+                "traces": r["traces"],
+            }
+        best = _best(entry)
+        out[f"{name}_best"] = entry["best"]
+        out[f"{name}_percent_of_peak"] = best["percent_of_peak"] if best else None
+    bucketing = _ok(entries, "bucketing")
+    out["bucketing_speedup"] = bucketing["speedup"] if bucketing else None
+    search = _ok(entries, "search_cycle")
+    out["search_gumbel_over_fixed"] = search["ratios"].get("gumbel") if search else None
+    pipeline = _ok(entries, "pipeline")
+    trains = [_best(_ok(entries, n)) for n in ("train_b8", "train_b64")]
+    consumed = max((t["examples_per_s"] for t in trains if t), default=None)
+    out["train_examples_per_s_max"] = consumed
+    # bench/pipeline.py measures per feature storage type; the slower one sets the ratio.
+    rates = {
+        k: v["examples_per_s"]["median"] for k, v in (pipeline or {}).get("storage", {}).items()
+    }
+    out["pipeline_examples_per_s"] = rates or None
+    out["pipeline_over_train"] = min(rates.values()) / consumed if rates and consumed else None
+    retrace = _ok(entries, "retrace")
+    out["no_retracing"] = (
+        all(f["constant"] for f in retrace["functions"].values()) if retrace else None
+    )
+    out["peak_rss_mb"] = {
+        name: e["peak_rss_mb"] for name, e in entries.items() if e.get("peak_rss_mb") is not None
+    }
+    out["targets"] = {}
+    for key, (op, threshold) in TARGETS.items():
+        value = out.get(key)
+        met = None
+        if value is not None:
+            met = {">=": value >= threshold, "<=": value <= threshold, "==": value == threshold}[op]
+        out["targets"][key] = {"value": value, "target": f"{op} {threshold}", "met": met}
+    return out
+
+
+def _fmt(value, spec: str = ".1f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown_table(report: dict) -> str:
+    """The README table of a report: rates, shares of the peak, ratios, traces, peak RSS."""
+    s = summarize(report["entries"])
+    e = report["entries"]
+    rows = [
+        "| measure | value |",
+        "|---|---|",
+        f"| machine | {report['machine'].get('cpu')}, {report['machine'].get('cores')} cores, "
+        f"TF {report['machine'].get('tensorflow')}, load {_fmt(report['load_average_1min'].get('start'), '.2f')}"
+        f" -> {_fmt(report['load_average_1min'].get('end'), '.2f')} |",
+        f"| fp32 matmul peak (entry `peak`, GFLOP/s) | {_fmt(s['matmul_peak_gflops'])} |",
+    ]
+    for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
+        for v in ("graph", "xla"):
+            r = s.get(f"{name}_{v}")
+            if not r:
+                continue
+            step = e[name]["variants"][v]["step_s"]
+            rows.append(
+                f"| {name} {v}: s/step median (min-max), ex/s, GFLOP/s, % of probe median "
+                f"(best/best) | {_fmt(step['median'], '.2f')} ({_fmt(step['min'], '.2f')}-"
+                f"{_fmt(step['max'], '.2f')}), {_fmt(r['examples_per_s'], '.2f')}, "
+                f"{_fmt(r['gflops'])}, {_fmt(r['percent_of_probe'])}% "
+                f"({_fmt(r.get('percent_best_of_best'))}%) |"
+            )
+    rows += [
+        f"| bucketing / padding to 100 (examples/s) | {_fmt(s['bucketing_speedup'], '.2f')}x |",
+        f"| search cycle (gumbel) / 6 fixed steps | {_fmt(s['search_gumbel_over_fixed'], '.2f')}x |",
+        f"| input pipeline / training consumption | {_fmt(s['pipeline_over_train'], '.0f')}x |",
+        f"| no retracing over 50 steps | {s['no_retracing']} |",
+        "| peak RSS (MB) | "
+        + ", ".join(f"{k} {v:.0f}" for k, v in s["peak_rss_mb"].items())
+        + " |",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.summary report.json``: prints the README table of a report."""
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m bench.summary", description=main.__doc__)
+    p.add_argument("report", help="a report written by python -m bench.run")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    with open(args.report, encoding="utf-8") as f:
+        print(markdown_table(json.load(f)))
+
+
+if __name__ == "__main__":
+    main()

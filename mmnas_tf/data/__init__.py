@@ -1,0 +1,12 @@
+"""Data: TFRecord schema, writers, tf.data pipelines, converters and the synthetic benchmark.
+
+Modules (imported on use, so ``mmnas_tf.data.answers`` stays free of TensorFlow):
+  ``schema``         one schema per task: ``encode_record`` (writer) / ``decode_record`` (reader)
+  ``writer``         sharded resumable writing, ``manifest.json``, ``load_manifest``, ``split_files``
+  ``pipeline``       ``PipelineConfig``, ``Pipeline(data_dir, split, config).dataset()``
+  ``feature_store``  ``FeatureStore``: any image's regions / any caption's ids by index (ITM)
+  ``answers``        official VQA answer normalisation, soft scores, answer vocabulary
+  ``scenes``, ``questions``, ``benchmark``  the synthetic benchmark (``python -m mmnas_tf.synthetic``)
+  ``converters``     real datasets (``python -m mmnas_tf.convert``)
+The formats are documented in ``tfrecords/README.md``.
+"""

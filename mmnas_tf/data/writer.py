@@ -1,0 +1,196 @@
+"""Sharded, resumable TFRecord writing and the ``manifest.json`` that describes a dataset folder.
+
+Each shard is written to a temporary name and renamed when complete, so a killed run never leaves
+a file under a shard name; re-running skips the shards that exist. The manifest records how many
+records each shard holds, which lets the reader detect truncated or corrupt shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import tensorflow as tf
+
+from mmnas_tf.data import schema
+
+MANIFEST = "manifest.json"
+FORMAT = "mmnas_tf.tfrecord/1"
+VOCAB_FILE = "vocab.txt"
+ANSWERS_FILE = "answers.txt"
+EMBEDDINGS_FILE = "embeddings.npy"
+
+
+def shard_name(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def plan_shards(num_items: int, num_shards: int) -> list[range]:
+    """Contiguous, deterministic item ranges per shard (a re-run assigns items identically)."""
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
+    bounds = [num_items * s // num_shards for s in range(num_shards + 1)]
+    return [range(bounds[s], bounds[s + 1]) for s in range(num_shards)]
+
+
+class Progress:
+    """A dependency-free progress line on stderr (items, rate, ETA)."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True):
+        self.total, self.label, self.enabled = total, label, enabled
+        self.done, self.start, self._last = 0, time.monotonic(), 0.0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and (now - self._last > 0.5 or self.done >= self.total):
+            self._last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            eta = (self.total - self.done) / max(rate, 1e-9)
+            sys.stderr.write(
+                f"\r{self.label}: {self.done}/{self.total} {rate:.1f}/s ETA {eta:.0f}s "
+            )
+            if self.done >= self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def count_examples(path: str) -> tuple[int, int]:
+    """(records, examples) of one shard; a corrupt record raises naming the file and index."""
+    records = examples = 0
+    spec = {"text_id": tf.io.VarLenFeature(tf.int64)}
+    try:
+        for serialized in tf.data.TFRecordDataset(path):
+            examples += int(tf.io.parse_single_example(serialized, spec)["text_id"].dense_shape[0])
+            records += 1
+    except tf.errors.DataLossError as e:
+        raise tf.errors.DataLossError(
+            None, None, f"{path}: record {records} is corrupt ({e.message})"
+        ) from e
+    return records, examples
+
+
+def write_split(
+    out_dir: str,
+    split: str,
+    task: str,
+    items: Sequence[Any],
+    make_record: Callable[[Any, int], Mapping[str, Any]],
+    num_shards: int,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Writes ``items`` (one per image) as ``num_shards`` shards and updates the manifest.
+
+    Args:
+      out_dir: dataset folder (created).
+      split: split name, the shard file prefix (e.g. ``train``).
+      task: one of ``schema.TASKS``.
+      items: per-image descriptions; ``make_record(item, image_index)`` turns one into the record
+        dict of ``schema.encode_record`` (this is where features are loaded).
+      num_shards: number of output files.
+    Returns the split's manifest entry.
+    """
+    schema.check_task(task)
+    os.makedirs(out_dir, exist_ok=True)
+    shards: dict[str, dict[str, int]] = {}
+    info: dict[str, Any] = {}
+    bar = Progress(len(items), f"{task}/{split}", progress)
+    for s, chunk in enumerate(plan_shards(len(items), num_shards)):
+        name = shard_name(split, s, num_shards)
+        path = os.path.join(out_dir, name)
+        if os.path.exists(path):
+            records, examples = count_examples(path)
+            if records != len(chunk):
+                raise ValueError(
+                    f"{path} holds {records} records but this run assigns it {len(chunk)}: it was "
+                    "written from other inputs; delete the folder's shards to rebuild"
+                )
+            shards[name] = {"records": records, "examples": examples}
+            bar.update(len(chunk))
+            continue
+        tmp = f"{path}.tmp-{os.getpid()}"
+        examples = 0
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for i in chunk:
+                record = make_record(items[i], i)
+                writer.write(schema.encode_record(task, record))
+                examples += len(record["texts"])
+                info.setdefault("feature_dim", int(record["features"].shape[1]))
+                info.setdefault("feature_dtype", record["features"].dtype.name)
+                info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
+                bar.update()
+        os.replace(tmp, path)
+        shards[name] = {"records": len(chunk), "examples": examples}
+    entry = {
+        "shards": shards,
+        "records": sum(v["records"] for v in shards.values()),
+        "examples": sum(v["examples"] for v in shards.values()),
+    }
+    update_manifest(out_dir, task, {"splits": {split: entry}, **info})
+    return entry
+
+
+def update_manifest(out_dir: str, task: str, update: Mapping[str, Any]) -> dict[str, Any]:
+    """Merges ``update`` into ``out_dir/manifest.json`` (splits merge by name), atomically."""
+    path = os.path.join(out_dir, MANIFEST)
+    manifest = load_manifest(out_dir) if os.path.exists(path) else {"format": FORMAT, "task": task}
+    if manifest["task"] != task:
+        raise ValueError(f"{path} describes task {manifest['task']!r}, not {task!r}")
+    for key, value in update.items():
+        if key == "splits":
+            manifest.setdefault("splits", {}).update(value)
+        elif key == "max_regions":
+            manifest[key] = max(manifest.get(key, 0), value)
+        else:
+            manifest[key] = value
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return manifest
+
+
+def load_manifest(data_dir: str) -> dict[str, Any]:
+    """Reads ``data_dir/manifest.json``; names the folder when it is missing or foreign."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"no {MANIFEST} in {data_dir}: not a dataset folder written by mmnas_tf.convert / synthetic"
+        )
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def split_files(data_dir: str, split: str) -> list[str]:
+    """Shard paths of one split, from the manifest (so a missing shard is an error, not less data)."""
+    manifest = load_manifest(data_dir)
+    splits = manifest.get("splits", {})
+    if split not in splits:
+        raise ValueError(f"{data_dir} has no split {split!r}; it has {sorted(splits)}")
+    files = [os.path.join(data_dir, name) for name in sorted(splits[split]["shards"])]
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise FileNotFoundError(f"shards listed in {MANIFEST} are missing: {missing}")
+    return files
+
+
+def summary_lines(manifest: Mapping[str, Any], out_dir: str) -> list[str]:
+    """One line per split: images and examples written (what the entry points print)."""
+    return [
+        f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
+        for split, info in manifest["splits"].items()
+    ]
+
+
+def write_lines(path: str, lines: Iterable[str]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+    os.replace(tmp, path)

@@ -1,0 +1,13 @@
+"""The generic training machinery shared by train, evaluate and search.
+
+Modules (import the one you need; this package imports nothing heavy itself):
+  schedules      EpochSchedule (warm-up x1/4, x1/2, x3/4, decay x0.2), TemperatureSchedule
+  checkpoint     Checkpointer, TrainingState, restore_model, model_variables
+  trainer        Trainer, make_adam, global_sum_gradients
+  callbacks      ProgressBar, TensorBoardScalars, ProfilerWindow, parse_profile_steps
+  distribute     make_strategy, distribute_dataset, worker_info
+  hard_negatives HardNegativeMiner, MatchingStore, score_pairs (ITM)
+  inherit        inherit_from_supernet (searched weights -> fixed network)
+  runs           run.json (resolved model of a run), data sizes, embeddings
+  cli            per-driver absl FlagValues, experiment flags
+"""

@@ -1,0 +1,106 @@
+"""Shared command-line plumbing of the drivers (train, evaluate; reusable by search).
+
+Each driver parses its OWN ``absl.flags.FlagValues`` (not the global ``FLAGS``): nothing is defined
+at import time, and the quickstart can call several drivers' ``main(argv)`` in one process without
+duplicate-flag errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from absl import app, flags, logging
+
+from mmnas_tf.engine.distribute import STRATEGIES
+from mmnas_tf.experiments import (
+    ExperimentConfig,
+    apply_overrides,
+    experiment_names,
+    get_experiment,
+    split_overrides,
+)
+
+
+def define_experiment_flags(fv: flags.FlagValues) -> None:
+    """--config, --override, --genotype, --data_dir, --seed, --strategy."""
+    flags.DEFINE_string(
+        "config", None,
+        f"Experiment: a registered name ({', '.join(experiment_names())}) or a configs/*.py file.",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_multi_string(
+        "override", [],
+        "section.field=value overrides, e.g. --override=model.hidden_size=64 "
+        "--override='train.epochs=2;data.batch_size=16'.",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "genotype",
+        None,
+        "Architecture JSON (ours or the original's); default: the experiment's.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "data_dir",
+        None,
+        "Dataset folder (manifest.json + shards); overrides data.data_dir.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "seed", None, "Overrides data.seed (also seeds initialisation and dropout).", flag_values=fv
+    )
+    flags.DEFINE_enum(
+        "strategy",
+        "default",
+        list(STRATEGIES),
+        "tf.distribute strategy (multi_worker reads TF_CONFIG).",
+        flag_values=fv,
+    )
+    flags.mark_flag_as_required("config", flag_values=fv)
+
+
+def experiment_from_flags(fv: flags.FlagValues, extra: Sequence[str] = ()) -> ExperimentConfig:
+    """The experiment named by --config with --override, --data_dir, --seed and ``extra``
+    overrides applied (validated)."""
+    overrides = split_overrides(fv.override) + list(extra)
+    if fv.data_dir:
+        overrides.append(f"data.data_dir={fv.data_dir}")
+    if fv.seed is not None:
+        overrides.append(f"data.seed={fv.seed}")
+    return apply_overrides(get_experiment(fv.config), overrides)
+
+
+def flag_overrides(fv: flags.FlagValues, pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """``field=value`` overrides from convenience flags: ``pairs`` of (flag name, config field);
+    flags left at None are skipped."""
+    return [f"{key}={getattr(fv, flag)}" for flag, key in pairs if getattr(fv, flag) is not None]
+
+
+def parse(define: Callable[[flags.FlagValues], None], argv: Sequence[str]) -> flags.FlagValues:
+    """Parses ``argv`` (program name first) with a fresh FlagValues; ``--help`` prints the flags
+    and exits."""
+    fv = flags.FlagValues()
+    define(fv)
+    if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
+        print(fv.get_help())
+        raise SystemExit(0)
+    try:
+        rest = fv(list(argv))
+    except flags.Error as e:
+        raise app.UsageError(str(e)) from e
+    if len(rest) > 1:
+        raise app.UsageError(f"unexpected positional arguments {rest[1:]}")
+    return fv
+
+
+def run(main: Callable[[list[str]], object]) -> None:
+    """``app.run`` that leaves flag parsing to ``main`` (its own FlagValues)."""
+
+    def parser(argv: list[str]) -> list[str]:
+        flags.FLAGS(argv[:1])  # absl's own flags keep their defaults; ours are parsed by main
+        logging.set_verbosity(
+            logging.WARNING
+        )  # TF's per-checkpoint INFO lines drown the progress bar
+        return list(argv)
+
+    app.run(lambda argv: main(argv) and None, flags_parser=parser)

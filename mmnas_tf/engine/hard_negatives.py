@@ -1,0 +1,220 @@
+"""ITM hard-negative mining (SPEC section 5) and the feature store it draws from.
+
+At every epoch start, with the model in eval mode: for each image, score 64 random captions that
+are not its own; for each caption, 64 random images that are not its own; keep the top-5 of each
+by score. Each training example (a caption and its image) then draws one negative caption (from its
+image's top-5) and one negative image (from its own top-5) uniformly. The draws are made at mining
+time, one per example per epoch, which is the same distribution as drawing at visit time (every
+example is visited once per epoch) and keeps the training step a pure gather.
+
+Scoring is batched: pairs are scored ``batch_size`` at a time by one model call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from mmnas_tf import inputs as names
+from mmnas_tf.tasks.itm import NEG_BOXES, NEG_IMAGE_FEATURES, NEG_TEXT_IDS
+
+
+class MatchingStore:
+    """All images and captions of an ITM split in memory, indexed by ``image_index`` and
+    ``caption_index`` (the pipeline's ITM targets). Same interface as
+    ``mmnas_tf.data.feature_store.FeatureStore`` (which reads a TFRecord split): ``images(index)``,
+    ``captions(index)``, ``num_images``, ``num_captions``, ``caption_image``.
+
+    Args:
+      image_features: float32 [I, n, f]; boxes: float32 [I, n, 4] pixels.
+      text_ids: int32 [C, m].
+      caption_image: int [C], the image row of each caption.
+    """
+
+    def __init__(self, image_features, boxes, text_ids, caption_image):
+        self.image_features = np.asarray(image_features, np.float32)
+        self.boxes = np.asarray(boxes, np.float32)
+        self.text_ids = np.asarray(text_ids, np.int32)
+        self.caption_image = np.asarray(caption_image, np.int64)
+        self.num_images, self.num_captions = len(self.image_features), len(self.text_ids)
+        if len(self.boxes) != self.num_images or len(self.caption_image) != self.num_captions:
+            raise ValueError(
+                "MatchingStore: features/boxes or text_ids/caption_image lengths differ"
+            )
+        if self.num_images < 2:
+            raise ValueError("hard-negative mining needs at least 2 images")
+        if self.caption_image.min() < 0 or self.caption_image.max() >= self.num_images:
+            raise ValueError(f"caption_image must point at image rows in [0, {self.num_images})")
+        with tf.init_scope():
+            self._features = tf.constant(self.image_features)
+            self._boxes = tf.constant(self.boxes)
+            self._text = tf.constant(self.text_ids)
+
+    def images(self, image_index) -> dict:
+        return {
+            names.IMAGE_FEATURES: tf.gather(self._features, image_index),
+            names.BOXES: tf.gather(self._boxes, image_index),
+        }
+
+    def captions(self, caption_index) -> tf.Tensor:
+        return tf.gather(self._text, caption_index)
+
+    @classmethod
+    def from_dataset(cls, dataset: tf.data.Dataset) -> MatchingStore:
+        """Collects a store from an ITM dataset of ``(inputs, targets)`` batches with
+        ``image_index`` / ``caption_index`` targets (both must be contiguous from 0)."""
+        images, captions = {}, {}
+        for inputs, targets in dataset.as_numpy_iterator():
+            for b, (i, c) in enumerate(zip(targets["image_index"], targets["caption_index"])):
+                images.setdefault(int(i), (inputs[names.IMAGE_FEATURES][b], inputs[names.BOXES][b]))
+                captions[int(c)] = (inputs[names.TEXT_IDS][b], int(i))
+        for what, rows in (("image_index", images), ("caption_index", captions)):
+            if sorted(rows) != list(range(len(rows))):
+                raise ValueError(f"{what} values are not contiguous from 0")
+        feats = np.stack([images[i][0] for i in range(len(images))])
+        boxes = np.stack([images[i][1] for i in range(len(images))])
+        text = np.stack([captions[c][0] for c in range(len(captions))])
+        owner = np.array([captions[c][1] for c in range(len(captions))])
+        return cls(feats, boxes, text, owner)
+
+
+def score_pairs(
+    score_fn: Callable[[dict], tf.Tensor],
+    store,
+    image_rows: np.ndarray,
+    caption_rows: np.ndarray,
+    batch_size: int,
+) -> np.ndarray:
+    """Scores of the pairs (image_rows[p], caption_rows[p]), ``batch_size`` pairs per model call
+    (the last chunk is padded to full size so a ``tf.function`` scorer traces once)."""
+    image_rows = np.asarray(image_rows, np.int64).reshape(-1)
+    caption_rows = np.asarray(caption_rows, np.int64).reshape(-1)
+    total = len(image_rows)
+    out = np.empty(total, np.float32)
+    for start in range(0, total, batch_size):
+        stop = min(start + batch_size, total)
+        pad = batch_size - (stop - start)
+        img = np.pad(image_rows[start:stop], (0, pad), mode="edge")
+        cap = np.pad(caption_rows[start:stop], (0, pad), mode="edge")
+        inputs = dict(store.images(img), **{names.TEXT_IDS: store.captions(cap)})
+        out[start:stop] = np.asarray(score_fn(inputs)).reshape(-1)[: stop - start]
+    return out
+
+
+def _sample_others(
+    rng: np.random.Generator, pool_size: int, exclude: list[np.ndarray], k: int
+) -> np.ndarray:
+    """[len(exclude), k] ids in ``[0, pool_size)`` avoiding ``exclude[r]`` in row r; without
+    replacement when enough others exist. O(k) per row: draw k + |excluded| distinct ids, drop the
+    excluded ones, keep the first k (a uniform k-subset of the others)."""
+    out = np.empty((len(exclude), k), np.int64)
+    for r, ex in enumerate(exclude):
+        others = pool_size - len(ex)
+        if others <= 0:
+            raise ValueError("no negative candidate: every candidate belongs to the same image")
+        if others < k:  # tiny pools: every other id, then repeats
+            choices = np.setdiff1d(np.arange(pool_size), ex)
+            out[r] = rng.choice(choices, size=k, replace=True)
+            continue
+        draw = rng.choice(pool_size, size=k + len(ex), replace=False)
+        out[r] = draw[~np.isin(draw, ex)][:k]
+    return out
+
+
+def _group(owner: np.ndarray, num_groups: int) -> list[np.ndarray]:
+    """Members of each group: ``[np.flatnonzero(owner == g) for g in range(num_groups)]`` in
+    O(n log n)."""
+    order = np.argsort(owner, kind="stable")
+    bounds = np.searchsorted(owner[order], np.arange(num_groups + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(num_groups)]
+
+
+class HardNegativeMiner:
+    """Mines negatives with batched scoring and holds the current epoch's draws as variables
+    (so a mid-epoch checkpoint resumes with the same negatives).
+
+    Args:
+      store: a ``MatchingStore`` or the data package's ``FeatureStore`` (same interface).
+      num_candidates: random candidates per image / caption (64).
+      top_k: hardest kept (5).
+      batch_size: pairs per model call.
+      seed: base seed; epoch e uses ``(seed, e)``.
+
+    ``mine(score_fn, epoch)`` with ``score_fn(inputs) -> logits [P]`` (e.g. the model in eval mode);
+    ``add_negatives(inputs, targets)`` (in-graph) adds the ITM task's negative-pair targets.
+    """
+
+    def __init__(
+        self,
+        store: MatchingStore,
+        num_candidates: int = 64,
+        top_k: int = 5,
+        batch_size: int = 256,
+        seed: int = 0,
+    ):
+        if not 1 <= top_k <= num_candidates:
+            raise ValueError(f"need 1 <= top_k <= num_candidates, got {top_k}, {num_candidates}")
+        self.store = store
+        self.num_candidates, self.top_k, self.batch_size, self.seed = (
+            num_candidates,
+            top_k,
+            batch_size,
+            seed,
+        )
+        num_captions = store.num_captions
+        with tf.init_scope():
+            self.neg_caption = tf.Variable(
+                tf.zeros([num_captions], tf.int64), trainable=False, name="neg_caption"
+            )
+            self.neg_image = tf.Variable(
+                tf.zeros([num_captions], tf.int64), trainable=False, name="neg_image"
+            )
+        self.top_captions: np.ndarray | None = None  # [I, top_k] caption rows per image
+        self.top_images: np.ndarray | None = None  # [C, top_k] image rows per caption
+
+    def trackables(self) -> dict:
+        """What a checkpoint must hold to resume mid-epoch."""
+        return {"neg_caption": self.neg_caption, "neg_image": self.neg_image}
+
+    def mine(self, score_fn: Callable[[dict], tf.Tensor], epoch: int) -> None:
+        """Scores the candidates of every image and caption and draws this epoch's negatives."""
+        s = self.store
+        rng = np.random.default_rng([self.seed, epoch])
+        owner = np.asarray(s.caption_image, np.int64)
+        captions, images = np.arange(s.num_captions), np.arange(s.num_images)
+        k = self.num_candidates
+        # for each image: k captions of other images
+        cand_caps = _sample_others(rng, s.num_captions, _group(owner, s.num_images), k)
+        cap_scores = score_pairs(score_fn, s, np.repeat(images, k), cand_caps, self.batch_size)
+        # for each caption: k images that are not its own
+        cand_imgs = _sample_others(rng, s.num_images, list(owner[:, None]), k)
+        img_scores = score_pairs(score_fn, s, cand_imgs, np.repeat(captions, k), self.batch_size)
+        self.top_captions = _top(cand_caps, cap_scores.reshape(-1, k), self.top_k)
+        self.top_images = _top(cand_imgs, img_scores.reshape(-1, k), self.top_k)
+        # one uniform draw per training example (caption) for this epoch
+        pick_c = rng.integers(0, self.top_k, size=s.num_captions)
+        pick_i = rng.integers(0, self.top_k, size=s.num_captions)
+        self.neg_caption.assign(self.top_captions[owner, pick_c])
+        self.neg_image.assign(self.top_images[captions, pick_i])
+
+    def add_negatives(self, inputs: dict, targets: dict) -> tuple[dict, dict]:
+        """Adds ``neg_text_ids`` / ``neg_image_features`` / ``neg_boxes`` for each example of an
+        ITM batch from its ``caption_index``."""
+        caption = tf.cast(targets["caption_index"], tf.int64)
+        neg_c = tf.gather(self.neg_caption, caption)
+        neg_i = tf.gather(self.neg_image, caption)
+        n = tf.shape(inputs[names.IMAGE_FEATURES])[1]  # bucketed batches may hold fewer slots
+        images = self.store.images(neg_i)
+        targets = dict(targets)
+        targets[NEG_TEXT_IDS] = self.store.captions(neg_c)
+        targets[NEG_IMAGE_FEATURES] = images[names.IMAGE_FEATURES][:, :n]
+        targets[NEG_BOXES] = images[names.BOXES][:, :n]
+        return inputs, targets
+
+
+def _top(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best-scored candidates per row, best first (stable on ties)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(candidates, order, axis=1)

@@ -1,0 +1,254 @@
+"""The generic retrain loop: one task, one optimizer, the original recipe, exact resume.
+
+Step (``Trainer.train_step``): ``loss = task.compute_loss(model, inputs, targets, training=True)``
+(sum-reduced, as the original) -> gradients -> all-reduce SUM over replicas -> clip by global norm
+(of the global gradient) -> Adam. Keras 3's TF optimizer sums replica gradients again inside
+``apply``; dividing the already-summed gradient by the replica count before ``apply`` makes that
+second sum restore it, so a MirroredStrategy step equals the single-device step on the same global
+batch (tested).
+
+Epochs: the learning rate is set at each epoch start from the schedule; ``dataset_fn(epoch)``
+builds the epoch's dataset (seeded by the epoch, so a restarted run rebuilds the same order) and a
+checkpoint is written every ``checkpoint_every_steps`` steps (with the iterator position) and at
+each epoch end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
+from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
+from mmnas_tf.engine.schedules import EpochSchedule
+from mmnas_tf.tasks import Task
+
+DatasetFn = Callable[[int], tf.data.Dataset]
+BatchFn = Callable[[dict, dict], tuple[dict, dict]]
+
+
+def make_adam(
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.98,
+    epsilon: float = 1e-9,
+    name: str = "adam",
+) -> keras.optimizers.Adam:
+    """Adam as the original (PyTorch ``Adam``: eps added to sqrt(v_hat))."""
+    return keras.optimizers.Adam(
+        learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name
+    )
+
+
+def global_sum_gradients(
+    grads: Sequence[tf.Tensor], clip_norm: float
+) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """In a replica context: the all-reduced (SUM) gradients clipped by their global norm, divided
+    by the replica count (Keras's optimizer sums replicas again), and that global norm."""
+    ctx = tf.distribute.get_replica_context()
+    grads = [tf.convert_to_tensor(g) for g in grads]  # dense, as PyTorch's embedding gradients
+    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+    if replicas > 1:
+        grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    norm = tf.linalg.global_norm(grads)
+    if clip_norm > 0:
+        grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    if replicas > 1:
+        grads = [g / replicas for g in grads]
+    return grads, norm
+
+
+class Trainer:
+    """Trains ``model`` on ``task`` with exact checkpoint/resume.
+
+    Args:
+      task: the ``Task`` (its ``compute_loss`` is the objective).
+      model: the task model, built under ``strategy.scope()``.
+      schedule: ``EpochSchedule`` of the learning rate.
+      model_dir: checkpoints and TensorBoard events go here.
+      epochs: int.
+      optimizer: defaults to :func:`make_adam` with the schedule's epoch-0 rate (created in scope).
+      clip_norm: global-norm clip (1.0; 0 = off).
+      strategy: a ``tf.distribute.Strategy`` (default: the current one).
+      jit_compile: XLA for the step (must be False under MirroredStrategy on CPU).
+      steps_per_epoch: optional cap on steps per epoch.
+      checkpoint_every_steps: mid-epoch checkpoint interval (0 = epoch ends only).
+      max_to_keep: checkpoints kept.
+      callbacks: ``keras.callbacks.Callback`` s (progress bar, TensorBoard, profiler).
+      before_epoch: ``fn(trainer, epoch)`` run at a fresh epoch start (e.g. ITM mining); not run
+        again when resuming mid-epoch (its state must be in ``extra_trackables``).
+      batch_fn: in-graph ``fn(inputs, targets) -> (inputs, targets)`` per replica (e.g. adding ITM
+        negatives).
+      extra_trackables: more objects for the checkpoint.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        model: keras.Model,
+        schedule: EpochSchedule,
+        model_dir: str,
+        epochs: int,
+        optimizer: keras.optimizers.Optimizer | None = None,
+        clip_norm: float = 1.0,
+        strategy: tf.distribute.Strategy | None = None,
+        jit_compile: bool = False,
+        steps_per_epoch: int | None = None,
+        checkpoint_every_steps: int = 0,
+        max_to_keep: int = 3,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        before_epoch: Callable[[Trainer, int], None] | None = None,
+        batch_fn: BatchFn | None = None,
+        extra_trackables: dict | None = None,
+    ):
+        self.task, self.model, self.schedule = task, model, schedule
+        self.epochs = epochs
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if jit_compile and needs_distribution(self.strategy):
+            raise ValueError(
+                "jit_compile=True is not supported with a distribution strategy here (XLA + MirroredStrategy fails on CPU); pass jit_compile=False"
+            )
+        self.clip_norm, self.jit_compile = clip_norm, jit_compile
+        self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
+        self.callbacks = list(callbacks)
+        self.before_epoch, self.batch_fn = before_epoch, batch_fn
+        with self.strategy.scope():
+            self.optimizer = optimizer or make_adam(schedule(0))
+            self.optimizer.build(model.trainable_variables)
+        self.worker_id, self.is_chief = worker_info()
+        self.state = TrainingState()
+        self.checkpointer = Checkpointer(
+            model_dir, model, max_to_keep=max_to_keep, state=self.state, is_chief=self.is_chief,
+            worker_id=self.worker_id, optimizer=self.optimizer, **(extra_trackables or {}),
+        )  # fmt: skip
+        self._step_fn = None
+        self.history: list[dict] = []
+
+    # ---- the step ------------------------------------------------------------------------------
+    def _replica_step(self, inputs, targets):
+        if self.batch_fn is not None:
+            inputs, targets = self.batch_fn(inputs, targets)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.task.compute_loss(self.model, inputs, targets, training=True)
+        grads = tape.gradient(loss, variables)
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        grads, norm = global_sum_gradients([g for g, _ in pairs], self.clip_norm)
+        self.optimizer.apply(grads, [v for _, v in pairs])
+        return loss, norm
+
+    def _build_step(self):
+        def step(inputs, targets):
+            loss, norm = self.strategy.run(self._replica_step, args=(inputs, targets))
+            loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            norm = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)
+            return {"loss": loss, "grad_norm": norm}
+
+        return tf.function(step, jit_compile=self.jit_compile, reduce_retracing=True)
+
+    def train_step(self, inputs, targets) -> dict:
+        """One optimizer step on a (distributed) batch; returns ``{"loss", "grad_norm"}`` tensors."""
+        if self._step_fn is None:
+            self._step_fn = self._build_step()
+        return self._step_fn(inputs, targets)
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def _set_params(self):
+        for cb in self.callbacks:
+            cb.set_model(self.model)
+            cb.set_params({"epochs": self.epochs, "steps": self.steps_per_epoch, "verbose": 1})
+
+    def _save(self, iterator=None) -> str:
+        return self.checkpointer.save(iterator)
+
+    def fit(self, dataset_fn: DatasetFn) -> list[dict]:
+        """Trains (or continues) until ``epochs``; returns one logs dict per epoch trained now."""
+        restored = self.checkpointer.restore()
+        counters = self.state.counters()
+        if restored:
+            print(
+                f"resumed from {restored} at epoch {counters['epoch']} step {counters['step']}",
+                flush=True,
+            )
+        self._set_params()
+        for cb in self.callbacks:
+            cb.on_train_begin()
+        epoch, trained = counters["epoch"], []
+        while epoch < self.epochs:
+            mid_epoch = counters["step_in_epoch"] > 0
+            trained.append(self._run_epoch(epoch, dataset_fn, resume_mid_epoch=mid_epoch))
+            counters["step_in_epoch"] = 0
+            epoch += 1
+        for cb in self.callbacks:
+            cb.on_train_end()
+        self.history.extend(trained)
+        return trained
+
+    def _run_epoch(self, epoch: int, dataset_fn: DatasetFn, resume_mid_epoch: bool) -> dict:
+        lr = self.schedule(epoch)
+        self.optimizer.learning_rate = lr
+        if self.before_epoch is not None and not resume_mid_epoch:
+            self.before_epoch(self, epoch)
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, {"learning_rate": lr})
+        iterator = iter(distribute_dataset(self.strategy, dataset_fn(epoch)))
+        if resume_mid_epoch and not self.checkpointer.restore_iterator(iterator):
+            raise RuntimeError("the checkpoint is mid-epoch but holds no iterator state")
+        losses, norms, examples, start = [], [], 0, time.perf_counter()
+        in_epoch = int(self.state.step_in_epoch.numpy())
+        while self.steps_per_epoch is None or in_epoch < self.steps_per_epoch:
+            try:
+                inputs, targets = next(iterator)
+            except StopIteration:
+                break
+            step = int(self.state.step.numpy()) + 1
+            for cb in self.callbacks:
+                cb.on_train_batch_begin(in_epoch, {"step": step})
+            out = self.train_step(inputs, targets)
+            self.state.step.assign_add(1)
+            self.state.step_in_epoch.assign_add(1)
+            in_epoch += 1
+            loss = float(out["loss"])
+            if not np.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss {loss} at epoch {epoch} step {step}")
+            batch = _global_batch(inputs)
+            losses.append(loss)
+            norms.append(float(out["grad_norm"]))
+            examples += batch
+            logs = {
+                "loss": loss,
+                "grad_norm": norms[-1],
+                "learning_rate": lr,
+                "examples": batch,
+                "step": step,
+            }
+            for cb in self.callbacks:
+                cb.on_train_batch_end(in_epoch - 1, logs)
+            if self.checkpoint_every_steps and step % self.checkpoint_every_steps == 0:
+                self._save(iterator)
+        self.state.epoch.assign_add(1)
+        self.state.step_in_epoch.assign(0)
+        self._save()
+        took = time.perf_counter() - start
+        logs = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            "grad_norm": float(np.mean(norms)) if norms else float("nan"),
+            "learning_rate": lr,
+            "steps": len(losses),
+            "examples_per_sec": examples / max(took, 1e-9),
+        }
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, dict(logs))
+        return logs
+
+
+def _global_batch(inputs) -> int:
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+    if hasattr(first, "values"):  # PerReplica
+        return int(sum(int(v.shape[0]) for v in first.values))
+    return int(first.shape[0])

@@ -1,0 +1,487 @@
+"""Typed experiment configs and the registry of named experiments.
+
+An experiment is everything a run needs besides its paths on the command line: the task, the
+retrain and search model sizes, the data, the training recipe and the search recipe
+(SPEC sections 6 and 7). Named experiments: ``vqa``, ``itm``, ``vg`` (paper sizes: search at
+d=256 / 4 heads, retrain at d=512 / 8 heads, M/N 12/18) and ``*_tiny`` (CI and laptops).
+
+Every field can be overridden by a dotted path::
+
+    config = get_experiment("vqa_tiny")
+    config = apply_overrides(config, ["model.hidden_size=64", "train.epochs=1"])
+
+``--config`` of the drivers also accepts a path to a Python file defining ``get_config()``
+(see ``configs/``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mmnas_tf.config import ModelConfig
+from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule, TemperatureSchedule
+from mmnas_tf.nas.genotype import Genotype
+
+TASK_NAMES = ("vqa", "itm", "vg")
+ESTIMATORS = ("gumbel", "proxyless", "uniform")
+HEADS_FROM = ("genotype", "config")
+#: Folder of the published genotypes, next to the package in a source tree.
+GENOTYPE_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "genotypes"
+)
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is batched.
+
+    Attributes:
+      data_dir: folder written by the data converters / ``python -m mmnas_tf.synthetic``: shards,
+        ``manifest.json``, ``vocab.txt``, ``answers.txt`` (VQA), ``embeddings.npy`` (optional).
+        The padded sizes m and n are the model's (``ModelConfig.max_tokens`` / ``max_regions``).
+      train_split / eval_split: split names in the manifest.
+      batch_size: global training batch (64).
+      eval_batch_size: batch of evaluation and hard-negative mining.
+      bucket_boundaries: region-count buckets (e.g. (20, 36, 50, 100), last = max_regions);
+        empty = no bucketing (one padded shape).
+      shuffle_buffer: examples held for shuffling.
+      seed: data-order seed; epoch e uses ``seed + e`` so a resumed run sees the same order.
+      search_ratio: |D_m| : |D_a| of the search split (4 : 1).
+      num_answers: VQA answers k; None = lines of ``answers.txt`` (or 3129 without data).
+    """
+
+    data_dir: str = ""
+    train_split: str = "train"
+    eval_split: str = "val"
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    bucket_boundaries: tuple[int, ...] = ()
+    shuffle_buffer: int = 2048
+    seed: int = 0
+    search_ratio: tuple[int, int] = (4, 1)
+    num_answers: int | None = None
+
+    def validate(self) -> DataConfig:
+        for name in ("batch_size", "eval_batch_size", "shuffle_buffer"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if len(self.search_ratio) != 2 or min(self.search_ratio) < 1:
+            raise ValueError(
+                f"data.search_ratio must be two positive ints, got {self.search_ratio}"
+            )
+        if self.num_answers is not None and self.num_answers < 1:
+            raise ValueError(f"data.num_answers must be >= 1 or None, got {self.num_answers}")
+        b = list(self.bucket_boundaries)
+        if b != sorted(set(b)):
+            raise ValueError(f"data.bucket_boundaries must increase strictly, got {b}")
+        return self
+
+
+@dataclass
+class HardNegativeConfig:
+    """ITM hard-negative mining at every epoch start (SPEC section 5).
+
+    Attributes:
+      num_candidates: random non-matching captions per image and images per caption (64).
+      top_k: hardest candidates kept (5); each example then draws one uniformly.
+    """
+
+    num_candidates: int = 64
+    top_k: int = 5
+
+    def validate(self) -> HardNegativeConfig:
+        if not 1 <= self.top_k <= self.num_candidates:
+            raise ValueError(
+                f"hard negatives need 1 <= top_k <= num_candidates, got {self.top_k}, "
+                f"{self.num_candidates}"
+            )
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """The retrain recipe (SPEC section 7; defaults are VQA's).
+
+    Attributes:
+      epochs: 13 (ITM 100).
+      learning_rate: peak rate (VQA 1.2e-4, VG 1.4e-4, ITM 1.5e-4).
+      warmup: per-epoch factors of the first epochs (1/4, 1/2, 3/4).
+      decay_epochs: 0-based epochs from which the rate is multiplied by ``decay_rate``
+        ((10, 12); ITM (36,)).
+      decay_rate: 0.2.
+      beta_1 / beta_2 / epsilon: Adam (0.9, 0.98, 1e-9).
+      clip_norm: gradient clip by global norm (1.0; 0 = off).
+      jit_compile: XLA-compile the step. Explicit; forced off under MirroredStrategy on CPU.
+      steps_per_epoch: cap on steps per epoch (None = one pass over the data).
+      checkpoint_every_steps: mid-epoch checkpoints (0 = only at epoch ends).
+      max_to_keep: checkpoints kept.
+      log_every_steps: progress/TensorBoard interval.
+      hard_negatives: ITM mining.
+    """
+
+    epochs: int = 13
+    learning_rate: float = 1.2e-4
+    warmup: tuple[float, ...] = ORIGINAL_WARMUP
+    decay_epochs: tuple[int, ...] = (10, 12)
+    decay_rate: float = 0.2
+    beta_1: float = 0.9
+    beta_2: float = 0.98
+    epsilon: float = 1e-9
+    clip_norm: float = 1.0
+    jit_compile: bool = False
+    steps_per_epoch: int | None = None
+    checkpoint_every_steps: int = 1000
+    max_to_keep: int = 3
+    log_every_steps: int = 50
+    hard_negatives: HardNegativeConfig = field(default_factory=HardNegativeConfig)
+
+    def schedule(self) -> EpochSchedule:
+        return EpochSchedule(self.learning_rate, self.warmup, self.decay_epochs, self.decay_rate)
+
+    def validate(self) -> TrainConfig:
+        if self.epochs < 1:
+            raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
+        if self.clip_norm < 0:
+            raise ValueError(f"train.clip_norm must be >= 0, got {self.clip_norm}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(
+                f"train.steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch}"
+            )
+        for name in ("checkpoint_every_steps", "log_every_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0")
+        if self.max_to_keep < 1:
+            raise ValueError("train.max_to_keep must be >= 1")
+        self.schedule()  # validates the rate, warm-up and decay
+        self.hard_negatives.validate()
+        return self
+
+
+@dataclass
+class SearchConfig:
+    """The search recipe (SPEC section 6).
+
+    Attributes:
+      weight_learning_rate: W rate (4e-4; ITM 1e-4), same warm-up as training, no decay.
+      warmup: warm-up factors of the W rate.
+      arch_learning_rate / arch_beta_1 / arch_beta_2: Adam on theta (0.1, 0, 0.999).
+      weight_steps_per_arch_step: u (5).
+      warmup_epochs: epochs updating W only (original 20, paper 50).
+      search_epochs: alternating epochs after the warm-up (original 80, paper 20).
+      estimator: gradient estimator of theta: "gumbel", "proxyless" (the original) or "uniform"
+        (random search baseline: theta untouched).
+      temperature: Gumbel-softmax temperature per epoch.
+      early_stop_patience: stop when the genotype has not changed for this many epochs (0 = never,
+        as the original).
+      prior_logit: initial theta of the MCAN-like prior ops (+1 in the original; 0 = uniform).
+    """
+
+    weight_learning_rate: float = 4e-4
+    warmup: tuple[float, ...] = ORIGINAL_WARMUP
+    arch_learning_rate: float = 0.1
+    arch_beta_1: float = 0.0
+    arch_beta_2: float = 0.999
+    weight_steps_per_arch_step: int = 5
+    warmup_epochs: int = 20
+    search_epochs: int = 80
+    estimator: str = "proxyless"
+    temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
+    early_stop_patience: int = 0
+    prior_logit: float = 1.0
+
+    def weight_schedule(self) -> EpochSchedule:
+        return EpochSchedule(self.weight_learning_rate, self.warmup)
+
+    def validate(self) -> SearchConfig:
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"search.estimator={self.estimator!r}; accepted: {ESTIMATORS}")
+        if self.weight_steps_per_arch_step < 1:
+            raise ValueError("search.weight_steps_per_arch_step (u) must be >= 1")
+        if self.warmup_epochs < 0 or self.search_epochs < 0 or self.early_stop_patience < 0:
+            raise ValueError("search epochs and patience must be >= 0")
+        if not self.arch_learning_rate > 0:
+            raise ValueError("search.arch_learning_rate must be > 0")
+        if not (0 <= self.arch_beta_1 < 1 and 0 <= self.arch_beta_2 < 1):
+            raise ValueError("search.arch_beta_1/arch_beta_2 must be in [0, 1)")
+        self.weight_schedule()
+        return self
+
+
+@dataclass
+class ExperimentConfig:
+    """One named experiment.
+
+    Attributes:
+      name: registry name.
+      task: "vqa", "itm" or "vg".
+      model: retrain-stage sizes (paper: d=512, 8 heads, M/N 12/18).
+      search_model: supernet sizes (paper: d=256, 4 heads); its ``genotype`` must be None.
+      genotype: default architecture to retrain: a path (relative paths are looked up in the
+        current folder, then in ``configs/genotypes``) or a genotype dict; ``--genotype`` wins.
+      heads_from: "genotype" (the genotype's head size sets the heads, as the original's
+        ``self_att_64``) or "config" (``model.num_heads``; tiny models are narrower than one head).
+      data / train / search: see their classes.
+    """
+
+    name: str
+    task: str
+    model: ModelConfig
+    search_model: ModelConfig
+    genotype: str | dict | None = None
+    heads_from: str = "genotype"
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+    def validate(self) -> ExperimentConfig:
+        if self.task not in TASK_NAMES:
+            raise ValueError(f"task={self.task!r}; accepted: {TASK_NAMES}")
+        if self.heads_from not in HEADS_FROM:
+            raise ValueError(f"heads_from={self.heads_from!r}; accepted: {HEADS_FROM}")
+        self.model.validate()
+        self.search_model.validate()
+        if self.search_model.genotype is not None:
+            raise ValueError("search_model.genotype must be None (the supernet searches it)")
+        for b in self.data.bucket_boundaries[-1:]:
+            if b != self.model.max_regions:
+                raise ValueError(
+                    f"the last bucket boundary ({b}) must equal model.max_regions "
+                    f"({self.model.max_regions})"
+                )
+        self.data.validate()
+        self.train.validate()
+        self.search.validate()
+        return self
+
+    def load_genotype(self, override: str | None = None) -> Genotype:
+        """The genotype to retrain (``override`` = the ``--genotype`` flag), adapted to
+        ``heads_from``."""
+        source = override or self.genotype
+        if source is None:
+            raise ValueError(f"experiment {self.name!r} has no genotype; pass --genotype=PATH")
+        if isinstance(source, dict):
+            genotype = Genotype.from_dict(source)
+        else:
+            path = source
+            if not os.path.exists(path) and os.path.exists(
+                os.path.join(GENOTYPE_DIR, os.path.basename(path))
+            ):
+                path = os.path.join(GENOTYPE_DIR, os.path.basename(path))
+            genotype = Genotype.load(path)
+        if self.heads_from == "config":
+            genotype = Genotype(genotype.encoder, genotype.decoder, None)
+        return genotype
+
+    def model_config(self, genotype: Genotype | None = None, **changes) -> ModelConfig:
+        """The retrain ModelConfig with ``genotype`` set (M and N follow the genotype)."""
+        if genotype is not None:
+            changes.update(
+                genotype=genotype,
+                num_encoder_blocks=len(genotype.encoder),
+                num_decoder_blocks=len(genotype.decoder),
+            )
+        return self.model.replace(**changes)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["model"] = self.model.to_dict()
+        out["search_model"] = self.search_model.to_dict()
+        return out
+
+
+# ---- overrides -------------------------------------------------------------------------------
+
+
+def _parse_value(text: str, current):
+    if isinstance(current, bool):
+        low = text.lower()
+        if low not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected a bool (true/false), got {text!r}")
+        return low in ("true", "1")
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        return float(text)
+    if isinstance(current, tuple):
+        value = json.loads(text if text.startswith("[") else f"[{text}]") if text else []
+        return tuple(value)
+    if isinstance(current, str):
+        return text
+    if current is None:
+        if text.lower() == "none":
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    raise ValueError(f"cannot override a field of type {type(current).__name__} from text")
+
+
+def _set(obj, path: Sequence[str], text: str, full: str):
+    names = [f.name for f in dataclasses.fields(obj)]
+    if path[0] not in names:
+        raise ValueError(f"unknown config field {full!r}: {type(obj).__name__} has {names}")
+    current = getattr(obj, path[0])
+    if len(path) == 1:
+        if path[0] in ("genotype", "pools") and isinstance(obj, ModelConfig):
+            raise ValueError(f"{full}: set the genotype with --genotype, not an override")
+        value = _parse_value(text, current)
+    else:
+        if not dataclasses.is_dataclass(current):
+            raise ValueError(f"{full}: {path[0]!r} has no sub-fields")
+        value = _set(current, path[1:], text, full)
+    return dataclasses.replace(obj, **{path[0]: value})
+
+
+def apply_overrides(config: ExperimentConfig, overrides: Iterable[str]) -> ExperimentConfig:
+    """Applies ``section.field=value`` strings (e.g. ``model.hidden_size=64``,
+    ``train.decay_epochs=10,12``, ``data.num_answers=none``) and re-validates."""
+    for item in overrides:
+        item = item.strip()
+        if not item:
+            continue
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form section.field=value")
+        key, text = item.split("=", 1)
+        config = _set(config, key.strip().split("."), text.strip(), key)
+    return config.validate()
+
+
+def split_overrides(flag_values: Sequence[str]) -> list[str]:
+    """``--override`` values, each possibly holding several ``a=b`` separated by ``;``."""
+    return [part for value in flag_values for part in value.split(";") if part.strip()]
+
+
+# ---- registry --------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[[], ExperimentConfig]] = {}
+
+
+def register(name: str):
+    """Decorator registering a zero-argument builder of an ``ExperimentConfig``."""
+
+    def wrap(fn: Callable[[], ExperimentConfig]):
+        if name in _REGISTRY:
+            raise ValueError(f"experiment {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def experiment_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_experiment(name: str) -> ExperimentConfig:
+    """A registered experiment by name, or the ``get_config()`` of a ``.py`` file path."""
+    if name.endswith(".py"):
+        return load_config_file(name)
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown experiment {name!r}; accepted: {experiment_names()} or a .py file"
+        )
+    return _REGISTRY[name]().validate()
+
+
+def load_config_file(path: str) -> ExperimentConfig:
+    """Runs ``get_config()`` of a config file (``configs/vqa.py``)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    spec = importlib.util.spec_from_file_location(f"_mmnas_config_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ValueError(f"{path} defines no get_config()")
+    config = module.get_config()
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(
+            f"{path}: get_config() returned {type(config).__name__}, not ExperimentConfig"
+        )
+    return config.validate()
+
+
+# ---- named experiments -----------------------------------------------------------------------
+
+_TASK_SIZES = {"vqa": (14, 100), "itm": (50, 36), "vg": (15, 100)}
+_TASK_LR = {"vqa": 1.2e-4, "itm": 1.5e-4, "vg": 1.4e-4}
+_TASK_GENOTYPE = {"vqa": "mmnas_vqa.json", "itm": "mmnas_itm.json", "vg": "mmnas_vgd.json"}
+
+
+def paper_experiment(task: str) -> ExperimentConfig:
+    """The paper-size experiment of ``task``: retrain d=512/8 heads, search d=256/4 heads, M/N
+    12/18, the original recipe."""
+    m, n = _TASK_SIZES[task]
+    model = ModelConfig(max_tokens=m, max_regions=n)
+    # The original search config (ATTFLAT_MLP_SIZE 512, ATTFLAT_OUT_SIZE 512): reproduces its supernet count.
+    search_model = model.replace(
+        hidden_size=256, num_heads=4, ffn_size=1024, pool_mlp_size=512, pool_output_size=512
+    )
+    itm = task == "itm"
+    train = TrainConfig(
+        epochs=100 if itm else 13,
+        learning_rate=_TASK_LR[task],
+        decay_epochs=(36,) if itm else (10, 12),
+    )
+    search = SearchConfig(weight_learning_rate=1e-4 if itm else 4e-4)
+    return ExperimentConfig(
+        name=task,
+        task=task,
+        model=model,
+        search_model=search_model,
+        genotype=os.path.join(GENOTYPE_DIR, _TASK_GENOTYPE[task]),
+        data=DataConfig(),
+        train=train,
+        search=search,
+    )
+
+
+#: The tiny genotype: exercises every decoder op (RSA, GA, FFN) and both encoder ops.
+TINY_GENOTYPE = {
+    "format": "mmnas_tf.genotype/1",
+    "encoder": ["SA", "FFN"],
+    "decoder": ["RSA", "GA", "FFN"],
+}
+
+
+def tiny_experiment(task: str) -> ExperimentConfig:
+    """A CI-size variant: d=32 / 4 heads (search d=16 / 2 heads), M/N 2/3, 8 tokens, 6 regions,
+    3 epochs at lr 1e-3 (decay from the third), batch 8; the recipe's shape otherwise."""
+    paper = paper_experiment(task)
+    model = ModelConfig(
+        hidden_size=32, num_heads=4, ffn_size=64, relation_size=8, dropout=0.1, vocab_size=64,
+        word_embed_size=300, feature_size=32, max_tokens=8, max_regions=6, pool_mlp_size=32,
+        pool_output_size=64, num_encoder_blocks=2, num_decoder_blocks=3,
+    )  # fmt: skip
+    search_model = model.replace(
+        hidden_size=16, num_heads=2, ffn_size=32, pool_mlp_size=16, pool_output_size=32
+    )
+    return dataclasses.replace(
+        paper,
+        name=f"{task}_tiny",
+        model=model,
+        search_model=search_model,
+        genotype=dict(TINY_GENOTYPE),
+        heads_from="config",
+        data=DataConfig(batch_size=8, eval_batch_size=32, shuffle_buffer=256),
+        train=dataclasses.replace(
+            paper.train,
+            epochs=3,
+            learning_rate=1e-3,
+            decay_epochs=(2,),
+            checkpoint_every_steps=50,
+            log_every_steps=10,
+            hard_negatives=HardNegativeConfig(num_candidates=8, top_k=2),
+        ),
+        search=dataclasses.replace(paper.search, warmup_epochs=1, search_epochs=2),
+    )
+
+
+for _task in TASK_NAMES:
+    register(_task)(lambda t=_task: paper_experiment(t))
+    register(f"{_task}_tiny")(lambda t=_task: tiny_experiment(t))

@@ -1,0 +1,58 @@
+"""Exports a model trained by this project as a TF Serving SavedModel version.
+
+    python -m mmnas_tf.export --task=vqa --checkpoint=runs/vqa --export_dir=/models/vqa [--version=2]
+
+``--checkpoint`` is the training model directory (its latest checkpoint) or a prefix such as
+``runs/vqa/ckpt-1200``; the model is rebuilt from the ``run.json`` beside it. The version defaults
+to one more than the newest under ``--export_dir``. Original PyTorch checkpoints: use
+``python -m mmnas_tf.import_official``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from absl import flags
+
+from mmnas_tf.engine import cli
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Task of the model.", flag_values=fv)
+    flags.DEFINE_string(
+        "checkpoint", None, "Training model directory or checkpoint prefix.", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "export_dir", None, "Base directory; the SavedModel goes to <dir>/<N>.", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "version", None, "Version N (default: newest existing + 1).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "vocab", None, "Token vocabulary (default: the run's data_dir/vocab.txt).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "answer_vocab",
+        None,
+        "VQA answers (default: the run's data_dir/answers.txt).",
+        flag_values=fv,
+    )
+    flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
+
+
+def main(argv: Sequence[str]) -> str:
+    """Exports; returns (and prints) the version directory written."""
+    fv = cli.parse(define_flags, argv)
+    from mmnas_tf.serving.from_checkpoint import export_checkpoint
+
+    path = export_checkpoint(
+        fv.task, fv.checkpoint, fv.export_dir, fv.version,
+        vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+    )  # fmt: skip
+    print(f"SavedModel written to {path}")
+    return path
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,79 @@
+"""Image-text retrieval metrics (SPEC section 8) and an in-graph pair-accuracy metric for fit.
+
+Scores form a matrix images x captions. Text retrieval (image -> captions): the rank of an image is
+the best rank among its ground-truth captions (5 per image on Flickr30K); image retrieval (caption ->
+images): the rank of the caption's image. Ranks are 1-based; R@K = percent of queries with rank <= K.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+RECALL_AT = (1, 5, 10)
+
+
+def retrieval_ranks(
+    scores: np.ndarray, caption_to_image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(text-retrieval ranks [num_images], image-retrieval ranks [num_captions]), 1-based.
+
+    Args:
+      scores: [num_images, num_captions] matching scores (higher = better match).
+      caption_to_image: [num_captions] int, the row of each caption's image.
+    """
+    scores = np.asarray(scores, np.float64)
+    caption_to_image = np.asarray(caption_to_image, np.int64)
+    num_images, num_captions = scores.shape
+    if caption_to_image.shape != (num_captions,):
+        raise ValueError(
+            f"caption_to_image must have one entry per caption ({num_captions}), "
+            f"got shape {caption_to_image.shape}"
+        )
+    if caption_to_image.min() < 0 or caption_to_image.max() >= num_images:
+        raise ValueError(f"caption_to_image values must be image rows in [0, {num_images})")
+    # rank of an entry = 1 + number of strictly better entries (ties favour the ground truth,
+    # as a stable sort that visits ground truth first would; deterministic either way).
+    text_ranks = np.empty(num_images, np.int64)
+    for i in range(num_images):
+        own = scores[i, caption_to_image == i]
+        if own.size == 0:
+            raise ValueError(f"image {i} has no caption")
+        text_ranks[i] = 1 + int(np.sum(scores[i] > own.max()))
+    own_scores = scores[caption_to_image, np.arange(num_captions)]
+    image_ranks = 1 + np.sum(scores > own_scores[None, :], axis=0)
+    return text_ranks, image_ranks
+
+
+def _summary(ranks: np.ndarray, prefix: str) -> dict[str, float]:
+    out = {f"{prefix}_r@{k}": 100.0 * float(np.mean(ranks <= k)) for k in RECALL_AT}
+    out[f"{prefix}_median_rank"] = float(np.floor(np.median(ranks)))
+    out[f"{prefix}_mean_rank"] = float(np.mean(ranks))
+    return out
+
+
+def retrieval_metrics(scores: np.ndarray, caption_to_image: np.ndarray) -> dict[str, float]:
+    """R@1/5/10, median and mean rank for text retrieval (``i2t_*``) and image retrieval
+    (``t2i_*``), plus ``rsum`` (sum of the six recalls)."""
+    text_ranks, image_ranks = retrieval_ranks(scores, caption_to_image)
+    out = {**_summary(text_ranks, "i2t"), **_summary(image_ranks, "t2i")}
+    out["rsum"] = sum(v for k, v in out.items() if "_r@" in k)
+    return out
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class PairAccuracy(keras.metrics.Mean):
+    """Share of ITM pairs classified right at threshold 0 on the logit (positives > 0, negatives
+    < 0): a cheap training signal; retrieval recall needs the full score matrix (evaluate).
+
+    ``update_state(positive_logits [B], negative_logits [B, ...])``.
+    """
+
+    def __init__(self, name: str = "pair_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, positive_logits, negative_logits, sample_weight=None):
+        pos = ops.cast(ops.reshape(positive_logits, (-1,)) > 0, "float32")
+        neg = ops.cast(ops.reshape(negative_logits, (-1,)) < 0, "float32")
+        return super().update_state(ops.concatenate([pos, neg]), sample_weight=sample_weight)

@@ -1,0 +1,72 @@
+"""What a search reports per epoch: the genotype history files, entropies and a theta heatmap."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+#: The original's per-epoch architecture file (``{"epochK": {"enc": ..., "dec": ...}}``).
+GENOTYPE_FILE = "genotypes.json"
+#: softmax(theta) per block and epoch, with the evaluation of the argmax architecture.
+THETA_FILE = "theta_history.json"
+
+
+def block_probabilities(table: dict) -> list[list[float]]:
+    """The rows of a ``SearchModel.theta_table()``: encoder blocks, then decoder blocks."""
+    return [list(p) for p in table["encoder"]] + [list(p) for p in table["decoder"]]
+
+
+def entropies(table: dict) -> list[float]:
+    """Entropy (nats) of each block's op distribution (0 = decided, log P = uniform)."""
+    out = []
+    for p in block_probabilities(table):
+        p = np.asarray(p, np.float64)
+        out.append(float(-np.sum(p * np.log(np.maximum(p, 1e-12)))))
+    return out
+
+
+def heatmap(table: dict, cell: int = 12) -> np.ndarray:
+    """softmax(theta) as an RGB image [blocks * cell, ops * cell, 3] uint8: rows are blocks
+    (encoder first), columns the ops of the decoder pool; white = 0, dark blue = 1; cells of ops
+    outside a block's pool are grey."""
+    ops = table["ops"]
+    columns = list(ops["decoder"]) + [op for op in ops["encoder"] if op not in ops["decoder"]]
+    rows = []
+    for stage in ("encoder", "decoder"):
+        for p in table[stage]:
+            row = np.full(len(columns), np.nan)
+            pool = ops[stage] if len(p) == len(ops[stage]) else ops[stage][:1]
+            for op, value in zip(pool, p):
+                row[columns.index(op)] = value
+            rows.append(row)
+    values = np.asarray(rows)
+    white, blue = np.array([255.0, 255.0, 255.0]), np.array([8.0, 48.0, 107.0])
+    rgb = white + np.nan_to_num(values)[..., None] * (blue - white)
+    rgb[np.isnan(values)] = 160.0
+    image = np.repeat(np.repeat(rgb, cell, axis=0), cell, axis=1)
+    image[::cell, :] = 255.0  # grid lines between blocks
+    return image.astype(np.uint8)
+
+
+def write_history(directory: str, history: dict) -> None:
+    """Writes ``genotypes.json`` (the original format, readable by ``Genotype.load``) and
+    ``theta_history.json`` from the checkpointed history ``{"epochK": {"genotype", "theta",
+    "eval"}}``; atomically (write + rename), so a killed run never leaves half a file."""
+    ordered = sorted(history, key=lambda k: int(k[5:]))
+    _write_json(
+        os.path.join(directory, GENOTYPE_FILE), {k: history[k]["genotype"] for k in ordered}
+    )
+    _write_json(
+        os.path.join(directory, THETA_FILE),
+        {k: {"theta": history[k]["theta"], "eval": history[k]["eval"]} for k in ordered},
+    )
+
+
+def _write_json(path: str, data) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)

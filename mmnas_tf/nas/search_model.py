@@ -1,0 +1,378 @@
+"""SearchModel: alternating weight / architecture updates over a supernet (paper Algorithm 1).
+
+Design (one ``train_step`` = one search CYCLE, everything in-graph):
+
+- A dataset element is ``(dm, da)``: ``dm = (inputs, targets)`` whose tensors are
+  ``[B, u, ...]`` (u D_m batches stacked on axis 1, so a distribution strategy still splits the
+  batch axis 0; :func:`cycle_dataset` builds it) and ``da = (inputs, targets)`` one D_a batch.
+- ``train_step`` runs in the cross-replica context: a ``tf.while_loop`` of u weight steps, then,
+  when the ``phase`` variable says "search" (and the estimator learns theta), one theta step under
+  ``tf.cond``. Each step samples its architecture from ``(seed, counter)`` variables in the
+  cross-replica context (every replica gets the same architecture) and calls
+  ``strategy.run`` on the per-replica step: ``optimizer.apply`` inside a ``tf.cond`` /
+  ``tf.while_loop`` that itself runs inside ``strategy.run`` is refused by MirroredStrategy, the
+  other way round works.
+- Two optimizers over DISJOINT variables: the weight optimizer over every trainable weight except
+  theta, the architecture optimizer over theta only (``optimizer.apply(grads, variables)``).
+- Losses are the tasks' sum-reduced losses of the per-replica batch: the optimizers all-reduce
+  gradients with SUM, which is the gradient of the global-batch sum, so no per-replica scaling.
+- Warm-up (``phase`` 0): weight steps only, sampling uniformly (paper) or from softmax(theta)
+  with theta initialised from a prior genotype (+1 / -1, the original).
+
+Candidates that did not run get exactly-zero gradients (the ``switch`` gradient), not "no
+gradient" as in PyTorch: :class:`SampledPathAdam` skips such variables, so Adam's momentum does not
+move weights that a step did not use (the original's ``param.grad = None``). Adam's step counter is
+still global (PyTorch counts per parameter), which changes only the bias correction.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mmnas_tf import inputs as names
+from mmnas_tf.engine.trainer import global_sum_gradients, make_adam
+from mmnas_tf.nas import estimators as est
+from mmnas_tf.nas.genotype import Genotype
+
+PHASES = ("warmup", "search")
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class SampledPathAdam(keras.optimizers.Adam):
+    """Adam that leaves a variable and its moments untouched when its whole gradient is exactly
+    zero: the candidates a weight step did not sample (PyTorch skips parameters without a
+    gradient). Same arguments as ``keras.optimizers.Adam``."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        def update():
+            super(SampledPathAdam, self).update_step(gradient, variable, learning_rate)
+            return tf.constant(True)
+
+        used = tf.reduce_any(tf.not_equal(gradient, 0))
+        tf.cond(used, update, lambda: tf.constant(False))
+
+
+def default_weight_optimizer(
+    learning_rate: float = 4e-4, beta_1: float = 0.9, beta_2: float = 0.98, epsilon: float = 1e-9
+) -> keras.optimizers.Optimizer:
+    """The original's W optimizer in search: Adam(betas 0.9/0.98, eps 1e-9) that skips unsampled
+    candidates; the gradient-norm clip is the search model's ``clip_norm`` (applied to the
+    all-reduced gradient)."""
+    return SampledPathAdam(learning_rate, beta_1, beta_2, epsilon, name="weight_adam")
+
+
+def default_arch_optimizer(
+    learning_rate: float = 0.1, beta_1: float = 0.0, beta_2: float = 0.999
+) -> keras.optimizers.Optimizer:
+    """The original's theta optimizer: Adam(lr 0.1, betas (0, 0.999), eps 1e-8) (SPEC section 6)."""
+    return make_adam(learning_rate, beta_1, beta_2, epsilon=1e-8, name="arch_adam")
+
+
+def cycle_dataset(dm: tf.data.Dataset, da: tf.data.Dataset, weight_steps: int) -> tf.data.Dataset:
+    """Zips batched D_m and D_a datasets of ``(inputs, targets)`` into search cycles: ``u`` D_m
+    batches stacked on axis 1 (``[B, u, ...]``) and one D_a batch. Repeat both inputs first for
+    step-driven training (an epoch = a number of cycles)."""
+
+    def batch_axis_first(t):
+        return tf.transpose(t, [1, 0] + list(range(2, len(t.shape))))
+
+    grouped = dm.batch(weight_steps, drop_remainder=True).map(
+        lambda *x: tf.nest.map_structure(batch_axis_first, x)
+    )
+    return tf.data.Dataset.zip((grouped, da))
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class SearchModel(keras.Model):
+    """Architecture search over a task model whose backbone is a supernet (``genotype=None``).
+
+    Args:
+      task: the ``Task`` (its ``compute_loss(model, inputs, targets, training, arch)``).
+      model: the task model built by ``task.build_model(config)`` with a supernet backbone.
+      estimator: ``gumbel`` (default), ``proxyless`` or ``uniform`` (see ``estimators``).
+      weight_steps: u, weight steps per theta step (5).
+      warmup: ``uniform`` (paper: uniform sampling) or ``prior`` (original: theta starts at
+        +1 on ``prior``'s ops and -1 elsewhere; warm-up samples from softmax(theta)).
+      prior: the prior ``Genotype`` for ``warmup="prior"`` (default: the original's
+        [SA, FFN] / [RSA, GA, FFN] pattern).
+      prior_logit: float, the +/- value of the prior's initial theta (1.0 in the original).
+      clip_norm: float, clip of the global norm of the all-reduced weight gradient (1.0; 0 = off).
+      seed: int, seed of the architecture sampler.
+
+    State variables (checkpointed with the model): ``phase`` (0 warm-up, 1 search),
+    ``temperature`` (Gumbel tau), ``sample_counter`` and ``sampler_seed``.
+
+    Call: ``search_model(inputs, training=None, arch=None)`` runs the task model with ``arch``
+    (default: the argmax architecture). ``train_step((dm, da))``: one cycle (module docstring);
+    ``test_step((inputs, targets))``: the loss of the argmax architecture with inherited weights.
+
+    Example::
+
+        task = get_task("vqa")
+        model = task.build_model(task.model_config(hidden_size=32, genotype=None))
+        search = SearchModel(task, model, estimator="gumbel")
+        search.compile(weight_optimizer=default_weight_optimizer(),
+                       arch_optimizer=default_arch_optimizer(), jit_compile=False)
+        search.set_state("search", temperature=5.0)
+        search.fit(cycle_dataset(dm, da, 5), epochs=1, steps_per_epoch=10)
+        search.genotype()
+    """
+
+    def __init__(
+        self,
+        task,
+        model: keras.Model,
+        estimator: str = "gumbel",
+        weight_steps: int = 5,
+        warmup: str = "uniform",
+        prior: Genotype | None = None,
+        prior_logit: float = 1.0,
+        clip_norm: float = 1.0,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.estimator = est.check_choice("estimator", estimator, est.ESTIMATORS)
+        self.warmup = est.check_choice("warm-up mode", warmup, est.WARMUP_MODES)
+        if int(weight_steps) < 1:
+            raise ValueError(f"weight_steps must be >= 1, got {weight_steps}")
+        self.weight_steps = int(weight_steps)
+        self.clip_norm = float(clip_norm)
+        self.task = task
+        self.task_model = model
+        backbone = model.backbone
+        self.stages = {
+            "encoder": len(backbone.encoder_blocks),
+            "decoder": len(backbone.decoder_blocks),
+        }
+        self.slots = [
+            (stage, i, block)
+            for stage, blocks in (
+                ("encoder", backbone.encoder_blocks),
+                ("decoder", backbone.decoder_blocks),
+            )
+            for i, block in enumerate(blocks)
+        ]
+        self.mixed = [(s, i, b) for s, i, b in self.slots if hasattr(b, "candidates")]
+        if not self.mixed:
+            raise ValueError("the model has no searchable slot: build it with genotype=None")
+        self.arch_variables = backbone.architecture_variables()
+        arch_ids = {id(v) for v in self.arch_variables}
+        self.weight_variables = [v for v in model.trainable_variables if id(v) not in arch_ids]
+        self._noise_width = max(len(b.candidates) for _, _, b in self.mixed)
+        self.phase = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="phase")  # fmt: skip
+        self.temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(5.0),
+            trainable=False,
+            name="temperature",
+        )
+        self.sample_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="sample_counter")  # fmt: skip
+        self.sampler_seed = self.add_weight(
+            shape=(), dtype="int64", initializer=keras.initializers.Constant(seed), trainable=False,
+            name="sampler_seed",
+        )  # fmt: skip
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.arch_loss_tracker = keras.metrics.Mean(name="arch_loss")
+        if warmup == "prior":
+            c = backbone.config
+            prior = prior or est.original_prior(c.num_encoder_blocks, c.num_decoder_blocks)
+            values = est.prior_logits(prior, [(s, i, b.candidates) for s, i, b in self.mixed])
+            for var, value in zip(self.arch_variables, values):
+                var.assign(np.asarray(value, np.float32) * prior_logit)
+        self.built = True
+
+    # ---- state -----------------------------------------------------------------------------------
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.arch_loss_tracker]
+
+    def set_state(self, phase: str, temperature: float | None = None) -> None:
+        """Sets the phase (``warmup`` or ``search``) and, optionally, the Gumbel temperature."""
+        self.phase.assign(PHASES.index(est.check_choice("phase", phase, PHASES)))
+        if temperature is not None:
+            self.temperature.assign(float(temperature))
+
+    def _next_noise(self) -> tf.Tensor:
+        seed = tf.stack(
+            [tf.convert_to_tensor(self.sampler_seed), tf.convert_to_tensor(self.sample_counter)]
+        )
+        self.sample_counter.assign_add(1)
+        return est.gumbel_noise(seed, len(self.mixed), self._noise_width)
+
+    def _arch(self, choices, all_paths: bool = False) -> dict:
+        # Keras refuses call arguments that mix tensors and Python values: fixed slots (which
+        # ignore their entry) get a 0 tensor and the all-paths flag is a constant tensor.
+        arch = {stage: [tf.zeros((), tf.int32)] * n for stage, n in self.stages.items()}
+        for (stage, i, _), choice in zip(self.mixed, choices):
+            arch[stage][i] = choice
+        if all_paths:
+            arch["all_paths"] = tf.constant(True)
+        return arch
+
+    def argmax_arch(self) -> dict:
+        """Per mixed slot the index of the largest theta (the architecture the search returns)."""
+        return self._arch([tf.argmax(v, output_type=tf.int32) for v in self.arch_variables])
+
+    def _uniform_sampling(self):
+        if self.estimator == "uniform":
+            return tf.constant(True)
+        searching = tf.equal(tf.convert_to_tensor(self.phase), 1)
+        return tf.logical_and(tf.logical_not(searching), self.warmup == "uniform")
+
+    def sample_arch(self) -> dict:
+        """Draws the architecture of one weight step (advances the sampler)."""
+        choices = est.sample_indices(
+            self.arch_variables, self._next_noise(), self._uniform_sampling()
+        )
+        return self._arch(choices)
+
+    # ---- training --------------------------------------------------------------------------------
+    def compile(
+        self,
+        weight_optimizer: keras.optimizers.Optimizer | None = None,
+        arch_optimizer: keras.optimizers.Optimizer | None = None,
+        jit_compile: bool = False,
+        **kwargs,
+    ) -> None:
+        """Builds both optimizers over their variable sets (call inside the strategy scope).
+        ``jit_compile`` is explicit: XLA + MirroredStrategy fails on CPU."""
+        super().compile(optimizer=weight_optimizer or default_weight_optimizer(), jit_compile=jit_compile, **kwargs)  # fmt: skip
+        self.weight_optimizer = self.optimizer
+        self.arch_optimizer = arch_optimizer or default_arch_optimizer()
+        self.weight_optimizer.build(self.weight_variables)
+        self.arch_optimizer.build(self.arch_variables)
+
+    def call(self, inputs, training=None, arch=None):
+        return self.task_model(inputs, training=training, arch=arch or self.argmax_arch())
+
+    def _loss(self, inputs, targets, arch, training=True):
+        return self.task.compute_loss(
+            self.task_model, inputs, targets, training=training, arch=arch
+        )
+
+    def _weight_step(self, dm, index, arch):
+        inputs, targets = tf.nest.map_structure(lambda t: tf.gather(t, index, axis=1), dm)
+        with tf.GradientTape() as tape:
+            loss = self._loss(inputs, targets, arch)
+        grads = tape.gradient(loss, self.weight_variables)
+        pairs = [(g, v) for g, v in zip(grads, self.weight_variables) if g is not None]
+        grads, _ = global_sum_gradients([g for g, _ in pairs], self.clip_norm)
+        self.weight_optimizer.apply(grads, [v for _, v in pairs])
+        _track(self.loss_tracker, loss, inputs)
+        return loss
+
+    def _arch_step(self, da, noise):
+        inputs, targets = da
+        watched = [_tf_variable(v) for v in self.arch_variables]
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(watched)
+            gates = est.straight_through_gates(self.estimator, watched, noise, self.temperature)
+            arch = self._arch(gates, all_paths=self.estimator == "proxyless")
+            loss = self._loss(inputs, targets, arch)
+        grads = tape.gradient(loss, watched)
+        self.arch_optimizer.apply(grads, self.arch_variables)
+        _track(self.arch_loss_tracker, loss, inputs)
+        return loss
+
+    def train_step(self, data):
+        strategy = self.distribute_strategy  # the strategy the model was built under
+        dm, da = data
+
+        def weight_step(i):
+            strategy.run(self._weight_step, args=(dm, i, self.sample_arch()))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < self.weight_steps, weight_step, (tf.constant(0),))
+        if self.estimator != "uniform":
+
+            def arch_step():
+                strategy.run(self._arch_step, args=(da, self._next_noise()))
+                return tf.constant(True)
+
+            searching = tf.equal(tf.convert_to_tensor(self.phase), 1)
+            tf.cond(searching, arch_step, lambda: tf.constant(False))
+        return {m.name: m.result() for m in self.metrics}
+
+    def make_train_function(self, force: bool = False):
+        """``train_step`` already distributes its steps (it runs in the cross-replica context), so
+        unlike Keras's default the compiled function does not wrap it in ``strategy.run``."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        step = self.train_step
+        if not self.run_eagerly:
+            step = tf.function(
+                step, jit_compile=self.jit_compile, reduce_retracing=True, autograph=False
+            )
+
+        def function(iterator):
+            return step(next(iterator))
+
+        self.train_function = function
+        return function
+
+    def test_step(self, data):
+        inputs, targets = data[0], data[1]
+        loss = self._loss(inputs, targets, self.argmax_arch(), training=False)
+        _track(self.loss_tracker, loss, inputs)
+        return {"loss": self.loss_tracker.result()}
+
+    # ---- results ---------------------------------------------------------------------------------
+    def genotype(self) -> Genotype:
+        """Per block the op with the largest theta (fixed slots keep their op)."""
+        ops = {"encoder": [], "decoder": []}
+        for stage, _, block in self.slots:
+            if hasattr(block, "candidates"):
+                ops[stage].append(block.candidates[int(np.argmax(block.arch_logits.numpy()))])
+            else:
+                ops[stage].append(block.op_name)
+        c = self.task_model.backbone.config
+        return Genotype(ops["encoder"], ops["decoder"], c.hidden_size // c.heads)
+
+    def theta_table(self) -> dict:
+        """softmax(theta) per block: ``{"encoder": [[p, ...], ...], "decoder": ..., "ops": pools}``."""
+        table = {"encoder": [], "decoder": []}
+        for stage, _, block in self.slots:
+            if hasattr(block, "candidates"):
+                theta = block.arch_logits.numpy().astype(np.float64)
+                p = np.exp(theta - theta.max())
+                table[stage].append((p / p.sum()).tolist())
+            else:
+                table[stage].append([1.0])
+        pools = self.task_model.backbone.config.pools
+        table["ops"] = {"encoder": list(pools.encoder), "decoder": list(pools.decoder)}
+        return table
+
+    def get_config(self):
+        raise NotImplementedError("a SearchModel is not serialised; save its checkpoint instead")
+
+
+def _tf_variable(v):
+    return v.value if isinstance(v, keras.Variable) else v
+
+
+def _track(tracker, loss, inputs):
+    """Mean loss per example over the global batch (sum-reduced losses, summed over replicas)."""
+    n = tf.cast(tf.shape(inputs[names.TEXT_IDS])[0], loss.dtype)
+    tracker.update_state(loss / n, sample_weight=n)
+
+
+class PhaseSchedule(keras.callbacks.Callback):
+    """For ``SearchModel.fit``: at each epoch start, sets the phase (``warmup`` for the first
+    ``warmup_epochs`` epochs, then ``search``) and the Gumbel temperature
+    ``temperature(epoch - warmup_epochs)`` (e.g. the engine's ``TemperatureSchedule``).
+    The search driver (``nas.searcher.Searcher``) does the same itself."""
+
+    def __init__(self, warmup_epochs: int, temperature=None):
+        super().__init__()
+        self.warmup_epochs = warmup_epochs
+        self.temperature = temperature
+
+    def on_epoch_begin(self, epoch, logs=None):
+        searching = epoch >= self.warmup_epochs
+        tau = None
+        if self.temperature is not None:
+            tau = self.temperature(max(epoch - self.warmup_epochs, 0))
+        self.model.set_state("search" if searching else "warmup", tau)

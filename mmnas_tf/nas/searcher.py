@@ -1,0 +1,298 @@
+"""The search loop: epochs of cycles, per-epoch genotype / theta / evaluation, early stop, resume.
+
+Per epoch e (0-based): phase ``warmup`` for e < T_w, else ``search``; the W learning rate from the
+recipe's schedule, the Gumbel temperature from its schedule over search epochs; the cycles of
+``cycles_fn(e)`` (seeded by e: a restarted run rebuilds the same order) until the data ends or
+``steps_per_epoch`` cycles; then the argmax genotype, softmax(theta), the loss (and task metric)
+of the argmax architecture on D_a with the inherited weights, the history files and a checkpoint.
+Early stop: the argmax genotype unchanged for ``early_stop_patience`` consecutive search epochs.
+
+Checkpoints (the engine's ``Checkpointer``): weights, theta, both optimizers, the sampler
+counter/seed and the phase (variables of the search model), dropout RNG states, epoch/step
+counters, the iterator position mid-epoch, and the history + early-stop state as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from mmnas_tf import inputs as names
+from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
+from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
+from mmnas_tf.nas import reporting
+from mmnas_tf.nas.search_model import (
+    SearchModel,
+    default_arch_optimizer,
+    default_weight_optimizer,
+)
+
+DatasetFn = Callable[[int], tf.data.Dataset]
+
+
+def task_metric(task_name: str):
+    """The Keras metric of the argmax architecture on D_a and its update from model outputs
+    (None for ITM: its metric needs mined negatives)."""
+    from mmnas_tf.metrics import GroundingAccuracy, VQAAccuracy
+    from mmnas_tf.models import image_padding_mask
+    from mmnas_tf.tasks.grounding import predict_box
+
+    if task_name == "vqa":
+        metric = VQAAccuracy()
+        return metric, lambda out, inputs, targets: metric.update_state(
+            targets["answer_scores"], out["logits"]
+        )
+    if task_name == "vg":
+        metric = GroundingAccuracy()
+
+        def update(out, inputs, targets):
+            mask = image_padding_mask(inputs[names.IMAGE_FEATURES])
+            _, box = predict_box(
+                out["object_scores"], out["box_deltas"], inputs[names.BOXES], mask,
+                inputs[names.IMAGE_SIZE],
+            )  # fmt: skip
+            metric.update_state(targets["gt_box"], box)
+
+        return metric, update
+    return None, None
+
+
+class _Outputs:
+    """A stand-in model returning precomputed outputs, so ``task.compute_loss`` does not run the
+    network a second time for the metric."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def __call__(self, inputs, training=None, arch=None):
+        return self.outputs
+
+
+class Searcher:
+    """Runs (or continues) a search with exact resume.
+
+    Args:
+      search_model: a ``SearchModel`` built under ``strategy.scope()`` (not compiled).
+      config: the experiment's ``SearchConfig``.
+      model_dir: checkpoints, ``genotypes.json``, ``theta_history.json``, ``tensorboard/``.
+      strategy: a ``tf.distribute.Strategy`` (default: the current one).
+      jit_compile: XLA for the cycle (refused under a distribution strategy).
+      steps_per_epoch: optional cap on cycles per epoch.
+      checkpoint_every_steps: mid-epoch checkpoint interval in cycles (0 = epoch ends only).
+      max_to_keep: checkpoints kept.
+      tensorboard: write TensorBoard summaries (chief only).
+      run_eagerly: run cycles and evaluation eagerly (debugging and fast tests).
+      log: ``fn(str)`` for one progress line per epoch (default: print).
+    """
+
+    def __init__(
+        self,
+        search_model: SearchModel,
+        config,
+        model_dir: str,
+        strategy: tf.distribute.Strategy | None = None,
+        jit_compile: bool = False,
+        steps_per_epoch: int | None = None,
+        checkpoint_every_steps: int = 0,
+        max_to_keep: int = 3,
+        tensorboard: bool = True,
+        run_eagerly: bool = False,
+        log: Callable[[str], None] = print,
+    ):
+        self.model, self.config, self.model_dir = search_model, config, model_dir
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if jit_compile and needs_distribution(self.strategy):
+            raise ValueError("jit_compile=True is refused under a distribution strategy (XLA + MirroredStrategy fails on CPU)")  # fmt: skip
+        self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
+        self.total_epochs = config.warmup_epochs + config.search_epochs
+        self.schedule = config.weight_schedule()
+        self.log = log
+        with self.strategy.scope():
+            self.weight_optimizer = default_weight_optimizer(self.schedule(0))
+            self.arch_optimizer = default_arch_optimizer(
+                config.arch_learning_rate, config.arch_beta_1, config.arch_beta_2
+            )
+            search_model.compile(
+                self.weight_optimizer, self.arch_optimizer, jit_compile=jit_compile,
+                run_eagerly=run_eagerly,
+            )  # fmt: skip
+            self.metric, self._update_metric = task_metric(search_model.task.name)
+        self.worker_id, self.is_chief = worker_info()
+        self.state = TrainingState()
+        self.checkpointer = Checkpointer(
+            model_dir, search_model, max_to_keep=max_to_keep, state=self.state,
+            is_chief=self.is_chief, worker_id=self.worker_id,
+            weight_optimizer=self.weight_optimizer, arch_optimizer=self.arch_optimizer,
+        )  # fmt: skip
+        self.writer = (
+            tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
+            if tensorboard and self.is_chief
+            else None
+        )
+        self._eval_fn = None
+
+    # ---- schedule ------------------------------------------------------------------------------
+    def phase(self, epoch: int) -> tuple[str, float]:
+        """(phase, Gumbel temperature) of ``epoch``."""
+        if epoch < self.config.warmup_epochs:
+            return "warmup", self.config.temperature(0)
+        return "search", self.config.temperature(epoch - self.config.warmup_epochs)
+
+    # ---- evaluation of the argmax architecture -------------------------------------------------
+    def _replica_eval(self, inputs, targets):
+        model = self.model
+        outputs = model.task_model(inputs, training=False, arch=model.argmax_arch())
+        loss = model.task.compute_loss(_Outputs(outputs), inputs, targets, training=False)
+        if self._update_metric is not None:
+            self._update_metric(outputs, inputs, targets)
+        return loss, tf.shape(inputs[names.TEXT_IDS])[0]
+
+    def evaluate(self, dataset: tf.data.Dataset) -> dict:
+        """Loss per example (and the task metric) of the argmax architecture, inherited weights."""
+        if self._eval_fn is None:
+
+            def step(inputs, targets):
+                loss, n = self.strategy.run(self._replica_eval, args=(inputs, targets))
+                total = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+                return total, self.strategy.reduce(tf.distribute.ReduceOp.SUM, n, axis=None)
+
+            self._eval_fn = (
+                step
+                if self.model.run_eagerly
+                else tf.function(step, autograph=False, reduce_retracing=True)
+            )
+        if self.metric is not None:
+            self.metric.reset_state()
+        total, count = 0.0, 0
+        for inputs, targets in distribute_dataset(self.strategy, dataset):
+            loss, n = self._eval_fn(inputs, targets)
+            total, count = total + float(loss), count + int(n)
+        out = {"loss": total / max(count, 1), "examples": count}
+        if self.metric is not None:
+            out[self.metric.name] = float(self.metric.result())
+        return out
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(
+        self, cycles_fn: DatasetFn, eval_fn: Callable[[], tf.data.Dataset] | None = None
+    ) -> dict:
+        """Searches until the last epoch or the early stop; returns the JSON state
+        ``{"history": {"epochK": ...}, "unchanged": int, "stopped": bool}``."""
+        restored = self.checkpointer.restore()
+        counters = self.state.counters()
+        status = self.state.json or {"history": {}, "unchanged": 0, "stopped": False}
+        if restored:
+            self.log(
+                f"resumed from {restored} at epoch {counters['epoch']} step {counters['step']}"
+            )
+            self._write_files(status)
+        train = self.model.make_train_function()
+        epoch = counters["epoch"]
+        mid_epoch = counters["step_in_epoch"] > 0
+        while epoch < self.total_epochs and not status["stopped"]:
+            status = self._run_epoch(epoch, cycles_fn, eval_fn, train, mid_epoch, status)
+            mid_epoch = False
+            epoch += 1
+        if self.writer is not None:
+            self.writer.flush()
+        return status
+
+    def _run_epoch(self, epoch, cycles_fn, eval_fn, train, mid_epoch, status) -> dict:
+        phase, temperature = self.phase(epoch)
+        self.model.set_state(phase, temperature)
+        self.weight_optimizer.learning_rate = self.schedule(epoch)
+        iterator = iter(distribute_dataset(self.strategy, cycles_fn(epoch)))
+        if mid_epoch and not self.checkpointer.restore_iterator(iterator):
+            raise RuntimeError("the checkpoint is mid-epoch but holds no iterator state")
+        if not mid_epoch:
+            self.model.reset_metrics()
+        in_epoch, start, logs = int(self.state.step_in_epoch.numpy()), time.perf_counter(), {}
+        cycles = 0
+        while self.steps_per_epoch is None or in_epoch < self.steps_per_epoch:
+            try:
+                logs = train(iterator)
+            except StopIteration:
+                break
+            self.state.step.assign_add(1)
+            self.state.step_in_epoch.assign_add(1)
+            in_epoch, cycles = in_epoch + 1, cycles + 1
+            step = int(self.state.step.numpy())
+            if self.checkpoint_every_steps and step % self.checkpoint_every_steps == 0:
+                self.checkpointer.save(iterator)
+        took = time.perf_counter() - start
+        genotype, table = self.model.genotype(), self.model.theta_table()
+        evaluation = self.evaluate(eval_fn()) if eval_fn is not None else {}
+        key = f"epoch{epoch + 1}"
+        history = dict(status["history"])
+        # only search epochs count: theta does not move during the warm-up
+        last = history.get(f"epoch{epoch}", {})
+        previous = last.get("genotype") if last.get("phase") == "search" else None
+        history[key] = {
+            "genotype": genotype.to_original(), "theta": table, "eval": evaluation, "phase": phase,
+            "loss": _number(logs.get("loss")),
+            "arch_loss": _number(logs.get("arch_loss")) if phase == "search" else None,
+        }  # fmt: skip
+        same = phase == "search" and previous == history[key]["genotype"]
+        unchanged = status["unchanged"] + 1 if same else 0
+        patience = self.config.early_stop_patience
+        status = {
+            "history": history,
+            "unchanged": unchanged,
+            "stopped": bool(patience and unchanged >= patience),
+        }
+        # tf.Module.__setattr__ would wrap the dict for tracking before the property sees it
+        type(self.state).json.fset(self.state, status)
+        self.state.epoch.assign_add(1)
+        self.state.step_in_epoch.assign(0)
+        self.checkpointer.save()
+        self._write_files(status)
+        self._summaries(epoch, history[key], temperature, cycles, took)
+        self.log(
+            f"epoch {epoch + 1}/{self.total_epochs} {phase} loss={history[key]['loss']} "
+            f"arch_loss={history[key]['arch_loss']} eval={evaluation} "
+            f"s/cycle={took / max(cycles, 1):.3f} genotype={genotype}"
+            + (f" (unchanged {unchanged} epochs: early stop)" if status["stopped"] else "")
+        )
+        return status
+
+    def _write_files(self, status: dict) -> None:
+        if self.is_chief:
+            reporting.write_history(self.model_dir, status["history"])
+
+    def _summaries(self, epoch, record, temperature, cycles, took) -> None:
+        if self.writer is None:
+            return
+        table = record["theta"]
+        with self.writer.as_default(step=epoch + 1):
+            for name in ("loss", "arch_loss"):
+                if record[name] is not None:
+                    tf.summary.scalar(f"search/{name}", record[name])
+            for name, value in record["eval"].items():
+                tf.summary.scalar(f"eval/{name}", value)
+            tf.summary.scalar("search/temperature", temperature)
+            tf.summary.scalar("search/seconds_per_cycle", took / max(cycles, 1))
+            ent = reporting.entropies(table)
+            for i, value in enumerate(ent):
+                stage = "encoder" if i < len(table["encoder"]) else "decoder"
+                index = i if stage == "encoder" else i - len(table["encoder"])
+                tf.summary.scalar(f"entropy/{stage}_{index}", value)
+            tf.summary.scalar("entropy/mean", float(np.mean(ent)))
+            genotype = record["genotype"]
+            tf.summary.text(
+                "genotype",
+                f"enc: {[g[0] for g in genotype['enc']]}  \ndec: {[g[0] for g in genotype['dec']]}",
+            )
+            tf.summary.image("theta_heatmap", reporting.heatmap(table)[None])
+        self.writer.flush()
+
+
+def _number(value) -> float | None:
+    """A JSON-safe float (None for a missing or non-finite value)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None

@@ -1,0 +1,193 @@
+"""The whole pipeline in a few minutes on a laptop: synthetic data -> search -> retrain the found
+genotype -> evaluate -> export a SavedModel -> one prediction, on the tiny VQA experiment.
+
+python -m mmnas_tf.quickstart --workdir=/tmp/mmnas_quickstart
+
+Each stage calls the real entry point's ``main`` (the same code as its command line, printed before
+it runs). A stage whose module is not in this checkout is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shlex
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from absl import flags
+
+from mmnas_tf.engine import cli
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_string(
+        "workdir", "/tmp/mmnas_quickstart", "Everything is written here.", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "config", "vqa_tiny", "Experiment (a tiny one: this is a demo).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "num_images", 120, "Synthetic training images (val gets a fifth).", flag_values=fv
+    )
+    flags.DEFINE_integer("epochs", 3, "Retrain epochs.", flag_values=fv)
+    flags.DEFINE_bool("progress", False, "Show progress bars.", flag_values=fv)
+
+
+def _load(module: str):
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name and module.startswith(e.name):
+            return None
+        raise
+
+
+def _stage(title: str, module: str, argv: list[str]):
+    """Runs ``module.main(argv)``; None (with a message) when the module does not exist yet."""
+    mod = _load(module)
+    print(f"\n=== {title}: python -m {module} {shlex.join(argv[1:])}", flush=True)
+    if mod is None or not hasattr(mod, "main"):
+        print(f"--- skipped: {module} is not available in this checkout")
+        return None
+    start = time.perf_counter()
+    result = mod.main(argv)
+    print(f"--- {title} done in {time.perf_counter() - start:.0f}s", flush=True)
+    return result
+
+
+def _synthetic(task: str, out_dir: str, num_images: int):
+    """The data helper's entry point parses the global absl FLAGS: define them once, then parse."""
+    argv = ["synthetic", f"--task={task}", f"--out_dir={out_dir}", f"--num_images={num_images}"]
+    module = _load("mmnas_tf.synthetic")
+    if module is not None and hasattr(module, "define_flags") and "out_dir" not in flags.FLAGS:
+        module.define_flags()
+    if module is not None and hasattr(module, "define_flags"):
+        flags.FLAGS(argv)
+    if os.path.exists(os.path.join(out_dir, "manifest.json")):
+        print(f"\n=== data: reusing {out_dir}")
+        return
+    _stage("data", "mmnas_tf.synthetic", argv)
+
+
+def main(argv: Sequence[str]) -> dict:
+    """Runs every stage; returns {"genotype", "metrics", "export", "prediction"} (None = skipped)."""
+    fv = cli.parse(define_flags, argv)
+    from mmnas_tf.experiments import get_experiment
+
+    exp = get_experiment(fv.config)
+    work = fv.workdir
+    data, search_dir, train_dir = (os.path.join(work, d) for d in ("data", "search", "train"))
+    common = [f"--config={fv.config}", f"--data_dir={data}"]
+    out = {"genotype": None, "metrics": None, "export": None, "prediction": None}
+
+    _synthetic(exp.task, data, fv.num_images)
+
+    genotype_arg = []
+    searched = _stage("search", "mmnas_tf.search", ["search", *common, f"--model_dir={search_dir}"])
+    genotype_file = os.path.join(search_dir, "genotypes.json")
+    if searched is not None and os.path.exists(genotype_file):
+        from mmnas_tf.nas.genotype import Genotype
+
+        out["genotype"] = str(Genotype.load(genotype_file))
+        print(f"found genotype: {out['genotype']}")
+        genotype_arg = [f"--genotype={genotype_file}"]
+    else:
+        print(f"retraining the experiment's default genotype instead: {exp.load_genotype()}")
+
+    progress = [] if fv.progress else ["--noprogress"]
+    train_argv = [
+        "train",
+        *common,
+        *genotype_arg,
+        f"--model_dir={train_dir}",
+        f"--epochs={fv.epochs}",
+        *progress,
+    ]
+    _stage("retrain", "mmnas_tf.train", train_argv)
+    out["metrics"] = _stage(
+        "evaluate", "mmnas_tf.evaluate", ["evaluate", *common, f"--checkpoint={train_dir}"]
+    )
+
+    export_dir = os.path.join(work, "export")
+    out["export"] = _stage(
+        "export", "mmnas_tf.export",
+        ["export", f"--task={exp.task}", f"--checkpoint={train_dir}", f"--export_dir={export_dir}", "--overwrite", "--version=1"],
+    )  # fmt: skip
+    if out["export"]:
+        out["prediction"] = _predict_one(out["export"], exp, data)
+
+    print("\n=== summary")
+    print(f"genotype:   {out['genotype'] or '(experiment default)'}")
+    if out["metrics"]:
+        shown = {k: round(v, 2) for k, v in out["metrics"].items() if isinstance(v, float)}
+        print(f"metrics:    {shown}")
+    print(f"SavedModel: {out['export'] or '(skipped)'}")
+    print(f"prediction: {out['prediction'] or '(skipped)'}")
+    return out
+
+
+def _serve_one(saved_model: str, question: str, inputs: dict) -> dict:
+    """Serves the export with the local PredictionService (gRPC on a free 127.0.0.1 port) and asks
+    it one raw-text question through the ``predict_text`` signature, as a client would."""
+    from mmnas_tf.serving.client import ServingClient
+    from mmnas_tf.serving.server import ModelServer, single_model_config
+
+    base = os.path.dirname(saved_model)
+    with ModelServer(
+        single_model_config("quickstart", base), grpc_port=0, rest_port=None
+    ) as server:
+        print(f"serving {base} on 127.0.0.1:{server.grpc_port} (gRPC PredictionService)")
+        with ServingClient(f"127.0.0.1:{server.grpc_port}", "quickstart") as client:
+            client.wait_until_available(timeout=120)
+            request = {k: v.numpy() for k, v in inputs.items() if k != "text_ids"}
+            if "predict_text" in client.signatures():
+                request["text"] = np.array([question.encode("utf-8")])
+                wanted = client.signature("predict_text").inputs
+                return client.predict(
+                    {k: v for k, v in request.items() if k in wanted}, "predict_text"
+                )
+            request["text_ids"] = inputs["text_ids"].numpy()
+            wanted = client.signature().inputs
+            return client.predict({k: v for k, v in request.items() if k in wanted})
+
+
+def _predict_one(saved_model: str, exp, data_dir: str) -> str:
+    """Answers the first validation question through the local server."""
+
+    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+    from mmnas_tf.engine.runs import find_run
+
+    run = find_run(os.path.join(os.path.dirname(os.path.dirname(saved_model)), "train"))
+    config = run["model"] if run else exp.model
+    pc = PipelineConfig(
+        exp.task,
+        batch_size=1,
+        max_tokens=config.max_tokens,
+        max_regions=config.max_regions,
+        training=False,
+    )
+    inputs, targets = next(iter(Pipeline(data_dir, exp.data.eval_split, pc).dataset()))
+    with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as f:
+        vocab = f.read().splitlines()
+    question = " ".join(vocab[i] for i in inputs["text_ids"][0].numpy() if i > 2)
+    outputs = _serve_one(saved_model, question, inputs)
+    if "top_answers" in outputs:
+        answer = str(outputs["top_answers"][0, 0])
+        truth = (
+            [a.decode("utf-8") for a in targets["answers"][0].numpy() if a]
+            if "answers" in targets
+            else []
+        )
+        text = f"{question!r} -> {answer!r} (score {float(outputs['top_scores'][0, 0]):.2f}; annotators said {truth[:3]})"
+    else:
+        text = f"{question!r} -> " + ", ".join(
+            f"{k} {v[0]}" for k, v in outputs.items() if v.ndim <= 2
+        )
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    cli.run(main)

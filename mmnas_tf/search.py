@@ -1,0 +1,156 @@
+"""Search an architecture with the supernet (SPEC section 6, paper Algorithm 1).
+
+python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
+
+Writes MODEL_DIR/genotypes.json (the original's ``{"epochK": {"enc": ..., "dec": ...}}``, readable
+by ``--genotype`` of ``mmnas_tf.train``), MODEL_DIR/theta_history.json (softmax(theta) per block and
+the evaluation of the argmax architecture on D_a, per epoch), checkpoints and TensorBoard events
+(entropies, genotype text, theta heatmap). Restarting the same command continues from the latest
+checkpoint and ends with the same genotype and weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from absl import flags
+
+from mmnas_tf.engine import cli
+
+#: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
+OVERRIDE_FLAGS = (
+    ("warmup_epochs", flags.DEFINE_integer, "search.warmup_epochs", "weight-only epochs T_w"),
+    ("search_epochs", flags.DEFINE_integer, "search.search_epochs", "alternating epochs"),
+    (
+        "early_stop_patience", flags.DEFINE_integer, "search.early_stop_patience",
+        "stop when the argmax genotype is unchanged for this many search epochs (0 = never)",
+    ),
+    ("weight_steps", flags.DEFINE_integer, "search.weight_steps_per_arch_step", "u"),
+    ("prior_logit", flags.DEFINE_float, "search.prior_logit", "0 = uniform warm-up sampling"),
+    ("batch_size", flags.DEFINE_integer, "data.batch_size", "global batch"),
+    ("steps_per_epoch", flags.DEFINE_integer, "train.steps_per_epoch", "cap on cycles per epoch"),
+    (
+        "checkpoint_every_steps", flags.DEFINE_integer, "train.checkpoint_every_steps",
+        "mid-epoch checkpoint interval in cycles",
+    ),
+)  # fmt: skip
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    cli.define_experiment_flags(fv)
+    flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
+    flags.DEFINE_enum(
+        "estimator", None, ["gumbel", "proxyless", "uniform"],
+        "Overrides search.estimator: gumbel (straight-through Gumbel-softmax), proxyless (the "
+        "original's binary gates), uniform (random paths, weights only).",
+        flag_values=fv,
+    )  # fmt: skip
+    for name, define, key, text in OVERRIDE_FLAGS:
+        define(name, None, f"Overrides {key}: {text}.", flag_values=fv)
+    flags.DEFINE_bool("jit_compile", False, "XLA for the cycle (one device only).", flag_values=fv)
+    flags.DEFINE_bool("tensorboard", True, "Write TensorBoard summaries.", flag_values=fv)
+    flags.mark_flag_as_required("model_dir", flag_values=fv)
+
+
+def main(argv: Sequence[str]) -> dict:
+    """Searches; returns the JSON state (history, early-stop counter)."""
+    fv = cli.parse(define_flags, argv)
+    flag_keys = [("estimator", "search.estimator")] + [(f, k) for f, _, k, _ in OVERRIDE_FLAGS]
+    extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
+    exp = cli.experiment_from_flags(fv, extra)
+    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard)
+
+
+def search(
+    exp,
+    model_dir: str,
+    strategy_name: str = "default",
+    jit_compile: bool = False,
+    tensorboard: bool = True,
+) -> dict:
+    """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
+    import keras
+
+    from mmnas_tf.engine.distribute import make_strategy, needs_distribution
+    from mmnas_tf.engine.runs import data_sizes, load_embeddings
+    from mmnas_tf.nas.search_model import SearchModel
+    from mmnas_tf.nas.searcher import Searcher
+    from mmnas_tf.tasks import get_task
+
+    if exp.task == "itm":
+        raise ValueError("search supports the tasks vqa and vg; itm needs hard-negative mining in the search loop (not implemented)")  # fmt: skip
+    if not exp.data.data_dir:
+        raise ValueError(
+            "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
+        )
+    strategy = make_strategy(strategy_name)
+    if jit_compile and needs_distribution(strategy):
+        print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
+        jit_compile = False
+    config, num_answers = search_model_config(exp, data_sizes(exp.data.data_dir))
+    keras.utils.set_random_seed(exp.data.seed)
+    task = get_task(exp.task)
+    s = exp.search
+    with strategy.scope():
+        model = task.build_model(config, num_answers)
+        search_model = SearchModel(
+            task, model, estimator=s.estimator, weight_steps=s.weight_steps_per_arch_step,
+            warmup="prior" if s.prior_logit else "uniform", prior_logit=s.prior_logit or 1.0,
+            clip_norm=exp.train.clip_norm, seed=exp.data.seed,
+        )  # fmt: skip
+    load_embeddings(model, exp.data.data_dir)
+    searcher = Searcher(
+        search_model, s, model_dir, strategy=strategy, jit_compile=jit_compile,
+        steps_per_epoch=exp.train.steps_per_epoch,
+        checkpoint_every_steps=exp.train.checkpoint_every_steps,
+        max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard,
+    )  # fmt: skip
+    print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator}", flush=True)  # fmt: skip
+    cycles_fn, eval_fn = search_datasets(exp, num_answers)
+    return searcher.run(cycles_fn, eval_fn)
+
+
+def search_model_config(exp, sizes: dict):
+    """(supernet ModelConfig with the data's sizes, number of answers)."""
+    if sizes["task"] != exp.task:
+        raise ValueError(
+            f"{exp.data.data_dir} holds {sizes['task']!r} data, the experiment is {exp.task!r}"
+        )
+    changes = {"feature_size": sizes["feature_size"]}
+    if "vocab_size" in sizes:
+        changes["vocab_size"] = sizes["vocab_size"]
+    num_answers = exp.data.num_answers or sizes.get("num_answers")
+    return exp.search_model.replace(**changes), num_answers
+
+
+def search_datasets(exp, num_answers: int | None):
+    """``(cycles_fn(epoch), eval_fn())``: D_m / D_a of the training split (split by image id,
+    ``data.search_ratio``), shuffled with seed + epoch; one cycle = u D_m batches + one D_a batch;
+    the evaluation reads D_a once."""
+    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+    from mmnas_tf.nas.search_model import cycle_dataset
+
+    d, c = exp.data, exp.search_model
+
+    def pipeline(subset: str, seed: int, repeat: bool, batch_size: int):
+        config = PipelineConfig(
+            exp.task, batch_size=batch_size, max_tokens=c.max_tokens, max_regions=c.max_regions,
+            training=True, num_answers=num_answers, shuffle_buffer=d.shuffle_buffer, seed=seed,
+            deterministic=True, subset=subset, subset_ratio=tuple(d.search_ratio),
+            subset_seed=d.seed, repeat=repeat,
+        )  # fmt: skip
+        return Pipeline(d.data_dir, d.train_split, config).dataset()
+
+    def cycles_fn(epoch: int):
+        dm = pipeline("dm", d.seed + epoch, False, d.batch_size)
+        da = pipeline("da", d.seed + 7919 + epoch, True, d.batch_size)
+        return cycle_dataset(dm, da, exp.search.weight_steps_per_arch_step)
+
+    def eval_fn():
+        return pipeline("da", d.seed, False, d.batch_size)
+
+    return cycles_fn, eval_fn
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,78 @@
+"""Export a model trained by this project: rebuild it from ``run.json``, restore, write a version.
+
+Training (``python -m mmnas_tf.train``) writes TF checkpoints plus ``run.json`` (the resolved
+ModelConfig, genotype, answer count, experiment) into its model directory; this module turns that
+into ``BASE/<version>/`` with the lead's :func:`export_saved_model`. Original PyTorch ``.pkl``
+checkpoints go through ``python -m mmnas_tf.import_official`` instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+
+def next_version(export_dir: str) -> int:
+    """One more than the highest numeric directory under ``export_dir`` (1 if there is none).
+
+    Half-written versions count too: another export may be writing them.
+    """
+    if not tf.io.gfile.isdir(export_dir):
+        return 1
+    numbers = [
+        int(e.rstrip("/")) for e in tf.io.gfile.listdir(export_dir) if e.rstrip("/").isdigit()
+    ]
+    return max(numbers, default=0) + 1
+
+
+def _data_file(explicit: str | None, data_dir: str, name: str) -> str | None:
+    if explicit:
+        return explicit
+    path = os.path.join(data_dir, name) if data_dir else ""
+    return path if path and os.path.exists(path) else None
+
+
+def export_checkpoint(
+    task: str,
+    checkpoint: str,
+    export_dir: str,
+    version: int | None = None,
+    vocab_file: str | None = None,
+    answers_file: str | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Restores ``checkpoint`` (directory or prefix with ``run.json`` beside it) and exports it.
+
+    Vocabularies default to ``vocab.txt`` / ``answers.txt`` of the run's data directory; with a
+    vocabulary the export also gets the ``predict_text`` signature. Returns the version path.
+    """
+    from mmnas_tf.data import writer
+    from mmnas_tf.engine.checkpoint import restore_model
+    from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.serving.export import export_saved_model
+    from mmnas_tf.tasks import get_task
+
+    run = find_run(checkpoint)
+    if run is None:
+        raise FileNotFoundError(
+            f"no run.json next to {checkpoint}: export rebuilds the model from the run.json that "
+            "python -m mmnas_tf.train writes; for an original PyTorch .pkl use "
+            "python -m mmnas_tf.import_official"
+        )
+    experiment = run.get("experiment") or {}
+    run_task = experiment.get("task")
+    if run_task and run_task != task:
+        raise ValueError(f"{checkpoint} was trained for task {run_task!r}, not {task!r}")
+    config, num_answers = run["model"], run.get("num_answers")
+    model = get_task(task).build_model(config, num_answers)
+    restore_model(model, checkpoint)
+    data_dir = (experiment.get("data") or {}).get("data_dir", "")
+    vocab_file = _data_file(vocab_file, data_dir, writer.VOCAB_FILE)
+    if task == "vqa":
+        answers_file = _data_file(answers_file, data_dir, writer.ANSWERS_FILE)
+    version = next_version(export_dir) if version is None else version
+    return export_saved_model(
+        model, task, config, export_dir, version,
+        vocab_file=vocab_file, answers_file=answers_file, overwrite=overwrite,
+    )  # fmt: skip

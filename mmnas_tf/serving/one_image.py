@@ -1,0 +1,61 @@
+"""One sentence + one image's region features -> a contract request, and its answer as text.
+
+What ``python -m mmnas_tf.predict`` sends: the ``predict_text`` signature when the model has it
+(tokenised in-graph), otherwise ``serving_default`` with ids from :mod:`mmnas_tf.text`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmnas_tf.data.converters.region_features import load_regions
+from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
+from mmnas_tf.serving.client import ServingClient
+from mmnas_tf.serving.text_signature import PREDICT_TEXT, TEXT
+from mmnas_tf.text import Vocabulary, encode, tokenize
+
+
+def build_request(
+    client: ServingClient, sentence: str, features_path: str, vocab_path: str | None = None
+) -> tuple[str, dict[str, np.ndarray]]:
+    """(signature name, batch-of-one inputs) for ``sentence`` about the image in ``features_path``."""
+    signatures = client.signatures()
+    name = PREDICT_TEXT if PREDICT_TEXT in signatures else "serving_default"
+    spec = client.signature(name)
+    feature_dim = spec.inputs[IMAGE_FEATURES].shape[-1]
+    regions = load_regions(features_path, feature_dim)
+    inputs = {IMAGE_FEATURES: regions["features"][None], BOXES: regions["boxes"][None]}
+    if IMAGE_SIZE in spec.inputs:
+        inputs[IMAGE_SIZE] = np.float32([regions["image_size"]])
+    if name == PREDICT_TEXT:
+        inputs[TEXT] = np.array([sentence.encode("utf-8")], dtype=object)
+        return name, inputs
+    if not vocab_path:
+        raise ValueError(
+            f"model '{client.model_name}' has no '{PREDICT_TEXT}' signature, so the question must be "
+            "tokenised here: pass --vocab=<the vocab.txt exported with the model (assets/vocab.txt)>"
+        )
+    max_len = spec.inputs[TEXT_IDS].shape[1]
+    inputs[TEXT_IDS] = encode(tokenize(sentence), Vocabulary.load(vocab_path), max_len)[None]
+    return name, inputs
+
+
+def describe_outputs(outputs: dict[str, np.ndarray]) -> str:
+    """The first example's answer / score / box as readable lines."""
+    lines = []
+    if "top_answers" in outputs:
+        answers, scores = outputs["top_answers"][0], outputs["top_scores"][0]
+        lines.append(f"answer: {answers[0]} (score {scores[0]:.4f})")
+        lines.append("top 5: " + ", ".join(f"{a} ({s:.4f})" for a, s in zip(answers, scores)))
+    if "score" in outputs:
+        lines.append(f"match score: {float(outputs['score'][0]):.4f}")
+    if "box" in outputs:
+        box = ", ".join(f"{v:.1f}" for v in outputs["box"][0])
+        index = int(outputs["object_index"][0])
+        lines.append(
+            f"box: [{box}] (x1, y1, x2, y2 pixels; region {index}, "
+            f"log-score {float(outputs['object_scores'][0][index]):.4f})"
+        )
+    if not lines:
+        lines = [f"{k}: {v[0].tolist()}" for k, v in outputs.items()]
+    return "\n".join(lines)

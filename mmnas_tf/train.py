@@ -1,0 +1,200 @@
+"""Retrain a genotype from scratch with the original recipe (SPEC section 7).
+
+python -m mmnas_tf.train --config=vqa --genotype=configs/genotypes/mmnas_vqa.json \
+    --data_dir=tfrecords/vqa --model_dir=runs/vqa
+
+Restarting the same command continues from the latest checkpoint (bit-exact on one device).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from absl import flags
+
+from mmnas_tf.engine import cli
+
+#: convenience flag -> the experiment field it overrides.
+FLAG_OVERRIDES = (
+    ("epochs", "train.epochs"),
+    ("batch_size", "data.batch_size"),
+    ("steps_per_epoch", "train.steps_per_epoch"),
+)
+
+
+def define_flags(fv: flags.FlagValues) -> None:
+    cli.define_experiment_flags(fv)
+    flags.DEFINE_string(
+        "model_dir", None, "Checkpoints, run.json and TensorBoard events.", flag_values=fv
+    )
+    flags.DEFINE_integer("epochs", None, "Overrides train.epochs.", flag_values=fv)
+    flags.DEFINE_integer(
+        "batch_size", None, "Overrides data.batch_size (global batch).", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "steps_per_epoch", None, "Overrides train.steps_per_epoch (cap).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "profile_steps", "",
+        "Profile global steps a..b ('a,b') into MODEL_DIR/tensorboard; view in TensorBoard's "
+        "Profile tab, which needs the optional extra tensorboard-plugin-profile "
+        "(pip install 'mmnas-tf[profile]').",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "init_from_supernet", None,
+        "Search checkpoint (dir or prefix) whose chosen candidates initialise the model (the "
+        "search and retrain sizes must then agree).",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_bool(
+        "deterministic", False, "Deterministic ops and data order (slower).", flag_values=fv
+    )
+    flags.DEFINE_bool("progress", True, "Show the progress bar.", flag_values=fv)
+    flags.mark_flag_as_required("model_dir", flag_values=fv)
+
+
+def main(argv: Sequence[str]) -> list[dict]:
+    """Trains; returns the per-epoch logs of this invocation."""
+    fv = cli.parse(define_flags, argv)
+    extra = cli.flag_overrides(fv, FLAG_OVERRIDES)
+    exp = cli.experiment_from_flags(fv, extra)
+    return train(
+        exp,
+        fv.model_dir,
+        fv.genotype,
+        fv.strategy,
+        fv.profile_steps,
+        fv.init_from_supernet,
+        fv.deterministic,
+        fv.progress,
+    )
+
+
+def train(
+    exp,
+    model_dir: str,
+    genotype_path: str | None = None,
+    strategy_name: str = "default",
+    profile_steps: str = "",
+    init_from_supernet: str | None = None,
+    deterministic: bool = False,
+    progress: bool = True,
+) -> list[dict]:
+    """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
+    import keras
+    import tensorflow as tf
+
+    from mmnas_tf.engine import callbacks as cb
+    from mmnas_tf.engine.distribute import make_strategy, needs_distribution, worker_info
+    from mmnas_tf.engine.runs import load_embeddings, resolve_model, save_run
+    from mmnas_tf.engine.trainer import Trainer, make_adam
+    from mmnas_tf.tasks import get_task
+
+    if not exp.data.data_dir:
+        raise ValueError(
+            "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
+        )
+    profile = cb.parse_profile_steps(profile_steps)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(strategy_name)
+    jit = exp.train.jit_compile
+    if jit and needs_distribution(strategy):
+        print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
+        jit = False
+    keras.utils.set_random_seed(exp.data.seed)
+    task = get_task(exp.task)
+    genotype = exp.load_genotype(genotype_path)
+    config, num_answers = resolve_model(exp, genotype)
+    _, is_chief = worker_info()
+    if is_chief:
+        save_run(model_dir, exp, genotype, config, num_answers)
+    print(f"{exp.name}: {genotype}  d={config.hidden_size} heads={config.heads}")
+    with strategy.scope():
+        model = task.build_model(config, num_answers)
+        optimizer = make_adam(
+            exp.train.schedule()(0), exp.train.beta_1, exp.train.beta_2, exp.train.epsilon
+        )
+    load_embeddings(model, exp.data.data_dir)
+    if init_from_supernet:
+        _inherit(task, model, config, num_answers, init_from_supernet)
+    print(f"parameters: {model.count_params():,}")
+
+    extra, before_epoch, batch_fn = {}, None, None
+    if exp.task == "itm":
+        before_epoch, batch_fn, extra = _itm_mining(exp, model, config)
+    callbacks = []
+    if progress:
+        callbacks.append(cb.ProgressBar(exp.train.log_every_steps or 10, exp.data.batch_size))
+    callbacks.append(
+        cb.TensorBoardScalars(
+            os.path.join(model_dir, "tensorboard"),
+            exp.train.log_every_steps or 50,
+            exp.data.batch_size,
+            enabled=is_chief,
+        )
+    )
+    if profile:
+        callbacks.append(cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile))
+    trainer = Trainer(
+        task, model, exp.train.schedule(), model_dir, exp.train.epochs, optimizer=optimizer,
+        clip_norm=exp.train.clip_norm, strategy=strategy, jit_compile=jit,
+        steps_per_epoch=exp.train.steps_per_epoch, checkpoint_every_steps=exp.train.checkpoint_every_steps,
+        max_to_keep=exp.train.max_to_keep, callbacks=callbacks, before_epoch=before_epoch,
+        batch_fn=batch_fn, extra_trackables=extra,
+    )  # fmt: skip
+    return trainer.fit(train_dataset_fn(exp, deterministic))
+
+
+def train_dataset_fn(exp, deterministic: bool = False):
+    """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch."""
+    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+
+    def make(epoch: int):
+        config = PipelineConfig(
+            exp.task, batch_size=exp.data.batch_size, max_tokens=exp.model.max_tokens,
+            max_regions=exp.model.max_regions, training=True, num_answers=exp.data.num_answers,
+            shuffle_buffer=exp.data.shuffle_buffer, seed=exp.data.seed + epoch,
+            deterministic=deterministic, bucket_boundaries=exp.data.bucket_boundaries or None,
+        )  # fmt: skip
+        return Pipeline(exp.data.data_dir, exp.data.train_split, config).dataset()
+
+    return make
+
+
+def _itm_mining(exp, model, config):
+    import tensorflow as tf
+
+    from mmnas_tf.data.feature_store import FeatureStore
+    from mmnas_tf.engine.hard_negatives import HardNegativeMiner
+
+    store = FeatureStore(
+        exp.data.data_dir, exp.data.train_split, config.max_regions, config.max_tokens
+    )
+    hn = exp.train.hard_negatives
+    miner = HardNegativeMiner(
+        store, hn.num_candidates, hn.top_k, exp.data.eval_batch_size, exp.data.seed
+    )
+    score = tf.function(lambda inputs: model(inputs, training=False)["logits"])
+
+    def before_epoch(trainer, epoch):
+        print(f"mining hard negatives for epoch {epoch + 1} ...", flush=True)
+        miner.mine(score, epoch)
+
+    return before_epoch, miner.add_negatives, miner.trackables()
+
+
+def _inherit(task, model, config, num_answers, path):
+    from mmnas_tf.engine.checkpoint import restore_model
+    from mmnas_tf.engine.inherit import inherit_from_supernet
+
+    supernet = task.build_model(config.replace(genotype=None), num_answers)
+    restore_model(supernet, path)  # the task model alone, or inside a search model
+    copied = inherit_from_supernet(model, supernet)
+    print(f"inherited {len(copied)} weights from the supernet at {path}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

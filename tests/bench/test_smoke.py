@@ -1,0 +1,53 @@
+"""Smoke test of the benchmark suite: ``python -m bench.run --suite=all --smoke`` runs and its
+report has the promised structure. Timings are NEVER asserted (shared, noisy machines)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STATUSES = ("ok", "skipped")
+
+
+def test_smoke_report_structure(tmp_path):
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--suite=all", "--smoke", f"--out={out}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["schema"] == "mmnas_tf.bench/1" and report["smoke"] is True
+    for key in ("cpu", "cores", "tensorflow"):
+        assert key in report["machine"]
+    assert set(report["load_average_1min"]) == {"start", "end"}
+
+    sys.path.insert(0, REPO_ROOT)
+    from bench.run import ENTRIES
+
+    assert set(report["entries"]) == set(ENTRIES)
+    for name, entry in report["entries"].items():
+        assert entry["status"] in STATUSES, (name, entry)
+        if entry["status"] == "skipped":
+            assert entry["reason"], name
+            continue
+        assert entry["suite"] == ENTRIES[name][0]
+        if name != "peak":
+            assert entry["peak_rss_mb"] > 0, name
+    entries = report["entries"]
+    assert entries["peak"]["peak_gflops"] > 0
+    for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
+        for variant in entries[name]["variants"].values():
+            assert {"median", "min", "max", "n"} <= set(variant["step_s"])
+            assert variant["traces"] >= 1
+    assert set(entries["bucketing"]["examples_per_s"]) == {"padded", "bucketed"}
+    for fn in entries["retrace"]["functions"].values():
+        assert {"after_warmup", "end", "constant"} <= set(fn)
+    summary = report["summary"]
+    assert set(summary["targets"]) >= {
+        "train_b8_percent_of_peak", "eval_b64_percent_of_peak", "bucketing_speedup",
+        "search_gumbel_over_fixed", "pipeline_over_train", "no_retracing",
+    }  # fmt: skip

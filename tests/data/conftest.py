@@ -1,0 +1,100 @@
+"""Shared helpers for the data tests: random records of every task, written to tmp folders."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from mmnas_tf.data import benchmark, writer
+
+NUM_ANSWERS = 12
+
+
+def random_record(
+    task: str, rng: np.random.Generator, index: int, n: int, dim: int = 16, dtype: str = "float32"
+) -> dict:
+    """One image with 1-4 texts and random targets; ``n`` regions of width ``dim``."""
+    q = int(rng.integers(1, 5))
+    rec = {
+        "image_id": 5000 + index,
+        "image_index": index,
+        "image_size": (float(rng.integers(200, 600)), float(rng.integers(200, 800))),
+        "features": rng.standard_normal((n, dim)).astype(dtype),
+        "boxes": rng.uniform(0, 500, (n, 4)).astype(np.float32),
+        "texts": [f"question {index} {j}?" for j in range(q)],
+        "text_id": [index * 10 + j for j in range(q)],
+        "text_ids": [rng.integers(3, 50, rng.integers(1, 20)) for _ in range(q)],
+    }
+    if task == "itm":
+        rec["text_id"] = [
+            index * 5 + j for j in range(q)
+        ]  # not contiguous across images: tests only
+    if task == "vqa":
+        rec["answer_scores"] = [
+            {
+                int(a): float(s)
+                for a, s in zip(rng.choice(NUM_ANSWERS, 2, replace=False), (0.3, 1.0))
+            }
+            for _ in range(q)
+        ]
+        rec["raw_answers"] = [[f"ans{j}{k}" for k in range(10)] for j in range(q)]
+        rec["answer_type"] = ["other"] * q
+    if task == "vg":
+        rec["gt_boxes"] = rng.uniform(0, 500, (q, 4)).astype(np.float32)
+    return rec
+
+
+def write_random(
+    out_dir: str,
+    task: str,
+    regions=(10, 100, 3, 36, 50, 7, 20, 100),
+    dtype="float32",
+    shards=3,
+    seed=0,
+) -> list[dict]:
+    """Writes one record per entry of ``regions`` as split ``train``; returns the records."""
+    rng = np.random.default_rng(seed)
+    records = [random_record(task, rng, i, n, dtype=dtype) for i, n in enumerate(regions)]
+    writer.write_split(out_dir, "train", task, records, lambda r, _: r, shards, progress=False)
+    writer.write_lines(
+        os.path.join(out_dir, writer.ANSWERS_FILE), [f"a{i}" for i in range(NUM_ANSWERS)]
+    )
+    return records
+
+
+@pytest.fixture(scope="session")
+def synthetic_dirs(tmp_path_factory) -> dict[str, str]:
+    """The tiny synthetic benchmark of every task, generated once per session."""
+    root = tmp_path_factory.mktemp("synthetic")
+    out = {}
+    for task in ("vqa", "itm", "vg"):
+        out[task] = str(root / task)
+        benchmark.generate(task, out[task], "tiny", num_images=60)
+    return out
+
+
+class Helpers:
+    """Test modules cannot import conftest under --import-mode=importlib: reach helpers via fixture."""
+
+    random_record = staticmethod(random_record)
+    write_random = staticmethod(write_random)
+    num_answers = NUM_ANSWERS
+
+
+@pytest.fixture
+def helpers() -> type[Helpers]:
+    return Helpers
+
+
+@pytest.fixture(scope="session")
+def reference_vg_io():
+    """The VG reference vectors made with the original code (tests/fixtures/reference)."""
+    import os
+
+    path = os.path.join(
+        os.path.dirname(__file__), "..", "fixtures", "reference", "mmnas_vg_small_io.npz"
+    )
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}

@@ -1,0 +1,142 @@
+"""The real entry points on generated data: train -> evaluate (VQA; ITM and VG marked slow), and a
+training killed with SIGKILL then restarted that ends with the weights of an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mmnas_tf import evaluate, train
+from mmnas_tf.engine.checkpoint import checkpoint_variables
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def data_dirs(tmp_path_factory):
+    from mmnas_tf.data import benchmark
+
+    base = tmp_path_factory.mktemp("data")
+    cache = {}
+
+    def get(task: str, num_images: int = 20) -> str:
+        if task not in cache:
+            cache[task] = str(base / task)
+            benchmark.generate(task, cache[task], "tiny", num_images=num_images)
+        return cache[task]
+
+    return get
+
+
+def _train_args(task, data_dir, model_dir, *extra):
+    return [
+        "train",
+        f"--config={task}_tiny",
+        f"--data_dir={data_dir}",
+        f"--model_dir={model_dir}",
+        "--noprogress",
+        *extra,
+    ]
+
+
+def test_vqa_train_then_evaluate(eh, data_dirs, tmp_path):
+    data = data_dirs("vqa")
+    history = train.main(_train_args("vqa", data, tmp_path, "--epochs=2", "--steps_per_epoch=3"))
+    assert [(h["epoch"], h["steps"]) for h in history] == [(1, 3), (2, 3)]
+    assert all(np.isfinite(h["loss"]) for h in history)
+    run = json.load(open(tmp_path / "run.json"))
+    assert run["model"]["genotype"]["decoder"] == ["RSA", "GA", "FFN"]
+    metrics = evaluate.main(
+        ["evaluate", "--config=vqa_tiny", f"--data_dir={data}", f"--checkpoint={tmp_path}"]
+    )
+    assert {"overall", "yes/no", "number", "other"} <= set(metrics)
+    assert 0.0 <= metrics["overall"] <= 100.0
+    # the official score of the arg-max equals its soft score: both paths agree
+    assert metrics["overall"] == pytest.approx(metrics["in_vocabulary_accuracy"], abs=1e-3)
+    results = json.load(open(metrics["results_file"]))
+    assert len(results) == metrics["questions"] and set(results[0]) == {"question_id", "answer"}
+    tags = eh.tensorboard_tags(tmp_path / "tensorboard")
+    assert {"epoch/loss", "epoch/learning_rate", "eval_val/overall", "eval_val/yes/no"} <= tags
+
+
+def test_flags_are_validated(data_dirs, tmp_path):
+    from absl import app
+
+    with pytest.raises(app.UsageError, match="config"):
+        train.main(["train", f"--model_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="accepted"):
+        train.main(
+            _train_args("vqa", data_dirs("vqa"), tmp_path, "--override=search.estimator=darts")
+        )
+    with pytest.raises(app.UsageError, match="strategy"):
+        train.main(_train_args("vqa", data_dirs("vqa"), tmp_path, "--strategy=tpu"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["itm", "vg"])
+def test_itm_and_vg_train_then_evaluate(data_dirs, tmp_path, task, capsys):
+    data = data_dirs(task, num_images=12)
+    train.main(_train_args(task, data, tmp_path, "--epochs=2"))
+    metrics = evaluate.main(
+        ["evaluate", f"--config={task}_tiny", f"--data_dir={data}", f"--checkpoint={tmp_path}"]
+    )
+    if task == "itm":
+        assert "mining hard negatives for epoch 2" in capsys.readouterr().out
+        assert 0 <= metrics["i2t_r@1"] <= metrics["i2t_r@5"] <= metrics["i2t_r@10"] <= 100
+        assert metrics["t2i_mean_rank"] >= 1
+    else:
+        assert 0 <= metrics["accuracy"] <= 100 and metrics["queries"] > 0
+
+
+def _saved_state(model_dir):
+    """Every saved tensor (weights, optimizer slots, RNG, counters) but the save counter."""
+    values = checkpoint_variables(str(model_dir))
+    return {k: v for k, v in values.items() if "save_counter" not in k}
+
+
+@pytest.mark.slow
+def test_sigkill_then_restart_matches_an_uninterrupted_run(data_dirs, tmp_path):
+    data = data_dirs("vqa")
+    args = lambda d: [  # noqa: E731
+        sys.executable, "-m", "mmnas_tf.train", "--config=vqa_tiny", f"--data_dir={data}",
+        f"--model_dir={d}", "--epochs=2", "--deterministic", "--noprogress",
+        "--override=train.checkpoint_every_steps=2",
+    ]  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    full = subprocess.run(
+        args(tmp_path / "full"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    killed_dir = tmp_path / "killed"
+    proc = subprocess.Popen(
+        args(killed_dir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 90
+    try:
+        while not (killed_dir / "checkpoint").exists():
+            assert proc.poll() is None, "training ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 90 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    resumed = subprocess.run(
+        args(killed_dir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout
+
+    a, b = _saved_state(tmp_path / "full"), _saved_state(killed_dir)
+    assert a.keys() == b.keys() and len(a) > 50
+    for key in a:
+        if isinstance(a[key], bytes):  # the JSON state
+            assert a[key] == b[key], key
+        else:
+            np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)

@@ -1,0 +1,148 @@
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from mmnas_tf.experiments import (
+    ExperimentConfig,
+    apply_overrides,
+    experiment_names,
+    get_experiment,
+    load_config_file,
+    split_overrides,
+)
+from mmnas_tf.tasks import get_task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TINY = [n for n in experiment_names() if n.endswith("_tiny")]
+PAPER = [n for n in experiment_names() if not n.endswith("_tiny")]
+
+
+def test_registry_has_every_task_in_both_sizes():
+    assert sorted(PAPER) == ["itm", "vg", "vqa"]
+    assert sorted(TINY) == ["itm_tiny", "vg_tiny", "vqa_tiny"]
+
+
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_experiment_builds_and_runs(name):
+    exp = get_experiment(name)
+    config = exp.model_config(exp.load_genotype())
+    model = get_task(exp.task).build_model(config, 5)
+    out = model(model.backbone.dummy_inputs(2), training=False)
+    first = next(iter(out.values()))
+    assert first.shape[0] == 2 and np.all(np.isfinite(np.asarray(first)))
+    # the search model is a valid supernet config at its own (smaller) width
+    assert exp.search_model.genotype is None and exp.search_model.hidden_size < config.hidden_size
+
+
+# Paper sizes from SPEC section 9 (original vocab 20,573 and 3,129 answers).
+@pytest.mark.parametrize(
+    "name,params",
+    [
+        ("vqa", 59_880_599),
+        pytest.param("itm", None, marks=pytest.mark.slow),
+        pytest.param("vg", None, marks=pytest.mark.slow),
+    ],
+)
+def test_paper_experiment_validates_and_counts(name, params):
+    exp = get_experiment(name)
+    config = exp.model_config(exp.load_genotype())
+    assert (
+        config.hidden_size,
+        config.heads,
+        config.num_encoder_blocks,
+        config.num_decoder_blocks,
+    ) == (512, 8, 12, 18)
+    assert (exp.search_model.hidden_size, exp.search_model.heads) == (256, 4)
+    model = get_task(exp.task).build_model(config)
+    if params is not None:
+        assert model.count_params() == params
+    else:
+        assert model.count_params() > 40_000_000
+
+
+def test_paper_recipes():
+    vqa, itm, vg = (get_experiment(n) for n in ("vqa", "itm", "vg"))
+    assert (vqa.train.learning_rate, vg.train.learning_rate, itm.train.learning_rate) == (
+        1.2e-4,
+        1.4e-4,
+        1.5e-4,
+    )
+    assert (vqa.train.epochs, itm.train.epochs) == (13, 100)
+    assert vqa.train.decay_epochs == (10, 12) and itm.train.decay_epochs == (36,)
+    assert (vqa.train.beta_1, vqa.train.beta_2, vqa.train.epsilon, vqa.train.clip_norm) == (
+        0.9,
+        0.98,
+        1e-9,
+        1.0,
+    )
+    assert vqa.data.batch_size == 64 and vqa.data.search_ratio == (4, 1)
+    assert (vqa.search.weight_learning_rate, itm.search.weight_learning_rate) == (4e-4, 1e-4)
+    assert (
+        vqa.search.arch_beta_1,
+        vqa.search.arch_beta_2,
+        vqa.search.weight_steps_per_arch_step,
+    ) == (0.0, 0.999, 5)
+
+
+def test_overrides_parse_types_and_revalidate():
+    exp = apply_overrides(
+        get_experiment("vqa_tiny"),
+        split_overrides(
+            [
+                "model.hidden_size=64;train.decay_epochs=3,5",
+                "data.num_answers=9",
+                "train.jit_compile=true",
+            ]
+        ),
+    )
+    assert exp.model.hidden_size == 64 and exp.train.decay_epochs == (3, 5)
+    assert exp.data.num_answers == 9 and exp.train.jit_compile is True
+    with pytest.raises(ValueError, match="unknown config field"):
+        apply_overrides(exp, ["model.hidden=3"])
+    with pytest.raises(ValueError, match="divisible"):
+        apply_overrides(exp, ["model.hidden_size=30"])
+    with pytest.raises(ValueError, match="accepted"):
+        apply_overrides(exp, ["search.estimator=darts"])
+    with pytest.raises(ValueError, match="section.field=value"):
+        apply_overrides(exp, ["model.hidden_size"])
+
+
+def test_invalid_configs_name_accepted_values():
+    exp = get_experiment("vqa_tiny")
+    with pytest.raises(ValueError, match="accepted"):
+        dataclasses.replace(exp, task="nlvr").validate()
+    with pytest.raises(ValueError, match="accepted"):
+        get_experiment("vqa_huge")
+    with pytest.raises(ValueError, match="max_regions"):
+        apply_overrides(exp, ["data.bucket_boundaries=2,4"])
+
+
+def test_genotype_flag_wins_and_heads_follow_heads_from(tmp_path):
+    exp = get_experiment("vqa")
+    genotype = exp.load_genotype(os.path.join(ROOT, "configs/genotypes/mcan.json"))
+    assert genotype.encoder == ("SA", "FFN") * 6
+    assert exp.model_config(genotype).heads == 8  # head size 64 at d=512
+    tiny = get_experiment("vqa_tiny")
+    g = tiny.load_genotype(os.path.join(ROOT, "configs/genotypes/mcan.json"))
+    assert g.head_size is None  # heads_from="config": the tiny model keeps its 4 heads
+    with pytest.raises(ValueError, match="--genotype"):
+        dataclasses.replace(tiny, genotype=None).load_genotype()
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))))
+def test_config_files_match_the_registry_and_document_a_command(path):
+    config = load_config_file(path)
+    assert isinstance(config, ExperimentConfig)
+    assert config == get_experiment(config.name)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    assert "python -m mmnas_tf." in text
+
+
+def test_every_registered_experiment_has_a_config_file():
+    files = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))}
+    assert set(experiment_names()) <= files

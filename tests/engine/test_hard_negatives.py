@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mmnas_tf import inputs as names
+from mmnas_tf.engine.hard_negatives import HardNegativeMiner, MatchingStore
+
+
+def _store(num_images=6, captions_per_image=2, n=3, f=4, m=5):
+    rng = np.random.default_rng(0)
+    owner = np.repeat(np.arange(num_images), captions_per_image)
+    text = np.zeros((len(owner), m), np.int32)
+    text[:, 0] = np.arange(len(owner)) + 3  # the caption row is readable from its first token
+    feats = rng.normal(size=(num_images, n, f)).astype(np.float32)
+    feats[:, :, 0] = np.arange(num_images)[:, None]  # the image row is readable from feature 0
+    boxes = np.tile(np.array([0, 0, 10, 10], np.float32), (num_images, n, 1))
+    return MatchingStore(feats, boxes, text, owner)
+
+
+class CountingScorer:
+    """Score = caption row + 100 * image row: the hardest negatives are the highest rows."""
+
+    def __init__(self):
+        self.calls, self.pairs = 0, 0
+
+    def __call__(self, inputs):
+        self.calls += 1
+        self.pairs += int(inputs[names.TEXT_IDS].shape[0])
+        caption = tf.cast(inputs[names.TEXT_IDS][:, 0] - 3, tf.float32)
+        image = inputs[names.IMAGE_FEATURES][:, 0, 0]
+        return caption + 100.0 * image
+
+
+def test_mining_keeps_the_top_scored_non_matching_candidates_in_batches():
+    store = _store()
+    miner = HardNegativeMiner(store, num_candidates=4, top_k=2, batch_size=16, seed=1)
+    scorer = CountingScorer()
+    miner.mine(scorer, epoch=0)
+    # 6 images * 4 + 12 captions * 4 pairs: ceil(24/16) + ceil(48/16) = 5 calls of 16 pairs
+    assert scorer.pairs == 80 and scorer.calls == 5
+    for i, row in enumerate(miner.top_captions):
+        assert not np.any(store.caption_image[row] == i)  # never its own caption
+        assert row[0] > row[1]  # sorted by score (= caption row)
+    for c, row in enumerate(miner.top_images):
+        assert not np.any(row == store.caption_image[c])
+        assert row[0] > row[1]
+    # each example's draw is one of the kept negatives
+    for c in range(12):
+        assert miner.neg_caption.numpy()[c] in miner.top_captions[store.caption_image[c]]
+        assert miner.neg_image.numpy()[c] in miner.top_images[c]
+
+
+def test_draws_are_uniform_over_the_top_k_and_change_per_epoch():
+    store = _store(num_images=4, captions_per_image=50)
+    miner = HardNegativeMiner(store, num_candidates=3, top_k=3, batch_size=64)
+    miner.mine(CountingScorer(), epoch=0)
+    first = miner.neg_image.numpy().copy()
+    hits = [np.flatnonzero(miner.top_images[c] == first[c]) for c in range(200)]
+    assert all(len(h) == 1 for h in hits)  # every draw is one of its top-k
+    assert np.bincount([int(h[0]) for h in hits], minlength=3).min() > 40  # ~uniform (200 / 3)
+    miner.mine(CountingScorer(), epoch=1)
+    assert not np.array_equal(first, miner.neg_image.numpy())
+
+
+def test_add_negatives_gathers_from_the_store():
+    store = _store()
+    miner = HardNegativeMiner(store, num_candidates=4, top_k=2)
+    miner.mine(CountingScorer(), epoch=0)
+    inputs = {
+        names.TEXT_IDS: store.text_ids[[0, 5]],
+        names.IMAGE_FEATURES: store.image_features[[0, 2]],
+    }
+    _, targets = miner.add_negatives(inputs, {"caption_index": np.array([0, 5])})
+    neg_c = miner.neg_caption.numpy()[[0, 5]]
+    neg_i = miner.neg_image.numpy()[[0, 5]]
+    np.testing.assert_array_equal(targets["neg_text_ids"].numpy(), store.text_ids[neg_c])
+    np.testing.assert_array_equal(
+        targets["neg_image_features"].numpy(), store.image_features[neg_i]
+    )
+
+
+def test_store_from_dataset_and_validation():
+    store = _store()
+    ds = tf.data.Dataset.from_tensor_slices(
+        (
+            {
+                names.TEXT_IDS: store.text_ids,
+                names.IMAGE_FEATURES: store.image_features[store.caption_image],
+                names.BOXES: store.boxes[store.caption_image],
+            },
+            {"image_index": store.caption_image, "caption_index": np.arange(12)},
+        )
+    ).batch(5)
+    again = MatchingStore.from_dataset(ds)
+    np.testing.assert_array_equal(again.text_ids, store.text_ids)
+    np.testing.assert_array_equal(again.image_features, store.image_features)
+    with pytest.raises(ValueError, match="at least 2 images"):
+        MatchingStore(store.image_features[:1], store.boxes[:1], store.text_ids[:2], np.zeros(2))
+    with pytest.raises(ValueError, match="top_k"):
+        HardNegativeMiner(store, num_candidates=2, top_k=3)

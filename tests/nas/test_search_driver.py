@@ -1,0 +1,87 @@
+"""The ``python -m mmnas_tf.search`` entry point: a killed run resumes to the same result."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mmnas_tf.engine.checkpoint import checkpoint_variables
+
+
+@pytest.fixture(scope="module")
+def vqa_data(tmp_path_factory):
+    from mmnas_tf.data import benchmark
+
+    out = str(tmp_path_factory.mktemp("vqa_data"))
+    benchmark.generate("vqa", out, "tiny", 12, 0, "float16", None, 32)
+    return out
+
+
+def command(data_dir, model_dir):
+    return [
+        sys.executable, "-m", "mmnas_tf.search", "--config=vqa_tiny", f"--data_dir={data_dir}",
+        f"--model_dir={model_dir}", "--estimator=gumbel", "--warmup_epochs=1", "--search_epochs=1",
+        "--batch_size=4", "--weight_steps=2", "--checkpoint_every_steps=1", "--tensorboard=false",
+        "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2",
+    ]  # fmt: skip
+
+
+def start(nas, data_dir, model_dir):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": nas.REPO}
+    return subprocess.Popen(
+        command(data_dir, model_dir), cwd=nas.REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def finish(process, timeout=240):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def final_state(model_dir):
+    values = checkpoint_variables(model_dir)
+    keys = [k for k in values if k.startswith(("model/", "weight_optimizer/", "arch_optimizer/"))]
+    return {k: values[k] for k in keys}
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_to_the_same_genotype_and_weights(nas, vqa_data, tmp_path):
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    reference = start(nas, vqa_data, straight)
+    victim = start(nas, vqa_data, killed)
+    deadline = time.time() + 180
+    while not glob.glob(str(killed / "ckpt-*.index")):
+        assert victim.poll() is None, victim.communicate()[0][-3000:]
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.communicate()
+    # killed inside the first epoch: no epoch has ended yet
+    assert not (killed / "genotypes.json").exists()
+    out = finish(start(nas, vqa_data, killed))
+    assert "resumed from" in out
+    finish(reference)
+
+    assert read(killed / "genotypes.json") == read(straight / "genotypes.json")
+    assert read(killed / "theta_history.json") == read(straight / "theta_history.json")
+    a, b = final_state(straight), final_state(killed)
+    assert sorted(a) == sorted(b)
+    # weights, theta (via the optimizers that track them), the sampler state
+    assert any(k.startswith("arch_optimizer/_trainable_variables/") for k in a)
+    assert sum(k.startswith("weight_optimizer/_trainable_variables/") for k in a) > 20
+    assert any(k.startswith("model/sample_counter") for k in a)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

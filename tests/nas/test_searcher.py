@@ -1,0 +1,80 @@
+"""The search loop in-process (eager, tiny): history files, early stop, TensorBoard, reporting."""
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from mmnas_tf.experiments import get_experiment
+from mmnas_tf.nas import reporting
+from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.nas.search_model import cycle_dataset
+from mmnas_tf.nas.searcher import Searcher
+
+
+def summary_tags(logdir):
+    tags = set()
+    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+def test_early_stop_history_files_and_tensorboard(nas, tmp_path):
+    u = 2
+    search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="prior")
+    config = dataclasses.replace(
+        get_experiment("vqa_tiny").search,
+        estimator="gumbel",
+        warmup_epochs=1,
+        search_epochs=4,
+        early_stop_patience=1,
+        arch_learning_rate=1e-6,  # theta barely moves: the prior genotype stays the argmax
+        weight_steps_per_arch_step=u,
+    )
+    lines = []
+    searcher = Searcher(
+        search_model, config, str(tmp_path), steps_per_epoch=1, run_eagerly=True, log=lines.append
+    )
+    dm = nas.random_dataset(16, 4, seed=0).repeat()
+    da = nas.random_dataset(8, 4, seed=1)
+    status = searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), u), lambda: da)
+
+    # warm-up epoch 1, search epochs 2 and 3; epoch 3 repeats epoch 2's genotype: stop (patience 1)
+    assert status["stopped"] and status["unchanged"] == 1
+    assert sorted(status["history"]) == ["epoch1", "epoch2", "epoch3"]
+    assert [status["history"][k]["phase"] for k in ("epoch1", "epoch2")] == ["warmup", "search"]
+    assert status["history"]["epoch1"]["arch_loss"] is None
+    assert "early stop" in lines[-1]
+
+    with open(tmp_path / reporting.GENOTYPE_FILE) as f:
+        original = json.load(f)
+    assert sorted(original) == ["epoch1", "epoch2", "epoch3"]
+    assert original["epoch3"]["dec"] == [["rel_self_att_8"], ["guided_att_8"], ["feed_forward"]]
+    assert Genotype.load(str(tmp_path / reporting.GENOTYPE_FILE)) == search_model.genotype()
+    with open(tmp_path / reporting.THETA_FILE) as f:
+        theta = json.load(f)
+    assert len(theta["epoch3"]["theta"]["decoder"]) == 3
+    assert theta["epoch3"]["eval"]["examples"] == 8
+    assert 0.0 <= theta["epoch3"]["eval"]["vqa_accuracy"] <= 1.0
+
+    tags = summary_tags(tmp_path / "tensorboard")
+    assert {"theta_heatmap", "genotype", "entropy/mean", "entropy/decoder_2", "eval/loss"} <= tags
+    assert {"search/arch_loss", "search/temperature", "eval/vqa_accuracy"} <= tags
+
+
+def test_entropies_and_heatmap():
+    table = {
+        "ops": {"encoder": ["SA", "FFN"], "decoder": ["SA", "GA", "RSA", "FFN"]},
+        "encoder": [[0.5, 0.5]],
+        "decoder": [[1.0, 0.0, 0.0, 0.0], [0.25, 0.25, 0.25, 0.25]],
+    }
+    np.testing.assert_allclose(reporting.entropies(table), [np.log(2), 0.0, np.log(4)], atol=1e-9)
+    image = reporting.heatmap(table, cell=4)
+    assert image.shape == (12, 16, 3) and image.dtype == np.uint8
+    assert tuple(image[5, 1]) == (8, 48, 107)  # decoder 0, SA: probability 1 = dark blue
+    assert tuple(image[1, 5]) == (160, 160, 160)  # encoder row, GA: not in the encoder pool
+    assert tuple(image[1, 13]) == tuple(image[1, 1])  # encoder FFN and SA: both 0.5

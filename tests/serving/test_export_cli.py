@@ -1,0 +1,94 @@
+"""``python -m mmnas_tf.export``: a training checkpoint + run.json -> a served version."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mmnas_tf import export as export_cli
+from mmnas_tf.engine.checkpoint import Checkpointer
+from mmnas_tf.engine.runs import save_run
+from mmnas_tf.experiments import tiny_experiment
+from mmnas_tf.serving.export import ServingModule
+from mmnas_tf.serving.repository import Servable
+from mmnas_tf.tasks import get_task
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny VQA model 'trained' (random weights) and checkpointed as the trainer does."""
+    model_dir = tmp_path_factory.mktemp("run")
+    exp = tiny_experiment("vqa")
+    genotype = exp.load_genotype()
+    config = exp.model_config(genotype)
+    model = get_task("vqa").build_model(config, 7)
+    save_run(str(model_dir), exp, genotype, config, 7)
+    (model_dir / "vocab.txt").write_text("\n".join(["PAD", "UNK", "CLS", "what", "cat"]) + "\n")
+    (model_dir / "answers.txt").write_text("\n".join(f"ans{i}" for i in range(7)) + "\n")
+    inputs = {
+        "text_ids": np.array([[3, 4, 1, 0, 0, 0, 0, 0]], np.int32),
+        "image_features": np.random.default_rng(0).random([1, 6, 32]).astype(np.float32),
+        "boxes": np.tile(np.float32([[10, 10, 50, 60]]), [1, 6, 1]),
+    }
+    # A first call builds the weights; the checkpoint must hold them.
+    module = ServingModule(model, "vqa", config, answers_file=str(model_dir / "answers.txt"))
+    want = {k: v.numpy() for k, v in module.predict(inputs).items()}
+    Checkpointer(str(model_dir), model).save()
+    return model_dir, inputs, want
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    model_dir, _, _ = trained
+    base = tmp_path_factory.mktemp("export") / "vqa"
+    (base / "4" / "variables").mkdir(parents=True)  # being written by someone else
+    (base / "3").mkdir()
+    (base / "3" / "saved_model.pb").write_bytes(b"")
+    argv = [
+        "export",
+        "--task=vqa",
+        f"--checkpoint={model_dir}",
+        f"--export_dir={base}",
+        f"--vocab={model_dir / 'vocab.txt'}",
+        f"--answer_vocab={model_dir / 'answers.txt'}",
+    ]
+    return base, export_cli.main(argv)
+
+
+def test_export_cli_writes_the_next_version_with_both_signatures(trained, exported):
+    _, inputs, _ = trained
+    base, path = exported
+    assert path == str(base / "5")
+    servable = Servable("vqa", 5, path)
+    assert set(servable.signatures) == {"serving_default", "predict_text"}
+    by_ids = servable.predict("serving_default", inputs)  # ids of "what cat UNK"
+    by_text = servable.predict(
+        "predict_text",
+        {
+            "text": np.array([b"What CAT? zebra"], object),
+            "image_features": inputs["image_features"],
+            "boxes": inputs["boxes"],
+        },
+    )
+    np.testing.assert_allclose(by_text["logits"], by_ids["logits"], rtol=1e-6)
+    assert by_ids["top_answers"][0][0].decode().startswith("ans")
+    servable.close()
+
+
+def test_exported_checkpoint_serves_like_the_trained_model(trained, exported):
+    _, inputs, want = trained
+    got = Servable("vqa", 5, exported[1]).predict("serving_default", inputs)
+    np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+    assert got["top_answers"].tolist() == want["top_answers"].tolist()
+
+
+def test_export_cli_errors(trained, tmp_path):
+    model_dir, _, _ = trained
+    with pytest.raises(FileNotFoundError, match="run.json"):
+        export_cli.main(
+            ["export", "--task=vqa", f"--checkpoint={tmp_path}", f"--export_dir={tmp_path / 'out'}"]
+        )
+    with pytest.raises(ValueError, match="trained for task 'vqa', not 'vg'"):
+        export_cli.main(
+            ["export", "--task=vg", f"--checkpoint={model_dir}", f"--export_dir={tmp_path / 'out'}"]
+        )
+    assert not tf.io.gfile.exists(str(tmp_path / "out"))
