@@ -66,26 +66,34 @@ def _answers(ds):
     return np.concatenate(fams), np.concatenate(answers)
 
 
-def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:
+def model_config(data_dir, width, genotype):
+    """The benchmark's model sizes at width d around ``genotype`` (None: a supernet over the
+    paper's op pools with the default M/N 2/4)."""
+    from mmnas_tf.config import ModelConfig
+    from mmnas_tf.data import writer
+
+    manifest = writer.load_manifest(data_dir)
+    vocab = len(open(os.path.join(data_dir, writer.VOCAB_FILE)).read().split())
+    blocks = (len(genotype.encoder), len(genotype.decoder)) if genotype else (2, 4)
+    return ModelConfig(
+        hidden_size=width, num_heads=4, ffn_size=4 * width, relation_size=32, vocab_size=vocab,
+        word_embed_size=64, feature_size=manifest["feature_dim"], max_tokens=14, max_regions=manifest["max_regions"],
+        pool_mlp_size=width, pool_output_size=2 * width, num_encoder_blocks=blocks[0], num_decoder_blocks=blocks[1],
+        genotype=genotype,
+    )  # fmt: skip
+
+
+def train_and_score(data_dir, config, seed=0, minutes=None, steps=None) -> dict:
+    """Trains a fixed network from scratch (Adam 1e-3, clip 1, batch 64) for a wall-clock budget
+    or a number of steps, then scores val accuracy overall and per question family."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from mmnas_tf.config import ModelConfig
-    from mmnas_tf.data import pipeline, questions, writer
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.data import pipeline, questions
     from mmnas_tf.tasks import get_task
 
     keras.utils.set_random_seed(seed)
-    manifest = writer.load_manifest(data_dir)
-    vocab = len(open(os.path.join(data_dir, writer.VOCAB_FILE)).read().split())
-    enc, dec = ARCHITECTURES[name]
-    config = ModelConfig(
-        hidden_size=width, num_heads=4, ffn_size=4 * width, relation_size=32, vocab_size=vocab,
-        word_embed_size=64, feature_size=manifest["feature_dim"], max_tokens=14, max_regions=manifest["max_regions"],
-        pool_mlp_size=width, pool_output_size=2 * width, num_encoder_blocks=len(enc), num_decoder_blocks=len(dec),
-        genotype=Genotype(enc, dec),
-    )  # fmt: skip
     task = get_task("vqa")
     model = task.build_model(config, num_answers=len(questions.ANSWERS))
     optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
@@ -100,11 +108,11 @@ def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:
         optimizer.apply(grads, model.trainable_variables)
         return loss
 
-    start, steps = time.perf_counter(), 0
+    start, done = time.perf_counter(), 0
     for inputs, targets in train:
         step(inputs, targets)
-        steps += 1
-        if time.perf_counter() - start > minutes * 60:
+        done += 1
+        if (steps and done >= steps) or (minutes and time.perf_counter() - start > minutes * 60):
             break
     train_s = time.perf_counter() - start
     evcfg = pipeline.PipelineConfig(
@@ -118,12 +126,23 @@ def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:
     fams, correct = np.concatenate(fams), np.concatenate(correct)
     relational = np.isin(fams, [i for i, f in enumerate(questions.FAMILIES) if f[2]])
     return {
-        "decoder": list(dec), "encoder": list(enc), "steps": steps, "train_seconds": round(train_s, 1),
-        "examples_seen": steps * 64, "params": int(model.count_params()),
+        "genotype": str(config.genotype), "steps": done, "train_seconds": round(train_s, 1),
+        "examples_seen": done * 64, "params": int(model.count_params()),
         "accuracy": float(correct.mean()), "relational": float(correct[relational].mean()),
         "non_relational": float(correct[~relational].mean()),
         "per_family": {questions.FAMILIES[f][0]: float(correct[fams == f].mean()) for f in sorted(set(fams))},
     }  # fmt: skip
+
+
+def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:
+    from mmnas_tf.nas.genotype import Genotype
+
+    enc, dec = ARCHITECTURES[name]
+    out = train_and_score(
+        data_dir, model_config(data_dir, width, Genotype(enc, dec)), seed, minutes
+    )
+    out.update(encoder=list(enc), decoder=list(dec))
+    return out
 
 
 def main(argv: list[str]) -> int:
