@@ -22,7 +22,8 @@ GENOTYPE_PATH = os.path.join("configs", "genotypes", "mmnas_vqa.json")
 #: batch 8: 135.21 GFLOP forward+backward, 45.64 GFLOP forward; LSTM and optimizer not counted).
 TRAIN_FLOPS_PER_EXAMPLE = 135.21e9 / 8
 EVAL_FLOPS_PER_EXAMPLE = 45.64e9 / 8
-VARIANTS = {"graph": False, "xla": True}
+#: variant -> jit_compile. ``graph_fused_adam``: graph mode with ``bench.fused_adam.FusedAdam``.
+VARIANTS = {"graph": False, "xla": True, "graph_fused_adam": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +72,9 @@ SMOKE = BenchSize("smoke", 32, 100, 10, 6, 20, 16, ("SA",), ("GA", "RSA", "FFN")
 _SHARED: dict = {}
 
 
+ADAM_ARGS = ("learning_rate", "beta_1", "beta_2", "epsilon")
+
+
 def build_vqa(size: BenchSize, shared: bool = False):
     """(task, model, optimizer) with the optimizer's slots built OUTSIDE any tf.function: creating
     them inside the first traced step makes that trace ~5x slower (variables lifted out of it)."""
@@ -99,6 +103,11 @@ def step_function(
         return _SHARED[key]
     task, model, optimizer = built
     spec = signature(size, batch, regions)
+    if variant == "graph_fused_adam":
+        from bench.fused_adam import FusedAdam
+
+        optimizer = FusedAdam(**{k: optimizer.get_config()[k] for k in ADAM_ARGS})
+        optimizer.build(model.trainable_variables)
     if mode == "train":
         fn = make_train_step(task, model, optimizer, VARIANTS[variant], spec)
     else:

@@ -99,7 +99,7 @@ def markdown_table(report: dict) -> str:
         f"| fp32 matmul peak (entry `peak`, GFLOP/s) | {_fmt(s['matmul_peak_gflops'])} |",
     ]
     for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
-        for v in ("graph", "xla"):
+        for v in ("graph", "xla", "graph_fused_adam"):
             r = s.get(f"{name}_{v}")
             if not r:
                 continue
