@@ -150,7 +150,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--search_estimators",
         default="gumbel",
-        help="comma-separated: gumbel,proxyless,uniform (each first call costs ~4 min at d=256)",
+        help="comma-separated: gumbel,gumbel_sampled,proxyless,uniform (each first call costs ~4 "
+        "min at d=256)",
     )
     p.add_argument("--intra_op_threads", type=int, default=0, help="0 = TensorFlow's default")
     p.add_argument("--inter_op_threads", type=int, default=0, help="0 = TensorFlow's default")

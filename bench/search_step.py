@@ -17,7 +17,14 @@ from bench.common import MatmulProbe, load_average, peak_rss_mb, summary, timed
 from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
 
 WEIGHT_STEPS = 5
-ESTIMATORS = ("gumbel", "proxyless", "uniform")
+#: measured variant -> (estimator, arch_paths): ``gumbel`` is the default search (its theta step
+#: computes every candidate); ``gumbel_sampled`` runs only the sampled op in the theta step too.
+ESTIMATORS = {
+    "gumbel": ("gumbel", "all"),
+    "gumbel_sampled": ("gumbel", "sampled"),
+    "proxyless": ("proxyless", "all"),
+    "uniform": ("uniform", "all"),
+}
 
 
 def _stack_cycle(batches: list[tuple[dict, dict]]):
@@ -61,7 +68,10 @@ def run_search(
     supernet = task.build_model(supernet_config, size.num_answers)
     searches = {}
     for estimator in estimators:
-        search = SearchModel(task, supernet, estimator=estimator, weight_steps=WEIGHT_STEPS)
+        kind, paths = ESTIMATORS[estimator]
+        search = SearchModel(
+            task, supernet, estimator=kind, weight_steps=WEIGHT_STEPS, arch_paths=paths
+        )
         search.compile(jit_compile=False)
         search.set_state("search")
         searches[estimator] = search.make_train_function()

@@ -17,14 +17,16 @@ import sys
 import tempfile
 import time
 
+from bench.search_diagnosis import run_cycles
 from bench.synthetic_baselines import model_config, train_and_score
 
 NUM_ENCODER, NUM_DECODER = 2, 4  # the supernet of model_config(..., None)
 
 
 def search(
-    data_dir, width, seed, warmup_cycles, search_cycles, arch_lr=0.1, estimator="gumbel"
-) -> tuple:
+    data_dir, width, seed, warmup_cycles, search_cycles, arch_lr=0.1, estimator="gumbel",
+    arch_paths="all",
+) -> tuple:  # fmt: skip
     import keras
 
     from mmnas_tf.data import pipeline, questions
@@ -40,18 +42,20 @@ def search(
     task = get_task("vqa")
     config = model_config(data_dir, width, None)
     model = task.build_model(config, num_answers=len(questions.ANSWERS))
-    sm = SearchModel(task, model, estimator=estimator, weight_steps=5, warmup="uniform", seed=seed)
+    sm = SearchModel(task, model, estimator=estimator, weight_steps=5, warmup="uniform", seed=seed, arch_paths=arch_paths)  # fmt: skip
     sm.compile(default_weight_optimizer(1e-3), default_arch_optimizer(arch_lr))
     cfg = dict(batch_size=64, max_regions=config.max_regions, max_tokens=14, seed=seed, repeat=True)
     dm = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="dm", **cfg))
     da = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="da", **cfg))
-    cycles = cycle_dataset(dm.dataset(), da.dataset(), 5)
+    cycles = iter(cycle_dataset(dm.dataset(), da.dataset(), 5))
     start = time.perf_counter()
     sm.set_state("warmup", 1.0)
-    sm.fit(cycles, steps_per_epoch=warmup_cycles, epochs=1, verbose=0)
+    run_cycles(sm, cycles, warmup_cycles)
+    warmup_seconds = time.perf_counter() - start
     sm.set_state("search", 1.0)
-    sm.fit(cycles, steps_per_epoch=search_cycles, epochs=1, verbose=0)
-    return sm.genotype(), sm.theta_table(), time.perf_counter() - start
+    run_cycles(sm, cycles, search_cycles)
+    seconds = {"warmup": round(warmup_seconds, 1), "total": round(time.perf_counter() - start, 1)}
+    return sm.genotype(), sm.theta_table(), seconds
 
 
 def random_genotype(seed):
@@ -59,7 +63,7 @@ def random_genotype(seed):
 
     from mmnas_tf.nas.genotype import DECODER_OPS, ENCODER_OPS, Genotype
 
-    rng = np.random.default_rng(1000 + seed)
+    rng = np.random.default_rng(1000 + seed)  # genotypes 0-2 are those of the first report
     return Genotype(
         tuple(rng.choice(ENCODER_OPS, NUM_ENCODER)), tuple(rng.choice(DECODER_OPS, NUM_DECODER))
     )
@@ -67,6 +71,19 @@ def random_genotype(seed):
 
 def retrain(data_dir, width, genotype, steps, seed=0) -> dict:
     return train_and_score(data_dir, model_config(data_dir, width, genotype), seed, steps=steps)
+
+
+def retrain_mean(data_dir, width, genotype, steps, seeds) -> dict:
+    """Mean scores over ``seeds`` retrainings of one genotype (each run kept under ``runs``)."""
+    runs = [retrain(data_dir, width, genotype, steps, seed) for seed in range(seeds)]
+    row = {k: runs[0][k] for k in ("genotype", "steps", "params")}
+    for key in ("accuracy", "relational", "non_relational"):
+        row[key] = sum(r[key] for r in runs) / len(runs)
+    row["runs"] = [
+        {k: r[k] for k in ("accuracy", "relational", "non_relational", "train_seconds")}
+        for r in runs
+    ]
+    return row
 
 
 def _summary(rows):
@@ -82,20 +99,26 @@ def _summary(rows):
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", help="JSON report path")
-    parser.add_argument("--seeds", type=int, default=3, help="search seeds and random genotypes")
+    parser.add_argument("--seeds", type=int, default=3, help="search seeds")
+    parser.add_argument("--random", type=int, default=4, help="random genotypes")
+    parser.add_argument(
+        "--retrain_seeds", type=int, default=2, help="retrainings per genotype (averaged)"
+    )
     parser.add_argument("--num_images", type=int, default=4000, help="training scenes")
     parser.add_argument("--width", type=int, default=64, help="hidden size d")
     parser.add_argument(
-        "--retrain_steps", type=int, default=600, help="retraining steps (batch 64)"
+        "--retrain_steps", type=int, default=1500, help="retraining steps (batch 64)"
     )
-    parser.add_argument("--warmup_cycles", type=int, default=60, help="warm-up cycles (u=5 steps)")
-    parser.add_argument("--search_cycles", type=int, default=60, help="search cycles (u=5 + 1)")
+    parser.add_argument("--warmup_cycles", type=int, default=600, help="warm-up cycles (u=5 steps)")
+    parser.add_argument("--search_cycles", type=int, default=200, help="search cycles (u=5 + 1)")
     parser.add_argument("--arch_lr", type=float, default=0.1, help="theta Adam lr (original: 0.1)")
     parser.add_argument("--estimator", default="gumbel", help="gumbel or proxyless")
+    parser.add_argument("--arch_paths", default="all", help="gumbel theta step: all or sampled")
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny data, a few steps")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.seeds, args.num_images, args.retrain_steps = 1, 100, 3
+        args.seeds, args.random, args.retrain_seeds = 1, 1, 1
+        args.num_images, args.retrain_steps = 100, 3
         args.warmup_cycles, args.search_cycles = 1, 1
     from bench.pipeline import write_report
     from mmnas_tf.data import benchmark
@@ -105,15 +128,19 @@ def main(argv: list[str]) -> int:
         benchmark.generate("vqa", tmp, "tiny", num_images=args.num_images, seed=0)
         for seed in range(args.seeds):
             genotype, theta, seconds = search(
-                tmp, args.width, seed, args.warmup_cycles, args.search_cycles
-            )
-            row = retrain(tmp, args.width, genotype, args.retrain_steps)
-            row.update(search_seed=seed, search_seconds=round(seconds, 1), theta=theta)
+                tmp, args.width, seed, args.warmup_cycles, args.search_cycles, args.arch_lr,
+                args.estimator, args.arch_paths,
+            )  # fmt: skip
+            row = retrain_mean(tmp, args.width, genotype, args.retrain_steps, args.retrain_seeds)
+            row.update(search_seed=seed, search_seconds=seconds, theta=theta)
             report["searched"].append(row)
             print(
                 "searched", json.dumps({k: v for k, v in row.items() if k != "theta"}), flush=True
             )
-            row = retrain(tmp, args.width, random_genotype(seed), args.retrain_steps)
+        for seed in range(args.random):
+            row = retrain_mean(
+                tmp, args.width, random_genotype(seed), args.retrain_steps, args.retrain_seeds
+            )
             row.update(random_seed=seed)
             report["random"].append(row)
             print("random", json.dumps(row), flush=True)

@@ -87,7 +87,6 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None) -> dict:
     """Trains a fixed network from scratch (Adam 1e-3, clip 1, batch 64) for a wall-clock budget
     or a number of steps, then scores val accuracy overall and per question family."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from mmnas_tf.data import pipeline, questions
@@ -115,19 +114,36 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None) -> dict:
         if (steps and done >= steps) or (minutes and time.perf_counter() - start > minutes * 60):
             break
     train_s = time.perf_counter() - start
+    return {
+        "genotype": str(config.genotype), "steps": done, "train_seconds": round(train_s, 1),
+        "examples_seen": done * 64, "params": int(model.count_params()),
+        **score(model, data_dir, config.max_regions),
+    }  # fmt: skip
+
+
+def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
+    """Val accuracy of ``model`` (called with ``arch`` if given: a supernet path) overall,
+    relational, non-relational and per question family."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mmnas_tf.data import pipeline, questions
+
     evcfg = pipeline.PipelineConfig(
-        "vqa", batch_size=256, max_regions=config.max_regions, max_tokens=14, training=False
+        "vqa", batch_size=256, max_regions=max_regions, max_tokens=14, training=False
     )
+    dataset = pipeline.Pipeline(data_dir, "val", evcfg).dataset()
+    if max_batches:
+        dataset = dataset.take(max_batches)
+    kwargs = {} if arch is None else {"arch": arch}
     fams, correct = [], []
-    for inputs, targets in pipeline.Pipeline(data_dir, "val", evcfg).dataset():
-        pred = tf.argmax(model(inputs, training=False)["logits"], -1)
+    for inputs, targets in dataset:
+        pred = tf.argmax(model(inputs, training=False, **kwargs)["logits"], -1)
         correct.append(tf.gather(targets["answer_scores"], pred, batch_dims=1).numpy() > 0)
         fams.append(_families(targets["question_id"].numpy()))
     fams, correct = np.concatenate(fams), np.concatenate(correct)
     relational = np.isin(fams, [i for i, f in enumerate(questions.FAMILIES) if f[2]])
     return {
-        "genotype": str(config.genotype), "steps": done, "train_seconds": round(train_s, 1),
-        "examples_seen": done * 64, "params": int(model.count_params()),
         "accuracy": float(correct.mean()), "relational": float(correct[relational].mean()),
         "non_relational": float(correct[~relational].mean()),
         "per_family": {questions.FAMILIES[f][0]: float(correct[fams == f].mean()) for f in sorted(set(fams))},

@@ -29,6 +29,7 @@ from mmnas_tf.nas.genotype import Genotype
 
 TASK_NAMES = ("vqa", "itm", "vg")
 ESTIMATORS = ("gumbel", "proxyless", "uniform")
+ARCH_PATHS = ("all", "sampled")
 HEADS_FROM = ("genotype", "config")
 #: Folder of the published genotypes, next to the package in a source tree.
 GENOTYPE_DIR = os.path.join(
@@ -173,8 +174,11 @@ class SearchConfig:
       weight_steps_per_arch_step: u (5).
       warmup_epochs: epochs updating W only (original 20, paper 50).
       search_epochs: alternating epochs after the warm-up (original 80, paper 20).
-      estimator: gradient estimator of theta: "gumbel", "proxyless" (the original) or "uniform"
-        (random search baseline: theta untouched).
+      estimator: gradient estimator of theta: "gumbel" (default), "proxyless" (the original) or
+        "uniform" (random search baseline: theta untouched).
+      arch_paths: what a gumbel theta step computes: "all" candidates (default; the
+        straight-through gradient compares the ops) or only the "sampled" one (cheaper, biased;
+        see docs/search_results.md).
       temperature: Gumbel-softmax temperature per epoch.
       early_stop_patience: stop when the genotype has not changed for this many epochs (0 = never,
         as the original).
@@ -189,7 +193,8 @@ class SearchConfig:
     weight_steps_per_arch_step: int = 5
     warmup_epochs: int = 20
     search_epochs: int = 80
-    estimator: str = "proxyless"
+    estimator: str = "gumbel"
+    arch_paths: str = "all"
     temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
     early_stop_patience: int = 0
     prior_logit: float = 1.0
@@ -200,6 +205,8 @@ class SearchConfig:
     def validate(self) -> SearchConfig:
         if self.estimator not in ESTIMATORS:
             raise ValueError(f"search.estimator={self.estimator!r}; accepted: {ESTIMATORS}")
+        if self.arch_paths not in ARCH_PATHS:
+            raise ValueError(f"search.arch_paths={self.arch_paths!r}; accepted: {ARCH_PATHS}")
         if self.weight_steps_per_arch_step < 1:
             raise ValueError("search.weight_steps_per_arch_step (u) must be >= 1")
         if self.warmup_epochs < 0 or self.search_epochs < 0 or self.early_stop_patience < 0:

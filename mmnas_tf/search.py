@@ -45,6 +45,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         "original's binary gates), uniform (random paths, weights only).",
         flag_values=fv,
     )  # fmt: skip
+    flags.DEFINE_enum(
+        "arch_paths", None, ["all", "sampled"],
+        "Overrides search.arch_paths: what a gumbel theta step computes (all candidates, or only "
+        "the sampled one: cheaper but biased).",
+        flag_values=fv,
+    )  # fmt: skip
     for name, define, key, text in OVERRIDE_FLAGS:
         define(name, None, f"Overrides {key}: {text}.", flag_values=fv)
     flags.DEFINE_bool("jit_compile", False, "XLA for the cycle (one device only).", flag_values=fv)
@@ -55,7 +61,7 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> dict:
     """Searches; returns the JSON state (history, early-stop counter)."""
     fv = cli.parse(define_flags, argv)
-    flag_keys = [("estimator", "search.estimator")] + [(f, k) for f, _, k, _ in OVERRIDE_FLAGS]
+    flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [(f, k) for f, _, k, _ in OVERRIDE_FLAGS]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
     exp = cli.experiment_from_flags(fv, extra)
     return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard)
@@ -70,6 +76,7 @@ def search(
 ) -> dict:
     """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
     import keras
+    import tensorflow as tf
 
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
     from mmnas_tf.engine.runs import data_sizes, load_embeddings
@@ -77,8 +84,6 @@ def search(
     from mmnas_tf.nas.searcher import Searcher
     from mmnas_tf.tasks import get_task
 
-    if exp.task == "itm":
-        raise ValueError("search supports the tasks vqa and vg; itm needs hard-negative mining in the search loop (not implemented)")  # fmt: skip
     if not exp.data.data_dir:
         raise ValueError(
             "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
@@ -96,16 +101,25 @@ def search(
         search_model = SearchModel(
             task, model, estimator=s.estimator, weight_steps=s.weight_steps_per_arch_step,
             warmup="prior" if s.prior_logit else "uniform", prior_logit=s.prior_logit or 1.0,
-            clip_norm=exp.train.clip_norm, seed=exp.data.seed,
+            clip_norm=exp.train.clip_norm, seed=exp.data.seed, arch_paths=s.arch_paths,
         )  # fmt: skip
     load_embeddings(model, exp.data.data_dir)
+    before_epoch, extra = None, {}
+    if exp.task == "itm":  # hard negatives re-mined each epoch by the argmax architecture
+        from mmnas_tf.engine.hard_negatives import epoch_miner
+
+        score = tf.function(lambda inputs: search_model(inputs, training=False)["logits"])
+        miner = epoch_miner(exp, config, score)
+        search_model.batch_fn = miner.add_negatives
+        before_epoch, extra = miner.mine_epoch, miner.trackables()
     searcher = Searcher(
         search_model, s, model_dir, strategy=strategy, jit_compile=jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard,
+        before_epoch=before_epoch, extra_trackables=extra,
     )  # fmt: skip
-    print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator}", flush=True)  # fmt: skip
+    print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
     cycles_fn, eval_fn = search_datasets(exp, num_answers)
     return searcher.run(cycles_fn, eval_fn)
 

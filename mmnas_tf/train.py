@@ -167,23 +167,11 @@ def train_dataset_fn(exp, deterministic: bool = False):
 def _itm_mining(exp, model, config):
     import tensorflow as tf
 
-    from mmnas_tf.data.feature_store import FeatureStore
-    from mmnas_tf.engine.hard_negatives import HardNegativeMiner
+    from mmnas_tf.engine.hard_negatives import epoch_miner
 
-    store = FeatureStore(
-        exp.data.data_dir, exp.data.train_split, config.max_regions, config.max_tokens
-    )
-    hn = exp.train.hard_negatives
-    miner = HardNegativeMiner(
-        store, hn.num_candidates, hn.top_k, exp.data.eval_batch_size, exp.data.seed
-    )
     score = tf.function(lambda inputs: model(inputs, training=False)["logits"])
-
-    def before_epoch(trainer, epoch):
-        print(f"mining hard negatives for epoch {epoch + 1} ...", flush=True)
-        miner.mine(score, epoch)
-
-    return before_epoch, miner.add_negatives, miner.trackables()
+    miner = epoch_miner(exp, config, score)
+    return (lambda trainer, epoch: miner.mine_epoch(epoch)), miner.add_negatives, miner.trackables()
 
 
 def _inherit(task, model, config, num_answers, path):

@@ -4,7 +4,8 @@ Modules (imported on use, so ``mmnas_tf.data.answers`` stays free of TensorFlow)
   ``schema``         one schema per task: ``encode_record`` (writer) / ``decode_record`` (reader)
   ``writer``         sharded resumable writing, ``manifest.json``, ``load_manifest``, ``split_files``
   ``pipeline``       ``PipelineConfig``, ``Pipeline(data_dir, split, config).dataset()``
-  ``feature_store``  ``FeatureStore``: any image's regions / any caption's ids by index (ITM)
+  ``feature_store``  ``MatchingStore`` (arrays) and ``FeatureStore`` (a split): any image's regions /
+                     any caption's ids by index (ITM hard negatives and retrieval)
   ``answers``        official VQA answer normalisation, soft scores, answer vocabulary
   ``scenes``, ``questions``, ``benchmark``  the synthetic benchmark (``python -m mmnas_tf.synthetic``)
   ``converters``     real datasets (``python -m mmnas_tf.convert``)

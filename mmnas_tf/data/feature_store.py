@@ -15,8 +15,89 @@ from mmnas_tf import inputs as names
 from mmnas_tf.data import pipeline, writer
 
 
-class FeatureStore:
-    """Features, boxes and image sizes per ``image_index``; token ids per ``caption_index``.
+class MatchingStore:
+    """Every image and caption of an ITM split in memory: features, boxes and image sizes per
+    ``image_index`` row, token ids per ``caption_index`` row, looked up in-graph.
+
+    Args:
+      image_features: [I, n, f] (kept as given: float16 halves the memory; read as float32).
+      boxes: float32 [I, n, 4] pixels.
+      text_ids: int32 [C, m].
+      caption_image: int [C], the image row of each caption (excludes positives from negatives).
+      image_sizes: optional float32 [I, 2] (h, w); default zeros.
+    """
+
+    def __init__(self, image_features, boxes, text_ids, caption_image, image_sizes=None):
+        image_features = np.asarray(image_features)
+        if image_features.dtype not in (np.float16, np.float32):
+            image_features = image_features.astype(np.float32)
+        boxes = np.asarray(boxes, np.float32)
+        text_ids = np.asarray(text_ids, np.int32)
+        self.caption_image = np.asarray(caption_image, np.int64)
+        self.num_images, self.num_captions = len(image_features), len(text_ids)
+        if len(boxes) != self.num_images or len(self.caption_image) != self.num_captions:
+            raise ValueError(
+                "MatchingStore: features/boxes or text_ids/caption_image lengths differ"
+            )
+        if self.num_images < 2:
+            raise ValueError("hard-negative mining needs at least 2 images")
+        if self.caption_image.min() < 0 or self.caption_image.max() >= self.num_images:
+            raise ValueError(f"caption_image must point at image rows in [0, {self.num_images})")
+        if image_sizes is None:
+            image_sizes = np.zeros([self.num_images, 2], np.float32)
+        with tf.init_scope():  # variables, not graph constants: no 2 GB limit
+            var = lambda x: tf.Variable(x, trainable=False)  # noqa: E731
+            self._features, self._boxes = var(image_features), var(boxes)
+            self._sizes = var(np.asarray(image_sizes, np.float32))
+            self._captions = var(text_ids)
+
+    @property
+    def image_features(self) -> np.ndarray:
+        """All features [I, n, f] as stored (a copy)."""
+        return self._features.numpy()
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return self._boxes.numpy()
+
+    @property
+    def text_ids(self) -> np.ndarray:
+        return self._captions.numpy()
+
+    def images(self, image_index) -> dict[str, tf.Tensor]:
+        """Padded model inputs of the given images: ``image_features`` float32 [..., n, d],
+        ``boxes`` [..., n, 4], ``image_size`` [..., 2]."""
+        return {
+            names.IMAGE_FEATURES: tf.cast(tf.gather(self._features, image_index), tf.float32),
+            names.BOXES: tf.gather(self._boxes, image_index),
+            names.IMAGE_SIZE: tf.gather(self._sizes, image_index),
+        }
+
+    def captions(self, caption_index) -> tf.Tensor:
+        """Token ids (int32 [..., m], 0-padded) of the given captions."""
+        return tf.gather(self._captions, caption_index)
+
+    @classmethod
+    def from_dataset(cls, dataset: tf.data.Dataset) -> MatchingStore:
+        """Collects a store from an ITM dataset of ``(inputs, targets)`` batches with
+        ``image_index`` / ``caption_index`` targets (both must be contiguous from 0)."""
+        images, captions = {}, {}
+        for inputs, targets in dataset.as_numpy_iterator():
+            for b, (i, c) in enumerate(zip(targets["image_index"], targets["caption_index"])):
+                images.setdefault(int(i), (inputs[names.IMAGE_FEATURES][b], inputs[names.BOXES][b]))
+                captions[int(c)] = (inputs[names.TEXT_IDS][b], int(i))
+        for what, rows in (("image_index", images), ("caption_index", captions)):
+            if sorted(rows) != list(range(len(rows))):
+                raise ValueError(f"{what} values are not contiguous from 0")
+        feats = np.stack([images[i][0] for i in range(len(images))])
+        boxes = np.stack([images[i][1] for i in range(len(images))])
+        text = np.stack([captions[c][0] for c in range(len(captions))])
+        owner = np.array([captions[c][1] for c in range(len(captions))])
+        return cls(feats, boxes, text, owner)
+
+
+class FeatureStore(MatchingStore):
+    """A ``MatchingStore`` read from a TFRecord split (features kept as float16).
 
     Args:
       data_dir: dataset folder (``manifest.json`` + shards).
@@ -62,21 +143,5 @@ class FeatureStore:
                 f"{data_dir}/{split}: caption indices (text_id) are not 0..{num_captions - 1}"
             )
         caption_ids = np.stack([captions[i] for i in range(num_captions)]).astype(np.int32)
-        self.caption_image = np.array([owner[i] for i in range(num_captions)], np.int32)
-        """image_index of each caption (int32 [num_captions]): excludes positives from negatives."""
-        self.num_images, self.num_captions = num_images, num_captions
-        var = lambda x: tf.Variable(x, trainable=False)  # noqa: E731
-        self._features, self._boxes, self._sizes = var(features), var(boxes), var(sizes)
-        self._captions = var(caption_ids)
-
-    def images(self, image_index: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Padded model inputs of the given images: ``image_features`` float32 [..., n, d], ..."""
-        return {
-            names.IMAGE_FEATURES: tf.cast(tf.gather(self._features, image_index), tf.float32),
-            names.BOXES: tf.gather(self._boxes, image_index),
-            names.IMAGE_SIZE: tf.gather(self._sizes, image_index),
-        }
-
-    def captions(self, caption_index: tf.Tensor) -> tf.Tensor:
-        """Token ids (int32 [..., m], 0-padded) of the given captions."""
-        return tf.gather(self._captions, caption_index)
+        owner_rows = np.array([owner[i] for i in range(num_captions)], np.int64)
+        super().__init__(features, boxes, caption_ids, owner_rows, sizes)

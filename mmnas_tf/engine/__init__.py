@@ -6,7 +6,7 @@ Modules (import the one you need; this package imports nothing heavy itself):
   trainer        Trainer, make_adam, global_sum_gradients
   callbacks      ProgressBar, TensorBoardScalars, ProfilerWindow, parse_profile_steps
   distribute     make_strategy, distribute_dataset, worker_info
-  hard_negatives HardNegativeMiner, MatchingStore, score_pairs (ITM)
+  hard_negatives HardNegativeMiner, epoch_miner, score_pairs (ITM; stores: data.feature_store)
   inherit        inherit_from_supernet (searched weights -> fixed network)
   runs           run.json (resolved model of a run), data sizes, embeddings
   cli            per-driver absl FlagValues, experiment flags

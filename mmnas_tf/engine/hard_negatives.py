@@ -18,66 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
+from mmnas_tf.data.feature_store import MatchingStore
 from mmnas_tf.tasks.itm import NEG_BOXES, NEG_IMAGE_FEATURES, NEG_TEXT_IDS
 
-
-class MatchingStore:
-    """All images and captions of an ITM split in memory, indexed by ``image_index`` and
-    ``caption_index`` (the pipeline's ITM targets). Same interface as
-    ``mmnas_tf.data.feature_store.FeatureStore`` (which reads a TFRecord split): ``images(index)``,
-    ``captions(index)``, ``num_images``, ``num_captions``, ``caption_image``.
-
-    Args:
-      image_features: float32 [I, n, f]; boxes: float32 [I, n, 4] pixels.
-      text_ids: int32 [C, m].
-      caption_image: int [C], the image row of each caption.
-    """
-
-    def __init__(self, image_features, boxes, text_ids, caption_image):
-        self.image_features = np.asarray(image_features, np.float32)
-        self.boxes = np.asarray(boxes, np.float32)
-        self.text_ids = np.asarray(text_ids, np.int32)
-        self.caption_image = np.asarray(caption_image, np.int64)
-        self.num_images, self.num_captions = len(self.image_features), len(self.text_ids)
-        if len(self.boxes) != self.num_images or len(self.caption_image) != self.num_captions:
-            raise ValueError(
-                "MatchingStore: features/boxes or text_ids/caption_image lengths differ"
-            )
-        if self.num_images < 2:
-            raise ValueError("hard-negative mining needs at least 2 images")
-        if self.caption_image.min() < 0 or self.caption_image.max() >= self.num_images:
-            raise ValueError(f"caption_image must point at image rows in [0, {self.num_images})")
-        with tf.init_scope():
-            self._features = tf.constant(self.image_features)
-            self._boxes = tf.constant(self.boxes)
-            self._text = tf.constant(self.text_ids)
-
-    def images(self, image_index) -> dict:
-        return {
-            names.IMAGE_FEATURES: tf.gather(self._features, image_index),
-            names.BOXES: tf.gather(self._boxes, image_index),
-        }
-
-    def captions(self, caption_index) -> tf.Tensor:
-        return tf.gather(self._text, caption_index)
-
-    @classmethod
-    def from_dataset(cls, dataset: tf.data.Dataset) -> MatchingStore:
-        """Collects a store from an ITM dataset of ``(inputs, targets)`` batches with
-        ``image_index`` / ``caption_index`` targets (both must be contiguous from 0)."""
-        images, captions = {}, {}
-        for inputs, targets in dataset.as_numpy_iterator():
-            for b, (i, c) in enumerate(zip(targets["image_index"], targets["caption_index"])):
-                images.setdefault(int(i), (inputs[names.IMAGE_FEATURES][b], inputs[names.BOXES][b]))
-                captions[int(c)] = (inputs[names.TEXT_IDS][b], int(i))
-        for what, rows in (("image_index", images), ("caption_index", captions)):
-            if sorted(rows) != list(range(len(rows))):
-                raise ValueError(f"{what} values are not contiguous from 0")
-        feats = np.stack([images[i][0] for i in range(len(images))])
-        boxes = np.stack([images[i][1] for i in range(len(images))])
-        text = np.stack([captions[c][0] for c in range(len(captions))])
-        owner = np.array([captions[c][1] for c in range(len(captions))])
-        return cls(feats, boxes, text, owner)
+__all__ = ["HardNegativeMiner", "MatchingStore", "epoch_miner", "score_pairs"]
 
 
 def score_pairs(
@@ -136,7 +80,7 @@ class HardNegativeMiner:
     (so a mid-epoch checkpoint resumes with the same negatives).
 
     Args:
-      store: a ``MatchingStore`` or the data package's ``FeatureStore`` (same interface).
+      store: a ``MatchingStore`` (``FeatureStore`` reads one from a split).
       num_candidates: random candidates per image / caption (64).
       top_k: hardest kept (5).
       batch_size: pairs per model call.
@@ -218,3 +162,22 @@ def _top(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     """The ``k`` best-scored candidates per row, best first (stable on ties)."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(candidates, order, axis=1)
+
+
+def epoch_miner(exp, config, score_fn: Callable[[dict], tf.Tensor]) -> HardNegativeMiner:
+    """The miner of an ITM experiment over its training split (the data package's
+    ``FeatureStore``), with the experiment's candidates / top-k / batch size / seed.
+    ``config``: the ``ModelConfig`` whose ``max_regions`` / ``max_tokens`` pad the store.
+    ``miner.mine(score_fn, epoch)`` is bound as ``miner.mine_epoch(epoch)``."""
+    from mmnas_tf.data.feature_store import FeatureStore
+
+    d, hn = exp.data, exp.train.hard_negatives
+    store = FeatureStore(d.data_dir, d.train_split, config.max_regions, config.max_tokens)
+    miner = HardNegativeMiner(store, hn.num_candidates, hn.top_k, d.eval_batch_size, d.seed)
+
+    def mine_epoch(epoch: int) -> None:
+        print(f"mining hard negatives for epoch {epoch + 1} ...", flush=True)
+        miner.mine(score_fn, epoch)
+
+    miner.mine_epoch = mine_epoch
+    return miner

@@ -5,8 +5,10 @@ model: the same counter gives the same architecture on every replica and worker,
 checkpoint continues the same sequence of architectures.
 
 - ``gumbel`` (default): Gumbel-softmax straight-through. Forward: the hard one-hot of
-  ``argmax(theta + G)`` (only that op runs); backward: the gradient of
-  ``softmax((theta + G) / tau)``.
+  ``argmax(theta + G)`` (in a weight step only that op runs); backward: the gradient of
+  ``softmax((theta + G) / tau)``, i.e. ``dL/dtheta_i = s_i (a_i - sum_j s_j a_j) / tau`` with
+  ``a_j = <o_j, dL/dout>``, which needs every candidate's output ``o_j`` (the theta step computes
+  them all unless the search model is told ``arch_paths="sampled"``).
 - ``proxyless``: the original's binary gates. Sample ``k ~ softmax(theta)``, gate = one-hot(k)
   forward; every candidate runs (non-sampled outputs stop-gradient'ed) so ``dL/dg_j =
   <o_j, dL/dout>``, and ``gate = onehot + p - stop_gradient(p)`` turns that into
@@ -24,6 +26,7 @@ from mmnas_tf.nas.genotype import Genotype
 
 ESTIMATORS = ("gumbel", "proxyless", "uniform")
 WARMUP_MODES = ("uniform", "prior")
+ARCH_PATHS = ("all", "sampled")
 
 
 def check_choice(kind: str, value: str, accepted: tuple[str, ...]) -> str:

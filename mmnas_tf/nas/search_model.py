@@ -100,6 +100,15 @@ class SearchModel(keras.Model):
       prior_logit: float, the +/- value of the prior's initial theta (1.0 in the original).
       clip_norm: float, clip of the global norm of the all-reduced weight gradient (1.0; 0 = off).
       seed: int, seed of the architecture sampler.
+      arch_paths: what a ``gumbel`` theta step computes: ``all`` (default: every candidate runs,
+        the non-sampled ones stop-gradient'ed, so ``dL/dgate_j = <o_j, dL/dout>`` for every j and
+        the straight-through gradient compares each op with the others) or ``sampled`` (only the
+        sampled op runs, GDAS-style: 1/P of the cost, but the gradient then only says whether
+        scaling the sampled block's output lowers the loss, which favours whichever op is sampled
+        most; see ``docs/search_results.md``). ``proxyless`` always computes every candidate.
+      batch_fn: optional in-graph ``fn(inputs, targets) -> (inputs, targets)`` applied to every
+        per-replica batch (weight, theta and evaluation steps), e.g. the ITM hard-negative
+        miner's ``add_negatives``.
 
     State variables (checkpointed with the model): ``phase`` (0 warm-up, 1 search),
     ``temperature`` (Gumbel tau), ``sample_counter`` and ``sampler_seed``.
@@ -131,10 +140,14 @@ class SearchModel(keras.Model):
         prior_logit: float = 1.0,
         clip_norm: float = 1.0,
         seed: int = 0,
+        arch_paths: str = "all",
+        batch_fn=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.estimator = est.check_choice("estimator", estimator, est.ESTIMATORS)
+        self.arch_paths = est.check_choice("arch_paths", arch_paths, est.ARCH_PATHS)
+        self.batch_fn = batch_fn
         self.warmup = est.check_choice("warm-up mode", warmup, est.WARMUP_MODES)
         if int(weight_steps) < 1:
             raise ValueError(f"weight_steps must be >= 1, got {weight_steps}")
@@ -216,6 +229,25 @@ class SearchModel(keras.Model):
         """Per mixed slot the index of the largest theta (the architecture the search returns)."""
         return self._arch([tf.argmax(v, output_type=tf.int32) for v in self.arch_variables])
 
+    def arch_of(self, genotype: Genotype) -> dict:
+        """The supernet path of ``genotype`` (to evaluate it with inherited weights). Raises
+        ValueError if its blocks or ops do not fit the supernet."""
+        stages = {"encoder": tuple(genotype.encoder), "decoder": tuple(genotype.decoder)}
+        for stage, n in self.stages.items():
+            if len(stages[stage]) != n:
+                raise ValueError(
+                    f"genotype has {len(stages[stage])} {stage} blocks, the supernet {n}"
+                )
+        choices = []
+        for stage, i, block in self.mixed:
+            op = stages[stage][i]
+            if op not in block.candidates:
+                raise ValueError(
+                    f"{stage} block {i}: op {op!r} not in the pool {list(block.candidates)}"
+                )
+            choices.append(tf.constant(block.candidates.index(op), tf.int32))
+        return self._arch(choices)
+
     def _uniform_sampling(self):
         if self.estimator == "uniform":
             return tf.constant(True)
@@ -248,6 +280,10 @@ class SearchModel(keras.Model):
     def call(self, inputs, training=None, arch=None):
         return self.task_model(inputs, training=training, arch=arch or self.argmax_arch())
 
+    def prepare(self, inputs, targets) -> tuple:
+        """A per-replica batch through ``batch_fn`` (identity without one)."""
+        return (inputs, targets) if self.batch_fn is None else self.batch_fn(inputs, targets)
+
     def _loss(self, inputs, targets, arch, training=True):
         return self.task.compute_loss(
             self.task_model, inputs, targets, training=training, arch=arch
@@ -255,6 +291,7 @@ class SearchModel(keras.Model):
 
     def _weight_step(self, dm, index, arch):
         inputs, targets = tf.nest.map_structure(lambda t: tf.gather(t, index, axis=1), dm)
+        inputs, targets = self.prepare(inputs, targets)
         with tf.GradientTape() as tape:
             loss = self._loss(inputs, targets, arch)
         grads = tape.gradient(loss, self.weight_variables)
@@ -265,12 +302,13 @@ class SearchModel(keras.Model):
         return loss
 
     def _arch_step(self, da, noise):
-        inputs, targets = da
+        inputs, targets = self.prepare(*da)
         watched = [_tf_variable(v) for v in self.arch_variables]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(watched)
             gates = est.straight_through_gates(self.estimator, watched, noise, self.temperature)
-            arch = self._arch(gates, all_paths=self.estimator == "proxyless")
+            all_paths = self.estimator == "proxyless" or self.arch_paths == "all"
+            arch = self._arch(gates, all_paths=all_paths)
             loss = self._loss(inputs, targets, arch)
         grads = tape.gradient(loss, watched)
         self.arch_optimizer.apply(grads, self.arch_variables)
@@ -314,7 +352,7 @@ class SearchModel(keras.Model):
         return function
 
     def test_step(self, data):
-        inputs, targets = data[0], data[1]
+        inputs, targets = self.prepare(data[0], data[1])
         loss = self._loss(inputs, targets, self.argmax_arch(), training=False)
         _track(self.loss_tracker, loss, inputs)
         return {"loss": self.loss_tracker.result()}

@@ -86,6 +86,9 @@ class Searcher:
       max_to_keep: checkpoints kept.
       tensorboard: write TensorBoard summaries (chief only).
       run_eagerly: run cycles and evaluation eagerly (debugging and fast tests).
+      before_epoch: optional ``fn(epoch)`` run at the start of a fresh epoch, not when resuming
+        mid-epoch (ITM: mine hard negatives; its state belongs in ``extra_trackables``).
+      extra_trackables: more objects for the checkpoint.
       log: ``fn(str)`` for one progress line per epoch (default: print).
     """
 
@@ -102,6 +105,8 @@ class Searcher:
         tensorboard: bool = True,
         run_eagerly: bool = False,
         log: Callable[[str], None] = print,
+        before_epoch: Callable[[int], None] | None = None,
+        extra_trackables: dict | None = None,
     ):
         self.model, self.config, self.model_dir = search_model, config, model_dir
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -110,7 +115,7 @@ class Searcher:
         self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
         self.total_epochs = config.warmup_epochs + config.search_epochs
         self.schedule = config.weight_schedule()
-        self.log = log
+        self.log, self.before_epoch = log, before_epoch
         with self.strategy.scope():
             self.weight_optimizer = default_weight_optimizer(self.schedule(0))
             self.arch_optimizer = default_arch_optimizer(
@@ -127,6 +132,7 @@ class Searcher:
             model_dir, search_model, max_to_keep=max_to_keep, state=self.state,
             is_chief=self.is_chief, worker_id=self.worker_id,
             weight_optimizer=self.weight_optimizer, arch_optimizer=self.arch_optimizer,
+            **(extra_trackables or {}),
         )  # fmt: skip
         self.writer = (
             tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
@@ -145,6 +151,7 @@ class Searcher:
     # ---- evaluation of the argmax architecture -------------------------------------------------
     def _replica_eval(self, inputs, targets):
         model = self.model
+        inputs, targets = model.prepare(inputs, targets)
         outputs = model.task_model(inputs, training=False, arch=model.argmax_arch())
         loss = model.task.compute_loss(_Outputs(outputs), inputs, targets, training=False)
         if self._update_metric is not None:
@@ -205,6 +212,8 @@ class Searcher:
         phase, temperature = self.phase(epoch)
         self.model.set_state(phase, temperature)
         self.weight_optimizer.learning_rate = self.schedule(epoch)
+        if self.before_epoch is not None and not mid_epoch:
+            self.before_epoch(epoch)
         iterator = iter(distribute_dataset(self.strategy, cycles_fn(epoch)))
         if mid_epoch and not self.checkpointer.restore_iterator(iterator):
             raise RuntimeError("the checkpoint is mid-epoch but holds no iterator state")

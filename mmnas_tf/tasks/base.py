@@ -17,6 +17,19 @@ def sigmoid_cross_entropy_sum(labels, logits):
     return ops.sum(per)
 
 
+def replica_sum(value):
+    """``value`` summed over the replicas of the running distributed step (``value`` itself on one
+    device or outside a replica context). For denominators that must be the GLOBAL batch's: with
+    them each replica's loss is its share of the global loss, and the SUM all-reduce of the
+    gradients is the single-device gradient. The count carries no gradient."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return value
+    return tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, value))
+
+
 class Task:
     """What one task owns: its model head, loss, serving outputs and default sizes.
 

@@ -7,7 +7,7 @@ from keras import ops
 from mmnas_tf import inputs as names
 from mmnas_tf.models import MMnasBackbone, MMnasGrounder, image_padding_mask
 from mmnas_tf.ops.boxes import clip_boxes, decode_deltas, encode_deltas, iou
-from mmnas_tf.tasks.base import Task
+from mmnas_tf.tasks.base import Task, replica_sum
 
 OVERLAP_THRESHOLD = 0.5
 REGRESSION_WEIGHT = 0.5
@@ -32,16 +32,18 @@ def grounding_targets(boxes, image_mask, gt_box, threshold=OVERLAP_THRESHOLD):
 def grounding_loss(object_scores, box_deltas, boxes, image_mask, gt_box):
     """rank + 0.5 * reg: KL(target || softmax) summed and divided by the number of queries with a
     positive proposal, smooth-L1 (beta 1) on positive proposals divided by their count. A query with
-    no positive proposal contributes nothing (an all-negative batch gives 0, not NaN)."""
+    no positive proposal contributes nothing (an all-negative batch gives 0, not NaN). Under a
+    distribution strategy both counts are the global batch's (``replica_sum``), so the replicas'
+    losses add up to the single-device loss."""
     target, positive, target_deltas = grounding_targets(boxes, image_mask, gt_box)
     pos_f = ops.cast(positive, object_scores.dtype)
     query_has_pos = ops.cast(ops.any(positive, axis=-1), object_scores.dtype)
     safe_log_t = ops.log(ops.where(target > 0, target, ops.ones_like(target)))
     kl = ops.sum(target * (safe_log_t - object_scores), axis=-1) * query_has_pos
-    rank = ops.sum(kl) / ops.maximum(ops.sum(query_has_pos), 1.0)
+    rank = ops.sum(kl) / ops.maximum(replica_sum(ops.sum(query_has_pos)), 1.0)
     diff = ops.abs(box_deltas - target_deltas)
     smooth = ops.where(diff < 1.0, 0.5 * diff * diff, diff - 0.5)
-    reg = ops.sum(ops.sum(smooth, axis=-1) * pos_f) / ops.maximum(ops.sum(pos_f), 1.0)
+    reg = ops.sum(ops.sum(smooth, axis=-1) * pos_f) / ops.maximum(replica_sum(ops.sum(pos_f)), 1.0)
     return rank + REGRESSION_WEIGHT * reg, rank, reg
 
 

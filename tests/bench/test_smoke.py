@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STATUSES = ("ok", "skipped")
 
@@ -51,3 +53,32 @@ def test_smoke_report_structure(tmp_path):
         "train_b8_percent_of_peak", "eval_b64_percent_of_peak", "bucketing_speedup",
         "search_gumbel_over_fixed", "pipeline_over_train", "no_retracing",
     }  # fmt: skip
+
+
+def _run_bench(module, out, *flags):
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--smoke", f"--out={out}", *flags],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_search_benchmarks_smoke(tmp_path):
+    """The searched-vs-random table and the search diagnosis run end to end on tiny data."""
+    report = _run_bench("bench.searched_vs_random", tmp_path / "svr.json")
+    for arm in ("searched", "random"):
+        (row,) = report[arm]
+        assert row["genotype"].startswith("enc[")
+        assert 0 <= row["relational"] <= 1 and len(row["runs"]) == 1
+        assert set(report["summary"][arm]) == {"accuracy", "relational", "non_relational", "params"}
+    assert set(report["searched"][0]["search_seconds"]) == {"warmup", "total"}
+
+    report = _run_bench("bench.search_diagnosis", tmp_path / "diag.json", "--variants=gumbel:all")
+    assert set(report["probe_after_warmup"]) >= {"mcan_rsa", "mcan_sa", "rsa_everywhere"}
+    variant = report["variants"]["gumbel:all"]
+    assert len(variant["history"]) == 2  # smoke: 2 search cycles, one record per cycle
+    shares = [h["rsa_share"] for h in variant["history"]]
+    assert all(0 < s < 1 for s in shares)
+    assert 0 <= variant["inherited"]["relational"] <= 1

@@ -112,6 +112,29 @@ def test_proxyless_gradient_matches_the_closed_form():
     np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_gumbel_all_paths_gradient_compares_every_candidate():
+    """Straight-through Gumbel with every output: dL/dtheta_i = s_i (a_i - sum_j s_j a_j) / tau,
+    a_j = <o_j, dL/dout>, s = softmax((theta + G) / tau). Zero when all candidates agree."""
+    mixed, y, context = build_mixed()
+    theta = tf.Variable([0.5, -0.3, 0.2, 0.1])
+    w = tf.constant(np.random.RandomState(3).randn(*y.shape).astype("float32"))
+    noise = tf.constant([[0.3, -0.2, 2.5, 0.1]])  # samples candidate 2 (RSA)
+    tau = 2.0
+    with tf.GradientTape() as tape:
+        (gate,) = est.straight_through_gates("gumbel", [theta], noise, tau)
+        out = mixed(y, context, choice=gate, all_paths=True)
+        loss = tf.reduce_sum(out * w)
+    grad = tape.gradient(loss, theta).numpy()
+    outs = [op(y, context).numpy() for op in mixed.candidate_ops]
+    np.testing.assert_allclose(out.numpy(), outs[2], rtol=1e-5, atol=1e-5)
+    a = np.array([np.sum(o * w.numpy()) for o in outs], np.float64)
+    z = (theta.numpy() + noise.numpy()[0]) / tau
+    s = np.exp(z - z.max())
+    s /= s.sum()
+    np.testing.assert_allclose(grad, s * (a - (s * a).sum()) / tau, rtol=1e-4, atol=1e-5)
+    assert abs(grad.sum()) < 1e-4  # relative: the logits' mean does not move
+
+
 def test_non_sampled_outputs_are_stop_gradiented_in_all_paths_mode():
     mixed, y, context = build_mixed(("SA", "FFN"))
     gate = tf.constant([0.0, 1.0])

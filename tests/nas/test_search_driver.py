@@ -85,3 +85,35 @@ def test_a_killed_search_resumes_to_the_same_genotype_and_weights(nas, vqa_data,
     assert any(k.startswith("model/sample_counter") for k in a)
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys):
+    """ITM search: negatives are mined by the argmax architecture before every epoch, added to
+    every D_m / D_a / evaluation batch, and checkpointed with the search."""
+    from mmnas_tf import search
+    from mmnas_tf.data import benchmark
+    from mmnas_tf.data.feature_store import FeatureStore
+
+    data = str(tmp_path / "itm")
+    benchmark.generate("itm", data, "tiny", 12, 0, "float16", None, 32)
+    model_dir = tmp_path / "search"
+    state = search.main([
+        "search", "--config=itm_tiny", f"--data_dir={data}", f"--model_dir={model_dir}",
+        "--estimator=gumbel", "--warmup_epochs=1", "--search_epochs=1", "--batch_size=4",
+        "--weight_steps=2", "--tensorboard=false",
+        "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2;"
+        "train.hard_negatives.num_candidates=4;train.hard_negatives.top_k=2",
+    ])  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.count("mining hard negatives for epoch") == 2
+    assert sorted(state["history"]) == ["epoch1", "epoch2"]
+    last = state["history"]["epoch2"]
+    assert last["phase"] == "search" and np.isfinite(last["arch_loss"])
+    assert np.isfinite(last["eval"]["loss"]) and last["eval"]["examples"] > 0
+    values = checkpoint_variables(str(model_dir))
+    negatives = [v for k, v in values.items() if k.startswith("neg_caption")]
+    store = FeatureStore(data, "train", 32, 14)
+    assert len(negatives) == 1 and negatives[0].shape == (store.num_captions,)
+    owner = np.asarray(store.caption_image)[negatives[0]]  # a negative is never the own image's
+    assert not np.any(owner == np.asarray(store.caption_image))
+    assert read(model_dir / "genotypes.json")["epoch2"]["dec"]

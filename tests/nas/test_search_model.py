@@ -95,7 +95,7 @@ def test_warmup_cycle_trains_weights_only_and_runs_only_sampled_ops(cycles):
     assert np.isfinite(cycles["warmup_logs"]["loss"])
 
 
-def test_search_cycle_runs_one_op_per_block_per_step_and_moves_theta(cycles):
+def test_search_cycle_runs_the_sampled_ops_then_all_for_theta_and_moves_theta(cycles):
     search = cycles["search"]
     widths = [len(b.candidates) for _, _, b in search.mixed]
     new_counts = np.array(
@@ -105,9 +105,12 @@ def test_search_cycle_runs_one_op_per_block_per_step_and_moves_theta(cycles):
         ],
         dtype=object,
     )
-    expected = per_slot_counts(cycles["search_expected"], widths)  # U weight steps + 1 theta step
+    # U weight steps run their sampled op only; the theta step (arch_paths="all") runs every
+    # candidate once, so dL/dgate_j = <o_j, dL/dout> exists for each j
+    expected = per_slot_counts(cycles["search_expected"][:U], widths)
+    expected = [[c + 1 for c in row] for row in expected]
     assert [list(c) for c in new_counts] == expected
-    assert all(sum(c) == U + 1 for c in expected)
+    assert all(sum(c) == U + len(c) for c in expected)
     assert all(cycles["search_theta_changed"])
     assert cycles["counter"] == 2 * U + 1
     assert np.isfinite(cycles["search_logs"]["arch_loss"])
@@ -194,9 +197,43 @@ def test_bad_arguments_name_the_accepted_values(nas):
         nas.build_search_model(estimator="darts")
     with pytest.raises(ValueError, match="uniform, prior"):
         nas.build_search_model(warmup="mcan")
+    with pytest.raises(ValueError, match="arch_paths 'some'; accepted: all, sampled"):
+        nas.build_search_model(arch_paths="some")
     search = nas.build_search_model()
     with pytest.raises(ValueError, match="warmup, search"):
         search.set_state("retrain")
+    n = search.stages["decoder"]
+    with pytest.raises(ValueError, match=f"genotype has {n + 1} decoder blocks, the supernet {n}"):
+        search.arch_of(Genotype(("SA",) * search.stages["encoder"], ("GA",) * (n + 1)))
+
+
+def test_arch_of_runs_the_genotype_path_with_inherited_weights(nas):
+    search = nas.build_search_model(seed=2)
+    inputs, _ = nas.random_batch(4, seed=5)
+    pools = [b.candidates for _, _, b in search.mixed]
+    genotype = Genotype(
+        [p[-1] for (stage, _, _), p in zip(search.mixed, pools) if stage == "encoder"],
+        [p[-1] for (stage, _, _), p in zip(search.mixed, pools) if stage == "decoder"],
+    )
+    arch = search.arch_of(genotype)
+    last = search._arch([tf.constant(len(p) - 1) for p in pools])
+    np.testing.assert_allclose(
+        search.task_model(inputs, arch=arch)["logits"].numpy(),
+        search.task_model(inputs, arch=last)["logits"].numpy(),
+    )
+
+
+def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
+    search = nas.build_search_model(estimator="gumbel", weight_steps=1, seed=4, arch_paths="sampled")
+    counters = install_counters(search)
+    dm = nas.random_dataset(8, 4, seed=0).repeat()
+    da = nas.random_dataset(8, 4, seed=1).repeat()
+    search.set_state("search", temperature=1.0)
+    theta = snapshot(search.arch_variables)
+    search.make_train_function()(iter(cycle_dataset(dm, da, 1)))
+    # one weight step + one theta step: two candidates run per slot, not 1 + P
+    assert all(sum(int(c.numpy()) for c in row) == 2 for row in counters)
+    assert any(changed(theta, search.arch_variables))
 
 
 def test_a_fixed_genotype_model_is_refused(nas):
