@@ -61,7 +61,9 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> dict:
     """Searches; returns the JSON state (history, early-stop counter)."""
     fv = cli.parse(define_flags, argv)
-    flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [(f, k) for f, _, k, _ in OVERRIDE_FLAGS]
+    flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [
+        (f, k) for f, _, k, _ in OVERRIDE_FLAGS
+    ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
     exp = cli.experiment_from_flags(fv, extra)
     return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard)

@@ -224,7 +224,9 @@ def test_arch_of_runs_the_genotype_path_with_inherited_weights(nas):
 
 
 def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
-    search = nas.build_search_model(estimator="gumbel", weight_steps=1, seed=4, arch_paths="sampled")
+    search = nas.build_search_model(
+        estimator="gumbel", weight_steps=1, seed=4, arch_paths="sampled"
+    )
     counters = install_counters(search)
     dm = nas.random_dataset(8, 4, seed=0).repeat()
     da = nas.random_dataset(8, 4, seed=1).repeat()
