@@ -73,6 +73,18 @@ def retrain(data_dir, width, genotype, steps, seed=0) -> dict:
     return train_and_score(data_dir, model_config(data_dir, width, genotype), seed, steps=steps)
 
 
+def parse_genotype(text: str):
+    """``Genotype`` from its ``str`` form ``enc[SA FFN] dec[RSA GA SA FFN]`` (report rows)."""
+    import re
+
+    from mmnas_tf.nas.genotype import Genotype
+
+    match = re.fullmatch(r"enc\[([A-Z ]*)\] dec\[([A-Z ]*)\]", text.strip())
+    if match is None:
+        raise ValueError(f"not a genotype string like 'enc[SA FFN] dec[RSA GA SA FFN]': {text!r}")
+    return Genotype(tuple(match.group(1).split()), tuple(match.group(2).split()))
+
+
 def retrain_mean(data_dir, width, genotype, steps, seeds) -> dict:
     """Mean scores over ``seeds`` retrainings of one genotype (each run kept under ``runs``)."""
     runs = [retrain(data_dir, width, genotype, steps, seed) for seed in range(seeds)]
@@ -114,6 +126,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--arch_lr", type=float, default=0.1, help="theta Adam lr (original: 0.1)")
     parser.add_argument("--estimator", default="gumbel", help="gumbel or proxyless")
     parser.add_argument("--arch_paths", default="all", help="gumbel theta step: all or sampled")
+    parser.add_argument(
+        "--from_report",
+        help="reuse the searched genotypes (and search times) of an earlier report: retrain only",
+    )
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny data, a few steps")
     args = parser.parse_args(argv)
     if args.smoke:
@@ -126,11 +142,20 @@ def main(argv: list[str]) -> int:
     report = {"args": vars(args), "searched": [], "random": []}
     with tempfile.TemporaryDirectory(prefix="mmnas_svr_") as tmp:
         benchmark.generate("vqa", tmp, "tiny", num_images=args.num_images, seed=0)
+        earlier = None
+        if args.from_report:
+            with open(args.from_report) as f:
+                earlier = json.load(f)["searched"]
+            args.seeds = len(earlier)
         for seed in range(args.seeds):
-            genotype, theta, seconds = search(
-                tmp, args.width, seed, args.warmup_cycles, args.search_cycles, args.arch_lr,
-                args.estimator, args.arch_paths,
-            )  # fmt: skip
+            if earlier:
+                genotype = parse_genotype(earlier[seed]["genotype"])
+                theta, seconds = earlier[seed]["theta"], earlier[seed]["search_seconds"]
+            else:
+                genotype, theta, seconds = search(
+                    tmp, args.width, seed, args.warmup_cycles, args.search_cycles, args.arch_lr,
+                    args.estimator, args.arch_paths,
+                )  # fmt: skip
             row = retrain_mean(tmp, args.width, genotype, args.retrain_steps, args.retrain_seeds)
             row.update(search_seed=seed, search_seconds=seconds, theta=theta)
             report["searched"].append(row)
