@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 
-from bench.search_diagnosis import run_cycles
+from bench.search_diagnosis import build, run_cycles
+from bench.search_diagnosis import cycles as make_cycles
 from bench.synthetic_baselines import model_config, train_and_score
 
 NUM_ENCODER, NUM_DECODER = 2, 4  # the supernet of model_config(..., None)
@@ -27,27 +28,8 @@ def search(
     data_dir, width, seed, warmup_cycles, search_cycles, arch_lr=0.1, estimator="gumbel",
     arch_paths="all",
 ) -> tuple:  # fmt: skip
-    import keras
-
-    from mmnas_tf.data import pipeline, questions
-    from mmnas_tf.nas.search_model import (
-        SearchModel,
-        cycle_dataset,
-        default_arch_optimizer,
-        default_weight_optimizer,
-    )
-    from mmnas_tf.tasks import get_task
-
-    keras.utils.set_random_seed(seed)
-    task = get_task("vqa")
-    config = model_config(data_dir, width, None)
-    model = task.build_model(config, num_answers=len(questions.ANSWERS))
-    sm = SearchModel(task, model, estimator=estimator, weight_steps=5, warmup="uniform", seed=seed, arch_paths=arch_paths)  # fmt: skip
-    sm.compile(default_weight_optimizer(1e-3), default_arch_optimizer(arch_lr))
-    cfg = dict(batch_size=64, max_regions=config.max_regions, max_tokens=14, seed=seed, repeat=True)
-    dm = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="dm", **cfg))
-    da = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="da", **cfg))
-    cycles = iter(cycle_dataset(dm.dataset(), da.dataset(), 5))
+    sm = build(data_dir, width, seed, estimator, arch_paths, arch_lr)
+    cycles = make_cycles(data_dir, model_config(data_dir, width, None).max_regions, seed)
     start = time.perf_counter()
     sm.set_state("warmup", 1.0)
     run_cycles(sm, cycles, warmup_cycles)

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule, TemperatureSchedule
+from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 from mmnas_tf.nas.genotype import Genotype
 
 TASK_NAMES = ("vqa", "itm", "vg")
-ESTIMATORS = ("gumbel", "proxyless", "uniform")
-ARCH_PATHS = ("all", "sampled")
 HEADS_FROM = ("genotype", "config")
 #: Folder of the published genotypes, next to the package in a source tree.
 GENOTYPE_DIR = os.path.join(

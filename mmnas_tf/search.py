@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from absl import flags
 
 from mmnas_tf.engine import cli
+from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
 #: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
 OVERRIDE_FLAGS = (
@@ -40,13 +41,13 @@ def define_flags(fv: flags.FlagValues) -> None:
     cli.define_experiment_flags(fv)
     flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
     flags.DEFINE_enum(
-        "estimator", None, ["gumbel", "proxyless", "uniform"],
+        "estimator", None, list(ESTIMATORS),
         "Overrides search.estimator: gumbel (straight-through Gumbel-softmax), proxyless (the "
         "original's binary gates), uniform (random paths, weights only).",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_enum(
-        "arch_paths", None, ["all", "sampled"],
+        "arch_paths", None, list(ARCH_PATHS),
         "Overrides search.arch_paths: what a gumbel theta step computes (all candidates, or only "
         "the sampled one: cheaper but biased).",
         flag_values=fv,
@@ -78,7 +79,6 @@ def search(
 ) -> dict:
     """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
     import keras
-    import tensorflow as tf
 
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
     from mmnas_tf.engine.runs import data_sizes, load_embeddings
@@ -108,12 +108,14 @@ def search(
     load_embeddings(model, exp.data.data_dir)
     before_epoch, extra = None, {}
     if exp.task == "itm":  # hard negatives re-mined each epoch by the argmax architecture
+        import tensorflow as tf
+
         from mmnas_tf.engine.hard_negatives import epoch_miner
 
         score = tf.function(lambda inputs: search_model(inputs, training=False)["logits"])
-        miner = epoch_miner(exp, config, score)
+        miner, before_epoch = epoch_miner(exp, config, score)
         search_model.batch_fn = miner.add_negatives
-        before_epoch, extra = miner.mine_epoch, miner.trackables()
+        extra = miner.trackables()
     searcher = Searcher(
         search_model, s, model_dir, strategy=strategy, jit_compile=jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch,

@@ -170,8 +170,8 @@ def _itm_mining(exp, model, config):
     from mmnas_tf.engine.hard_negatives import epoch_miner
 
     score = tf.function(lambda inputs: model(inputs, training=False)["logits"])
-    miner = epoch_miner(exp, config, score)
-    return (lambda trainer, epoch: miner.mine_epoch(epoch)), miner.add_negatives, miner.trackables()
+    miner, mine_epoch = epoch_miner(exp, config, score)
+    return (lambda trainer, epoch: mine_epoch(epoch)), miner.add_negatives, miner.trackables()
 
 
 def _inherit(task, model, config, num_answers, path):

@@ -164,11 +164,13 @@ def _top(candidates: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(candidates, order, axis=1)
 
 
-def epoch_miner(exp, config, score_fn: Callable[[dict], tf.Tensor]) -> HardNegativeMiner:
-    """The miner of an ITM experiment over its training split (the data package's
+def epoch_miner(
+    exp, config, score_fn: Callable[[dict], tf.Tensor]
+) -> tuple[HardNegativeMiner, Callable[[int], None]]:
+    """``(miner, mine_epoch)`` of an ITM experiment over its training split (the data package's
     ``FeatureStore``), with the experiment's candidates / top-k / batch size / seed.
-    ``config``: the ``ModelConfig`` whose ``max_regions`` / ``max_tokens`` pad the store.
-    ``miner.mine(score_fn, epoch)`` is bound as ``miner.mine_epoch(epoch)``."""
+    ``config``: the ``ModelConfig`` whose ``max_regions`` / ``max_tokens`` pad the store;
+    ``mine_epoch(epoch)`` announces and runs ``miner.mine(score_fn, epoch)``."""
     from mmnas_tf.data.feature_store import FeatureStore
 
     d, hn = exp.data, exp.train.hard_negatives
@@ -179,5 +181,4 @@ def epoch_miner(exp, config, score_fn: Callable[[dict], tf.Tensor]) -> HardNegat
         print(f"mining hard negatives for epoch {epoch + 1} ...", flush=True)
         miner.mine(score_fn, epoch)
 
-    miner.mine_epoch = mine_epoch
-    return miner
+    return miner, mine_epoch

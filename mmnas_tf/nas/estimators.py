@@ -22,18 +22,13 @@ import math
 
 import tensorflow as tf
 
+from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS, WARMUP_MODES, check_choice
 from mmnas_tf.nas.genotype import Genotype
 
-ESTIMATORS = ("gumbel", "proxyless", "uniform")
-WARMUP_MODES = ("uniform", "prior")
-ARCH_PATHS = ("all", "sampled")
-
-
-def check_choice(kind: str, value: str, accepted: tuple[str, ...]) -> str:
-    """Returns ``value`` or raises ValueError naming the accepted values."""
-    if value not in accepted:
-        raise ValueError(f"unknown {kind} {value!r}; accepted: {', '.join(accepted)}")
-    return value
+__all__ = [
+    "ARCH_PATHS", "ESTIMATORS", "WARMUP_MODES", "check_choice", "gumbel_noise", "original_prior",
+    "prior_logits", "sample_indices", "straight_through_gates",
+]  # fmt: skip
 
 
 def gumbel_noise(seed, num_slots: int, width: int) -> tf.Tensor:

@@ -103,9 +103,9 @@ class SearchModel(keras.Model):
       arch_paths: what a ``gumbel`` theta step computes: ``all`` (default: every candidate runs,
         the non-sampled ones stop-gradient'ed, so ``dL/dgate_j = <o_j, dL/dout>`` for every j and
         the straight-through gradient compares each op with the others) or ``sampled`` (only the
-        sampled op runs, GDAS-style: 1/P of the cost, but the gradient then only says whether
-        scaling the sampled block's output lowers the loss, which favours whichever op is sampled
-        most; see ``docs/search_results.md``). ``proxyless`` always computes every candidate.
+        sampled op runs, GDAS-style: one candidate's forward instead of P, but the gradient then
+        only says whether scaling the sampled block's output lowers the loss, which favours
+        whichever op is sampled most; see ``docs/search_results.md``). ``proxyless`` always computes every candidate.
       batch_fn: optional in-graph ``fn(inputs, targets) -> (inputs, targets)`` applied to every
         per-replica batch (weight, theta and evaluation steps), e.g. the ITM hard-negative
         miner's ``add_negatives``.
