@@ -24,6 +24,8 @@ FAMILIES = (
     ("furthest_shape", 0.15, True, "other"),
     ("near", 0.25, True, "yes/no"),
 )
+#: families whose question names one object by its attributes (its slot is ``Texts.named``)
+ATTRIBUTE_FAMILIES = (0, 1, 2)
 COUNTS = tuple(str(i) for i in range(6))
 ANSWERS = COLOURS + SHAPES + SIZES + COUNTS + ("yes", "no")
 _A = {a: i for i, a in enumerate(ANSWERS)}
@@ -43,6 +45,7 @@ class Texts:
     family: np.ndarray
     answer: np.ndarray | None = None  # VQA: index into ANSWERS
     target: np.ndarray | None = None  # VG: object slot of the referred object
+    named: np.ndarray | None = None  # VQA: object slot an attribute question names, else -1
 
 
 def _furthest(scenes: Scenes, dist: np.ndarray, among: np.ndarray | None = None):
@@ -180,7 +183,8 @@ def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator) -> Tex
     """Balanced VQA questions (see FAMILIES) with their answers."""
     rows = select_balanced(vqa_candidates(scenes), len(scenes), per_scene, rng)
     text = [_question(scenes, s, f, a, b) for s, f, a, b, _ in rows.tolist()]
-    return Texts(rows[:, 0], text, rows[:, 1], answer=rows[:, 4])
+    named = np.where(np.isin(rows[:, 1], ATTRIBUTE_FAMILIES), rows[:, 2], -1)
+    return Texts(rows[:, 0], text, rows[:, 1], answer=rows[:, 4], named=named)
 
 
 def itm_texts(scenes: Scenes, rng: np.random.Generator, per_scene: int = 5) -> Texts:
