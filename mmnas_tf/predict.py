@@ -7,6 +7,12 @@
 
 ``--features`` is a bottom-up-attention ``.npz`` (``x`` 2048 x n or n x 2048, ``bbox``, ``image_h``,
 ``image_w``); regions are zero-padded to the model's n. Exits 1 with the server's error on failure.
+
+Where the model looked, drawn (needs the ``viz`` extra), from a model directory of
+``python -m mmnas_tf.train`` (no server)::
+
+    python -m mmnas_tf.predict --checkpoint=runs/vqa --question="what colour is the square?" \
+        --features=img.npz --explain=out.png [--image=photo.jpg]
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from absl import flags
+from absl import app, flags
 
 from mmnas_tf.engine import cli
 
@@ -27,6 +33,9 @@ def define_flags(fv: flags.FlagValues) -> None:
         ("features", None, "Region-feature .npz of the image."),
         ("version_label", None, "Model version label, e.g. stable or canary."),
         ("vocab", None, "Token vocabulary, only for models without predict_text."),
+        ("checkpoint", None, "A model directory of mmnas_tf.train: answer locally, no server."),
+        ("explain", None, "PNG: draw the attention (regions, words, answers); needs --checkpoint."),
+        ("image", None, "The photo to draw the regions on (default: a blank canvas)."),
     ):
         flags.DEFINE_string(name, default, help_text, flag_values=fv)
     flags.DEFINE_integer("version", None, "Model version (default: newest).", flag_values=fv)
@@ -41,6 +50,13 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> str:
     """Prints and returns the answer; exits 1 (message on stderr) if the request fails."""
     fv = cli.parse(define_flags, argv)
+    if fv.checkpoint:
+        return _local(fv)
+    if fv.explain:
+        raise app.UsageError(
+            "--explain needs --checkpoint=<model directory of mmnas_tf.train> (served models "
+            "have no explain signature yet)"
+        )
     from mmnas_tf.serving.client import ServingClient, ServingClientError
     from mmnas_tf.serving.one_image import build_request, describe_outputs
 
@@ -61,6 +77,28 @@ def main(argv: Sequence[str]) -> str:
     finally:
         client.close()
     text = describe_outputs(outputs)
+    print(text)
+    return text
+
+
+def _local(fv) -> str:
+    """Answers (and with --explain draws) with the model restored from --checkpoint."""
+    from mmnas_tf.viz.explain import describe
+    from mmnas_tf.viz.from_checkpoint import explain_checkpoint
+
+    try:
+        explanation = explain_checkpoint(
+            fv.checkpoint, fv.question, fv.features, fv.vocab, fv.truncate_regions
+        )
+    except (ValueError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    text = describe(explanation)
+    if fv.explain:
+        from mmnas_tf import viz
+
+        viz.draw_explanation(explanation, fv.explain, image=fv.image)
+        text += f"\nexplanation: {fv.explain}"
     print(text)
     return text
 

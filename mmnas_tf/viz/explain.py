@@ -130,3 +130,24 @@ def explain_example(
     :func:`explanation_from_outputs`."""
     outputs = explain_outputs(model, task, inputs)
     return explanation_from_outputs(task, outputs, inputs, words, 0, answers)
+
+
+def describe(explanation: Explanation, top: int = 3) -> str:
+    """The explanation as readable lines (answer / score / box, then where the model looked)."""
+    e = explanation
+    lines = []
+    if e.answers:
+        lines.append(f"answer: {e.answers[0][0]} (score {e.answers[0][1]:.4f})")
+        lines.append("top 5: " + ", ".join(f"{a} ({s:.4f})" for a, s in e.answers[:5]))
+    if e.score is not None:
+        lines.append(f"match score: {e.score:.4f}")
+    if e.box is not None:
+        lines.append(f"box: [{', '.join(f'{v:.1f}' for v in e.box)}] (region {e.chosen})")
+    regions = ", ".join(
+        f"{i} [{', '.join(f'{v:.0f}' for v in e.boxes[i])}] {e.region_weights[i]:.3f}"
+        for i in e.top_regions(top)
+    )
+    lines.append(f"most attended regions: {regions}")
+    words = sorted(zip(e.word_weights, e.words), reverse=True)[:top]
+    lines.append("most attended words: " + ", ".join(f"{w} {p:.3f}" for p, w in words))
+    return "\n".join(lines)
