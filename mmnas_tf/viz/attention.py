@@ -48,10 +48,11 @@ def _draw_regions(panel, explanation: Explanation, to_panel: np.ndarray) -> list
     overlay = pil.new("RGBA", panel.size, (0, 0, 0, 0))
     draw = draw_mod.Draw(overlay)
     weights = explanation.region_weights
-    top = max(float(weights.max()), 1e-12) if len(weights) else 1.0
+    low, high = (float(weights.min()), float(weights.max())) if len(weights) else (0.0, 1.0)
     drawn = []
     for i in np.argsort(weights, kind="stable"):  # strongest drawn last, on top
-        strength = float(weights[i]) / top
+        # contrast between the regions: the least weighted faint, the most weighted full
+        strength = (float(weights[i]) - low) / (high - low) if high > low else 1.0
         box = [float(v) for v in explanation.boxes[i] * to_panel]
         draw.rectangle(
             box,
@@ -66,14 +67,19 @@ def _draw_regions(panel, explanation: Explanation, to_panel: np.ndarray) -> list
     marked = explanation.top_regions(TOP_K)
     if explanation.chosen is not None:  # VG: the chosen region and the next best candidates
         marked = [explanation.chosen] + [i for i in marked if i != explanation.chosen][: TOP_K - 1]
+    labels = []
     for rank, i in enumerate(marked):
         box = [float(v) for v in explanation.boxes[i] * to_panel]
+        at = [box[0] + 3, box[1] + 2]
+        while any(abs(at[0] - x) < 40 and abs(at[1] - y) < 14 for x, y in labels):
+            at[1] += 15  # duplicate proposals: stack their labels instead of overprinting
+        labels.append(tuple(at))
         colour = ATTENTION
         if explanation.chosen is not None:
             colour = CHOSEN if rank == 0 else CANDIDATE
             draw.rectangle(box, outline=colour, width=4 if rank == 0 else 2)
         label = f"#{rank + 1} {explanation.region_weights[i]:.2f}"
-        draw.text((box[0] + 3, box[1] + 2), label, fill=colour, font=font, stroke_width=2,
+        draw.text(tuple(at), label, fill=colour, font=font, stroke_width=2,
                   stroke_fill=(255, 255, 255))  # fmt: skip
     if explanation.box is not None:
         box = [float(v) for v in np.asarray(explanation.box) * to_panel]

@@ -88,3 +88,14 @@ def explain_checkpoint(
     answers = load_answers(answers_path) if answers_path else None
     words = tokenize(sentence)[: config.max_tokens]
     return explain_example(model, task, inputs, words, answers)
+
+
+def save_regions(path: str, inputs: dict, index: int = 0) -> str:
+    """Writes example ``index`` of a model-input batch as a bottom-up-attention ``.npz`` (``x``
+    n x d, ``bbox``, ``image_h``, ``image_w``; real regions only), what ``--features`` reads."""
+    features = np.asarray(inputs[names.IMAGE_FEATURES])[index]
+    real = np.abs(features).sum(-1) != 0
+    h, w = np.asarray(inputs[names.IMAGE_SIZE])[index]
+    boxes = np.asarray(inputs[names.BOXES], np.float32)[index][real]
+    np.savez(path, x=features[real].astype(np.float32), bbox=boxes, image_h=h, image_w=w)
+    return path
