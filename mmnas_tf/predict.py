@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from absl import app, flags
+from absl import flags
 
 from mmnas_tf.engine import cli
 
@@ -34,7 +34,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         ("version_label", None, "Model version label, e.g. stable or canary."),
         ("vocab", None, "Token vocabulary, only for models without predict_text."),
         ("checkpoint", None, "A model directory of mmnas_tf.train: answer locally, no server."),
-        ("explain", None, "PNG: draw the attention (regions, words, answers); needs --checkpoint."),
+        ("explain", None, "PNG: draw the attention (regions, words, answers)."),
         ("image", None, "The photo to draw the regions on (default: a blank canvas)."),
     ):
         flags.DEFINE_string(name, default, help_text, flag_values=fv)
@@ -52,11 +52,6 @@ def main(argv: Sequence[str]) -> str:
     fv = cli.parse(define_flags, argv)
     if fv.checkpoint:
         return _local(fv)
-    if fv.explain:
-        raise app.UsageError(
-            "--explain needs --checkpoint=<model directory of mmnas_tf.train> (served models "
-            "have no explain signature yet)"
-        )
     from mmnas_tf.serving.client import ServingClient, ServingClientError
     from mmnas_tf.serving.one_image import build_request, describe_outputs
 
@@ -69,6 +64,8 @@ def main(argv: Sequence[str]) -> str:
         timeout=fv.timeout,
     )
     try:
+        if fv.explain:
+            return _served_explain(client, fv)
         signature, inputs = build_request(client, fv.question, fv.features, fv.vocab)
         outputs = client.predict(inputs, signature_name=signature, truncate=fv.truncate_regions)
     except (ServingClientError, ValueError, OSError, KeyError) as e:
@@ -77,6 +74,52 @@ def main(argv: Sequence[str]) -> str:
     finally:
         client.close()
     text = describe_outputs(outputs)
+    print(text)
+    return text
+
+
+def _served_explain(client, fv) -> str:
+    """Asks the served model's ``explain`` signature and draws its answer to --explain."""
+    import numpy as np
+
+    from mmnas_tf import viz
+    from mmnas_tf.data.converters.region_features import load_regions
+    from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
+    from mmnas_tf.serving.client import pad_to_signature
+    from mmnas_tf.text import Vocabulary, encode, tokenize
+    from mmnas_tf.viz.explain import (
+        EXPLAIN_SIGNATURE,
+        describe,
+        explanation_from_outputs,
+        task_of_outputs,
+    )
+
+    if EXPLAIN_SIGNATURE not in client.signatures():
+        raise ValueError(
+            f"model '{client.model_name}' has no '{EXPLAIN_SIGNATURE}' signature (exported before "
+            "it existed?): re-export it, or explain from the training run with --checkpoint"
+        )
+    if not fv.vocab:
+        raise ValueError(
+            f"the '{EXPLAIN_SIGNATURE}' signature takes token ids: pass --vocab=<the export's "
+            "assets/vocab.txt>"
+        )
+    spec = client.signature(EXPLAIN_SIGNATURE)
+    regions = load_regions(fv.features, spec.inputs[IMAGE_FEATURES].shape[-1])
+    words = tokenize(fv.question)[: spec.inputs[TEXT_IDS].shape[1]]
+    inputs = {
+        TEXT_IDS: encode(words, Vocabulary.load(fv.vocab), spec.inputs[TEXT_IDS].shape[1])[None],
+        IMAGE_FEATURES: regions["features"][None],
+        BOXES: regions["boxes"][None],
+    }
+    if IMAGE_SIZE in spec.inputs:
+        inputs[IMAGE_SIZE] = np.float32([regions["image_size"]])
+    inputs = pad_to_signature(inputs, spec, truncate=fv.truncate_regions)
+    outputs = client.predict(inputs, EXPLAIN_SIGNATURE, pad=False)
+    inputs[IMAGE_SIZE] = np.float32([regions["image_size"]])  # the canvas, needed or not
+    explanation = explanation_from_outputs(task_of_outputs(outputs), outputs, inputs, words)
+    viz.draw_explanation(explanation, fv.explain, image=fv.image)
+    text = describe(explanation) + f"\nexplanation: {fv.explain}"
     print(text)
     return text
 

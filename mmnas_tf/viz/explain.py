@@ -38,6 +38,17 @@ def explain_outputs(model, task_name: str, inputs: dict, answer_table=None) -> d
     return out
 
 
+def task_of_outputs(outputs: dict) -> str:
+    """The task whose serving outputs these are (VQA ``top_answers``, ITM ``score``, VG ``box``)."""
+    for key, task in (("top_answers", "vqa"), ("score", "itm"), ("box", "vg")):
+        if key in outputs:
+            return task
+    raise ValueError(
+        f"not a task's explain outputs: {sorted(outputs)}; expected top_answers (VQA), "
+        "score (ITM) or box (VG)"
+    )
+
+
 @dataclasses.dataclass
 class Explanation:
     """One example's attention, cut to its real words and regions.

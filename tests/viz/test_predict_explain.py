@@ -5,13 +5,13 @@ import os
 
 import numpy as np
 import pytest
-from absl import app
 
 from mmnas_tf import predict
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.engine.runs import save_run
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.tasks import get_task
+from mmnas_tf.viz.explain import task_of_outputs
 from mmnas_tf.viz.from_checkpoint import explain_checkpoint
 
 
@@ -77,8 +77,8 @@ def test_predict_explain_on_an_image(run, tmp_path):
 
 def test_predict_explain_errors(run, tmp_path):
     model_dir, _, features = run
-    with pytest.raises(app.UsageError, match="--explain needs --checkpoint"):
-        predict.main(["predict", "--question=q", f"--features={features}", "--explain=x.png"])
+    with pytest.raises(ValueError, match="expected top_answers .VQA., score .ITM. or box .VG."):
+        task_of_outputs({"logits": None})
     with pytest.raises(SystemExit):
         predict.main(["predict", f"--checkpoint={tmp_path}", "--question=q",
                       f"--features={features}"])  # fmt: skip
