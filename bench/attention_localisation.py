@@ -8,7 +8,9 @@ object?", "what size is the red square?"), takes the region with the largest ima
 weight. A hit: its box has IoU >= 0.5 with the named object's true box (the object's duplicate
 proposals count). Chance: the share of a scene's real regions that would hit, averaged over the
 same questions (what a uniformly random region scores). The untrained network is scored too.
-Also draws one question's attention picture (``--picture``).
+The same hit rate is reported for each decoder GA block's map: the region that puts the most
+attention on the words naming the object ("square", "red"). Also draws one question's attention
+picture (``--picture``).
 """
 
 from __future__ import annotations
@@ -45,14 +47,15 @@ def val_texts(num_images: int, seed: int = 0):
 def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
     """Hit rate of the most attended region against the named object, and the chance rate."""
     from mmnas_tf import inputs as names
-    from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.data import pipeline, questions, scenes
+    from mmnas_tf.text import tokenize
     from mmnas_tf.viz import explain_outputs
 
     starts = np.searchsorted(texts.scene, np.arange(len(sc) + 1))
     config = pipeline.PipelineConfig(
         "vqa", batch_size=256, max_regions=max_regions, max_tokens=14, training=False
     )
-    hits, chance, family, correct = [], [], [], []
+    hits, chance, family, correct, ga_hits = [], [], [], [], {}
     for inputs, targets in pipeline.Pipeline(data_dir, "val", config).dataset():
         out = explain_outputs(model, "vqa", inputs)
         weights = np.asarray(out["image_weights"])
@@ -70,6 +73,15 @@ def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
             ious = _iou(sc.boxes[s, texts.named[row]], boxes[b][real[b]])
             top = int(np.argmax(np.where(real[b], weights[b], -1.0)))
             hits.append(_iou(sc.boxes[s, texts.named[row]], boxes[b, top : top + 1])[0] >= IOU_HIT)
+            obj = texts.named[row]
+            naming = {scenes.COLOURS[sc.colour[s, obj]], scenes.SHAPES[sc.shape[s, obj]]}
+            words = [t in naming for t in tokenize(texts.text[row])]
+            for key in (name for name in out if name.startswith("ga_")):
+                ga = np.asarray(out[key])[b][:, : len(words)][:, words].sum(-1)  # [n]
+                best = int(np.argmax(np.where(real[b], ga, -1.0)))
+                ga_hits.setdefault(key[3:], []).append(
+                    _iou(sc.boxes[s, obj], boxes[b, best : best + 1])[0] >= IOU_HIT
+                )
             chance.append(float((ious >= IOU_HIT).mean()))
             family.append(questions.FAMILIES[f][0])
             correct.append(scores[b, predicted[b]] > 0)
@@ -83,6 +95,7 @@ def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
     return {
         "questions": len(hits), "hit_rate": float(hits.mean()), "chance": float(chance.mean()),
         "accuracy": float(correct.mean()), "per_family": per_family,
+        "ga_hit_rate": {k: float(np.mean(v)) for k, v in ga_hits.items()},
     }  # fmt: skip
 
 
