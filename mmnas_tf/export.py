@@ -38,6 +38,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.DEFINE_bool(
+        "explain", False,
+        "Add the 'explain' signature: outputs plus attention weights (docs/explain.md).",
+        flag_values=fv,
+    )  # fmt: skip
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 
@@ -49,6 +54,7 @@ def main(argv: Sequence[str]) -> str:
     path = export_checkpoint(
         fv.task, fv.checkpoint, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        explain=fv.explain,
     )  # fmt: skip
     print(f"SavedModel written to {path}")
     return path

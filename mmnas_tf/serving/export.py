@@ -33,10 +33,12 @@ class ServingModule(tf.Module):
     """
 
     def __init__(
-        self, model, task_name: str, config: ModelConfig, vocab_file=None, answers_file=None
-    ):
+        self, model, task_name: str, config: ModelConfig, vocab_file=None, answers_file=None,
+        explain: bool = False,
+    ):  # fmt: skip
         super().__init__()
         self.model = model
+        self.explain = explain
         self.task = get_task(task_name)
         self.config = config
         self.answer_table = None
@@ -69,6 +71,21 @@ class ServingModule(tf.Module):
 
         return tf.function(serve).get_concrete_function(**spec)
 
+    def explain_function(self):
+        """The ``explain`` signature: serving_default's inputs; its outputs plus the attention
+        weights (``mmnas_tf.viz.explain_outputs``: text / image pooling weights, VG region scores,
+        each GA block's region-to-word map averaged over heads)."""
+        from mmnas_tf.viz.explain import explain_outputs
+
+        spec = self.task.input_spec(self.config)
+        names = list(spec)
+
+        def explain(**kwargs):
+            inputs = {k: kwargs[k] for k in names}
+            return explain_outputs(self.model, self.task.name, inputs, self.answer_table)
+
+        return tf.function(explain).get_concrete_function(**spec)
+
     def signatures(self) -> dict:
         serving_default = self.serving_function()
         # After tracing (which builds the model): the backing tf.Variables, tracked so that the
@@ -76,6 +93,10 @@ class ServingModule(tf.Module):
         # alone are only restored by tf.saved_model.load.
         self.tf_variables = [v.value for v in self.model.variables]
         signatures = {"serving_default": serving_default}
+        if self.explain:
+            from mmnas_tf.viz.explain import EXPLAIN_SIGNATURE
+
+            signatures[EXPLAIN_SIGNATURE] = self.explain_function()
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
             spec = self.task.input_spec(self.config)
             # Calls the traced serving_default instead of tracing the network a second time.
@@ -95,6 +116,7 @@ def export_saved_model(
     answers_file: str | None = None,
     overwrite: bool = False,
     module_class=ServingModule,
+    explain: bool = False,
 ) -> str:
     """Writes ``export_dir/<version>/`` and returns its path.
 
@@ -106,6 +128,7 @@ def export_saved_model(
       version: positive int, the version directory.
       vocab_file / answers_file: vocabularies copied in as assets (answers give string outputs).
       overwrite: replace an existing version instead of refusing.
+      explain: add the ``explain`` signature (outputs plus attention weights, docs/explain.md).
     """
     if not isinstance(version, int) or version <= 0:
         raise ValueError(f"version must be a positive int, got {version!r}")
@@ -119,8 +142,9 @@ def export_saved_model(
     tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = module_class(
-        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file
-    )
+        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file,
+        explain=explain,
+    )  # fmt: skip
     signatures = module.signatures()
     tf.saved_model.save(module, tmp, signatures=signatures)
     write_warmup_requests(tmp, warmup_requests(task_name, signatures))
