@@ -229,7 +229,7 @@ def _read_legacy(path: str, f):
         raw = f.read(nbytes)
         if len(raw) < nbytes:
             raise ValueError(
-                f"{path}: truncated: storage {key} needs {nbytes} bytes, the file holds {len(raw)}"
+                f"{path}: truncated: storage {key} needs {nbytes} bytes, only {len(raw)} are left"
             )
         storages[key] = _storage_array(storage_type, raw, count)
 

@@ -130,4 +130,13 @@ def test_import_official_cli_writes_servable_model(
     )
     assert bad.returncode != 0 and f"checkpoint not found: {tmp_path}/nope.pkl" in bad.stderr
     assert "Traceback" not in bad.stderr
+    if legacy:  # a truncated file: one line naming the file and the problem
+        cut = tmp_path / "cut.pkl"
+        with open(checkpoint, "rb") as f:
+            cut.write_bytes(f.read()[:-100])
+        bad = subprocess.run(
+            cmd[:4] + [f"--checkpoint={cut}"] + cmd[5:], capture_output=True, text=True, timeout=300
+        )
+        assert bad.returncode != 0 and f"import_official: {cut}: truncated: storage" in bad.stderr
+        assert "Traceback" not in bad.stderr
     json.dumps(out["object_index"].numpy().tolist())

@@ -187,7 +187,7 @@ def test_truncated_zip(references, tmp_path):
     "cut, problem",
     [
         (200, "truncated: the file ends inside the object pickle"),
-        (-10, "truncated: storage \\d+ needs \\d+ bytes, the file holds \\d+"),
+        (-10, "truncated: storage \\d+ needs \\d+ bytes, only \\d+ are left"),
     ],
 )
 def test_truncated_legacy(tmp_path, cut, problem):
