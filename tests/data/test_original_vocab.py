@@ -8,6 +8,7 @@ converters are checked against them on fixtures written in the users' formats.
 
 import json
 import os
+import pathlib
 import random
 import re
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from mmnas_tf import inputs as names
 from mmnas_tf.data import answers as answer_lib
 from mmnas_tf.data import writer
+from mmnas_tf.data.converters import common, flickr, refcoco, region_features, vqa
 from mmnas_tf.text import Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -290,3 +292,249 @@ def test_imported_checkpoint_answers_with_the_original_strings(vqa_converted, re
     bad = subprocess.run(bad_cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0
     assert "has 49 tokens but the checkpoint's embedding has 50 rows" in bad.stderr
+
+
+# ---------------------------------------------------------------- ITM: SCAN's caption files
+
+ITM_WORDS = {
+    "train": "a dog runs on grass",
+    "dev": "two girls play ball",
+    "test": "man rides horse",
+}
+
+
+def write_scan_captions(root, helpers):
+    """Karpathy JSON + SCAN-style caption / id files (train: one id per image; dev, test: one per
+    caption, as the original's loader reads them) + features named by Flickr id."""
+    feats = root / "feats"
+    feats.mkdir()
+    images, specs, want = [], {}, {}
+    layout = {"train": [0, 1, 4], "dev": [2], "test": [3]}
+    for split, imgids in layout.items():
+        caps, ids = [], []
+        for imgid in imgids:
+            fid = 5000 + imgid
+            images.append({"filename": f"{fid}.jpg", "imgid": imgid, "split": "x", "sentences": []})
+            want[imgid] = helpers.write_npz(feats / f"{fid}.jpg.npz", 4, seed=imgid, dim=DIM)
+            words = ITM_WORDS[split].split()
+            for j in range(5):
+                caps.append(f"{words[j % len(words)].title()}-{split} {' '.join(words[: j + 1])}.")
+            ids += [str(imgid)] * (1 if split == "train" else 5)
+        (root / f"{split}_caps.txt").write_text("\n".join(caps) + "\n")
+        (root / f"{split}_ids.txt").write_text("\n".join(ids) + "\n")
+        specs[split] = f"{root / f'{split}_caps.txt'}:{root / f'{split}_ids.txt'}"
+    (root / "dataset.json").write_text(json.dumps({"images": images}))
+    return feats, specs, want
+
+
+def test_itm_tables_from_scan_captions_equal_the_originals(tmp_path, helpers):
+    feats, specs, want = write_scan_captions(tmp_path, helpers)
+    # flag order test, val (SCAN's dev), train: the table still follows the original's order
+    given = [f"test:{specs['test']}", f"val:{specs['dev']}", f"train:{specs['train']}"]
+    splits = flickr.caption_items(given, str(tmp_path / "dataset.json"))
+    out = tmp_path / "out"
+    common.write_dataset("itm", str(out), splits, [str(feats)], progress=False)
+    table = original_itm_table(*(tmp_path / f"{s}_caps.txt" for s in ("train", "dev", "test")))
+    assert Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens == list(table)
+    tokens = list(table)  # train words first, test words last, whatever the flag order
+    assert tokens.index("grass") < tokens.index("girls") < tokens.index("man")
+    for split, caps in (("train", "train"), ("val", "dev"), ("test", "test")):
+        lines = (tmp_path / f"{caps}_caps.txt").read_text().splitlines()
+        examples = helpers.read_all(out, split, "itm", max_tokens=20)
+        assert sorted(int(t["caption_index"]) for _, t in examples) == list(range(len(lines)))
+        for inputs, targets in examples:
+            c = int(targets["caption_index"])
+            words = original_words(lines[c])
+            np.testing.assert_array_equal(inputs[names.TEXT_IDS], original_ids(words, table, 20))
+            ids = (tmp_path / f"{caps}_ids.txt").read_text().split()
+            imgid = int(ids[c // 5] if caps == "train" else ids[c - c % 5])
+            np.testing.assert_array_equal(inputs[names.IMAGE_FEATURES][:4], want[imgid][0])
+
+
+def test_caption_ids_must_match_the_captions(tmp_path, helpers):
+    feats, specs, _ = write_scan_captions(tmp_path, helpers)
+    (tmp_path / "dev_ids.txt").write_text("2\n2\n")
+    with pytest.raises(ValueError, match="dev_ids.txt: 2 ids for the 5 captions of .*dev_caps.txt"):
+        flickr.caption_items([f"val:{specs['dev']}"], str(tmp_path / "dataset.json"))
+    (tmp_path / "dev_ids.txt").write_text("7\n")
+    with pytest.raises(ValueError, match="image id '7' .* is not an imgid of .*dataset.json"):
+        flickr.caption_items([f"val:{specs['dev']}"], str(tmp_path / "dataset.json"))
+    with pytest.raises(ValueError, match="expected SPLIT:CAPS_TXT:IDS_TXT"):
+        flickr.caption_items(["val:only_caps.txt"], str(tmp_path / "dataset.json"))
+
+
+# ---------------------------------------------------------------- VG: the original's RefCOCO JSON
+
+
+def write_ref_json(root, helpers):
+    """Per-split files as the original's RefCOCO preprocessing writes them; tokens verbatim (one
+    with capitals and an apostrophe, which the original keeps as they are)."""
+    feats = root / "feats"
+    feats.mkdir()
+    words = {"train": ["man", "left", "Man's", "shirt"], "val": ["woman", "right"],
+             "testA": ["kid", "middle"], "testB": ["car", "front"]}  # fmt: skip
+    paths = {}
+    for k, (split, pool) in enumerate(words.items()):
+        samples = []
+        for j in range(3):
+            image = 100 + (k * 3 + j) % 5
+            samples.append({"tokens": pool[j % len(pool) :] + ["the", pool[0]],
+                            "file_name": f"COCO_train2014_{image:012d}_{j}.jpg", "image_id": image,
+                            "split": split, "bbox": [10.0 + j, 20.0, 30.0, 40.5], "name": "person",
+                            "height": 480, "width": 640})  # fmt: skip
+        paths[split] = root / f"{split}.json"
+        paths[split].write_text(json.dumps(samples))
+    for image in range(100, 105):
+        helpers.write_npz(feats / f"COCO_train2014_{image:012d}.jpg.npz", 5, seed=image, dim=DIM)
+    return feats, paths
+
+
+def test_vg_tables_from_the_original_ref_json_equal_the_originals(tmp_path, helpers):
+    feats, paths = write_ref_json(tmp_path, helpers)
+    given = [str(paths[s]) for s in ("testB", "val", "train", "testA")]
+    splits = refcoco.ref_json_items(given)
+    out = tmp_path / "out"
+    common.write_dataset("vg", str(out), splits, [str(feats)], progress=False)
+    table = original_vg_table([paths[s] for s in ("train", "val", "testA", "testB")])
+    tokens = Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens
+    assert tokens == list(table) and "Man's" in tokens
+    for split, path in paths.items():
+        samples = _json(path)
+        examples = helpers.read_all(out, split, "vg", max_tokens=14)
+        assert sorted(int(t["sentence_id"]) for _, t in examples) == list(range(len(samples)))
+        for inputs, targets in examples:
+            sample = samples[int(targets["sentence_id"])]
+            np.testing.assert_array_equal(
+                inputs[names.TEXT_IDS], original_ids(sample["tokens"], table, 14)
+            )
+            x, y, w, h = sample["bbox"]
+            np.testing.assert_allclose(targets["gt_box"], [x, y, x + w, y + h])
+
+
+def test_ref_json_errors_name_the_file(tmp_path, helpers):
+    _, paths = write_ref_json(tmp_path, helpers)
+    samples = _json(paths["val"])
+    del samples[1]["bbox"]
+    paths["val"].write_text(json.dumps(samples))
+    with pytest.raises(ValueError, match=r"val.json: sample 1 lacks 'bbox'; expected \{tokens"):
+        refcoco.ref_json_items([str(paths["val"])])
+    mixed = _json(paths["train"]) + _json(paths["testA"])
+    paths["train"].write_text(json.dumps(mixed))
+    with pytest.raises(ValueError, match="train.json: holds samples of splits"):
+        refcoco.ref_json_items([str(paths["train"])])
+
+
+# ---------------------------------------------------------------- bad input files
+
+
+def _vqa_inputs(root, helpers):
+    feats, files = write_vqa_original(root, helpers)
+    specs = [f"{s}:" + ":".join(files[s]) for s in ("train", "vg", "val", "test")]
+    dirs = [str(feats / d) for d in FEATURE_DIRS.values()]
+    return feats, files, vqa.parse_sources(specs), dirs
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _drop_image_w(path):
+    with np.load(path) as z:
+        kept = {k: z[k] for k in z.files if k != "image_w"}
+    np.savez(path, **kept)
+
+
+CORRUPT = {
+    "truncated": (_truncate, "not a zip archive (truncated, or another format)"),
+    "not_a_zip": (lambda p: p.write_text("not an npz"), "not a zip archive"),
+    "missing_key": (_drop_image_w, "missing key 'image_w'"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPT))
+def test_corrupt_feature_file_is_named_leaves_no_shard_and_can_be_skipped(tmp_path, helpers, kind):
+    feats, files, sources, dirs = _vqa_inputs(tmp_path, helpers)
+    bad = feats / "train2014" / "COCO_train2014_000000000025.jpg.npz"
+    corrupt, problem = CORRUPT[kind]
+    corrupt(bad)
+    out = tmp_path / "out"
+    answers = vqa.answer_vocabulary(str(out), vqa.answer_files(sources), 9)
+    splits = vqa.vqa_splits(sources, answers)
+    with pytest.raises(region_features.BadFeatureFile) as err:
+        common.write_dataset("vqa", str(out), splits, dirs, progress=False)
+    message = str(err.value)
+    assert f"image 25 of split 'train': {bad}: {problem}" in message
+    assert f"expected {region_features.EXPECTED}" in message and "--skip_bad" in message
+    assert not [f for f in os.listdir(out) if ".tmp-" in f or f.endswith(".tfrecord")]
+
+    manifest = common.write_dataset("vqa", str(out), splits, dirs, progress=False, skip_bad=True)
+    questions = [q for s in ("train", "vg") for q in _json(files[s][0])["questions"]]
+    kept = [q for q in questions if q["image_id"] != 25]
+    assert manifest["skipped_images"] == {"train": 1, "val": 0, "test": 0}
+    lines = writer.summary_lines(manifest, "o")
+    assert [line for line in lines if "skipped" in line] == [
+        f"train: {len({q['image_id'] for q in kept})} images, {len(kept)} examples -> o "
+        "(1 images skipped: corrupt region features)"
+    ]
+    assert 0 < len(kept) < len(questions)
+    assert len(helpers.read_all(out, "train", "vqa")) == len(kept)
+    table, _ = original_vqa_tables(*(files[s][0] for s in ("train", "val", "test", "vg")),
+                                   files["train"][1], files["val"][1])  # fmt: skip
+    assert Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens == list(table)
+
+
+def test_skipped_itm_images_keep_caption_indices_contiguous(tmp_path, helpers):
+    from mmnas_tf.data.feature_store import FeatureStore
+
+    feats, specs, want = write_scan_captions(tmp_path, helpers)
+    _truncate(feats / "5000.jpg.npz")  # imgid 0: the first five train captions
+    splits = flickr.caption_items([f"train:{specs['train']}"], str(tmp_path / "dataset.json"))
+    out = str(tmp_path / "out")
+    common.write_dataset("itm", out, splits, [str(feats)], progress=False, skip_bad=True)
+    store = FeatureStore(out, "train", max_regions=4, max_tokens=20)
+    assert (store.num_images, store.num_captions) == (2, 10)
+    np.testing.assert_array_equal(store.caption_image, [0] * 5 + [1] * 5)
+    got = store.images(np.array([0, 1]))[names.IMAGE_FEATURES].numpy()
+    for row, imgid in enumerate((1, 4)):  # the store holds float16
+        np.testing.assert_array_equal(got[row], want[imgid][0].astype(np.float16))
+
+
+def test_truncated_json_is_named(tmp_path, helpers):
+    _, files, sources, _ = _vqa_inputs(tmp_path, helpers)
+    _truncate(pathlib.Path(files["val"][0]))
+    with pytest.raises(
+        ValueError,
+        match=re.escape(files["val"][0])
+        + ": not valid JSON .*expected an official VQA-v2 questions file",
+    ):
+        vqa.vqa_splits(sources, ["yes"])
+    _truncate(pathlib.Path(files["train"][1]))
+    with pytest.raises(ValueError, match=re.escape(files["train"][1]) + ": not valid JSON"):
+        vqa.answer_vocabulary(str(tmp_path / "o"), vqa.answer_files(sources), 9)
+    broken = _json(files["vg"][0])
+    del broken["questions"][2]["question"]
+    pathlib.Path(files["vg"][0]).write_text(json.dumps(broken))
+    with pytest.raises(
+        ValueError, match=r"vg_questions.json: question 2 lacks 'question'; expected \{image_id"
+    ):
+        vqa.vqa_splits([s for s in sources if s.label == "vg"], ["yes"])
+
+
+@pytest.mark.slow
+def test_convert_cli_reports_bad_inputs_without_traceback(tmp_path, helpers):
+    feats, files, _, _ = _vqa_inputs(tmp_path, helpers)
+    _truncate(feats / "val2014" / "COCO_val2014_000000000042.jpg.npz")
+    bad = convert_vqa_as_documented(tmp_path, files, feats, tmp_path / "o")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert (
+        "image 42 of split 'train'" in bad.stderr  # a VG question's image, read first
+        and "COCO_val2014_000000000042.jpg.npz" in bad.stderr
+    )
+    skipped = convert_vqa_as_documented(tmp_path, files, feats, tmp_path / "o", "--skip_bad")
+    assert skipped.returncode == 0, skipped.stderr[-3000:]
+    assert "val: 1 images" in skipped.stdout and "(1 images skipped" in skipped.stdout
+    _truncate(pathlib.Path(files["test"][0]))
+    bad = convert_vqa_as_documented(tmp_path, files, feats, tmp_path / "o2")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert f"{files['test'][0]}: not valid JSON" in bad.stderr

@@ -101,9 +101,11 @@ def load_regions(path: str, feature_dim: int | None = None) -> dict[str, np.ndar
 
 
 def _read_regions(path: str, feature_dim: int | None) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise BadFeatureFile(
+            f"{path}: not a zip archive (truncated, or another format); expected {EXPECTED}"
+        )
     with np.load(path, allow_pickle=False) as z:
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise BadFeatureFile(f"{path}: holds a single array, expected {EXPECTED}")
         for key in ("x", "bbox", "image_h", "image_w"):
             if key not in z.files:
                 raise BadFeatureFile(
