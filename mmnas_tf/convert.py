@@ -2,6 +2,7 @@
 
     python -m mmnas_tf.convert --task=vqa --out_dir=tfrecords/vqa --features=feats/train2014,feats/val2014 \\
         --vqa=train:v2_OpenEnded_mscoco_train2014_questions.json:v2_mscoco_train2014_annotations.json \\
+        --vqa=vg:VG_questions.json:VG_annotations.json \\
         --vqa=val:v2_OpenEnded_mscoco_val2014_questions.json:v2_mscoco_val2014_annotations.json \\
         --glove=glove.840B.300d.txt
     python -m mmnas_tf.convert --task=itm --out_dir=tfrecords/flickr --features=feats/flickr \\
@@ -9,8 +10,10 @@
     python -m mmnas_tf.convert --task=vg --out_dir=tfrecords/refcoco --features=feats/coco \\
         --refs='refcoco/refs(unc).p' --instances=refcoco/instances.json
 
-Resumable: re-running skips shards that exist (each is written under a temporary name and renamed
-when complete) and reuses vocab.txt / answers.txt found in --out_dir.
+The token and answer tables equal the original's when given the files the original reads
+(tfrecords/README.md lists the commands). Resumable: re-running skips shards that exist (each is
+written under a temporary name and renamed when complete) and reuses vocab.txt / answers.txt
+found in --out_dir.
 """
 
 from __future__ import annotations
