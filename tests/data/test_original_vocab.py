@@ -254,33 +254,50 @@ def test_vqa_records_hold_the_original_ids_and_targets(vqa_converted, helpers):
     assert len(seen) == len(questions)
 
 
+TEXT_INPUT = {"vqa": "ques_ix", "itm": "cap_ix", "vg": "query_ix"}
+
+
+def import_with_tables(ref, export, vocab, answers=None, *extra):
+    """``python -m mmnas_tf.import_official`` of a reference checkpoint with rebuilt tables."""
+    cmd = [sys.executable, "-m", "mmnas_tf.import_official", f"--task={ref.task}",
+           f"--checkpoint={ref.checkpoint}", f"--arch={ref.arch}", f"--export_dir={export}",
+           f"--vocab={vocab}", f"--max_tokens={ref.sizes['max_tokens']}",
+           f"--max_regions={ref.sizes['max_regions']}", *extra]  # fmt: skip
+    if answers:
+        cmd.append(f"--answer_vocab={answers}")
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+
+def predict_reference_texts(ref, export, table, unknown="zzzunknown"):
+    """Writes the reference inputs' token ids back as sentences under ``table`` (id 1 -> a word
+    outside it), checks the original's rule encodes them to those ids, and asks the export's
+    predict_text about them with the reference images."""
+    import tensorflow as tf
+
+    words = {i: w for w, i in table.items()}
+    rows = ref.io[TEXT_INPUT[ref.task]]
+    texts = [" ".join(words[int(i)] if i != 1 else unknown for i in row if i) for row in rows]
+    for text, row in zip(texts, rows):
+        np.testing.assert_array_equal(original_ids(original_words(text), table, len(row)), row)
+    sig = tf.saved_model.load(str(export / "1")).signatures["predict_text"]
+    images = {"image_features": "frcn_feat", "boxes": "boxes_xyxy", "image_size": "image_hw"}
+    accepted = sig.structured_input_signature[1]
+    return sig(
+        text=tf.constant(texts),
+        **{k: tf.constant(ref.io[v]) for k, v in images.items() if k in accepted},
+    )
+
+
 @pytest.mark.slow
 def test_imported_checkpoint_answers_with_the_original_strings(vqa_converted, reference_by_task):
     """The original's small VQA checkpoint, imported with the rebuilt tables: predict_text on raw
     questions gives the reference logits and names the answers through answers.txt."""
-    import tensorflow as tf
-
     out, _, table, answers = vqa_converted
     ref = reference_by_task["vqa"]
     export = out.parent / "export"
-    cmd = [sys.executable, "-m", "mmnas_tf.import_official", "--task=vqa",
-           f"--checkpoint={ref.checkpoint}", f"--arch={ref.arch}", f"--export_dir={export}",
-           f"--vocab={out / 'vocab.txt'}", f"--answer_vocab={out / 'answers.txt'}",
-           "--max_tokens=14", "--max_regions=10"]  # fmt: skip
-    result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = import_with_tables(ref, export, out / "vocab.txt", out / "answers.txt")
     assert result.returncode == 0, result.stderr[-3000:]
-    # the questions whose ids (under the original's table) are the reference inputs
-    words = {i: w for w, i in table.items()}
-    texts = [" ".join(words[int(i)] for i in row if i) for row in ref.io["ques_ix"]]
-    for text, row in zip(texts, ref.io["ques_ix"]):
-        np.testing.assert_array_equal(original_ids(original_words(text), table, 14), row)
-    sig = tf.saved_model.load(str(export / "1")).signatures["predict_text"]
-    images = {"image_features": "frcn_feat", "boxes": "boxes_xyxy", "image_size": "image_hw"}
-    accepted = sig.structured_input_signature[1]
-    got = sig(
-        text=tf.constant(texts),
-        **{k: tf.constant(ref.io[v]) for k, v in images.items() if k in accepted},
-    )
+    got = predict_reference_texts(ref, export, table)
     np.testing.assert_allclose(got["logits"].numpy(), ref.io["logits"], atol=1e-4)
     order = np.argsort(-ref.io["logits"], axis=1)[:, : got["top_answers"].shape[1]]
     want = [[answers[i] for i in row] for row in order]
@@ -288,10 +305,60 @@ def test_imported_checkpoint_answers_with_the_original_strings(vqa_converted, re
     # a token table of another size than the checkpoint's embedding is refused
     short = out.parent / "short_vocab.txt"
     short.write_text("\n".join(list(table)[:-1]) + "\n")
-    bad_cmd = [c for c in cmd if not c.startswith("--vocab=")] + [f"--vocab={short}", "--version=2"]
-    bad = subprocess.run(bad_cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    bad = import_with_tables(ref, export, short, out / "answers.txt", "--version=2")
     assert bad.returncode != 0
     assert "has 49 tokens but the checkpoint's embedding has 50 rows" in bad.stderr
+
+
+def _pool(prefix, n):
+    return [f"{prefix}{k}" for k in range(n)]
+
+
+@pytest.mark.slow
+def test_imported_itm_and_vg_checkpoints_read_the_rebuilt_tables(tmp_path, reference_by_task):
+    """The small ITM and VG checkpoints (50-token embeddings), imported with tables rebuilt from
+    SCAN's caption files and the original's RefCOCO JSON, score raw text as the original."""
+    # ITM: 47 words over train, dev, test captions (given in another flag order)
+    caps = {"train": _pool("tr", 20), "dev": _pool("dv", 15), "test": _pool("te", 12)}
+    specs, images = [], []
+    for k, (split, pool) in enumerate(caps.items()):
+        lines = [" ".join(pool[i : i + 4]).title() + "." for i in range(0, len(pool), 4)]
+        lines += [pool[0]] * (-len(lines) % 5)
+        (tmp_path / f"{split}_caps.txt").write_text("\n".join(lines) + "\n")
+        (tmp_path / f"{split}_ids.txt").write_text(f"{k}\n" * (len(lines) // 5))
+        images.append({"filename": f"{k}.jpg", "imgid": k, "split": "x", "sentences": []})
+        specs.append(f"{'val' if split == 'dev' else split}:{tmp_path / f'{split}_caps.txt'}:"
+                     f"{tmp_path / f'{split}_ids.txt'}")  # fmt: skip
+    (tmp_path / "dataset.json").write_text(json.dumps({"images": images}))
+    splits = flickr.caption_items(specs[::-1], str(tmp_path / "dataset.json"))
+    (tmp_path / "itm").mkdir()
+    (tmp_path / "vg").mkdir()
+    common.token_vocabulary(str(tmp_path / "itm"), splits)
+    table = original_itm_table(*(tmp_path / f"{s}_caps.txt" for s in ("train", "dev", "test")))
+    # VG: 47 tokens over train, val, testA, testB files (given in another order)
+    pools = {"train": _pool("tr", 20), "val": _pool("va", 10), "testA": _pool("ta", 9),
+             "testB": _pool("tb", 8)}  # fmt: skip
+    paths = []
+    for split, pool in pools.items():
+        samples = [{"tokens": pool[i : i + 4], "image_id": 1, "split": split, "bbox": [0, 0, 9, 9]}
+                   for i in range(0, len(pool), 4)]  # fmt: skip
+        paths.append(tmp_path / f"{split}.json")
+        paths[-1].write_text(json.dumps(samples))
+    common.token_vocabulary(str(tmp_path / "vg"), refcoco.ref_json_items(map(str, paths[::-1])))
+    tables = {"itm": table, "vg": original_vg_table(paths)}
+
+    for task, check in (("itm", "scores_pos"), ("vg", "eval_decoded_boxes_clipped_argmax")):
+        vocab = tmp_path / task / writer.VOCAB_FILE
+        assert Vocabulary.load(str(vocab)).tokens == list(tables[task])
+        assert len(tables[task]) == 50
+        ref, export = reference_by_task[task], tmp_path / f"export_{task}"
+        result = import_with_tables(ref, export, vocab)
+        assert result.returncode == 0, result.stderr[-3000:]
+        got = predict_reference_texts(ref, export, tables[task])
+        output = got["score"] if task == "itm" else got["box"]
+        np.testing.assert_allclose(
+            output.numpy(), ref.io[check], atol=1e-3 if task == "vg" else 1e-4
+        )
 
 
 # ---------------------------------------------------------------- ITM: SCAN's caption files
