@@ -15,6 +15,8 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from absl import logging
+
 from mmnas_tf.data import answers as answer_lib
 from mmnas_tf.data import writer
 from mmnas_tf.data.converters.common import (
@@ -54,6 +56,13 @@ def parse_sources(specs: Sequence[str]) -> list[Source]:
     sources = [
         Source(*parse_split_spec("vqa", s, ("QUESTIONS_JSON", "[ANNOTATIONS_JSON]"))) for s in specs
     ]
+    for s in sources:
+        if s.label != VG and os.path.basename(s.questions).upper().startswith("VG"):
+            logging.warning(
+                "--vqa=%s:%s looks like the Visual Genome augmentation: label it vg: so that it is "
+                "read last and its answers are not counted, as the original does",
+                s.label, s.questions,
+            )  # fmt: skip
     return sorted(sources, key=lambda s: (s.label == VG, read_rank(s.label)))
 
 
