@@ -18,6 +18,8 @@ found in --out_dir.
 
 from __future__ import annotations
 
+import pickle
+
 from absl import app, flags
 
 FLAGS = flags.FLAGS
@@ -69,7 +71,7 @@ def main(argv: list[str]) -> None:
     """Runs the conversion; an input problem ends the run with its message (file named), no trace."""
     try:
         _convert(argv)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, pickle.UnpicklingError) as e:
         raise SystemExit(f"mmnas_tf.convert: error: {e}") from e
 
 

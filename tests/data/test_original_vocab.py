@@ -605,3 +605,14 @@ def test_convert_cli_reports_bad_inputs_without_traceback(tmp_path, helpers):
     bad = convert_vqa_as_documented(tmp_path, files, feats, tmp_path / "o2")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert f"{files['test'][0]}: not valid JSON" in bad.stderr
+
+
+def test_truncated_refs_pickle_is_named(tmp_path):
+    import pickle
+
+    from mmnas_tf.data.converters.safe_pickle import load_plain_pickle
+
+    path = tmp_path / "refs(unc).p"
+    path.write_bytes(pickle.dumps([{"ref_id": 1, "sentences": [{"raw": "man"}]}], protocol=2)[:20])
+    with pytest.raises(pickle.UnpicklingError, match=r"refs\(unc\).p: truncated or not a pickle"):
+        load_plain_pickle(str(path))
