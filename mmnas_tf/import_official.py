@@ -30,9 +30,17 @@ flags.DEFINE_string(
 flags.DEFINE_integer("version", 1, "Model version directory.")
 flags.DEFINE_string("answer_vocab", None, "Answer list (one per line, line i = answer i) for VQA.")
 flags.DEFINE_string("vocab", None, "Token vocabulary (one per line) stored as an asset.")
-flags.DEFINE_integer("max_tokens", None, "Padded sentence length m (default: the task's).")
-flags.DEFINE_integer("max_regions", None, "Padded region count n (default: the task's).")
+flags.DEFINE_integer("max_tokens", None, "Most tokens m a request may send (default: the task's).")
+flags.DEFINE_integer(
+    "max_regions", None, "Most regions n a request may send (default: the task's)."
+)
 flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
+flags.DEFINE_bool(
+    "fixed_shapes",
+    False,
+    "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
+    "any number up to them.",
+)
 
 
 def main(argv):
@@ -70,6 +78,7 @@ def main(argv):
     path = export_saved_model(
         model, FLAGS.task, config, FLAGS.export_dir, FLAGS.version,
         vocab_file=FLAGS.vocab, answers_file=FLAGS.answer_vocab, overwrite=FLAGS.overwrite,
+        fixed_shapes=FLAGS.fixed_shapes,
     )  # fmt: skip
     print(f"imported {FLAGS.task} model: d={config.hidden_size} heads={config.heads} "
           f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "
