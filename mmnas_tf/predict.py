@@ -106,9 +106,10 @@ def _served_explain(client, fv) -> str:
         )
     spec = client.signature(EXPLAIN_SIGNATURE)
     regions = load_regions(fv.features, spec.inputs[IMAGE_FEATURES].shape[-1])
-    words = tokenize(fv.question)[: spec.inputs[TEXT_IDS].shape[1]]
+    max_len = spec.inputs[TEXT_IDS].shape[1]  # None: any length up to the model's m
+    words = tokenize(fv.question)[:max_len]
     inputs = {
-        TEXT_IDS: encode(words, Vocabulary.load(fv.vocab), spec.inputs[TEXT_IDS].shape[1])[None],
+        TEXT_IDS: encode(words, Vocabulary.load(fv.vocab), max_len or len(words))[None],
         IMAGE_FEATURES: regions["features"][None],
         BOXES: regions["boxes"][None],
     }
