@@ -251,7 +251,7 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
     else:
         sm.set_state("search", settings["temperature"])
         run_cycles(sm, cycles, settings["search_cycles"])
-        found = str(sm.genotype().__class__(sm.genotype().encoder, sm.genotype().decoder))
+        found = str(sm.genotype())  # the string carries no head size
         details["theta"] = sm.theta_table()
     return sm, found, (_cpu_seconds() - cpu0) / 60, details
 

@@ -14,6 +14,7 @@ run whose protocol differs from the file's refuses to continue it. fp32, no buck
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import os
@@ -71,6 +72,15 @@ def genotypes(spec: dict | None = None) -> list:
     slots = spec["encoder"] + spec["decoder"]
     m = len(spec["encoder"])
     return [Genotype(c[:m], c[m:]) for c in itertools.product(*slots)]
+
+
+def build_order(spec: dict | None = None) -> list:
+    """The genotypes of ``spec`` in a fixed random order (seed 0): a partial table is an
+    unbiased sample of the space."""
+    import numpy as np
+
+    names = genotypes(spec)
+    return [names[i] for i in np.random.default_rng(0).permutation(len(names))]
 
 
 def code_version() -> str:
@@ -284,12 +294,44 @@ def record(entry: dict | None, seed: int, run: dict) -> dict:
 
 def build(
     out: str, data_dir: str, protocol: dict, seeds: int, command: str, limit=None, spec=None,
-    log=print,
+    log=print, shard: tuple[int, int] = (0, 1),
 ):  # fmt: skip
-    """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), seed-major
-    (every genotype gets its first seed before any gets its second), rewriting ``out`` after
-    each training."""
+    """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
+    a genotype one after the other, genotypes in :func:`build_order`, rewriting ``out`` after
+    each training (a partial table is a uniform sample of the space with every seed). ``shard=(i, n)``: only the i-th of every n items of that order, so n builders
+    can share one file (each write re-reads the file under a lock and adds its training)."""
     spec = spec or space()
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: expected 0 <= i < n")
+    with _locked(out):
+        table = _checked_table(out, protocol, command, spec)
+        write_json(out, table)
+    prepare_data(data_dir, protocol)
+    batches, families = eval_batches(data_dir, protocol), family_names(protocol)
+    order = [(g, s) for g in build_order(spec) for s in range(seeds)]
+    todo = [
+        (g, s)
+        for k, (g, s) in enumerate(order)
+        if k % count == index and s not in table["genotypes"].get(str(g), {}).get("seed_ids", [])
+    ]
+    for done, (genotype, seed) in enumerate(todo[:limit] if limit else todo, 1):
+        run = train_one(data_dir, protocol, genotype, seed, batches, families, spec)
+        key = str(genotype)
+        with _locked(out):
+            table = _checked_table(out, protocol, command, spec)
+            if seed not in table["genotypes"].get(key, {}).get("seed_ids", []):
+                table["genotypes"][key] = record(table["genotypes"].get(key), seed, run)
+                write_json(out, table)
+        log(
+            f"[{done}/{len(todo)}] {key} seed {seed}: {METRIC} {run[METRIC]:.1f} "
+            f"{json.dumps(run['per_family'])} {run['train_seconds']} s"
+        )
+    return table
+
+
+def _checked_table(out: str, protocol: dict, command: str, spec: dict) -> dict:
+    """The table in ``out`` (or a new one) after checking that it was built the same way."""
     table = load_table(out) or new_table(protocol, command, spec)
     if table["space"] != spec:
         raise ValueError(f"{out} holds the space {table['space']}, this run {spec}")
@@ -301,24 +343,21 @@ def build(
     table.setdefault("code_versions", [table["code_version"]])
     if code_version() not in table["code_versions"]:
         table["code_versions"].append(code_version())
-    prepare_data(data_dir, protocol)
-    batches, families = eval_batches(data_dir, protocol), family_names(protocol)
-    todo = [
-        (g, s)
-        for s in range(seeds)
-        for g in genotypes(spec)
-        if s not in table["genotypes"].get(str(g), {}).get("seed_ids", [])
-    ]
-    for done, (genotype, seed) in enumerate(todo[:limit] if limit else todo, 1):
-        run = train_one(data_dir, protocol, genotype, seed, batches, families, spec)
-        key = str(genotype)
-        table["genotypes"][key] = record(table["genotypes"].get(key), seed, run)
-        write_json(out, table)
-        log(
-            f"[{done}/{len(todo)}] {key} seed {seed}: {METRIC} {run[METRIC]:.1f} "
-            f"{json.dumps(run['per_family'])} {run['train_seconds']} s"
-        )
     return table
+
+
+@contextlib.contextmanager
+def _locked(out: str):
+    """An exclusive lock on ``out + ".lock"`` (builders sharing one table)."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def main(argv: list[str]) -> int:
@@ -326,7 +365,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="bench/results/search_space_table.json")
     parser.add_argument("--data_dir", default="/tmp/mmnas_table_data", help="generated once")
     parser.add_argument("--seeds", type=int, default=2, help="trainings per genotype")
+    parser.add_argument("--first_seed", type=int, default=0, help="--genotypes: first seed")
     parser.add_argument("--limit", type=int, help="stop after this many trainings")
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="i/n: train every n-th missing item from the i-th (n builders, one file)",
+    )
     parser.add_argument(
         "--genotypes", help="train only these (';'-separated genotype strings): protocol checks"
     )
@@ -345,7 +390,9 @@ def main(argv: list[str]) -> int:
     if args.genotypes:
         return check_genotypes(args, protocol)
     spec = space(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space()
-    build(args.out, args.data_dir, protocol, args.seeds, command, args.limit, spec)
+    index, _, count = args.shard.partition("/")
+    shard = (int(index), int(count or 1))
+    build(args.out, args.data_dir, protocol, args.seeds, command, args.limit, spec, shard=shard)
     return 0
 
 
@@ -362,7 +409,7 @@ def check_genotypes(args, protocol) -> int:
     for text in args.genotypes.split(";"):
         genotype = parse_genotype(text)
         runs = report["runs"][str(genotype)] = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             runs.append(train_one(args.data_dir, protocol, genotype, seed, batches, families))
             if args.out:
                 write_json(args.out, report)

@@ -85,7 +85,9 @@ def test_builder_resumes_and_refuses_another_protocol(tmp_path, monkeypatch):
     tables.build(out, "unused", tables.PROTOCOL, 2, "cmd", limit=3, spec=spec, log=lambda s: None)
     first = json.load(open(out))
     assert sum(len(e["seeds"]) for e in first["genotypes"].values()) == 3
-    assert all(e["seed_ids"] == [0] for e in first["genotypes"].values())  # seed-major order
+    order = [str(g) for g in tables.build_order(spec)]
+    assert sorted(order) == sorted(str(g) for g in tables.genotypes(spec))
+    assert calls == [(order[0], 0), (order[0], 1), (order[1], 0)]  # the seeds of one together
     tables.build(out, "unused", tables.PROTOCOL, 2, "cmd", spec=spec, log=lambda s: None)
     assert len(calls) == 8 and len(set(calls)) == 8  # nothing trained twice
     final = json.load(open(out))
@@ -94,6 +96,29 @@ def test_builder_resumes_and_refuses_another_protocol(tmp_path, monkeypatch):
         tables.build(out, "unused", {**tables.PROTOCOL, "steps": 1}, 2, "cmd", spec=spec)
     with pytest.raises(ValueError, match="holds the space"):
         tables.build(out, "unused", tables.PROTOCOL, 2, "cmd", spec=tables.space(("GA", "SA"), 2))
+
+
+def test_two_shards_share_one_file(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(data_dir, protocol, genotype, seed, batches, families, spec=None):
+        calls.append((str(genotype), seed))
+        per = dict.fromkeys(families, 50.0)
+        return {tables.METRIC: 50.0, "overall": 50.0, "per_family": per, "params": 5,
+                "flops": 7, "train_seconds": 1.0, "train_cpu_seconds": 1.0, "final_loss": 0.1}  # fmt: skip
+
+    monkeypatch.setattr(tables, "train_one", fake_train)
+    monkeypatch.setattr(tables, "prepare_data", lambda d, p: d)
+    monkeypatch.setattr(tables, "eval_batches", lambda d, p: [])
+    spec = tables.space(("GA", "RSA"), 2)
+    out = str(tmp_path / "t.json")
+    for shard in ((1, 2), (0, 2)):
+        tables.build(out, "u", tables.PROTOCOL, 2, "cmd", spec=spec, shard=shard, log=print)
+    assert len(calls) == len(set(calls)) == 8
+    table = json.load(open(out))
+    assert all(sorted(e["seed_ids"]) == [0, 1] for e in table["genotypes"].values())
+    with pytest.raises(ValueError, match="shard 2/2"):
+        tables.build(out, "u", tables.PROTOCOL, 2, "cmd", spec=spec, shard=(2, 2))
 
 
 def test_genotype_strings_are_the_package_form():
