@@ -32,7 +32,7 @@ NUM_DECODER = 3
 PROTOCOL = {
     "question_set": QUESTION_SET, "num_images": 4000, "data_seed": 0, "size": "tiny",
     "width": 48, "heads": 4, "relation_size": 16, "dropout": 0.0, "max_tokens": 16,
-    "batch_size": 64, "steps": 1200, "learning_rate": 2e-3, "warmup_steps": 100,
+    "batch_size": 64, "steps": 2000, "learning_rate": 2e-3, "warmup_steps": 100,
     "decay": "cosine to 0", "clip_norm": 1.0, "loss": "BCE sum / batch", "eval_split": "val",
     "dtype": "float32", "bucketing": False,
 }  # fmt: skip
