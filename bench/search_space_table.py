@@ -298,8 +298,8 @@ def build(
 ):  # fmt: skip
     """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
     a genotype one after the other, genotypes in :func:`build_order`, rewriting ``out`` after
-    each training (a partial table is a uniform sample of the space with every seed). ``shard=(i, n)``: only the i-th of every n items of that order, so n builders
-    can share one file (each write re-reads the file under a lock and adds its training)."""
+    each training (a partial table is a uniform sample of the space with every seed). ``shard=(i, n)``: only the i-th of every n genotypes of that order, so n
+    builders can share one file (each write re-reads the file under a lock and adds its training)."""
     spec = spec or space()
     index, count = shard
     if not 0 <= index < count:
@@ -309,11 +309,12 @@ def build(
         write_json(out, table)
     prepare_data(data_dir, protocol)
     batches, families = eval_batches(data_dir, protocol), family_names(protocol)
-    order = [(g, s) for g in build_order(spec) for s in range(seeds)]
     todo = [
         (g, s)
-        for k, (g, s) in enumerate(order)
-        if k % count == index and s not in table["genotypes"].get(str(g), {}).get("seed_ids", [])
+        for k, g in enumerate(build_order(spec))
+        if k % count == index
+        for s in range(seeds)
+        if s not in table["genotypes"].get(str(g), {}).get("seed_ids", [])
     ]
     for done, (genotype, seed) in enumerate(todo[:limit] if limit else todo, 1):
         run = train_one(data_dir, protocol, genotype, seed, batches, families, spec)
@@ -370,7 +371,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--shard",
         default="0/1",
-        help="i/n: train every n-th missing item from the i-th (n builders, one file)",
+        help="i/n: every n-th genotype from the i-th (n builders sharing one file)",
     )
     parser.add_argument(
         "--genotypes", help="train only these (';'-separated genotype strings): protocol checks"
