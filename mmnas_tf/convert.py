@@ -2,6 +2,7 @@
 
     python -m mmnas_tf.convert --task=vqa --out_dir=tfrecords/vqa --features=feats/train2014,feats/val2014 \\
         --vqa=train:v2_OpenEnded_mscoco_train2014_questions.json:v2_mscoco_train2014_annotations.json \\
+        --vqa=vg:VG_questions.json:VG_annotations.json \\
         --vqa=val:v2_OpenEnded_mscoco_val2014_questions.json:v2_mscoco_val2014_annotations.json \\
         --glove=glove.840B.300d.txt
     python -m mmnas_tf.convert --task=itm --out_dir=tfrecords/flickr --features=feats/flickr \\
@@ -9,11 +10,15 @@
     python -m mmnas_tf.convert --task=vg --out_dir=tfrecords/refcoco --features=feats/coco \\
         --refs='refcoco/refs(unc).p' --instances=refcoco/instances.json
 
-Resumable: re-running skips shards that exist (each is written under a temporary name and renamed
-when complete) and reuses vocab.txt / answers.txt found in --out_dir.
+The token and answer tables equal the original's when given the files the original reads
+(tfrecords/README.md lists the commands). Resumable: re-running skips shards that exist (each is
+written under a temporary name and renamed when complete) and reuses vocab.txt / answers.txt
+found in --out_dir.
 """
 
 from __future__ import annotations
+
+import pickle
 
 from absl import app, flags
 
@@ -27,14 +32,23 @@ def define_flags() -> None:
         "features", None, "Folders of bottom-up .npz region features (searched recursively)."
     )
     flags.DEFINE_multi_string(
-        "vqa", [], "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges "
-        "(e.g. VG augmentation into train).",
+        "vqa", [], "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges; "
+        "SPLIT vg = the Visual Genome augmentation (joins train, read last, answers not counted, "
+        "as the original).",
     )  # fmt: skip
     flags.DEFINE_integer(
         "min_answer_count", 9, "VQA: keep answers seen at least this often (original: > 8)."
     )
     flags.DEFINE_string("karpathy", None, "ITM: Karpathy dataset_flickr30k.json.")
+    flags.DEFINE_multi_string(
+        "captions", [], "ITM: SPLIT:CAPS_TXT:IDS_TXT, SCAN's f30k_precomp files (what the original "
+        "reads); repeat per split; needs --karpathy for the image file names.",
+    )  # fmt: skip
     flags.DEFINE_string("refs", None, "VG: refs(unc).p / refs(umd).p pickle.")
+    flags.DEFINE_list(
+        "ref_json", None, "VG: the original's per-split RefCOCO JSON files (train.json, val.json, "
+        "testA.json, ...: samples with tokens, image_id, bbox, split); instead of --refs/--instances.",
+    )  # fmt: skip
     flags.DEFINE_string("instances", None, "VG: COCO instances.json of the refs.")
     flags.DEFINE_string(
         "glove", None, "GloVe-format word vectors (word v1 ... vD); random init if unset."
@@ -46,26 +60,22 @@ def define_flags() -> None:
         "feature_dtype", "float32", ["float32", "float16"], "Stored region-feature type."
     )
     flags.DEFINE_bool("progress", True, "Show a progress line per split.")
+    flags.DEFINE_bool(
+        "skip_bad", False, "Leave out images whose region-feature file is corrupt (reads every "
+        "file once more first) and report how many; default: stop naming the file.",
+    )  # fmt: skip
     flags.mark_flags_as_required(["task", "out_dir", "features"])
 
 
-def _vqa_splits() -> dict[str, list[tuple[str, str | None]]]:
-    if not FLAGS.vqa:
-        raise app.UsageError(
-            "--task=vqa needs at least one --vqa=SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-        )
-    sources: dict[str, list[tuple[str, str | None]]] = {}
-    for spec in FLAGS.vqa:
-        parts = spec.split(":")
-        if len(parts) not in (2, 3):
-            raise app.UsageError(
-                f"--vqa={spec!r}: expected SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-            )
-        sources.setdefault(parts[0], []).append((parts[1], parts[2] if len(parts) == 3 else None))
-    return sources
-
-
 def main(argv: list[str]) -> None:
+    """Runs the conversion; an input problem ends the run with its message (file named), no trace."""
+    try:
+        _convert(argv)
+    except (ValueError, OSError, pickle.UnpicklingError) as e:
+        raise SystemExit(f"mmnas_tf.convert: error: {e}") from e
+
+
+def _convert(argv: list[str]) -> None:
     del argv
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
@@ -74,28 +84,39 @@ def main(argv: list[str]) -> None:
     if FLAGS.task == "vqa":
         from mmnas_tf.data.converters import vqa
 
-        sources = _vqa_splits()
-        annotations = [a for pairs in sources.values() for _, a in pairs if a]
-        answers = vqa.answer_vocabulary(FLAGS.out_dir, annotations, FLAGS.min_answer_count)
-        splits = {name: vqa.vqa_items(pairs, answers) for name, pairs in sources.items()}
+        try:
+            sources = vqa.parse_sources(FLAGS.vqa)
+        except ValueError as e:
+            raise app.UsageError(str(e)) from e
+        answers = vqa.answer_vocabulary(
+            FLAGS.out_dir, vqa.answer_files(sources), FLAGS.min_answer_count
+        )
+        splits = vqa.vqa_splits(sources, answers)
         extra["num_answers"] = len(answers)
     elif FLAGS.task == "itm":
         from mmnas_tf.data.converters import flickr
 
         if not FLAGS.karpathy:
             raise app.UsageError("--task=itm needs --karpathy=dataset_flickr30k.json")
-        splits = flickr.flickr_items(FLAGS.karpathy)
+        if FLAGS.captions:
+            splits = flickr.caption_items(FLAGS.captions, FLAGS.karpathy)
+        else:
+            splits = flickr.flickr_items(FLAGS.karpathy)
     else:
         from mmnas_tf.data.converters import refcoco
 
-        if not (FLAGS.refs and FLAGS.instances):
+        if FLAGS.ref_json:
+            splits = refcoco.ref_json_items(FLAGS.ref_json)
+        elif FLAGS.refs and FLAGS.instances:
+            splits = refcoco.refcoco_items(FLAGS.refs, FLAGS.instances)
+        else:
             raise app.UsageError(
-                "--task=vg needs --refs='refs(unc).p' and --instances=instances.json"
+                "--task=vg needs --ref_json=train.json,val.json,... or --refs='refs(unc).p' and "
+                "--instances=instances.json"
             )
-        splits = refcoco.refcoco_items(FLAGS.refs, FLAGS.instances)
     manifest = common.write_dataset(
         FLAGS.task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
-        FLAGS.glove, FLAGS.progress, extra,
+        FLAGS.glove, FLAGS.progress, extra, FLAGS.skip_bad,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
 
