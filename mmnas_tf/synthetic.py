@@ -25,6 +25,11 @@ def define_flags() -> None:
     flags.DEFINE_integer(
         "num_shards", None, "Shards per split (default: one per 500 images, <= 8)."
     )
+    flags.DEFINE_enum(
+        "question_set", "standard", ["standard", "structured"],
+        "VQA questions: standard, or structured (families whose needs differ: two hops, size "
+        "comparison, relational counting; docs/synthetic_benchmark.md).",
+    )  # fmt: skip
     flags.mark_flag_as_required("out_dir")
 
 
@@ -34,7 +39,7 @@ def main(argv: list[str]) -> None:
 
     manifest = benchmark.generate(
         FLAGS.task, FLAGS.out_dir, FLAGS.size, FLAGS.num_images, FLAGS.seed, FLAGS.feature_dtype,
-        FLAGS.num_shards, FLAGS.feature_dim, progress=True,
+        FLAGS.num_shards, FLAGS.feature_dim, progress=True, question_set=FLAGS.question_set,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
 

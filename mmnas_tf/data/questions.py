@@ -125,12 +125,15 @@ def vqa_candidates(scenes: Scenes) -> list[tuple]:
 
 
 def select_balanced(
-    candidates: list[tuple], num_scenes: int, per_scene: float, rng: np.random.Generator
-):
-    """Picks per family share * num_scenes * per_scene questions, equally many per answer."""
+    candidates: list[tuple], num_scenes: int, per_scene: float, rng: np.random.Generator,
+    shares=None,
+):  # fmt: skip
+    """Picks per family share * num_scenes * per_scene questions, equally many per answer
+    (``shares``: one per family of ``candidates``; default those of :data:`FAMILIES`)."""
+    shares = [f[1] for f in FAMILIES] if shares is None else shares
     chosen = []
     for f, (scene, a, b, answer, *stratum) in enumerate(candidates):
-        want = FAMILIES[f][1] * num_scenes * per_scene
+        want = shares[f] * num_scenes * per_scene
         answers = np.unique(answer)
         quota = np.full(len(answer), int(np.ceil(want / max(len(answers), 1))))
         key = answer.astype(np.int64)

@@ -61,10 +61,8 @@ def write_history(directory: str, history: dict) -> None:
     ``theta_history.json`` from the checkpointed history ``{"epochK": {"genotype", "theta",
     "eval"}}``; atomically (write + rename), so a killed run never leaves half a file."""
     ordered = sorted(history, key=lambda k: int(k[5:]))
-    _write_json(
-        os.path.join(directory, GENOTYPE_FILE), {k: history[k]["genotype"] for k in ordered}
-    )
-    _write_json(
+    write_json(os.path.join(directory, GENOTYPE_FILE), {k: history[k]["genotype"] for k in ordered})
+    write_json(
         os.path.join(directory, THETA_FILE),
         {k: {"theta": history[k]["theta"], "eval": history[k]["eval"]} for k in ordered},
     )
@@ -98,7 +96,8 @@ def pictures(history: dict, directory: str | None = None) -> dict[str, np.ndarra
     return out
 
 
-def _write_json(path: str, data) -> None:
+def write_json(path: str, data) -> None:
+    """Writes ``data`` as JSON atomically (write + rename)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
