@@ -20,22 +20,28 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 
 
+#: ``flags.DEFINE_*`` of a ``SourceFlag`` kind.
+_DEFINERS = {
+    "string": flags.DEFINE_string,
+    "multi_string": flags.DEFINE_multi_string,
+    "integer": flags.DEFINE_integer,
+}
+
+
 def define_flags() -> None:
-    flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Which dataset format to convert.")
+    from mmnas_tf.tasks import get_task, task_names
+
+    flags.DEFINE_enum("task", None, list(task_names()), "Which dataset format to convert.")
     flags.DEFINE_string("out_dir", None, "Output folder.")
     flags.DEFINE_list(
         "features", None, "Folders of bottom-up .npz region features (searched recursively)."
     )
-    flags.DEFINE_multi_string(
-        "vqa", [], "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges "
-        "(e.g. VG augmentation into train).",
-    )  # fmt: skip
-    flags.DEFINE_integer(
-        "min_answer_count", 9, "VQA: keep answers seen at least this often (original: > 8)."
-    )
-    flags.DEFINE_string("karpathy", None, "ITM: Karpathy dataset_flickr30k.json.")
-    flags.DEFINE_string("refs", None, "VG: refs(unc).p / refs(umd).p pickle.")
-    flags.DEFINE_string("instances", None, "VG: COCO instances.json of the refs.")
+    defined = set()
+    for name in task_names():  # each task's source flags (e.g. VQA's --vqa, ITM's --karpathy)
+        for source in get_task(name).source_flags:
+            if source.name not in defined:
+                _DEFINERS[source.kind](source.name, source.default, source.help)
+                defined.add(source.name)
     flags.DEFINE_string(
         "glove", None, "GloVe-format word vectors (word v1 ... vD); random init if unset."
     )
@@ -49,52 +55,21 @@ def define_flags() -> None:
     flags.mark_flags_as_required(["task", "out_dir", "features"])
 
 
-def _vqa_splits() -> dict[str, list[tuple[str, str | None]]]:
-    if not FLAGS.vqa:
-        raise app.UsageError(
-            "--task=vqa needs at least one --vqa=SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-        )
-    sources: dict[str, list[tuple[str, str | None]]] = {}
-    for spec in FLAGS.vqa:
-        parts = spec.split(":")
-        if len(parts) not in (2, 3):
-            raise app.UsageError(
-                f"--vqa={spec!r}: expected SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-            )
-        sources.setdefault(parts[0], []).append((parts[1], parts[2] if len(parts) == 3 else None))
-    return sources
-
-
 def main(argv: list[str]) -> None:
     del argv
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
+    from mmnas_tf.tasks import get_task
+    from mmnas_tf.tasks.base import SourceFlagError
 
-    extra = {}
-    if FLAGS.task == "vqa":
-        from mmnas_tf.data.converters import vqa
-
-        sources = _vqa_splits()
-        annotations = [a for pairs in sources.values() for _, a in pairs if a]
-        answers = vqa.answer_vocabulary(FLAGS.out_dir, annotations, FLAGS.min_answer_count)
-        splits = {name: vqa.vqa_items(pairs, answers) for name, pairs in sources.items()}
-        extra["num_answers"] = len(answers)
-    elif FLAGS.task == "itm":
-        from mmnas_tf.data.converters import flickr
-
-        if not FLAGS.karpathy:
-            raise app.UsageError("--task=itm needs --karpathy=dataset_flickr30k.json")
-        splits = flickr.flickr_items(FLAGS.karpathy)
-    else:
-        from mmnas_tf.data.converters import refcoco
-
-        if not (FLAGS.refs and FLAGS.instances):
-            raise app.UsageError(
-                "--task=vg needs --refs='refs(unc).p' and --instances=instances.json"
-            )
-        splits = refcoco.refcoco_items(FLAGS.refs, FLAGS.instances)
+    task = get_task(FLAGS.task)
+    sources = {source.name: FLAGS[source.name].value for source in task.source_flags}
+    try:
+        splits, extra = task.convert_sources(sources, FLAGS.out_dir)
+    except SourceFlagError as e:
+        raise app.UsageError(str(e)) from e
     manifest = common.write_dataset(
-        FLAGS.task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
+        task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
         FLAGS.glove, FLAGS.progress, extra,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from mmnas_tf.tasks import get_task, task_names
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Task of the checkpoint.")
+flags.DEFINE_enum("task", None, list(task_names()), "Task of the checkpoint.")
 flags.DEFINE_string("checkpoint", None, "Original checkpoint (.pkl written by torch.save).")
 flags.DEFINE_string("arch", None, "Original architecture JSON (arch/*.json) or our genotype JSON.")
 flags.DEFINE_string("arch_epoch", None, "Which 'epochK' of --arch (default: the last one).")
@@ -20,7 +22,9 @@ flags.DEFINE_string(
     "export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>."
 )
 flags.DEFINE_integer("version", 1, "Model version directory.")
-flags.DEFINE_string("answer_vocab", None, "Answer list (one per line, line i = answer i) for VQA.")
+flags.DEFINE_string(
+    "answer_vocab", None, "Answer list (one per line, line i = answer i) of a task with one (VQA)."
+)
 flags.DEFINE_string("vocab", None, "Token vocabulary (one per line) stored as an asset.")
 flags.DEFINE_integer("max_tokens", None, "Padded sentence length m (default: the task's).")
 flags.DEFINE_integer("max_regions", None, "Padded region count n (default: the task's).")
@@ -40,7 +44,7 @@ def main(argv):
     model, config = import_original(
         FLAGS.task, FLAGS.checkpoint, FLAGS.arch, FLAGS.arch_epoch, **overrides
     )
-    if FLAGS.answer_vocab and FLAGS.task == "vqa":
+    if FLAGS.answer_vocab and get_task(FLAGS.task).uses_answer_vocabulary:
         with open(FLAGS.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
         if count != model.num_outputs:
