@@ -176,9 +176,7 @@ def test_search_cycle(toy):
     from mmnas_tf.search import search
 
     model_dir = str(toy.root / "search")
-    exp = dataclasses.replace(
-        toy.exp, train=dataclasses.replace(toy.exp.train, steps_per_epoch=1)
-    )
+    exp = dataclasses.replace(toy.exp, train=dataclasses.replace(toy.exp.train, steps_per_epoch=1))
     status = search(exp, model_dir, tensorboard=False)
     record = status["history"]["epoch1"]
     assert record["phase"] == "search" and np.isfinite(record["loss"])
