@@ -4,7 +4,10 @@
         --arch=arch/mmnas_vqa.json --export_dir=/models/vqa --version=1 --answer_vocab=answers.txt
 
 Every size is inferred from the checkpoint's tensors and the head size from the architecture's op
-names; ``max_tokens`` / ``max_regions`` (the padded input sizes) default to the task's.
+names; ``max_tokens`` / ``max_regions`` (the padded input sizes) default to the task's. The
+checkpoint may be in either ``torch.save`` format (zip, torch >= 1.6, or the legacy format of
+torch 0.4 - 1.5), saved from CPU or GPU, with or without DataParallel ``module.`` prefixes; it is
+read without torch and only tensors and plain containers are unpickled.
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from mmnas_tf.tasks import get_task, task_names
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("task", None, list(task_names()), "Task of the checkpoint.")
-flags.DEFINE_string("checkpoint", None, "Original checkpoint (.pkl written by torch.save).")
+flags.DEFINE_string(
+    "checkpoint",
+    None,
+    "Original checkpoint (.pkl written by torch.save, zip or legacy format) or an .npz of its "
+    "state dict.",
+)
 flags.DEFINE_string("arch", None, "Original architecture JSON (arch/*.json) or our genotype JSON.")
 flags.DEFINE_string("arch_epoch", None, "Which 'epochK' of --arch (default: the last one).")
 flags.DEFINE_string(
@@ -41,9 +49,12 @@ def main(argv):
         overrides["max_tokens"] = FLAGS.max_tokens
     if FLAGS.max_regions:
         overrides["max_regions"] = FLAGS.max_regions
-    model, config = import_original(
-        FLAGS.task, FLAGS.checkpoint, FLAGS.arch, FLAGS.arch_epoch, **overrides
-    )
+    try:
+        model, config = import_original(
+            FLAGS.task, FLAGS.checkpoint, FLAGS.arch, FLAGS.arch_epoch, **overrides
+        )
+    except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file
+        raise SystemExit(f"import_official: {e}") from e
     if FLAGS.answer_vocab and get_task(FLAGS.task).uses_answer_vocabulary:
         with open(FLAGS.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
