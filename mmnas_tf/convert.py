@@ -2,6 +2,7 @@
 
     python -m mmnas_tf.convert --task=vqa --out_dir=tfrecords/vqa --features=feats/train2014,feats/val2014 \\
         --vqa=train:v2_OpenEnded_mscoco_train2014_questions.json:v2_mscoco_train2014_annotations.json \\
+        --vqa=vg:VG_questions.json:VG_annotations.json \\
         --vqa=val:v2_OpenEnded_mscoco_val2014_questions.json:v2_mscoco_val2014_annotations.json \\
         --glove=glove.840B.300d.txt
     python -m mmnas_tf.convert --task=itm --out_dir=tfrecords/flickr --features=feats/flickr \\
@@ -9,11 +10,15 @@
     python -m mmnas_tf.convert --task=vg --out_dir=tfrecords/refcoco --features=feats/coco \\
         --refs='refcoco/refs(unc).p' --instances=refcoco/instances.json
 
-Resumable: re-running skips shards that exist (each is written under a temporary name and renamed
-when complete) and reuses vocab.txt / answers.txt found in --out_dir.
+The token and answer tables equal the original's when given the files the original reads
+(tfrecords/README.md lists the commands). Resumable: re-running skips shards that exist (each is
+written under a temporary name and renamed when complete) and reuses vocab.txt / answers.txt
+found in --out_dir.
 """
 
 from __future__ import annotations
+
+import pickle
 
 from absl import app, flags
 
@@ -24,6 +29,7 @@ FLAGS = flags.FLAGS
 _DEFINERS = {
     "string": flags.DEFINE_string,
     "multi_string": flags.DEFINE_multi_string,
+    "list": flags.DEFINE_list,
     "integer": flags.DEFINE_integer,
 }
 
@@ -52,15 +58,26 @@ def define_flags() -> None:
         "feature_dtype", "float32", ["float32", "float16"], "Stored region-feature type."
     )
     flags.DEFINE_bool("progress", True, "Show a progress line per split.")
+    flags.DEFINE_bool(
+        "skip_bad", False, "Leave out images whose region-feature file is corrupt (reads every "
+        "file once more first) and report how many; default: stop naming the file.",
+    )  # fmt: skip
     flags.mark_flags_as_required(["task", "out_dir", "features"])
 
 
 def main(argv: list[str]) -> None:
+    """Runs the conversion; an input problem ends the run with its message (file named), no trace."""
+    try:
+        _convert(argv)
+    except (ValueError, OSError, pickle.UnpicklingError) as e:
+        raise SystemExit(f"mmnas_tf.convert: error: {e}") from e
+
+
+def _convert(argv: list[str]) -> None:
     del argv
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
-    from mmnas_tf.tasks import get_task
-    from mmnas_tf.tasks.base import SourceFlagError
+    from mmnas_tf.tasks import SourceFlagError, get_task
 
     task = get_task(FLAGS.task)
     sources = {source.name: FLAGS[source.name].value for source in task.source_flags}
@@ -70,7 +87,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(str(e)) from e
     manifest = common.write_dataset(
         task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
-        FLAGS.glove, FLAGS.progress, extra,
+        FLAGS.glove, FLAGS.progress, extra, FLAGS.skip_bad,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
 

@@ -34,9 +34,17 @@ flags.DEFINE_string(
     "answer_vocab", None, "Answer list (one per line, line i = answer i) of a task with one (VQA)."
 )
 flags.DEFINE_string("vocab", None, "Token vocabulary (one per line) stored as an asset.")
-flags.DEFINE_integer("max_tokens", None, "Padded sentence length m (default: the task's).")
-flags.DEFINE_integer("max_regions", None, "Padded region count n (default: the task's).")
+flags.DEFINE_integer("max_tokens", None, "Most tokens m a request may send (default: the task's).")
+flags.DEFINE_integer(
+    "max_regions", None, "Most regions n a request may send (default: the task's)."
+)
 flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
+flags.DEFINE_bool(
+    "fixed_shapes",
+    False,
+    "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
+    "any number up to them.",
+)
 
 
 def main(argv):
@@ -62,9 +70,19 @@ def main(argv):
             raise ValueError(
                 f"--answer_vocab has {count} answers but the checkpoint has {model.num_outputs}"
             )
+    if FLAGS.vocab:  # the original's embedding has one row per token of its rebuilt table
+        with open(FLAGS.vocab, encoding="utf-8") as f:
+            count = sum(1 for line in f if line.strip())
+        if count != config.vocab_size:
+            raise ValueError(
+                f"--vocab {FLAGS.vocab} has {count} tokens but the checkpoint's embedding has "
+                f"{config.vocab_size} rows: rebuild it with mmnas_tf.convert from the same files "
+                "the original read (tfrecords/README.md)"
+            )
     path = export_saved_model(
         model, FLAGS.task, config, FLAGS.export_dir, FLAGS.version,
         vocab_file=FLAGS.vocab, answers_file=FLAGS.answer_vocab, overwrite=FLAGS.overwrite,
+        fixed_shapes=FLAGS.fixed_shapes,
     )  # fmt: skip
     print(f"imported {FLAGS.task} model: d={config.hidden_size} heads={config.heads} "
           f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "

@@ -83,7 +83,7 @@ class SourceFlag:
 
     Attributes:
       name: the flag name.
-      kind: ``string``, ``multi_string`` (repeatable) or ``integer``.
+      kind: ``string``, ``multi_string`` (repeatable), ``list`` (comma-separated) or ``integer``.
       default: the flag's default.
       help: its help text.
     """

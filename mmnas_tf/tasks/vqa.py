@@ -47,8 +47,9 @@ class VQATask(Task):
     source_flags = (
         SourceFlag(
             "vqa", "multi_string", [],
-            "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges "
-            "(e.g. VG augmentation into train).",
+            "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges; "
+            "SPLIT vg = the Visual Genome augmentation (joins train, read last, answers not "
+            "counted, as the original).",
         ),
         SourceFlag(
             "min_answer_count", "integer", 9,
@@ -148,26 +149,14 @@ class VQATask(Task):
     def convert_sources(self, sources, out_dir):
         """``--vqa=SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]`` (repeated) and
         ``--min_answer_count``; the answer vocabulary is written to ``out_dir``."""
-        if not sources["vqa"]:
-            raise SourceFlagError(
-                "--task=vqa needs at least one --vqa=SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-            )
-        pairs_by_split: dict[str, list[tuple[str, str | None]]] = {}
-        for spec in sources["vqa"]:
-            parts = spec.split(":")
-            if len(parts) not in (2, 3):
-                raise SourceFlagError(
-                    f"--vqa={spec!r}: expected SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
-                )
-            pairs_by_split.setdefault(parts[0], []).append(
-                (parts[1], parts[2] if len(parts) == 3 else None)
-            )
-        annotations = [a for pairs in pairs_by_split.values() for _, a in pairs if a]
-        answers = vqa_converter.answer_vocabulary(out_dir, annotations, sources["min_answer_count"])
-        splits = {
-            name: vqa_converter.vqa_items(pairs, answers) for name, pairs in pairs_by_split.items()
-        }
-        return splits, {"num_answers": len(answers)}
+        try:
+            parsed = vqa_converter.parse_sources(sources["vqa"])
+        except ValueError as e:
+            raise SourceFlagError(str(e)) from e
+        answers = vqa_converter.answer_vocabulary(
+            out_dir, vqa_converter.answer_files(parsed), sources["min_answer_count"]
+        )
+        return vqa_converter.vqa_splits(parsed, answers), {"num_answers": len(answers)}
 
     # ---- model and loss --------------------------------------------------------------------------
     def build_model(self, config, num_answers=None):

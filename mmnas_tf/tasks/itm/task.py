@@ -51,12 +51,19 @@ class ITMTask(Task):
     recipe = Recipe(100, 1.5e-4, (36,), 1e-4, "mmnas_itm.json")
     source_flags = (
         SourceFlag("karpathy", "string", None, "ITM: Karpathy dataset_flickr30k.json."),
-    )
+        SourceFlag(
+            "captions", "multi_string", [],
+            "ITM: SPLIT:CAPS_TXT:IDS_TXT, SCAN's f30k_precomp files (what the original reads); "
+            "repeat per split; needs --karpathy for the image file names.",
+        ),
+    )  # fmt: skip
 
     def convert_sources(self, sources, out_dir):
-        """``--karpathy``: the Karpathy split file of Flickr30K."""
+        """``--karpathy`` (the Karpathy split file of Flickr30K), optionally ``--captions``."""
         if not sources["karpathy"]:
             raise SourceFlagError("--task=itm needs --karpathy=dataset_flickr30k.json")
+        if sources["captions"]:
+            return flickr.caption_items(sources["captions"], sources["karpathy"]), {}
         return flickr.flickr_items(sources["karpathy"]), {}
 
     def format_targets(self, example, training):
