@@ -48,12 +48,13 @@ def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
     """Hit rate of the most attended region against the named object, and the chance rate."""
     from mmnas_tf import inputs as names
     from mmnas_tf.data import pipeline, questions, scenes
+    from mmnas_tf.tasks import get_task
     from mmnas_tf.text import tokenize
     from mmnas_tf.viz import explain_outputs
 
     starts = np.searchsorted(texts.scene, np.arange(len(sc) + 1))
     config = pipeline.PipelineConfig(
-        "vqa", batch_size=256, max_regions=max_regions, max_tokens=14, training=False
+        get_task("vqa"), batch_size=256, max_regions=max_regions, max_tokens=14, training=False
     )
     hits, chance, family, correct, ga_hits = [], [], [], [], {}
     for inputs, targets in pipeline.Pipeline(data_dir, "val", config).dataset():
@@ -104,11 +105,12 @@ def draw_one(model, data_dir, max_regions, path, sc, texts, index=0):
     import tensorflow as tf
 
     from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.tasks import get_task
     from mmnas_tf.text import tokenize
     from mmnas_tf.viz import draw_explanation, explain_example
 
     config = pipeline.PipelineConfig(
-        "vqa", batch_size=1, max_regions=max_regions, max_tokens=14, training=False
+        get_task("vqa"), batch_size=1, max_regions=max_regions, max_tokens=14, training=False
     )
     starts = np.searchsorted(texts.scene, np.arange(len(sc) + 1))
     seen = 0
@@ -147,7 +149,7 @@ def main(argv: list[str]) -> int:
     minutes, num_images = (0.05, 100) if args.smoke else (args.minutes, args.num_images)
     report = {"num_images": num_images, "minutes": minutes, "width": args.width}
     with tempfile.TemporaryDirectory(prefix="mmnas_localisation_") as tmp:
-        benchmark.generate("vqa", tmp, "tiny", num_images=num_images, seed=0)
+        benchmark.generate(get_task("vqa"), tmp, "tiny", num_images=num_images, seed=0)
         sc, texts = val_texts(num_images)
         config = model_config(tmp, args.width, Genotype(*ARCHITECTURES["mcan_rsa"]))
         keras.utils.set_random_seed(0)

@@ -25,6 +25,7 @@ def _write(out_dir: str, num_images: int, dtype: str, shards: int) -> None:
     import numpy as np
 
     from mmnas_tf.data import writer
+    from mmnas_tf.tasks import get_task
 
     rng = np.random.default_rng(0)
     base = rng.random((REGIONS, DIM), dtype=np.float32)
@@ -43,7 +44,9 @@ def _write(out_dir: str, num_images: int, dtype: str, shards: int) -> None:
             "answer_type": ["other"] * q,
         }  # fmt: skip
 
-    writer.write_split(out_dir, "train", "vqa", range(num_images), make, shards, progress=False)
+    writer.write_split(
+        out_dir, "train", get_task("vqa"), range(num_images), make, shards, progress=False
+    )
     writer.write_lines(
         os.path.join(out_dir, writer.ANSWERS_FILE), [f"a{i}" for i in range(NUM_ANSWERS)]
     )
@@ -51,9 +54,10 @@ def _write(out_dir: str, num_images: int, dtype: str, shards: int) -> None:
 
 def _epoch(data_dir: str, batch_size: int, seed: int) -> tuple[int, float]:
     from mmnas_tf.data import pipeline
+    from mmnas_tf.tasks import get_task
 
     config = pipeline.PipelineConfig(
-        "vqa", batch_size=batch_size, max_regions=REGIONS, seed=seed, shuffle_buffer=1024
+        get_task("vqa"), batch_size=batch_size, max_regions=REGIONS, seed=seed, shuffle_buffer=1024
     )
     ds = pipeline.Pipeline(data_dir, "train", config).dataset()
     start, examples = time.perf_counter(), 0

@@ -61,10 +61,15 @@ def build(data_dir, width, seed, estimator, arch_paths, arch_lr, model=None):
 def cycles(data_dir, max_regions, seed):
     from mmnas_tf.data import pipeline
     from mmnas_tf.nas.search_model import cycle_dataset
+    from mmnas_tf.tasks import get_task
 
     cfg = dict(batch_size=64, max_regions=max_regions, max_tokens=14, seed=seed, repeat=True)
-    dm = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="dm", **cfg))
-    da = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", subset="da", **cfg))
+    dm = pipeline.Pipeline(
+        data_dir, "train", pipeline.PipelineConfig(get_task("vqa"), subset="dm", **cfg)
+    )
+    da = pipeline.Pipeline(
+        data_dir, "train", pipeline.PipelineConfig(get_task("vqa"), subset="da", **cfg)
+    )
     return iter(cycle_dataset(dm.dataset(), da.dataset(), 5))
 
 
@@ -115,6 +120,7 @@ def main(argv: list[str]) -> int:
 
     from bench.pipeline import write_report
     from mmnas_tf.data import benchmark, writer
+    from mmnas_tf.tasks import get_task
 
     tmp = None
     data_dir = args.data_dir
@@ -122,7 +128,7 @@ def main(argv: list[str]) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="mmnas_diag_")
         data_dir = tmp.name
     if not os.path.exists(os.path.join(data_dir, writer.MANIFEST)):
-        benchmark.generate("vqa", data_dir, "tiny", num_images=args.num_images, seed=0)
+        benchmark.generate(get_task("vqa"), data_dir, "tiny", num_images=args.num_images, seed=0)
     max_regions = model_config(data_dir, args.width, None).max_regions
     report = {"args": vars(args), "variants": {}}
 

@@ -210,7 +210,6 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
         default_arch_optimizer,
         default_weight_optimizer,
     )
-    from mmnas_tf.nas.searcher import task_metric
     from mmnas_tf.tasks import get_task
 
     kind, paths = ESTIMATORS[estimator]
@@ -241,7 +240,7 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
     if kind == "uniform":
         batches = list(subset("da", seed, repeat=False))
         result = selection.select(
-            sm, batches, task_metric("vqa"), population=settings["selection_population"],
+            sm, batches, population=settings["selection_population"],
             generations=settings["selection_generations"], seed=seed,
         )  # fmt: skip
         found = result["genotype"]

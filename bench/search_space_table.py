@@ -99,10 +99,11 @@ def code_version() -> str:
 def prepare_data(data_dir: str, protocol: dict) -> str:
     """Generates the benchmark into ``data_dir`` unless it already holds it."""
     from mmnas_tf.data import benchmark, writer
+    from mmnas_tf.tasks import get_task
 
     if not os.path.exists(os.path.join(data_dir, writer.MANIFEST)):
         benchmark.generate(
-            "vqa", data_dir, protocol["size"], num_images=protocol["num_images"],
+            get_task("vqa"), data_dir, protocol["size"], num_images=protocol["num_images"],
             seed=protocol["data_seed"], feature_dtype="float32",
             question_set=protocol["question_set"],
         )  # fmt: skip
@@ -134,9 +135,10 @@ def model_config(data_dir: str, protocol: dict, genotype, spec: dict | None = No
 
 def _pipeline_config(protocol: dict, manifest: dict, training: bool, seed=None, subset="all"):
     from mmnas_tf.data import pipeline
+    from mmnas_tf.tasks import get_task
 
     return pipeline.PipelineConfig(
-        "vqa", batch_size=protocol["batch_size"] if training else 256,
+        get_task("vqa"), batch_size=protocol["batch_size"] if training else 256,
         max_regions=manifest["max_regions"], max_tokens=protocol["max_tokens"], training=training,
         seed=seed, deterministic=True, repeat=training, subset=subset,
     )  # fmt: skip

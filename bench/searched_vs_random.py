@@ -120,10 +120,11 @@ def main(argv: list[str]) -> int:
         args.warmup_cycles, args.search_cycles = 1, 1
     from bench.pipeline import write_report
     from mmnas_tf.data import benchmark
+    from mmnas_tf.tasks import get_task
 
     report = {"args": vars(args), "searched": [], "random": []}
     with tempfile.TemporaryDirectory(prefix="mmnas_svr_") as tmp:
-        benchmark.generate("vqa", tmp, "tiny", num_images=args.num_images, seed=0)
+        benchmark.generate(get_task("vqa"), tmp, "tiny", num_images=args.num_images, seed=0)
         earlier = None
         if args.from_report:
             with open(args.from_report) as f:

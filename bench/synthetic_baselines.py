@@ -98,7 +98,7 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=Non
     model = task.build_model(config, num_answers=len(questions.ANSWERS))
     optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
     cfg = dict(batch_size=64, max_regions=config.max_regions, max_tokens=14, seed=seed, repeat=True)
-    train = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig("vqa", **cfg)).dataset()
+    train = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig(task, **cfg)).dataset()
 
     @tf.function(jit_compile=False)
     def step(inputs, targets):
@@ -131,9 +131,10 @@ def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
     import tensorflow as tf
 
     from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.tasks import get_task
 
     evcfg = pipeline.PipelineConfig(
-        "vqa", batch_size=256, max_regions=max_regions, max_tokens=14, training=False
+        get_task("vqa"), batch_size=256, max_regions=max_regions, max_tokens=14, training=False
     )
     dataset = pipeline.Pipeline(data_dir, "val", evcfg).dataset()
     if max_batches:
@@ -180,6 +181,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny data, a few steps")
     args = parser.parse_args(argv)
     from mmnas_tf.data import benchmark, pipeline
+    from mmnas_tf.tasks import get_task
 
     minutes, num_images = (0.05, 100) if args.smoke else (args.minutes, args.num_images)
     report = {
@@ -189,11 +191,13 @@ def main(argv: list[str]) -> int:
         "width": args.width,
     }
     with tempfile.TemporaryDirectory(prefix="mmnas_baselines_") as tmp:
-        benchmark.generate("vqa", tmp, "tiny", num_images=num_images, seed=0)
+        benchmark.generate(get_task("vqa"), tmp, "tiny", num_images=num_images, seed=0)
         ev = lambda split: pipeline.Pipeline(  # noqa: E731
             tmp,
             split,
-            pipeline.PipelineConfig("vqa", batch_size=512, max_regions=28, training=False),
+            pipeline.PipelineConfig(
+                get_task("vqa"), batch_size=512, max_regions=28, training=False
+            ),
         ).dataset()
         report["priors"] = priors(_answers(ev("train")), _answers(ev("val")))
         report["models"] = {}

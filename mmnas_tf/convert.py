@@ -25,31 +25,29 @@ from absl import app, flags
 FLAGS = flags.FLAGS
 
 
+#: ``flags.DEFINE_*`` of a ``SourceFlag`` kind.
+_DEFINERS = {
+    "string": flags.DEFINE_string,
+    "multi_string": flags.DEFINE_multi_string,
+    "list": flags.DEFINE_list,
+    "integer": flags.DEFINE_integer,
+}
+
+
 def define_flags() -> None:
-    flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Which dataset format to convert.")
+    from mmnas_tf.tasks import get_task, task_names
+
+    flags.DEFINE_enum("task", None, list(task_names()), "Which dataset format to convert.")
     flags.DEFINE_string("out_dir", None, "Output folder.")
     flags.DEFINE_list(
         "features", None, "Folders of bottom-up .npz region features (searched recursively)."
     )
-    flags.DEFINE_multi_string(
-        "vqa", [], "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges; "
-        "SPLIT vg = the Visual Genome augmentation (joins train, read last, answers not counted, "
-        "as the original).",
-    )  # fmt: skip
-    flags.DEFINE_integer(
-        "min_answer_count", 9, "VQA: keep answers seen at least this often (original: > 8)."
-    )
-    flags.DEFINE_string("karpathy", None, "ITM: Karpathy dataset_flickr30k.json.")
-    flags.DEFINE_multi_string(
-        "captions", [], "ITM: SPLIT:CAPS_TXT:IDS_TXT, SCAN's f30k_precomp files (what the original "
-        "reads); repeat per split; needs --karpathy for the image file names.",
-    )  # fmt: skip
-    flags.DEFINE_string("refs", None, "VG: refs(unc).p / refs(umd).p pickle.")
-    flags.DEFINE_list(
-        "ref_json", None, "VG: the original's per-split RefCOCO JSON files (train.json, val.json, "
-        "testA.json, ...: samples with tokens, image_id, bbox, split); instead of --refs/--instances.",
-    )  # fmt: skip
-    flags.DEFINE_string("instances", None, "VG: COCO instances.json of the refs.")
+    defined = set()
+    for name in task_names():  # each task's source flags (e.g. VQA's --vqa, ITM's --karpathy)
+        for source in get_task(name).source_flags:
+            if source.name not in defined:
+                _DEFINERS[source.kind](source.name, source.default, source.help)
+                defined.add(source.name)
     flags.DEFINE_string(
         "glove", None, "GloVe-format word vectors (word v1 ... vD); random init if unset."
     )
@@ -79,43 +77,16 @@ def _convert(argv: list[str]) -> None:
     del argv
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
+    from mmnas_tf.tasks import SourceFlagError, get_task
 
-    extra = {}
-    if FLAGS.task == "vqa":
-        from mmnas_tf.data.converters import vqa
-
-        try:
-            sources = vqa.parse_sources(FLAGS.vqa)
-        except ValueError as e:
-            raise app.UsageError(str(e)) from e
-        answers = vqa.answer_vocabulary(
-            FLAGS.out_dir, vqa.answer_files(sources), FLAGS.min_answer_count
-        )
-        splits = vqa.vqa_splits(sources, answers)
-        extra["num_answers"] = len(answers)
-    elif FLAGS.task == "itm":
-        from mmnas_tf.data.converters import flickr
-
-        if not FLAGS.karpathy:
-            raise app.UsageError("--task=itm needs --karpathy=dataset_flickr30k.json")
-        if FLAGS.captions:
-            splits = flickr.caption_items(FLAGS.captions, FLAGS.karpathy)
-        else:
-            splits = flickr.flickr_items(FLAGS.karpathy)
-    else:
-        from mmnas_tf.data.converters import refcoco
-
-        if FLAGS.ref_json:
-            splits = refcoco.ref_json_items(FLAGS.ref_json)
-        elif FLAGS.refs and FLAGS.instances:
-            splits = refcoco.refcoco_items(FLAGS.refs, FLAGS.instances)
-        else:
-            raise app.UsageError(
-                "--task=vg needs --ref_json=train.json,val.json,... or --refs='refs(unc).p' and "
-                "--instances=instances.json"
-            )
+    task = get_task(FLAGS.task)
+    sources = {source.name: FLAGS[source.name].value for source in task.source_flags}
+    try:
+        splits, extra = task.convert_sources(sources, FLAGS.out_dir)
+    except SourceFlagError as e:
+        raise app.UsageError(str(e)) from e
     manifest = common.write_dataset(
-        FLAGS.task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
+        task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
         FLAGS.glove, FLAGS.progress, extra, FLAGS.skip_bad,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))

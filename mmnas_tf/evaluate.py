@@ -70,8 +70,7 @@ def evaluate(
     folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
     output_dir = output_dir or os.path.join(folder, "eval")
     os.makedirs(output_dir, exist_ok=True)
-    runner = {"vqa": _evaluate_vqa, "itm": _evaluate_itm, "vg": _evaluate_vg}[exp.task]
-    metrics = runner(exp, model, config, split, output_dir)
+    metrics = task.evaluate(model, exp.data, config, split, output_dir)
     _write_tensorboard(folder, split, path, metrics)
     metrics_path = os.path.join(output_dir, f"metrics_{split}.json")
     with open(metrics_path, "w", encoding="utf-8") as f:
@@ -89,103 +88,6 @@ def _write_tensorboard(run_dir: str, split: str, checkpoint: str, metrics: dict)
     board = TensorBoardScalars(os.path.join(run_dir, "tensorboard"))
     board.write(metrics, int(step) if step.isdigit() else 0, f"eval_{split}/")
     board.on_train_end()
-
-
-def eval_dataset(exp, config, split: str):
-    """The split's dataset in evaluation mode (no shuffle, every example, eval targets)."""
-    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
-
-    pc = PipelineConfig(
-        exp.task, batch_size=exp.data.eval_batch_size, max_tokens=config.max_tokens,
-        max_regions=config.max_regions, training=False, num_answers=exp.data.num_answers,
-        deterministic=True, bucket_boundaries=exp.data.bucket_boundaries or None,
-    )  # fmt: skip
-    return Pipeline(exp.data.data_dir, split, pc).dataset()
-
-
-def _predict_fn(model):
-    import tensorflow as tf
-
-    return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
-
-
-def _evaluate_vqa(exp, model, config, split, output_dir) -> dict:
-    import numpy as np
-
-    from mmnas_tf.data.answers import load_answers
-    from mmnas_tf.data.writer import ANSWERS_FILE
-    from mmnas_tf.metrics.vqa import VQAAccuracy, results_file_entries, vqa_accuracy
-
-    vocab = load_answers(os.path.join(exp.data.data_dir, ANSWERS_FILE))
-    predict = _predict_fn(model)
-    in_graph = VQAAccuracy()
-    predictions, answers, types = {}, {}, {}
-    for inputs, targets in eval_dataset(exp, config, split):
-        logits = predict(inputs)["logits"]
-        in_graph.update_state(targets["answer_scores"], logits)
-        best = np.argmax(logits.numpy(), axis=-1)
-        raw = targets["answers"].numpy()
-        kinds = targets["answer_type"].numpy()
-        for b, qid in enumerate(targets["question_id"].numpy().tolist()):
-            predictions[qid] = vocab[best[b]]
-            if raw.shape[-1] and raw[b].any():
-                answers[qid] = [a.decode("utf-8") for a in raw[b]]
-                if kinds.shape[0]:
-                    types[qid] = kinds[b].decode("utf-8")
-    results = os.path.join(output_dir, f"vqa_results_{split}.json")
-    with open(results, "w", encoding="utf-8") as f:
-        json.dump(results_file_entries(predictions), f)
-    metrics = {"questions": len(predictions), "results_file": results}
-    if answers:  # splits without annotations (test-dev) only get the results file
-        metrics.update(
-            vqa_accuracy(predictions, answers, types if len(types) == len(answers) else None)
-        )
-        metrics["in_vocabulary_accuracy"] = 100.0 * float(in_graph.result())
-    return metrics
-
-
-def _evaluate_itm(exp, model, config, split, output_dir) -> dict:
-    import numpy as np
-
-    from mmnas_tf.data.feature_store import FeatureStore
-    from mmnas_tf.engine.hard_negatives import score_pairs
-    from mmnas_tf.metrics.retrieval import retrieval_metrics
-
-    store = FeatureStore(exp.data.data_dir, split, config.max_regions, config.max_tokens)
-    predict = _predict_fn(model)
-    images, captions = np.arange(store.num_images), np.arange(store.num_captions)
-    scores = score_pairs(
-        lambda inputs: predict(inputs)["logits"], store,
-        np.repeat(images, len(captions)), np.tile(captions, len(images)), exp.data.eval_batch_size,
-    ).reshape(len(images), len(captions))  # fmt: skip
-    np.save(os.path.join(output_dir, f"itm_scores_{split}.npy"), scores)
-    metrics = retrieval_metrics(scores, store.caption_image)
-    metrics.update(images=len(images), captions=len(captions))
-    return metrics
-
-
-def _evaluate_vg(exp, model, config, split, output_dir) -> dict:
-    from mmnas_tf import inputs as names
-    from mmnas_tf.metrics.grounding import GroundingAccuracy
-    from mmnas_tf.models import image_padding_mask
-    from mmnas_tf.tasks.grounding import predict_box
-
-    predict = _predict_fn(model)
-    metric = GroundingAccuracy()
-    count = 0
-    for inputs, targets in eval_dataset(exp, config, split):
-        out = predict(inputs)
-        mask = image_padding_mask(inputs[names.IMAGE_FEATURES])
-        _, box = predict_box(
-            out["object_scores"],
-            out["box_deltas"],
-            inputs[names.BOXES],
-            mask,
-            inputs[names.IMAGE_SIZE],
-        )
-        metric.update_state(targets["gt_box"], box)
-        count += int(box.shape[0])
-    return {"accuracy": 100.0 * float(metric.result()), "queries": count}
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from mmnas_tf.config import ModelConfig
 from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule, TemperatureSchedule
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.tasks import get_task, task_names
 
-TASK_NAMES = ("vqa", "itm", "vg")
 HEADS_FROM = ("genotype", "config")
 #: Folder of the published genotypes, next to the package in a source tree.
 GENOTYPE_DIR = os.path.join(
@@ -224,7 +224,7 @@ class ExperimentConfig:
 
     Attributes:
       name: registry name.
-      task: "vqa", "itm" or "vg".
+      task: a registered task name (``mmnas_tf.tasks.task_names()``: vqa, itm, vg).
       model: retrain-stage sizes (paper: d=512, 8 heads, M/N 12/18).
       search_model: supernet sizes (paper: d=256, 4 heads); its ``genotype`` must be None.
       genotype: default architecture to retrain: a path (relative paths are looked up in the
@@ -245,8 +245,8 @@ class ExperimentConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
 
     def validate(self) -> ExperimentConfig:
-        if self.task not in TASK_NAMES:
-            raise ValueError(f"task={self.task!r}; accepted: {TASK_NAMES}")
+        if self.task not in task_names():
+            raise ValueError(f"task={self.task!r}; accepted: {task_names()}")
         if self.heads_from not in HEADS_FROM:
             raise ValueError(f"heads_from={self.heads_from!r}; accepted: {HEADS_FROM}")
         self.model.validate()
@@ -414,33 +414,29 @@ def load_config_file(path: str) -> ExperimentConfig:
 
 # ---- named experiments -----------------------------------------------------------------------
 
-_TASK_SIZES = {"vqa": (14, 100), "itm": (50, 36), "vg": (15, 100)}
-_TASK_LR = {"vqa": 1.2e-4, "itm": 1.5e-4, "vg": 1.4e-4}
-_TASK_GENOTYPE = {"vqa": "mmnas_vqa.json", "itm": "mmnas_itm.json", "vg": "mmnas_vgd.json"}
-
 
 def paper_experiment(task: str) -> ExperimentConfig:
     """The paper-size experiment of ``task``: retrain d=512/8 heads, search d=256/4 heads, M/N
-    12/18, the original recipe."""
-    m, n = _TASK_SIZES[task]
-    model = ModelConfig(max_tokens=m, max_regions=n)
+    12/18, the task's sizes and recipe (``Task.recipe``, the original's)."""
+    t = get_task(task)
+    recipe = t.recipe
+    model = t.model_config()
     # The original search config (ATTFLAT_MLP_SIZE 512, ATTFLAT_OUT_SIZE 512): reproduces its supernet count.
     search_model = model.replace(
         hidden_size=256, num_heads=4, ffn_size=1024, pool_mlp_size=512, pool_output_size=512
     )
-    itm = task == "itm"
     train = TrainConfig(
-        epochs=100 if itm else 13,
-        learning_rate=_TASK_LR[task],
-        decay_epochs=(36,) if itm else (10, 12),
+        epochs=recipe.epochs,
+        learning_rate=recipe.learning_rate,
+        decay_epochs=tuple(recipe.decay_epochs),
     )
-    search = SearchConfig(weight_learning_rate=1e-4 if itm else 4e-4)
+    search = SearchConfig(weight_learning_rate=recipe.search_weight_learning_rate)
     return ExperimentConfig(
         name=task,
         task=task,
         model=model,
         search_model=search_model,
-        genotype=os.path.join(GENOTYPE_DIR, _TASK_GENOTYPE[task]),
+        genotype=os.path.join(GENOTYPE_DIR, recipe.genotype) if recipe.genotype else None,
         data=DataConfig(),
         train=train,
         search=search,
@@ -488,6 +484,6 @@ def tiny_experiment(task: str) -> ExperimentConfig:
     )
 
 
-for _task in TASK_NAMES:
+for _task in task_names():
     register(_task)(lambda t=_task: paper_experiment(t))
     register(f"{_task}_tiny")(lambda t=_task: tiny_experiment(t))

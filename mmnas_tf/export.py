@@ -18,7 +18,9 @@ from mmnas_tf.engine import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Task of the model.", flag_values=fv)
+    from mmnas_tf.tasks import task_names
+
+    flags.DEFINE_enum("task", None, list(task_names()), "Task of the model.", flag_values=fv)
     flags.DEFINE_string(
         "checkpoint", None, "Training model directory or checkpoint prefix.", flag_values=fv
     )

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from mmnas_tf.tasks import get_task, task_names
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Task of the checkpoint.")
+flags.DEFINE_enum("task", None, list(task_names()), "Task of the checkpoint.")
 flags.DEFINE_string(
     "checkpoint",
     None,
@@ -28,7 +30,9 @@ flags.DEFINE_string(
     "export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>."
 )
 flags.DEFINE_integer("version", 1, "Model version directory.")
-flags.DEFINE_string("answer_vocab", None, "Answer list (one per line, line i = answer i) for VQA.")
+flags.DEFINE_string(
+    "answer_vocab", None, "Answer list (one per line, line i = answer i) of a task with one (VQA)."
+)
 flags.DEFINE_string("vocab", None, "Token vocabulary (one per line) stored as an asset.")
 flags.DEFINE_integer("max_tokens", None, "Most tokens m a request may send (default: the task's).")
 flags.DEFINE_integer(
@@ -59,7 +63,7 @@ def main(argv):
         )
     except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file
         raise SystemExit(f"import_official: {e}") from e
-    if FLAGS.answer_vocab and FLAGS.task == "vqa":
+    if FLAGS.answer_vocab and get_task(FLAGS.task).uses_answer_vocabulary:
         with open(FLAGS.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
         if count != model.num_outputs:

@@ -10,6 +10,7 @@ it runs). A stage whose module is not in this checkout is skipped with a message
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import shlex
@@ -159,19 +160,16 @@ def _serve_one(saved_model: str, question: str, inputs: dict) -> dict:
 
 def _first_example(train_dir: str, exp, data_dir: str):
     """(question, inputs, targets) of the first validation example, padded as the run's model."""
-    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
     from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.tasks import get_task
 
     run = find_run(train_dir)
     config = run["model"] if run else exp.model
-    pc = PipelineConfig(
-        exp.task,
-        batch_size=1,
-        max_tokens=config.max_tokens,
-        max_regions=config.max_regions,
-        training=False,
+    data = dataclasses.replace(exp.data, data_dir=data_dir)
+    dataset = get_task(exp.task).build_inputs(
+        data, config, data.eval_split, training=False, batch_size=1, bucket_boundaries=None
     )
-    inputs, targets = next(iter(Pipeline(data_dir, exp.data.eval_split, pc).dataset()))
+    inputs, targets = next(iter(dataset))
     with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as f:
         vocab = f.read().splitlines()
     question = " ".join(vocab[i] for i in inputs["text_ids"][0].numpy() if i > 2)

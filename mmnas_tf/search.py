@@ -108,35 +108,25 @@ def search(
             clip_norm=exp.train.clip_norm, seed=exp.data.seed, arch_paths=s.arch_paths,
         )  # fmt: skip
     load_embeddings(model, exp.data.data_dir)
-    before_epoch, extra = None, {}
-    if exp.task == "itm":  # hard negatives re-mined each epoch by the argmax architecture
-        import tensorflow as tf
-
-        from mmnas_tf.engine.hard_negatives import epoch_miner
-
-        score = tf.function(lambda inputs: search_model(inputs, training=False)["logits"])
-        miner, before_epoch = epoch_miner(exp, config, score)
-        search_model.batch_fn = miner.add_negatives
-        extra = miner.trackables()
+    # e.g. ITM: hard negatives re-mined each epoch by the argmax architecture
+    hooks = task.epoch_hooks(exp, config, search_model)
+    search_model.batch_fn = hooks.batch_fn
     searcher = Searcher(
         search_model, s, model_dir, strategy=strategy, jit_compile=jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
-        max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard,
-        before_epoch=before_epoch, extra_trackables=extra,
+        max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard, hooks=hooks,
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
     cycles_fn, eval_fn = search_datasets(exp, num_answers)
     status = searcher.run(cycles_fn, eval_fn)
     if s.estimator == "uniform":  # theta never moved: choose by inherited-weight D_a scores
         from mmnas_tf.nas import selection
-        from mmnas_tf.nas.searcher import task_metric
 
         batches = list(eval_fn())
         status = selection.select_and_write(
-            search_model, batches, model_dir, status, task_metric(exp.task),
-            seed=exp.data.seed,
-        )  # fmt: skip
+            search_model, batches, model_dir, status, seed=exp.data.seed
+        )
         print(f"uniform: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
     return status
 
@@ -158,27 +148,24 @@ def search_datasets(exp, num_answers: int | None):
     """``(cycles_fn(epoch), eval_fn())``: D_m / D_a of the training split (split by image id,
     ``data.search_ratio``), shuffled with seed + epoch; one cycle = u D_m batches + one D_a batch;
     the evaluation reads D_a once."""
-    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
     from mmnas_tf.nas.search_model import cycle_dataset
+    from mmnas_tf.tasks import get_task
 
-    d, c = exp.data, exp.search_model
+    d, task = exp.data, get_task(exp.task)
 
-    def pipeline(subset: str, seed: int, repeat: bool, batch_size: int):
-        config = PipelineConfig(
-            exp.task, batch_size=batch_size, max_tokens=c.max_tokens, max_regions=c.max_regions,
-            training=True, num_answers=num_answers, shuffle_buffer=d.shuffle_buffer, seed=seed,
-            deterministic=True, subset=subset, subset_ratio=tuple(d.search_ratio),
-            subset_seed=d.seed, repeat=repeat,
+    def pipeline(subset: str, seed: int, repeat: bool):
+        return task.build_inputs(
+            d, exp.search_model, d.train_split, training=True, num_answers=num_answers,
+            seed=seed, deterministic=True, subset=subset, repeat=repeat, bucket_boundaries=None,
         )  # fmt: skip
-        return Pipeline(d.data_dir, d.train_split, config).dataset()
 
     def cycles_fn(epoch: int):
-        dm = pipeline("dm", d.seed + epoch, False, d.batch_size)
-        da = pipeline("da", d.seed + 7919 + epoch, True, d.batch_size)
+        dm = pipeline("dm", d.seed + epoch, False)
+        da = pipeline("da", d.seed + 7919 + epoch, True)
         return cycle_dataset(dm, da, exp.search.weight_steps_per_arch_step)
 
     def eval_fn():
-        return pipeline("da", d.seed, False, d.batch_size)
+        return pipeline("da", d.seed, False)
 
     return cycles_fn, eval_fn
 

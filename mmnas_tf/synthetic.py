@@ -11,7 +11,11 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    flags.DEFINE_enum("task", "vqa", ["vqa", "itm", "vg"], "Task whose record format to write.")
+    from mmnas_tf.tasks import task_names
+
+    flags.DEFINE_enum(
+        "task", task_names()[0], list(task_names()), "Task whose record format to write."
+    )
     flags.DEFINE_string("out_dir", None, "Output folder (shards, manifest.json, vocab files).")
     flags.DEFINE_enum(
         "size", "tiny", ["tiny", "full"], "tiny: laptop/CI seconds; full: 10-100 regions, 2048-d."
@@ -36,10 +40,12 @@ def define_flags() -> None:
 def main(argv: list[str]) -> None:
     del argv
     from mmnas_tf.data import benchmark, writer
+    from mmnas_tf.tasks import get_task
 
     manifest = benchmark.generate(
-        FLAGS.task, FLAGS.out_dir, FLAGS.size, FLAGS.num_images, FLAGS.seed, FLAGS.feature_dtype,
-        FLAGS.num_shards, FLAGS.feature_dim, progress=True, question_set=FLAGS.question_set,
+        get_task(FLAGS.task), FLAGS.out_dir, FLAGS.size, FLAGS.num_images, FLAGS.seed,
+        FLAGS.feature_dtype, FLAGS.num_shards, FLAGS.feature_dim, progress=True,
+        question_set=FLAGS.question_set,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
 

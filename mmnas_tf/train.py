@@ -122,9 +122,7 @@ def train(
         _inherit(task, model, config, num_answers, init_from_supernet)
     print(f"parameters: {model.count_params():,}")
 
-    extra, before_epoch, batch_fn = {}, None, None
-    if exp.task == "itm":
-        before_epoch, batch_fn, extra = _itm_mining(exp, model, config)
+    hooks = task.epoch_hooks(exp, config, model)  # e.g. ITM hard-negative mining
     callbacks = []
     if progress:
         callbacks.append(cb.ProgressBar(exp.train.log_every_steps or 10, exp.data.batch_size))
@@ -142,36 +140,24 @@ def train(
         task, model, exp.train.schedule(), model_dir, exp.train.epochs, optimizer=optimizer,
         clip_norm=exp.train.clip_norm, strategy=strategy, jit_compile=jit,
         steps_per_epoch=exp.train.steps_per_epoch, checkpoint_every_steps=exp.train.checkpoint_every_steps,
-        max_to_keep=exp.train.max_to_keep, callbacks=callbacks, before_epoch=before_epoch,
-        batch_fn=batch_fn, extra_trackables=extra,
+        max_to_keep=exp.train.max_to_keep, callbacks=callbacks, hooks=hooks,
     )  # fmt: skip
     return trainer.fit(train_dataset_fn(exp, deterministic))
 
 
 def train_dataset_fn(exp, deterministic: bool = False):
     """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch."""
-    from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+    from mmnas_tf.tasks import get_task
+
+    task = get_task(exp.task)
 
     def make(epoch: int):
-        config = PipelineConfig(
-            exp.task, batch_size=exp.data.batch_size, max_tokens=exp.model.max_tokens,
-            max_regions=exp.model.max_regions, training=True, num_answers=exp.data.num_answers,
-            shuffle_buffer=exp.data.shuffle_buffer, seed=exp.data.seed + epoch,
-            deterministic=deterministic, bucket_boundaries=exp.data.bucket_boundaries or None,
+        return task.build_inputs(
+            exp.data, exp.model, exp.data.train_split, training=True,
+            seed=exp.data.seed + epoch, deterministic=deterministic,
         )  # fmt: skip
-        return Pipeline(exp.data.data_dir, exp.data.train_split, config).dataset()
 
     return make
-
-
-def _itm_mining(exp, model, config):
-    import tensorflow as tf
-
-    from mmnas_tf.engine.hard_negatives import epoch_miner
-
-    score = tf.function(lambda inputs: model(inputs, training=False)["logits"])
-    miner, mine_epoch = epoch_miner(exp, config, score)
-    return (lambda trainer, epoch: mine_epoch(epoch)), miner.add_negatives, miner.trackables()
 
 
 def _inherit(task, model, config, num_answers, path):

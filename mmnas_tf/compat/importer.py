@@ -21,7 +21,7 @@ def import_original(
     """Builds the Keras model of an original checkpoint and loads its weights.
 
     Args:
-      task: "vqa", "itm" or "vg"; must match the checkpoint's head.
+      task: a registered task name (vqa, itm, vg); must match the checkpoint's head.
       checkpoint: path of the original ``.pkl`` (read safely, no torch needed) or an ``.npz``
         of the same state dict.
       arch: the original ``arch/*.json`` (or our genotype JSON), a Genotype or its dict.
@@ -43,7 +43,7 @@ def import_original(
     if found != task:
         raise ValueError(f"{checkpoint} holds a {found!r} model, not a {task!r} one")
     config = infer_config(state_dict, genotype, task, **config_overrides)
-    num_answers = state_dict["proj.weight"].shape[0] if task == "vqa" else None
+    num_answers = task_obj.original_num_answers(state_dict)
     model = task_obj.build_model(config, num_answers=num_answers)
     load_original_weights(model, state_dict, task)
     return model, config

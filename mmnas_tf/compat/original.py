@@ -8,7 +8,7 @@ import numpy as np
 
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.nas.genotype import Genotype
-from mmnas_tf.tasks import get_task
+from mmnas_tf.tasks import find_task, get_task
 
 _BLOCK = re.compile(r"^backnone\.cells_(enc|dec)\.0\.dag\.(\d+)\.0\.(.+)$")
 
@@ -18,11 +18,11 @@ def _linear(prefix):
 
 
 def detect_task(state_dict: dict) -> str:
-    """Which task head a state dict carries: "vg", "itm" (proj -> 1) or "vqa"."""
-    if "proj_reg.weight" in state_dict:
-        return "vg"
-    if "proj.weight" in state_dict:
-        return "itm" if state_dict["proj.weight"].shape[0] == 1 else "vqa"
+    """Which registered task's head a state dict carries (``Task.matches_original``): vg
+    (``proj_reg``), itm (``proj`` -> 1) or vqa (``proj`` -> k)."""
+    found = find_task(lambda task: task.matches_original(state_dict))
+    if found is not None:
+        return found
     raise ValueError(
         "the checkpoint has no known output layer (proj, proj_reg): not an MMnas model"
     )
@@ -151,15 +151,9 @@ def weight_map(model, task: str) -> list[tuple[str, object, bool]]:
                     pairs += dense(f"{prefix}.mhatt.linear_r", op.relation_dense)
             pairs += norm(f"{prefix}.ln", op.norm)
     pairs += pooling("attflat_x", model.text_pooling)
-    if task == "vg":
-        pairs += dense("attfc_y", model.object_projection)
-        pairs += norm("proj_norm", model.fusion_norm)
-        pairs += dense("proj_scores", model.score_dense)
-        pairs += dense("proj_reg", model.delta_dense)
-    else:
-        pairs += pooling("attflat_y", model.image_pooling)
-        pairs += norm("proj_norm", model.fusion_norm)
-        pairs += dense("proj", model.classifier)
+    kinds = {"dense": dense, "norm": norm, "pooling": pooling}
+    for prefix, kind, layer in get_task(task).original_head(model):
+        pairs += kinds[kind](prefix, layer)
     return pairs
 
 

@@ -2,11 +2,19 @@
 
 Writes the same shards, ``manifest.json``, ``vocab.txt`` (and ``answers.txt`` for VQA) and
 ``embeddings.npy`` as the converters of real data, so every command runs on it unchanged.
+
+What is written depends on the task's record schema, not on its name: a :class:`Generator` is
+registered for each set of target fields (questions with answers, captions without targets,
+referring expressions with a ground-truth box); a task gets the generator of its
+``target_fields``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -41,16 +49,94 @@ class _Renderer:
         return r.features[r.offsets[j] : r.offsets[j + 1]], r.boxes[r.offsets[j] : r.offsets[j + 1]]
 
 
-def _texts(task: str, sc: scenes.Scenes, rng: np.random.Generator, qset) -> questions.Texts:
-    if task == "vqa":
-        return qset.vqa_texts(sc, 5.0, rng)
-    if task == "itm":
-        return questions.itm_texts(sc, rng)
-    return questions.vg_texts(sc, rng)
+@dataclasses.dataclass(frozen=True)
+class Generator:
+    """How the benchmark writes the texts and targets of one record schema.
+
+    Attributes:
+      fields: the schema's target field names (``RecordFormat.target_fields``).
+      texts: ``fn(scenes, rng, question_set) -> questions.Texts``; ``question_set`` is the module
+        holding the VQA families (a value of :data:`QUESTION_SETS`).
+      text_id: ``fn(scene index, text position, family) -> int`` (the record's ``text_id``).
+      targets: ``fn(scenes, texts, scene index, rows, question_set) -> {record key: value}``.
+      write_files: ``fn(out_dir)`` for the schema's extra files (e.g. ``answers.txt``).
+    """
+
+    fields: frozenset[str]
+    texts: Callable[[scenes.Scenes, np.random.Generator, Any], questions.Texts]
+    text_id: Callable[[int, int, int], int]
+    targets: Callable[..., dict] = lambda sc, texts, s, rows, qset: {}
+    write_files: Callable[[str], None] = lambda out_dir: None
+
+
+GENERATORS: list[Generator] = []
+
+
+def register_generator(generator: Generator) -> Generator:
+    """Adds the generator of a schema (one per set of target fields)."""
+    if any(g.fields == generator.fields for g in GENERATORS):
+        raise ValueError(f"a generator of the fields {sorted(generator.fields)} exists")
+    GENERATORS.append(generator)
+    return generator
+
+
+def generator_for(task: schema.RecordFormat) -> Generator:
+    """The generator of ``task``'s record schema (its target fields)."""
+    fields = frozenset(f.name for f in schema.check_format(task).target_fields)
+    for g in GENERATORS:
+        if g.fields == fields:
+            return g
+    raise ValueError(
+        f"no synthetic generator writes the target fields {sorted(fields)} of task "
+        f"{task.name!r}; generators: {[sorted(g.fields) for g in GENERATORS]}"
+    )
+
+
+def _family_text_id(s: int, j: int, family: int) -> int:
+    return s * 1000 + int(family) * 100 + j
+
+
+def _answer_targets(sc, texts, s, rows, qset) -> dict:
+    answer = texts.answer[rows.start : rows.stop]
+    family = texts.family[rows.start : rows.stop]
+    return {
+        "answer_scores": [{int(a): 1.0} for a in answer],
+        "raw_answers": [[questions.ANSWERS[a]] * schema.NUM_RAW_ANSWERS for a in answer],
+        "answer_type": [qset.FAMILIES[f][3] for f in family],
+    }
+
+
+register_generator(
+    Generator(
+        frozenset(("answer_ids", "answer_scores", "answer_lengths", "raw_answers", "answer_type")),
+        lambda sc, rng, qset: qset.vqa_texts(sc, 5.0, rng),
+        _family_text_id,
+        _answer_targets,
+        lambda out_dir: writer.write_lines(
+            os.path.join(out_dir, writer.ANSWERS_FILE), questions.ANSWERS
+        ),
+    )
+)
+# captions: text_id is the caption's global index (the feature store's rows)
+register_generator(
+    Generator(
+        frozenset(), lambda sc, rng, qset: questions.itm_texts(sc, rng), lambda s, j, f: s * 5 + j
+    )
+)
+register_generator(
+    Generator(
+        frozenset(("gt_boxes",)),
+        lambda sc, rng, qset: questions.vg_texts(sc, rng),
+        _family_text_id,
+        lambda sc, texts, s, rows, qset: {
+            "gt_boxes": sc.boxes[s, texts.target[rows.start : rows.stop]]
+        },
+    )
+)
 
 
 def generate(
-    task: str,
+    task: schema.RecordFormat,
     out_dir: str,
     size: str = "tiny",
     num_images: int | None = None,
@@ -62,11 +148,12 @@ def generate(
     question_set: str = "standard",
 ) -> dict:
     """Writes splits ``train`` (``num_images`` images) and ``val`` (a fifth of that) of ``task``
-    (VQA: the questions of ``question_set``, a key of :data:`QUESTION_SETS`).
+    (``mmnas_tf.tasks.get_task(name)``) with the generator of its schema (VQA: the questions of
+    ``question_set``, a key of :data:`QUESTION_SETS`).
 
     Returns the manifest. Same arguments -> identical files.
     """
-    schema.check_task(task)
+    gen = generator_for(task)
     if question_set not in QUESTION_SETS:
         raise ValueError(
             f"unknown question_set {question_set!r}; expected one of {tuple(QUESTION_SETS)}"
@@ -87,12 +174,11 @@ def generate(
     for split_id, (split, n) in enumerate(splits.items()):
         rng = np.random.default_rng([seed, split_id])
         sc = scenes.sample_scenes(n, spec, rng)
-        data[split] = (sc, _texts(task, sc, rng, qset), seed * 1000 + split_id)
+        data[split] = (sc, gen.texts(sc, rng, qset), seed * 1000 + split_id)
     vocab = Vocabulary.build(tokenize(t) for sc, texts, _ in data.values() for t in texts.text)
     os.makedirs(out_dir, exist_ok=True)
     vocab.save(os.path.join(out_dir, writer.VOCAB_FILE))
-    if task == "vqa":
-        writer.write_lines(os.path.join(out_dir, writer.ANSWERS_FILE), questions.ANSWERS)
+    gen.write_files(out_dir)
     emb = np.random.default_rng(seed).normal(0, 0.3, (len(vocab), EMBEDDING_DIM)).astype(np.float32)
     emb[0] = 0
     np.save(os.path.join(out_dir, writer.EMBEDDINGS_FILE), emb)
@@ -103,21 +189,21 @@ def generate(
         def make_record(
             index: int, _: int, sc=sc, texts=texts, render=render, starts=starts
         ) -> dict:
-            return _record(task, sc, texts, render, starts, index, vocab, qset.FAMILIES)
+            return _record(gen, sc, texts, render, starts, index, vocab, qset)
 
         shards = num_shards or max(1, min(8, len(sc) // 500))
         writer.write_split(out_dir, split, task, range(len(sc)), make_record, shards, progress)
     source = f"synthetic/{size}/seed{seed}"
     if question_set != "standard":
         source += f"/{question_set}"
-    return writer.update_manifest(out_dir, task, {"source": source})
+    return writer.update_manifest(out_dir, task.name, {"source": source})
 
 
-def _record(task, sc, texts, render, starts, s, vocab, families) -> dict:
+def _record(gen: Generator, sc, texts, render, starts, s, vocab, qset) -> dict:
     features, boxes = render(s)
     rows = range(starts[s], starts[s + 1])
     family = texts.family[rows.start : rows.stop]
-    rec = {
+    return {
         "image_id": s,
         "image_index": s,
         "image_size": (scenes.IMAGE_H, scenes.IMAGE_W),
@@ -125,16 +211,6 @@ def _record(task, sc, texts, render, starts, s, vocab, families) -> dict:
         "boxes": boxes,
         "texts": [texts.text[i] for i in rows],
         "text_ids": [[vocab.id(t) for t in tokenize(texts.text[i])] for i in rows],
+        "text_id": [gen.text_id(s, j, f) for j, f in enumerate(family)],
+        **gen.targets(sc, texts, s, rows, qset),
     }
-    if task == "itm":
-        rec["text_id"] = [s * 5 + j for j in range(len(rows))]
-    else:
-        rec["text_id"] = [s * 1000 + int(f) * 100 + j for j, f in enumerate(family)]
-    if task == "vqa":
-        answers = [questions.ANSWERS[a] for a in texts.answer[rows.start : rows.stop]]
-        rec["answer_scores"] = [{int(a): 1.0} for a in texts.answer[rows.start : rows.stop]]
-        rec["raw_answers"] = [[a] * schema.NUM_RAW_ANSWERS for a in answers]
-        rec["answer_type"] = [families[f][3] for f in family]
-    elif task == "vg":
-        rec["gt_boxes"] = sc.boxes[s, texts.target[rows.start : rows.stop]]
-    return rec

@@ -1,6 +1,6 @@
 """In-memory image features for ITM negatives: any image's regions and any caption's tokens by index.
 
-The ITM engine mines hard negatives (SPEC 5): it needs the features of arbitrary images and the
+ITM hard-negative mining (``mmnas_tf.tasks.itm``): it needs the features of arbitrary images and the
 token ids of arbitrary captions, inside ``tf.function``/``tf.data``. The store holds every image
 of a split as float16 [N, n, d] in non-trainable ``tf.Variable``s (no 2 GB graph-constant limit)
 and looks rows up with ``tf.gather``: no Python in the loop.
@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.data import pipeline, writer
+from mmnas_tf.data import pipeline, schema, writer
 
 
 class MatchingStore:
@@ -114,9 +114,9 @@ class FeatureStore(MatchingStore):
 
     def __init__(self, data_dir: str, split: str, max_regions: int = 36, max_tokens: int = 50):
         manifest = writer.load_manifest(data_dir)
-        task = manifest["task"]
+        # the common fields only (images, captions): any task's records hold them
         config = pipeline.PipelineConfig(
-            task, max_regions=max_regions, max_tokens=max_tokens, training=False, num_answers=1
+            schema.RecordFormat(), max_regions=max_regions, max_tokens=max_tokens, training=False
         )
         files = writer.split_files(data_dir, split)
         shards = manifest["splits"][split]["shards"]

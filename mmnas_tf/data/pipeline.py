@@ -8,7 +8,8 @@ stay float16 in the shuffle buffer: half the memory).
 
 Element: ``(inputs, targets)``; ``inputs`` keyed by :mod:`mmnas_tf.inputs` names
 (``text_ids`` int32 [B, m], ``image_features`` float32 [B, n, d], ``boxes`` float32 [B, n, 4],
-``image_size`` float32 [B, 2]); targets per task: see :func:`format_example`.
+``image_size`` float32 [B, 2]); targets: the task's ``format_targets`` (see
+``mmnas_tf.data.schema.RecordFormat``; the tasks in ``mmnas_tf.tasks`` are record formats).
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ class PipelineConfig:
     """How to read one split.
 
     Attributes:
-      task: ``vqa``, ``itm`` or ``vg``.
+      task: the task (``mmnas_tf.tasks.get_task(name)``): its record format.
       batch_size: examples per batch.
-      max_tokens: text length m (VQA 14, ITM 50, VG 14); longer texts are trimmed.
-      max_regions: region slots n (VQA 100, ITM 36, VG 100); extra regions (lowest confidence, at
-        the end in bottom-up files) are dropped.
+      max_tokens: text length m (the task's ``max_tokens``); longer texts are trimmed.
+      max_regions: region slots n (the task's ``max_regions``); extra regions (lowest confidence,
+        at the end in bottom-up files) are dropped.
       training: shuffle, drop the last partial batch, return training targets only.
-      num_answers: VQA answer-vocabulary size k (default: lines of ``answers.txt``).
+      num_answers: answer-vocabulary size k of a task whose targets index ``answers.txt``
+        (default: its lines).
       shuffle_buffer: examples held for shuffling.
       seed: shuffle / file-order seed (fixed seed + ``deterministic`` = reproducible order).
       deterministic: keep a reproducible element order (tests); off = faster.
@@ -54,7 +56,7 @@ class PipelineConfig:
       cycle_length: shards read concurrently.
     """
 
-    task: str
+    task: schema.RecordFormat
     batch_size: int = 64
     max_tokens: int = 14
     max_regions: int = 100
@@ -72,7 +74,7 @@ class PipelineConfig:
     cycle_length: int = 4
 
     def __post_init__(self) -> None:
-        schema.check_task(self.task)
+        schema.check_format(self.task)
         for name, value, choices in (
             ("on_corrupt", self.on_corrupt, ON_CORRUPT),
             ("subset", self.subset, SUBSETS),
@@ -96,7 +98,7 @@ class Pipeline:
 
     Example::
 
-        p = Pipeline("/data/vqa", "train", PipelineConfig("vqa", batch_size=64))
+        p = Pipeline("/data/vqa", "train", PipelineConfig(get_task("vqa"), batch_size=64))
         for inputs, targets in p.dataset(): ...
         p.skipped_records  # int, with on_corrupt="skip"
     """
@@ -104,16 +106,16 @@ class Pipeline:
     def __init__(self, data_dir: str, split: str, config: PipelineConfig):
         self.data_dir, self.split, self.config = data_dir, split, config
         self.manifest = writer.load_manifest(data_dir)
-        if self.manifest["task"] != config.task:
+        if self.manifest["task"] != config.task.name:
             raise ValueError(
-                f"{data_dir} holds {self.manifest['task']!r} records, not {config.task!r}"
+                f"{data_dir} holds {self.manifest['task']!r} records, not {config.task.name!r}"
             )
         self.files = writer.split_files(data_dir, split)
         shards = self.manifest["splits"][split]["shards"]
         self.expected = [shards[os.path.basename(f)]["records"] for f in self.files]
         self.feature_dim = int(self.manifest["feature_dim"])
         self.feature_dtype = tf.as_dtype(self.manifest["feature_dtype"])
-        if config.task == "vqa" and config.num_answers is None:
+        if config.task.uses_answer_vocabulary and config.num_answers is None:
             answers = _read_lines(os.path.join(data_dir, writer.ANSWERS_FILE))
             self.config = dataclasses.replace(config, num_answers=len(answers))
         self._skipped = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -161,7 +163,7 @@ class Pipeline:
 def _read_lines(path: str) -> list[str]:
     if not os.path.exists(path):
         raise FileNotFoundError(
-            f"{path} not found (needed for the VQA answer count; or set num_answers)"
+            f"{path} not found (needed for the answer count; or set num_answers)"
         )
     with open(path, encoding="utf-8") as f:
         return [line for line in f.read().splitlines() if line]
@@ -269,9 +271,9 @@ def prepare_record(
 ) -> dict[str, tf.Tensor]:
     """Decodes one record and pads it: image fields once per image, text fields to [q, ...] fixed."""
     c = config
-    if c.task == "vqa" and not c.num_answers:
+    if c.task.uses_answer_vocabulary and not c.num_answers:
         raise ValueError(
-            "PipelineConfig.num_answers is needed for VQA (Pipeline reads answers.txt)"
+            f"PipelineConfig.num_answers is needed for {c.task.name} (Pipeline reads answers.txt)"
         )
     d = schema.decode_record(c.task, serialized, feature_dtype)
     n = tf.minimum(d["num_regions"], c.max_regions)
@@ -294,15 +296,7 @@ def prepare_record(
     if not c.bucket_boundaries:
         out["features"] = tf.ensure_shape(out["features"], [c.max_regions, feature_dim])
         out["boxes"] = tf.ensure_shape(out["boxes"], [c.max_regions, 4])
-    if c.task == "vqa":
-        # one_hot(-1) is all zeros, so the -1 padding of answer_ids adds nothing.
-        hot = tf.one_hot(d["answer_ids"], c.num_answers, dtype=tf.float32)
-        out["answer_scores"] = tf.reduce_sum(hot * d["answer_scores"][..., None], axis=1)
-        if not c.training:
-            out["answers"] = d["raw_answers"]
-            out["answer_type"] = d["answer_type"]
-    elif c.task == "vg":
-        out["gt_box"] = d["gt_boxes"]
+    out.update(c.task.prepare_targets(c, d))
     return out
 
 
@@ -316,12 +310,12 @@ def expand(record: dict[str, tf.Tensor]) -> tf.data.Dataset:
     return zipped.map(lambda i, t: {**i, **t})
 
 
-def format_example(task: str, e: dict[str, tf.Tensor], training: bool) -> tuple[dict, dict]:
+def format_example(
+    task: schema.RecordFormat, e: dict[str, tf.Tensor], training: bool
+) -> tuple[dict, dict]:
     """Example (or batch) dict -> ``(inputs, targets)``; elementwise, so batched or not.
 
-    Targets: VQA ``answer_scores`` float32 [B, k] (+ eval: ``answers`` string [B, 10],
-    ``answer_type`` string [B], ``question_id`` int64 [B]); ITM ``image_index``, ``caption_index``
-    int32 [B]; VG ``gt_box`` float32 [B, 4] pixel x1y1x2y2 (+ eval: ``sentence_id`` int64 [B]).
+    Targets: the task's ``format_targets`` (documented on each task class).
     """
     inputs = {
         names.TEXT_IDS: tf.cast(e["text_ids"], tf.int32),
@@ -329,21 +323,7 @@ def format_example(task: str, e: dict[str, tf.Tensor], training: bool) -> tuple[
         names.BOXES: e["boxes"],
         names.IMAGE_SIZE: e["image_size"],
     }
-    if task == "vqa":
-        targets = {"answer_scores": e["answer_scores"]}
-        if not training:
-            targets.update(
-                answers=e["answers"], answer_type=e["answer_type"], question_id=e["text_id"]
-            )
-    elif task == "itm":
-        targets = {
-            "image_index": tf.cast(e["image_index"], tf.int32),
-            "caption_index": tf.cast(e["text_id"], tf.int32),
-        }
-    else:
-        targets = {"gt_box": e["gt_box"]}
-        if not training:
-            targets["sentence_id"] = e["text_id"]
+    targets = task.format_targets(e, training)
     return inputs, targets
 
 

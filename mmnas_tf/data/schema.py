@@ -1,6 +1,10 @@
 """One TFRecord schema per task: it drives the writer (:func:`encode_record`) and the reader
 (:func:`decode_record`). Every field is documented in ``tfrecords/README.md``.
 
+The fields every record has (the image and its texts) are defined here; a task adds its target
+fields by subclassing :class:`RecordFormat` (the tasks in ``mmnas_tf.tasks`` do), so this module
+names no task. The base ``RecordFormat()`` reads the common fields of any task's records.
+
 A record holds ONE image (its region features stored once, as raw little-endian bytes) and ALL of
 its texts with their targets; the pipeline expands it into one example per text.
 """
@@ -14,7 +18,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-TASKS = ("vqa", "itm", "vg")
 FEATURE_DTYPES = ("float32", "float16")
 NUM_RAW_ANSWERS = 10
 
@@ -54,35 +57,66 @@ COMMON_FIELDS = (
     Field("text_ids", _I, "list", "token ids of all q sentences, concatenated (untrimmed)"),
     Field("text_lengths", _I, "list", "q token counts splitting `text_ids`"),
 )
-TASK_FIELDS = {
-    "vqa": (
-        Field(
-            "answer_ids",
-            _I,
-            "list",
-            "answer-vocabulary ids with a non-zero soft score, concatenated",
-        ),
-        Field(
-            "answer_scores", _F, "list", "soft scores (0.3/0.6/0.9/1.0) parallel to `answer_ids`"
-        ),
-        Field("answer_lengths", _I, "list", "q counts splitting `answer_ids` / `answer_scores`"),
-        Field("raw_answers", _B, "list", "q*10 raw annotator answers, or empty (test split)"),
-        Field("answer_type", _B, "list", "q answer types (yes/no, number, other), or empty"),
-    ),
-    "itm": (),
-    "vg": (Field("gt_boxes", _F, "list", "q*4 ground-truth boxes x1, y1, x2, y2, pixels"),),
-}
+#: (field name, is it valid, why not) checks of a serialized record, run in-graph at decode.
+Rule = tuple[str, tf.Tensor, str]
 
 
-def check_task(task: str) -> str:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+class RecordFormat:
+    """The record schema of one task: the common fields plus the task's target fields, and how the
+    targets are encoded, decoded, checked, padded into the pipeline and formatted as model targets.
+
+    The base class has no target fields: it writes and reads the common fields of any record.
+    A task overrides the class attributes and the ``*_targets`` hooks (see ``mmnas_tf.tasks``).
+
+    Attributes:
+      name: the task name written into ``manifest.json``.
+      target_fields: the task's own ``Field`` s, after ``COMMON_FIELDS``.
+      uses_answer_vocabulary: the targets index ``answers.txt`` (its line count is the pipeline's
+        ``num_answers``).
+    """
+
+    name: str = ""
+    target_fields: tuple[Field, ...] = ()
+    uses_answer_vocabulary: bool = False
+
+    def fields(self) -> tuple[Field, ...]:
+        """All fields of the records, in a fixed order."""
+        return COMMON_FIELDS + self.target_fields
+
+    def encode_targets(self, record: Mapping[str, Any], q: int) -> dict[str, Any]:
+        """Python record -> {target field: value(s)} (raise ValueError naming a bad field)."""
+        return {}
+
+    def decode_targets(self, dense: dict[str, tf.Tensor], q: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Parsed dense fields -> per-image target tensors with a leading q dimension."""
+        return {}
+
+    def target_checks(self, dense: dict[str, tf.Tensor], q: tf.Tensor, size) -> list[Rule]:
+        """In-graph size checks of the target fields; ``size(name)`` is a field's value count."""
+        return []
+
+    def prepare_targets(self, config, decoded: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """Decoded record -> per-text target fields ([q, ...], fixed shapes) kept through the
+        pipeline; ``config`` is its ``PipelineConfig``."""
+        return {}
+
+    def format_targets(self, example: dict[str, tf.Tensor], training: bool) -> dict:
+        """An example (or batch) of the pipeline -> the targets dict the task's loss reads."""
+        return {}
+
+
+def check_format(task) -> RecordFormat:
+    """``task`` if it is a RecordFormat (a ``Task``), else a TypeError saying what to pass."""
+    if not isinstance(task, RecordFormat):
+        raise TypeError(
+            f"expected a task (mmnas_tf.tasks.get_task(name)) or a RecordFormat, got {task!r}"
+        )
     return task
 
 
-def fields(task: str) -> tuple[Field, ...]:
+def fields(task: RecordFormat) -> tuple[Field, ...]:
     """All fields of a task's records, in a fixed order."""
-    return COMMON_FIELDS + TASK_FIELDS[check_task(task)]
+    return check_format(task).fields()
 
 
 def _feature(field: Field, value: Any) -> tf.train.Feature:
@@ -95,7 +129,7 @@ def _feature(field: Field, value: Any) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=np.asarray(values, np.float32)))
 
 
-def _flatten(task: str, record: Mapping[str, Any]) -> dict[str, Any]:
+def _flatten(task: RecordFormat, record: Mapping[str, Any]) -> dict[str, Any]:
     """Python record (see :func:`encode_record`) -> {field name: value(s)}."""
     features = np.asarray(record["features"])
     if features.ndim != 2 or features.dtype.name not in FEATURE_DTYPES:
@@ -124,41 +158,28 @@ def _flatten(task: str, record: Mapping[str, Any]) -> dict[str, Any]:
         "text_ids": np.concatenate(token_ids) if token_ids else [],
         "text_lengths": [len(t) for t in token_ids],
     }
-    if task == "vqa":
-        scores = record["answer_scores"]  # one {answer id: score} per text
-        flat["answer_ids"] = [i for s in scores for i in s]
-        flat["answer_scores"] = [v for s in scores for v in s.values()]
-        flat["answer_lengths"] = [len(s) for s in scores]
-        raw = record.get("raw_answers")
-        flat["raw_answers"] = [_pad_answers(a) for a in raw] if raw else []
-        flat["raw_answers"] = [a for answers in flat["raw_answers"] for a in answers]
-        flat["answer_type"] = list(record.get("answer_type") or [])
-    elif task == "vg":
-        flat["gt_boxes"] = np.asarray(record["gt_boxes"], np.float32).reshape(-1)
-        if len(flat["gt_boxes"]) != 4 * q:
-            raise ValueError(f"image {record['image_id']}: gt_boxes must be [{q}, 4]")
-    checked = ["text_id", "text_lengths"] + (["answer_lengths"] if task == "vqa" else [])
-    for name in checked:
+    flat.update(task.encode_targets(record, q))
+    for name in ["text_id", "text_lengths"]:
         if len(flat[name]) != q:
             raise ValueError(f"image {record['image_id']}: {len(flat[name])} {name} for {q} texts")
     return flat
 
 
-def _pad_answers(answers: Sequence[str]) -> list[str]:
+def pad_answers(answers: Sequence[str]) -> list[str]:
+    """Up to ``NUM_RAW_ANSWERS`` annotator answers, padded with ""."""
     answers = list(answers)[:NUM_RAW_ANSWERS]
     return answers + [""] * (NUM_RAW_ANSWERS - len(answers))
 
 
-def encode_record(task: str, record: Mapping[str, Any]) -> bytes:
+def encode_record(task: RecordFormat, record: Mapping[str, Any]) -> bytes:
     """Serialises one image and all its texts as a ``tf.train.Example``.
 
     ``record`` keys: ``image_id``, ``image_index``, ``image_size`` (h, w), ``features`` ([n, d]
     float32 or float16 ndarray, stored as is), ``boxes`` ([n, 4]), ``texts`` (q strings),
-    ``text_id`` (q ints), ``text_ids`` (q token-id sequences). VQA adds ``answer_scores`` (q dicts
-    {answer id: score}), optional ``raw_answers`` (q lists of up to 10 strings) and
-    ``answer_type`` (q strings); VG adds ``gt_boxes`` ([q, 4]).
+    ``text_id`` (q ints), ``text_ids`` (q token-id sequences), plus the task's targets (its
+    ``encode_targets``).
     """
-    flat = _flatten(check_task(task), record)
+    flat = _flatten(check_format(task), record)
     example = tf.train.Example(
         features=tf.train.Features(
             feature={f.name: _feature(f, flat[f.name]) for f in fields(task)}
@@ -167,7 +188,7 @@ def encode_record(task: str, record: Mapping[str, Any]) -> bytes:
     return example.SerializeToString()
 
 
-def feature_spec(task: str) -> dict[str, tf.io.FixedLenFeature | tf.io.VarLenFeature]:
+def feature_spec(task: RecordFormat) -> dict[str, tf.io.FixedLenFeature | tf.io.VarLenFeature]:
     """The ``tf.io.parse_single_example`` spec of a task's records."""
     return {
         f.name: tf.io.FixedLenFeature([], f.dtype)
@@ -196,7 +217,7 @@ def decode_features(
 
 
 def decode_record(
-    task: str, serialized: tf.Tensor, feature_dtype: tf.DType = tf.float32
+    task: RecordFormat, serialized: tf.Tensor, feature_dtype: tf.DType = tf.float32
 ) -> dict[str, tf.Tensor]:
     """Serialized record -> dict of per-image tensors (text fields have a leading q dimension).
 
@@ -204,10 +225,9 @@ def decode_record(
     ``num_regions`` (int64 []), ``features`` ([n, d] of ``feature_dtype``; pass the stored type,
     see the manifest, to keep the pipeline compact and exact), ``boxes`` (float32 [n, 4]); text
     fields ``text`` (string [q]), ``text_id`` (int64 [q]), ``text_ids`` (int64 [q, L], 0-padded);
-    VQA ``answer_ids`` (int64 [q, A], -1-padded), ``answer_scores`` (float32 [q, A]),
-    ``raw_answers`` (string [q, 10], "" when absent), ``answer_type`` (string [q]);
-    VG ``gt_boxes`` (float32 [q, 4]).
+    plus the task's targets (its ``decode_targets``).
     """
+    check_format(task)
     parsed = tf.io.parse_single_example(serialized, feature_spec(task))
     dense = {
         k: tf.sparse.to_dense(v) if isinstance(v, tf.SparseTensor) else v for k, v in parsed.items()
@@ -235,25 +255,12 @@ def decode_record(
             dense["text_ids"], dense["text_lengths"]
         ).to_tensor(0),
     }
-    if task == "vqa":
-        lengths = dense["answer_lengths"]
-        out["answer_ids"] = tf.RaggedTensor.from_row_lengths(
-            dense["answer_ids"], lengths
-        ).to_tensor(-1)
-        out["answer_scores"] = tf.RaggedTensor.from_row_lengths(
-            dense["answer_scores"], lengths
-        ).to_tensor(0.0)
-        raw = tf.reshape(dense["raw_answers"], tf.stack([q, -1]))
-        out["raw_answers"] = tf.pad(raw, [[0, 0], [0, NUM_RAW_ANSWERS - tf.shape(raw)[1]]])
-        missing = q - tf.size(dense["answer_type"], out_type=tf.int64)
-        out["answer_type"] = tf.concat([dense["answer_type"], tf.fill([missing], "")], 0)
-    elif task == "vg":
-        out["gt_boxes"] = tf.reshape(dense["gt_boxes"], tf.stack([q, 4]))
+    out.update(task.decode_targets(dense, q))
     return out
 
 
 def _checks(
-    task: str, dense: dict[str, tf.Tensor], n: tf.Tensor, q: tf.Tensor
+    task: RecordFormat, dense: dict[str, tf.Tensor], n: tf.Tensor, q: tf.Tensor
 ) -> list[tf.Operation]:
     """Size checks whose failure names the field (a bare reshape error names nothing)."""
     size = lambda name: tf.size(dense[name], out_type=tf.int64)  # noqa: E731
@@ -281,32 +288,10 @@ def _checks(
             "must hold sum(text_lengths) ids",
         ),
     ]
-    if task == "vqa":
-        total = tf.reduce_sum(dense["answer_lengths"])
-        rules += [
-            ("answer_lengths", tf.equal(size("answer_lengths"), q), "must hold one count per text"),
-            (
-                "answer_ids",
-                tf.equal(size("answer_ids"), total),
-                "must hold sum(answer_lengths) ids",
-            ),
-            ("answer_scores", tf.equal(size("answer_scores"), total), "must parallel answer_ids"),
-            (
-                "raw_answers",
-                tf.reduce_any(tf.equal(size("raw_answers"), [0, NUM_RAW_ANSWERS * q])),
-                "must hold 10 per text or none",
-            ),
-            (
-                "answer_type",
-                tf.reduce_any(tf.equal(size("answer_type"), [0, q])),
-                "must hold one per text or none",
-            ),
-        ]
-    elif task == "vg":
-        rules.append(("gt_boxes", tf.equal(size("gt_boxes"), 4 * q), "must hold 4 values per text"))
+    rules += task.target_checks(dense, q, size)
     return [
         tf.debugging.Assert(
-            ok, [f"bad {task} record: field `{name}` {why}; image_id", dense["image_id"]]
+            ok, [f"bad {task.name} record: field `{name}` {why}; image_id", dense["image_id"]]
         )
         for name, ok, why in rules
     ]

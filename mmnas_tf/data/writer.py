@@ -78,7 +78,7 @@ def count_examples(path: str) -> tuple[int, int]:
 def write_split(
     out_dir: str,
     split: str,
-    task: str,
+    task: schema.RecordFormat,
     items: Sequence[Any],
     make_record: Callable[[Any, int], Mapping[str, Any]],
     num_shards: int,
@@ -89,17 +89,17 @@ def write_split(
     Args:
       out_dir: dataset folder (created).
       split: split name, the shard file prefix (e.g. ``train``).
-      task: one of ``schema.TASKS``.
+      task: the task (``mmnas_tf.tasks.get_task(name)``): its record format and name.
       items: per-image descriptions; ``make_record(item, image_index)`` turns one into the record
         dict of ``schema.encode_record`` (this is where features are loaded).
       num_shards: number of output files.
     Returns the split's manifest entry.
     """
-    schema.check_task(task)
+    schema.check_format(task)
     os.makedirs(out_dir, exist_ok=True)
     shards: dict[str, dict[str, int]] = {}
     info: dict[str, Any] = {}
-    bar = Progress(len(items), f"{task}/{split}", progress)
+    bar = Progress(len(items), f"{task.name}/{split}", progress)
     for s, chunk in enumerate(plan_shards(len(items), num_shards)):
         name = shard_name(split, s, num_shards)
         path = os.path.join(out_dir, name)
@@ -136,7 +136,7 @@ def write_split(
         "records": sum(v["records"] for v in shards.values()),
         "examples": sum(v["examples"] for v in shards.values()),
     }
-    update_manifest(out_dir, task, {"splits": {split: entry}, **info})
+    update_manifest(out_dir, task.name, {"splits": {split: entry}, **info})
     return entry
 
 

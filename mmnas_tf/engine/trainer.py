@@ -7,15 +7,13 @@ Step (``Trainer.train_step``): ``loss = task.compute_loss(model, inputs, targets
 second sum restore it, so a MirroredStrategy step equals the single-device step on the same global
 batch (tested).
 
-Epochs: the learning rate is set at each epoch start from the schedule; ``dataset_fn(epoch)``
-builds the epoch's dataset (seeded by the epoch, so a restarted run rebuilds the same order) and a
-checkpoint is written every ``checkpoint_every_steps`` steps (with the iterator position) and at
-each epoch end.
+Epochs: the shared ``engine.loop.EpochLoop`` (restore, the task's per-epoch hooks, mid-epoch
+resume, periodic and epoch-end checkpoints); the learning rate is set at each epoch start from the
+schedule; ``dataset_fn(epoch)`` builds the epoch's dataset.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import keras
@@ -23,11 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
-from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
+from mmnas_tf.engine.distribute import needs_distribution, worker_info
+from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.engine.schedules import EpochSchedule
-from mmnas_tf.tasks import Task
+from mmnas_tf.tasks import EpochHooks, Task
 
-DatasetFn = Callable[[int], tf.data.Dataset]
 BatchFn = Callable[[dict, dict], tuple[dict, dict]]
 
 
@@ -62,7 +60,7 @@ def global_sum_gradients(
     return grads, norm
 
 
-class Trainer:
+class Trainer(EpochLoop):
     """Trains ``model`` on ``task`` with exact checkpoint/resume.
 
     Args:
@@ -79,11 +77,10 @@ class Trainer:
       checkpoint_every_steps: mid-epoch checkpoint interval (0 = epoch ends only).
       max_to_keep: checkpoints kept.
       callbacks: ``keras.callbacks.Callback`` s (progress bar, TensorBoard, profiler).
-      before_epoch: ``fn(trainer, epoch)`` run at a fresh epoch start (e.g. ITM mining); not run
-        again when resuming mid-epoch (its state must be in ``extra_trackables``).
-      batch_fn: in-graph ``fn(inputs, targets) -> (inputs, targets)`` per replica (e.g. adding ITM
-        negatives).
-      extra_trackables: more objects for the checkpoint.
+      hooks: the task's ``EpochHooks`` (``task.epoch_hooks(...)``, e.g. ITM mining): its
+        ``before_epoch(epoch)`` runs at a fresh epoch start, not again when resuming mid-epoch;
+        its ``batch_fn`` maps each per-replica batch in-graph; its ``trackables`` join the
+        checkpoint.
     """
 
     def __init__(
@@ -101,12 +98,11 @@ class Trainer:
         checkpoint_every_steps: int = 0,
         max_to_keep: int = 3,
         callbacks: Sequence[keras.callbacks.Callback] = (),
-        before_epoch: Callable[[Trainer, int], None] | None = None,
-        batch_fn: BatchFn | None = None,
-        extra_trackables: dict | None = None,
+        hooks: EpochHooks | None = None,
     ):
+        hooks = hooks or EpochHooks()
         self.task, self.model, self.schedule = task, model, schedule
-        self.epochs = epochs
+        self.epochs = self.total_epochs = epochs
         self.strategy = strategy or tf.distribute.get_strategy()
         if jit_compile and needs_distribution(self.strategy):
             raise ValueError(
@@ -115,7 +111,7 @@ class Trainer:
         self.clip_norm, self.jit_compile = clip_norm, jit_compile
         self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
         self.callbacks = list(callbacks)
-        self.before_epoch, self.batch_fn = before_epoch, batch_fn
+        self.before_epoch, self.batch_fn = hooks.before_epoch, hooks.batch_fn
         with self.strategy.scope():
             self.optimizer = optimizer or make_adam(schedule(0))
             self.optimizer.build(model.trainable_variables)
@@ -123,7 +119,7 @@ class Trainer:
         self.state = TrainingState()
         self.checkpointer = Checkpointer(
             model_dir, model, max_to_keep=max_to_keep, state=self.state, is_chief=self.is_chief,
-            worker_id=self.worker_id, optimizer=self.optimizer, **(extra_trackables or {}),
+            worker_id=self.worker_id, optimizer=self.optimizer, **hooks.trackables,
         )  # fmt: skip
         self._step_fn = None
         self.history: list[dict] = []
@@ -162,89 +158,66 @@ class Trainer:
             cb.set_model(self.model)
             cb.set_params({"epochs": self.epochs, "steps": self.steps_per_epoch, "verbose": 1})
 
-    def _save(self, iterator=None) -> str:
-        return self.checkpointer.save(iterator)
-
     def fit(self, dataset_fn: DatasetFn) -> list[dict]:
         """Trains (or continues) until ``epochs``; returns one logs dict per epoch trained now."""
-        restored = self.checkpointer.restore()
-        counters = self.state.counters()
-        if restored:
-            print(
-                f"resumed from {restored} at epoch {counters['epoch']} step {counters['step']}",
-                flush=True,
-            )
+        counters = self.restore(lambda line: print(line, flush=True))
         self._set_params()
         for cb in self.callbacks:
             cb.on_train_begin()
-        epoch, trained = counters["epoch"], []
-        while epoch < self.epochs:
-            mid_epoch = counters["step_in_epoch"] > 0
-            trained.append(self._run_epoch(epoch, dataset_fn, resume_mid_epoch=mid_epoch))
-            counters["step_in_epoch"] = 0
-            epoch += 1
+        trained = self.run_epochs(dataset_fn, counters)
         for cb in self.callbacks:
             cb.on_train_end()
         self.history.extend(trained)
         return trained
 
-    def _run_epoch(self, epoch: int, dataset_fn: DatasetFn, resume_mid_epoch: bool) -> dict:
-        lr = self.schedule(epoch)
-        self.optimizer.learning_rate = lr
-        if self.before_epoch is not None and not resume_mid_epoch:
-            self.before_epoch(self, epoch)
+    # ---- the epoch hooks of the shared loop ----------------------------------------------------
+    def begin_epoch(self, epoch: int, resumed_mid_epoch: bool) -> None:
+        self._lr = self.schedule(epoch)
+        self.optimizer.learning_rate = self._lr
+        self._losses, self._norms, self._examples = [], [], 0
+
+    def on_epoch_start(self, epoch: int, resumed_mid_epoch: bool) -> None:
         for cb in self.callbacks:
-            cb.on_epoch_begin(epoch, {"learning_rate": lr})
-        iterator = iter(distribute_dataset(self.strategy, dataset_fn(epoch)))
-        if resume_mid_epoch and not self.checkpointer.restore_iterator(iterator):
-            raise RuntimeError("the checkpoint is mid-epoch but holds no iterator state")
-        losses, norms, examples, start = [], [], 0, time.perf_counter()
-        in_epoch = int(self.state.step_in_epoch.numpy())
-        while self.steps_per_epoch is None or in_epoch < self.steps_per_epoch:
-            try:
-                inputs, targets = next(iterator)
-            except StopIteration:
-                break
-            step = int(self.state.step.numpy()) + 1
-            for cb in self.callbacks:
-                cb.on_train_batch_begin(in_epoch, {"step": step})
-            out = self.train_step(inputs, targets)
-            self.state.step.assign_add(1)
-            self.state.step_in_epoch.assign_add(1)
-            in_epoch += 1
-            loss = float(out["loss"])
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss {loss} at epoch {epoch} step {step}")
-            batch = _global_batch(inputs)
-            losses.append(loss)
-            norms.append(float(out["grad_norm"]))
-            examples += batch
-            logs = {
-                "loss": loss,
-                "grad_norm": norms[-1],
-                "learning_rate": lr,
-                "examples": batch,
-                "step": step,
-            }
-            for cb in self.callbacks:
-                cb.on_train_batch_end(in_epoch - 1, logs)
-            if self.checkpoint_every_steps and step % self.checkpoint_every_steps == 0:
-                self._save(iterator)
-        self.state.epoch.assign_add(1)
-        self.state.step_in_epoch.assign(0)
-        self._save()
-        took = time.perf_counter() - start
+            cb.on_epoch_begin(epoch, {"learning_rate": self._lr})
+
+    def train_step_on(self, iterator, epoch: int, in_epoch: int) -> dict:
+        inputs, targets = next(iterator)
+        step = int(self.state.step.numpy()) + 1
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(in_epoch, {"step": step})
+        out = self.train_step(inputs, targets)
+        loss = float(out["loss"])
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss {loss} at epoch {epoch} step {step}")
+        batch = _global_batch(inputs)
+        self._losses.append(loss)
+        self._norms.append(float(out["grad_norm"]))
+        self._examples += batch
         logs = {
+            "loss": loss,
+            "grad_norm": self._norms[-1],
+            "learning_rate": self._lr,
+            "examples": batch,
+            "step": step,
+        }
+        for cb in self.callbacks:
+            cb.on_train_batch_end(in_epoch, logs)
+        return logs
+
+    def end_epoch(self, epoch: int, steps: int, seconds: float, logs: dict) -> dict:
+        losses, norms = self._losses, self._norms
+        return {
             "epoch": epoch + 1,
             "loss": float(np.mean(losses)) if losses else float("nan"),
             "grad_norm": float(np.mean(norms)) if norms else float("nan"),
-            "learning_rate": lr,
+            "learning_rate": self._lr,
             "steps": len(losses),
-            "examples_per_sec": examples / max(took, 1e-9),
+            "examples_per_sec": self._examples / max(seconds, 1e-9),
         }
+
+    def after_save(self, epoch: int, result: dict) -> None:
         for cb in self.callbacks:
-            cb.on_epoch_end(epoch, dict(logs))
-        return logs
+            cb.on_epoch_end(epoch, dict(result))
 
 
 def _global_batch(inputs) -> int:

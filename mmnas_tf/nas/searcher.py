@@ -15,7 +15,6 @@ counters, the iterator position mid-epoch, and the history + early-stop state as
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -24,41 +23,14 @@ import tensorflow as tf
 from mmnas_tf import inputs as names
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
 from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
+from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.nas import reporting
 from mmnas_tf.nas.search_model import (
     SearchModel,
     default_arch_optimizer,
     default_weight_optimizer,
 )
-
-DatasetFn = Callable[[int], tf.data.Dataset]
-
-
-def task_metric(task_name: str):
-    """The Keras metric of the argmax architecture on D_a and its update from model outputs
-    (None for ITM: its metric needs mined negatives)."""
-    from mmnas_tf.metrics import GroundingAccuracy, VQAAccuracy
-    from mmnas_tf.models import image_padding_mask
-    from mmnas_tf.tasks.grounding import predict_box
-
-    if task_name == "vqa":
-        metric = VQAAccuracy()
-        return metric, lambda out, inputs, targets: metric.update_state(
-            targets["answer_scores"], out["logits"]
-        )
-    if task_name == "vg":
-        metric = GroundingAccuracy()
-
-        def update(out, inputs, targets):
-            mask = image_padding_mask(inputs[names.IMAGE_FEATURES])
-            _, box = predict_box(
-                out["object_scores"], out["box_deltas"], inputs[names.BOXES], mask,
-                inputs[names.IMAGE_SIZE],
-            )  # fmt: skip
-            metric.update_state(targets["gt_box"], box)
-
-        return metric, update
-    return None, None
+from mmnas_tf.tasks import EpochHooks
 
 
 class _Outputs:
@@ -72,8 +44,8 @@ class _Outputs:
         return self.outputs
 
 
-class Searcher:
-    """Runs (or continues) a search with exact resume.
+class Searcher(EpochLoop):
+    """Runs (or continues) a search with exact resume (the shared ``engine.loop.EpochLoop``).
 
     Args:
       search_model: a ``SearchModel`` built under ``strategy.scope()`` (not compiled).
@@ -86,10 +58,10 @@ class Searcher:
       max_to_keep: checkpoints kept.
       tensorboard: write TensorBoard summaries (chief only).
       run_eagerly: run cycles and evaluation eagerly (debugging and fast tests).
-      before_epoch: optional ``fn(epoch)`` run at the start of a fresh epoch, not when resuming
-        mid-epoch (ITM: mine hard negatives; its state belongs in ``extra_trackables``).
-      extra_trackables: more objects for the checkpoint.
       log: ``fn(str)`` for one progress line per epoch (default: print).
+      hooks: the task's ``EpochHooks`` (``Task.epoch_hooks``): ``before_epoch`` runs at the start
+        of a fresh epoch, not when resuming mid-epoch (ITM: mine hard negatives), and its
+        ``trackables`` join the checkpoint.
     """
 
     def __init__(
@@ -105,9 +77,9 @@ class Searcher:
         tensorboard: bool = True,
         run_eagerly: bool = False,
         log: Callable[[str], None] = print,
-        before_epoch: Callable[[int], None] | None = None,
-        extra_trackables: dict | None = None,
+        hooks: EpochHooks | None = None,
     ):
+        hooks = hooks or EpochHooks()
         self.model, self.config, self.model_dir = search_model, config, model_dir
         self.strategy = strategy or tf.distribute.get_strategy()
         if jit_compile and needs_distribution(self.strategy):
@@ -115,7 +87,7 @@ class Searcher:
         self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
         self.total_epochs = config.warmup_epochs + config.search_epochs
         self.schedule = config.weight_schedule()
-        self.log, self.before_epoch = log, before_epoch
+        self.log, self.before_epoch = log, hooks.before_epoch
         with self.strategy.scope():
             self.weight_optimizer = default_weight_optimizer(self.schedule(0))
             self.arch_optimizer = default_arch_optimizer(
@@ -125,21 +97,23 @@ class Searcher:
                 self.weight_optimizer, self.arch_optimizer, jit_compile=jit_compile,
                 run_eagerly=run_eagerly,
             )  # fmt: skip
-            self.metric, self._update_metric = task_metric(search_model.task.name)
+            self.metrics = search_model.task.build_metrics()
         self.worker_id, self.is_chief = worker_info()
         self.state = TrainingState()
         self.checkpointer = Checkpointer(
             model_dir, search_model, max_to_keep=max_to_keep, state=self.state,
             is_chief=self.is_chief, worker_id=self.worker_id,
             weight_optimizer=self.weight_optimizer, arch_optimizer=self.arch_optimizer,
-            **(extra_trackables or {}),
+            **hooks.trackables,
         )  # fmt: skip
         self.writer = (
             tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
             if tensorboard and self.is_chief
             else None
         )
-        self._eval_fn = None
+        self._eval_fn = self._train = None
+        self.status: dict = {"history": {}, "unchanged": 0, "stopped": False}
+        self._cycles_eval = None
 
     # ---- schedule ------------------------------------------------------------------------------
     def phase(self, epoch: int) -> tuple[str, float]:
@@ -154,8 +128,7 @@ class Searcher:
         inputs, targets = model.prepare(inputs, targets)
         outputs = model.task_model(inputs, training=False, arch=model.argmax_arch())
         loss = model.task.compute_loss(_Outputs(outputs), inputs, targets, training=False)
-        if self._update_metric is not None:
-            self._update_metric(outputs, inputs, targets)
+        model.task.update_metrics(self.metrics, outputs, inputs, targets)
         return loss, tf.shape(inputs[names.TEXT_IDS])[0]
 
     def evaluate(self, dataset: tf.data.Dataset) -> dict:
@@ -172,15 +145,14 @@ class Searcher:
                 if self.model.run_eagerly
                 else tf.function(step, autograph=False, reduce_retracing=True)
             )
-        if self.metric is not None:
-            self.metric.reset_state()
+        for metric in self.metrics:
+            metric.reset_state()
         total, count = 0.0, 0
         for inputs, targets in distribute_dataset(self.strategy, dataset):
             loss, n = self._eval_fn(inputs, targets)
             total, count = total + float(loss), count + int(n)
         out = {"loss": total / max(count, 1), "examples": count}
-        if self.metric is not None:
-            out[self.metric.name] = float(self.metric.result())
+        out.update({m.name: float(m.result()) for m in self.metrics})
         return out
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -189,51 +161,39 @@ class Searcher:
     ) -> dict:
         """Searches until the last epoch or the early stop; returns the JSON state
         ``{"history": {"epochK": ...}, "unchanged": int, "stopped": bool}``."""
-        restored = self.checkpointer.restore()
-        counters = self.state.counters()
-        status = self.state.json or {"history": {}, "unchanged": 0, "stopped": False}
-        if restored:
-            self.log(
-                f"resumed from {restored} at epoch {counters['epoch']} step {counters['step']}"
-            )
-            self._write_files(status)
-        train = self.model.make_train_function()
-        epoch = counters["epoch"]
-        mid_epoch = counters["step_in_epoch"] > 0
-        while epoch < self.total_epochs and not status["stopped"]:
-            status = self._run_epoch(epoch, cycles_fn, eval_fn, train, mid_epoch, status)
-            mid_epoch = False
-            epoch += 1
+        counters = self.restore(self.log)
+        self.status = self.state.json or {"history": {}, "unchanged": 0, "stopped": False}
+        if self.restored_from:
+            self._write_files(self.status)
+        self._cycles_eval = eval_fn
+        self.run_epochs(cycles_fn, counters)
         if self.writer is not None:
             self.writer.flush()
-        return status
+        return self.status
 
-    def _run_epoch(self, epoch, cycles_fn, eval_fn, train, mid_epoch, status) -> dict:
-        phase, temperature = self.phase(epoch)
-        self.model.set_state(phase, temperature)
+    # ---- the epoch hooks of the shared loop ----------------------------------------------------
+    def stopped(self) -> bool:
+        return self.status["stopped"]
+
+    def begin_epoch(self, epoch: int, resumed_mid_epoch: bool) -> None:
+        phase, self._temperature = self.phase(epoch)
+        self.model.set_state(phase, self._temperature)
         self.weight_optimizer.learning_rate = self.schedule(epoch)
-        if self.before_epoch is not None and not mid_epoch:
-            self.before_epoch(epoch)
-        iterator = iter(distribute_dataset(self.strategy, cycles_fn(epoch)))
-        if mid_epoch and not self.checkpointer.restore_iterator(iterator):
-            raise RuntimeError("the checkpoint is mid-epoch but holds no iterator state")
-        if not mid_epoch:
+
+    def on_epoch_start(self, epoch: int, resumed_mid_epoch: bool) -> None:
+        if not resumed_mid_epoch:
             self.model.reset_metrics()
-        in_epoch, start, logs = int(self.state.step_in_epoch.numpy()), time.perf_counter(), {}
-        cycles = 0
-        while self.steps_per_epoch is None or in_epoch < self.steps_per_epoch:
-            try:
-                logs = train(iterator)
-            except StopIteration:
-                break
-            self.state.step.assign_add(1)
-            self.state.step_in_epoch.assign_add(1)
-            in_epoch, cycles = in_epoch + 1, cycles + 1
-            step = int(self.state.step.numpy())
-            if self.checkpoint_every_steps and step % self.checkpoint_every_steps == 0:
-                self.checkpointer.save(iterator)
-        took = time.perf_counter() - start
+
+    def train_step_on(self, iterator, epoch: int, in_epoch: int) -> dict:
+        if self._train is None:
+            self._train = self.model.make_train_function()
+        return self._train(iterator)
+
+    def end_epoch(self, epoch: int, steps: int, seconds: float, logs: dict) -> dict:
+        phase, _ = self.phase(epoch)
+        status = self.status
         genotype, table = self.model.genotype(), self.model.theta_table()
+        eval_fn = self._cycles_eval
         evaluation = self.evaluate(eval_fn()) if eval_fn is not None else {}
         key = f"epoch{epoch + 1}"
         history = dict(status["history"])
@@ -248,25 +208,26 @@ class Searcher:
         same = phase == "search" and previous == history[key]["genotype"]
         unchanged = status["unchanged"] + 1 if same else 0
         patience = self.config.early_stop_patience
-        status = {
+        self.status = {
             "history": history,
             "unchanged": unchanged,
             "stopped": bool(patience and unchanged >= patience),
         }
         # tf.Module.__setattr__ would wrap the dict for tracking before the property sees it
-        type(self.state).json.fset(self.state, status)
-        self.state.epoch.assign_add(1)
-        self.state.step_in_epoch.assign(0)
-        self.checkpointer.save()
-        pictures = self._write_files(status)
-        self._summaries(epoch, history[key], temperature, cycles, took, pictures)
-        self.log(
+        type(self.state).json.fset(self.state, self.status)
+        self._epoch_line = (
             f"epoch {epoch + 1}/{self.total_epochs} {phase} loss={history[key]['loss']} "
             f"arch_loss={history[key]['arch_loss']} eval={evaluation} "
-            f"s/cycle={took / max(cycles, 1):.3f} genotype={genotype}"
-            + (f" (unchanged {unchanged} epochs: early stop)" if status["stopped"] else "")
+            f"s/cycle={seconds / max(steps, 1):.3f} genotype={genotype}"
+            + (f" (unchanged {unchanged} epochs: early stop)" if self.status["stopped"] else "")
         )
-        return status
+        self._epoch_summary = (epoch, history[key], self._temperature, steps, seconds)
+        return self.status
+
+    def after_save(self, epoch: int, result: dict) -> None:
+        pictures = self._write_files(result)
+        self._summaries(*self._epoch_summary, pictures)
+        self.log(self._epoch_line)
 
     def _write_files(self, status: dict) -> dict | None:
         """Writes the history files and pictures (chief only); returns the pictures."""

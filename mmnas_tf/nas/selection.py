@@ -47,9 +47,10 @@ class ArchEvaluator:
     One ``tf.function`` over the op-index vector of the mixed slots: no retracing per genotype.
     """
 
-    def __init__(self, search_model, batches: list, metric_fn=None):
+    def __init__(self, search_model, batches: list):
         self.model, self.batches = search_model, batches
-        self.metric, self.update_metric = metric_fn or (None, None)
+        task = search_model.task
+        self.metrics = task.build_metrics()  # the first is the score; none: minus the loss
         mixed = search_model.mixed
 
         def step(inputs, targets, choices):
@@ -57,8 +58,7 @@ class ArchEvaluator:
             arch = search_model._arch([choices[k] for k in range(len(mixed))])
             outputs = search_model.task_model(inputs, training=False, arch=arch)
             loss = search_model.task.compute_loss(_Outputs(outputs), inputs, targets, False)
-            if self.update_metric is not None:
-                self.update_metric(outputs, inputs, targets)
+            task.update_metrics(self.metrics, outputs, inputs, targets)
             return loss, tf.shape(tf.nest.flatten(inputs)[0])[0]
 
         self._step = tf.function(step, autograph=False, reduce_retracing=True)
@@ -66,16 +66,15 @@ class ArchEvaluator:
     def __call__(self, genotype: Genotype) -> dict:
         arch = self.model.arch_of(genotype)
         choices = tf.stack([arch[stage][i] for stage, i, _ in self.model.mixed])
-        if self.metric is not None:
-            self.metric.reset_state()
+        for metric in self.metrics:
+            metric.reset_state()
         total, count = 0.0, 0
         for inputs, targets in self.batches:
             loss, n = self._step(inputs, targets, choices)
             total, count = total + float(loss), count + int(n)
         out = {"loss": total / max(count, 1)}
-        if self.metric is not None:
-            out[self.metric.name] = float(self.metric.result())
-        out["score"] = out[self.metric.name] if self.metric is not None else -out["loss"]
+        out.update({m.name: float(m.result()) for m in self.metrics})
+        out["score"] = out[self.metrics[0].name] if self.metrics else -out["loss"]
         return out
 
 
@@ -137,10 +136,10 @@ def best_candidate(candidates: list[dict]) -> dict:
     return max(candidates, key=lambda c: c["score"])
 
 
-def select(search_model, batches: list, metric_fn=None, **evolve_args) -> dict:
+def select(search_model, batches: list, **evolve_args) -> dict:
     """``{"genotype": str, "best": candidate, "candidates": [...], "settings": ...}`` for a
     uniform-trained supernet, scored on ``batches`` (D_a) with inherited weights."""
-    evaluator = ArchEvaluator(search_model, batches, metric_fn)
+    evaluator = ArchEvaluator(search_model, batches)
     pools = slot_pools(search_model)
     candidates = evolve(pools, evaluator, **evolve_args)
     best = best_candidate(candidates)
@@ -151,15 +150,16 @@ def select(search_model, batches: list, metric_fn=None, **evolve_args) -> dict:
     }  # fmt: skip
 
 
-def select_and_write(search_model, batches: list, model_dir: str, status: dict, metric_fn=None,
-                     **evolve_args) -> dict:  # fmt: skip
+def select_and_write(
+    search_model, batches: list, model_dir: str, status: dict, **evolve_args
+) -> dict:
     """The selection step at the end of a uniform search: writes ``selection.json`` (the best
     genotype, every evaluated candidate) and makes the selected genotype the last epoch's in the
     history files, so ``genotypes.json`` (read by ``--genotype``) ends with it. Returns the
     status with that history and the selection under ``"selection"``."""
     from mmnas_tf.nas import reporting
 
-    result = select(search_model, batches, metric_fn, **evolve_args)
+    result = select(search_model, batches, **evolve_args)
     chosen = genotype_of(slot_pools(search_model), result["best"]["choice"])
     head_size = search_model.genotype().head_size  # that of the supernet
     result["selected"] = Genotype(chosen.encoder, chosen.decoder, head_size).to_original()

@@ -69,11 +69,12 @@ def export_checkpoint(
     if run_task and run_task != task:
         raise ValueError(f"{checkpoint} was trained for task {run_task!r}, not {task!r}")
     config, num_answers = run["model"], run.get("num_answers")
-    model = get_task(task).build_model(config, num_answers)
+    task_obj = get_task(task)
+    model = task_obj.build_model(config, num_answers)
     restore_model(model, checkpoint)
     data_dir = (experiment.get("data") or {}).get("data_dir", "")
     vocab_file = _data_file(vocab_file, data_dir, writer.VOCAB_FILE)
-    if task == "vqa":
+    if task_obj.uses_answer_vocabulary:
         answers_file = _data_file(answers_file, data_dir, writer.ANSWERS_FILE)
     version = next_version(export_dir) if version is None else version
     return export_saved_model(

@@ -1,7 +1,9 @@
 """Small SavedModels that follow the serving contract without the MMnas network.
 
 They let the server, clients and benchmark be tested on their own: fixed random weights, the
-contract's input names, shapes and outputs per task (vqa, itm, vg), optional ``predict_text``.
+contract's input names, shapes and outputs per task (vqa, itm, vg), optional ``predict_text``. The
+task says which outputs its model has (``Task.model_outputs``), whether it needs ``image_size``
+and how outputs become the serving contract (``Task.serving_outputs``).
 ``export_stand_in(...)`` writes ``BASE/<version>/``.
 """
 
@@ -15,15 +17,14 @@ import tensorflow as tf
 
 from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
 from mmnas_tf.serving.text_signature import PREDICT_TEXT, make_text_signature
-
-TASKS = ("vqa", "itm", "vg")
+from mmnas_tf.tasks import get_task
 
 
 class StandInModel(tf.Module):
     """A contract-shaped model: masked mean of embedded tokens and projected regions, then heads.
 
     Args:
-      task: "vqa", "itm" or "vg".
+      task: a registered task name (vqa, itm, vg).
       m, n, d: tokens, regions, feature size (signature shapes [None, m], [None, n, d]).
       hidden: width of the embedding and of ``layers`` extra tanh layers (the compute knob).
       vocab_size, answers: token vocabulary size; answer strings (VQA head size k = len(answers)).
@@ -41,10 +42,10 @@ class StandInModel(tf.Module):
         layers: int = 0,
         seed: int = 0,
     ):
+        spec = get_task(task)  # ValueError naming the registered tasks
         super().__init__(name=f"stand_in_{task}")
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         self.task, self.m, self.n, self.d = task, m, n, d
+        self._spec = spec
         rng = np.random.default_rng(seed)
 
         def var(*shape):
@@ -56,13 +57,17 @@ class StandInModel(tf.Module):
         self.extra = [var(hidden, hidden) for _ in range(layers)]
         k = len(answers) if answers else 20
         self.answers = tf.constant(answers or [str(i) for i in range(k)])
-        self.head = var(hidden, k if task == "vqa" else 1 if task == "itm" else 5)
+        self.answer_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(tf.range(k, dtype=tf.int64), self.answers), ""
+        )
+        width = lambda shape: k if "k" in shape else shape[-1] if shape[1:] else 1  # noqa: E731
+        self.heads = {name: var(hidden, width(s)) for name, s in spec.model_outputs.items()}
         self.input_specs = {
             TEXT_IDS: tf.TensorSpec([None, m], tf.int32, name=TEXT_IDS),
             IMAGE_FEATURES: tf.TensorSpec([None, n, d], tf.float32, name=IMAGE_FEATURES),
             BOXES: tf.TensorSpec([None, n, 4], tf.float32, name=BOXES),
         }
-        if task == "vg":
+        if spec.needs_image_size:
             self.input_specs[IMAGE_SIZE] = tf.TensorSpec([None, 2], tf.float32, name=IMAGE_SIZE)
 
     def __call__(self, inputs: dict) -> dict:
@@ -80,30 +85,18 @@ class StandInModel(tf.Module):
         weights = tf.cast(region_mask, tf.float32)[..., None]
         image = tf.reduce_sum(objects * weights, 1) / tf.maximum(tf.reduce_sum(weights, 1), 1.0)
         fused = tf.tanh(text + image)
-        if self.task == "vqa":
-            logits = fused @ self.head
-            top = tf.math.top_k(logits, 5)
-            return {
-                "logits": logits,
-                "top_answers": tf.gather(self.answers, top.indices),
-                "top_scores": tf.sigmoid(top.values),
-            }
-        if self.task == "itm":
-            return {"score": tf.sigmoid((fused @ self.head)[:, 0])}
         per_object = objects * text[:, None, :]
-        raw = tf.einsum("bnh,hk->bnk", per_object, self.head)
-        scores = tf.where(region_mask, raw[..., 0], -1e9)
-        scores = tf.nn.log_softmax(scores, -1)
-        index = tf.argmax(scores, -1, output_type=tf.int32)
-        box = tf.gather(boxes, index, batch_dims=1)
-        size = inputs[IMAGE_SIZE]
-        limit = tf.stack([size[:, 1], size[:, 0], size[:, 1], size[:, 0]], -1) - 1.0
-        return {
-            "object_scores": scores,
-            "box_deltas": raw[..., 1:] * 0.1,
-            "box": tf.clip_by_value(box, 0.0, limit),
-            "object_index": index,
-        }
+        outputs = {}
+        for name, shape in self._spec.model_outputs.items():
+            if shape[:1] == ("n",):  # one row per region
+                raw = tf.einsum("bnh,hk->bnk", per_object, self.heads[name])
+                if not shape[1:]:
+                    raw = tf.nn.log_softmax(tf.where(region_mask, raw[..., 0], -1e9), -1)
+                outputs[name] = raw
+            else:
+                raw = fused @ self.heads[name]
+                outputs[name] = raw if shape else raw[:, 0]
+        return self._spec.serving_outputs(outputs, inputs, self.answer_table)
 
     def serving_function(self):
         names = list(self.input_specs)
@@ -139,7 +132,7 @@ class StandInModel(tf.Module):
         boxes = np.concatenate([xy, xy + rng.uniform(10, 200, (batch, self.n, 2))], -1)
         boxes[:, real:] = 0
         inputs = {TEXT_IDS: ids, IMAGE_FEATURES: feats, BOXES: boxes.astype(np.float32)}
-        if self.task == "vg":
+        if IMAGE_SIZE in self.input_specs:
             inputs[IMAGE_SIZE] = np.tile(np.float32([[480, 640]]), [batch, 1])
         return inputs
 

@@ -1,12 +1,24 @@
-"""The Task protocol: everything that differs between VQA, ITM and VG lives in a Task object."""
+"""The Task protocol: everything that differs between VQA, ITM and VG lives in a Task object.
+
+In the manner of Model Garden's ``base_task``: a task owns its record format (input parsing and
+target construction, as a ``data.schema.RecordFormat``), its model, loss, metrics (update, result
+and the aggregation of an evaluation), per-epoch hooks, serving outputs and input spec, sizes,
+default recipe and the mapping of the original checkpoints' head. Training, search, evaluation,
+serving, import and conversion are generic and ask the task; none of them branches on its name.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
 
 import keras
 from keras import ops
 
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.data import schema
+from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
 
 
 def sigmoid_cross_entropy_sum(labels, logits):
@@ -30,13 +42,90 @@ def replica_sum(value):
     return tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, value))
 
 
-class Task:
-    """What one task owns: its model head, loss, serving outputs and default sizes.
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A task's default recipe (the original's): the paper-size experiment reads it.
 
-    Search, training, evaluation and export loops are generic and ask the task for these.
+    Attributes:
+      epochs: retraining epochs.
+      learning_rate: retraining base learning rate.
+      decay_epochs: epochs (1-based) from which the rate is multiplied by 0.2.
+      search_weight_learning_rate: the supernet weights' rate during the search.
+      genotype: the published architecture, a file under ``configs/genotypes``.
     """
 
-    name: str = ""
+    epochs: int = 13
+    learning_rate: float = 1e-4
+    decay_epochs: tuple[int, ...] = (10, 12)
+    search_weight_learning_rate: float = 4e-4
+    genotype: str | None = None
+
+
+@dataclasses.dataclass
+class EpochHooks:
+    """What a task adds to the generic epoch loop (training and search alike).
+
+    Attributes:
+      before_epoch: ``fn(epoch)`` run at the start of a fresh epoch, not when resuming mid-epoch
+        (its results must then be in ``trackables``).
+      batch_fn: in-graph ``fn(inputs, targets) -> (inputs, targets)`` applied per replica batch.
+      trackables: objects the checkpoint must hold to resume mid-epoch.
+    """
+
+    before_epoch: Callable[[int], None] | None = None
+    batch_fn: Callable[[dict, dict], tuple[dict, dict]] | None = None
+    trackables: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFlag:
+    """A command-line flag of ``python -m mmnas_tf.convert`` naming a task's source files.
+
+    Attributes:
+      name: the flag name.
+      kind: ``string``, ``multi_string`` (repeatable), ``list`` (comma-separated) or ``integer``.
+      default: the flag's default.
+      help: its help text.
+    """
+
+    name: str
+    kind: str
+    default: object
+    help: str
+
+
+class SourceFlagError(ValueError):
+    """A converter's source flags are missing or malformed (the message names the flag)."""
+
+
+def predict_fn(model) -> Callable[[dict], dict]:
+    """``model`` in inference mode as one ``tf.function`` (traced once per input shape)."""
+    import tensorflow as tf
+
+    return tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+
+
+class Task(schema.RecordFormat):
+    """What one task owns; the loops, drivers, serving and import code ask it.
+
+    Class attributes: ``name`` (the registry key and the manifest's task), the record format's
+    ``target_fields`` / ``uses_answer_vocabulary`` (see ``RecordFormat``), ``max_tokens`` /
+    ``max_regions`` (default padded sentence length m and region count n), ``needs_image_size``,
+    ``recipe`` (:class:`Recipe`) and ``head_keys`` (the output layers of the original checkpoints).
+
+    Hooks, by concern:
+      data: the ``RecordFormat`` hooks; :meth:`pipeline_config` / :meth:`build_inputs`.
+      model and loss: :meth:`build_model`, :meth:`compute_loss`.
+      metrics: :meth:`build_metrics`, :meth:`update_metrics` (in-graph, e.g. the search's metric
+        of the argmax architecture); an evaluation: :meth:`evaluate` runs :meth:`validation_step`,
+        :meth:`aggregate_logs` and :meth:`reduce_aggregated_logs` over the evaluation split.
+      loop: :meth:`epoch_hooks`.
+      serving: :meth:`input_spec`, :meth:`serving_outputs`.
+      conversion of real data: ``source_flags``, :meth:`convert_sources`.
+      original checkpoints: :meth:`matches_original`, :meth:`original_num_answers`,
+        :meth:`original_head`.
+    """
+
     #: default padded sentence length m and region count n.
     max_tokens: int = 14
     max_regions: int = 100
@@ -44,7 +133,17 @@ class Task:
     needs_image_size: bool = False
     #: the output layer names in the original checkpoints (identify the task of a state dict).
     head_keys: tuple[str, ...] = ()
+    recipe: Recipe = Recipe()
+    #: the task model's outputs: name -> per-example shape ("k": one per answer, "n": one per
+    #: region); ``serving_outputs`` maps them to the serving contract.
+    model_outputs: dict[str, tuple] = {}
+    #: the flags of the converter of real data (``convert_sources``).
+    source_flags: tuple[SourceFlag, ...] = ()
 
+    def __repr__(self) -> str:
+        return f"<task {self.name!r}>"
+
+    # ---- model and loss --------------------------------------------------------------------------
     def model_config(self, **overrides) -> ModelConfig:
         """A ModelConfig with this task's default sizes."""
         overrides.setdefault("max_tokens", self.max_tokens)
@@ -58,6 +157,84 @@ class Task:
         """Runs ``model`` as the task needs and returns the scalar (sum-reduced) loss."""
         raise NotImplementedError
 
+    # ---- data ------------------------------------------------------------------------------------
+    def pipeline_config(self, data, model: ModelConfig, training: bool = True, **overrides):
+        """The ``PipelineConfig`` of an experiment's ``data`` section (a ``DataConfig``) and model
+        sizes: training batches shuffle with ``data.seed``; evaluation batches
+        (``training=False``) are ``data.eval_batch_size`` in a fixed order. ``overrides`` replace
+        any field (e.g. ``seed``, ``subset``, ``repeat``)."""
+        fields = dict(
+            task=self, batch_size=data.batch_size if training else data.eval_batch_size,
+            max_tokens=model.max_tokens, max_regions=model.max_regions, training=training,
+            num_answers=data.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
+            deterministic=not training, subset_ratio=tuple(data.search_ratio),
+            subset_seed=data.seed, bucket_boundaries=data.bucket_boundaries or None,
+        )  # fmt: skip
+        fields.update(overrides)
+        return PipelineConfig(**fields)
+
+    def build_inputs(
+        self, data, model: ModelConfig, split: str, training: bool = True, **overrides
+    ):
+        """The ``tf.data`` dataset of ``(inputs, targets)`` batches of one split of
+        ``data.data_dir`` (arguments as :meth:`pipeline_config`)."""
+        config = self.pipeline_config(data, model, training, **overrides)
+        return Pipeline(data.data_dir, split, config).dataset()
+
+    def convert_sources(self, sources: dict, out_dir: str) -> tuple[dict, dict]:
+        """``(splits, extra manifest entries)`` of the real dataset named by ``sources`` (the
+        values of ``source_flags`` by name): ``splits`` maps a split name to its
+        ``data.converters.common.ImageItem`` s. Raises ``SourceFlagError`` naming a missing or
+        malformed flag."""
+        raise SourceFlagError(f"task {self.name!r} has no converter of real data")
+
+    # ---- metrics and evaluation ------------------------------------------------------------------
+    def build_metrics(self) -> list[keras.metrics.Metric]:
+        """The in-graph metrics of the task (fresh objects)."""
+        return []
+
+    def update_metrics(self, metrics: list, outputs: dict, inputs: dict, targets: dict) -> None:
+        """Updates :meth:`build_metrics` ' metrics from one batch's model outputs (in-graph)."""
+
+    def validation_step(self, outputs: dict, inputs: dict, targets: dict) -> dict:
+        """The logs of one evaluation batch (numpy / Python values) that the evaluation keeps."""
+        return {"examples": int(inputs[names.TEXT_IDS].shape[0])}
+
+    def aggregate_logs(self, state, logs: dict):
+        """Folds one batch's logs into the evaluation's state (``None`` at the first batch)."""
+        state = dict(state or {})
+        for key, value in logs.items():
+            state[key] = state.get(key, 0) + value
+        return state
+
+    def reduce_aggregated_logs(
+        self, state, metrics: list, data, split: str, output_dir: str
+    ) -> dict:
+        """The evaluation's JSON-safe metrics from the aggregated state and the metrics."""
+        out = dict(state or {})
+        out.update({m.name: float(m.result()) for m in metrics})
+        return out
+
+    def evaluate(self, model, data, config: ModelConfig, split: str, output_dir: str) -> dict:
+        """Evaluates ``model`` on ``split`` of ``data.data_dir`` (the model's sizes ``config``);
+        files it writes go to ``output_dir``. The default runs the evaluation pipeline through
+        :meth:`update_metrics`, :meth:`validation_step` and :meth:`aggregate_logs`, then
+        :meth:`reduce_aggregated_logs`."""
+        predict, metrics, state = predict_fn(model), self.build_metrics(), None
+        for inputs, targets in self.build_inputs(data, config, split, training=False):
+            outputs = predict(inputs)
+            self.update_metrics(metrics, outputs, inputs, targets)
+            state = self.aggregate_logs(state, self.validation_step(outputs, inputs, targets))
+        return self.reduce_aggregated_logs(state, metrics, data, split, output_dir)
+
+    # ---- the epoch loop --------------------------------------------------------------------------
+    def epoch_hooks(self, experiment, config: ModelConfig, model) -> EpochHooks:
+        """The hooks of training or searching ``model`` (a callable returning the task model's
+        outputs in inference mode when called with ``training=False``) in ``experiment``
+        (an ``ExperimentConfig``; ``config`` the model's sizes). Default: none."""
+        return EpochHooks()
+
+    # ---- serving ---------------------------------------------------------------------------------
     def serving_outputs(self, outputs: dict, inputs: dict, answer_table=None) -> dict:
         """Maps model outputs to the SavedModel contract's outputs."""
         raise NotImplementedError
@@ -81,3 +258,26 @@ class Task:
             names.IMAGE_SIZE: tf.TensorSpec([None, 2], tf.float32, names.IMAGE_SIZE),
         }
         return {k: spec[k] for k in self.input_names(config)}
+
+    # ---- original checkpoints --------------------------------------------------------------------
+    def matches_original(self, state_dict: dict) -> bool:
+        """Whether an original state dict carries this task's head."""
+        return False
+
+    def original_num_answers(self, state_dict: dict) -> int | None:
+        """The ``num_answers`` of :meth:`build_model` an original state dict implies."""
+        return None
+
+    def original_head(self, model) -> list[tuple[str, str, object]]:
+        """The head's layers as ``(original key prefix, kind, Keras layer)``, kind one of
+        ``dense``, ``norm`` (the original's LayerNorm) or ``pooling`` (attention pooling)."""
+        raise NotImplementedError
+
+
+def classifier_head(model) -> list[tuple[str, str, object]]:
+    """:meth:`Task.original_head` of an ``MMnasClassifier`` (the VQA and ITM heads)."""
+    return [
+        ("attflat_y", "pooling", model.image_pooling),
+        ("proj_norm", "norm", model.fusion_norm),
+        ("proj", "dense", model.classifier),
+    ]

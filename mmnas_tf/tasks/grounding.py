@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from mmnas_tf import inputs as names
+from mmnas_tf.data.converters import refcoco
+from mmnas_tf.data.schema import Field
+from mmnas_tf.metrics.grounding import GroundingAccuracy
 from mmnas_tf.models import MMnasBackbone, MMnasGrounder, image_padding_mask
 from mmnas_tf.ops.boxes import clip_boxes, decode_deltas, encode_deltas, iou
-from mmnas_tf.tasks.base import Task, replica_sum
+from mmnas_tf.tasks.base import Recipe, SourceFlag, SourceFlagError, Task, replica_sum
 
 OVERLAP_THRESHOLD = 0.5
 REGRESSION_WEIGHT = 0.5
@@ -57,14 +62,60 @@ def predict_box(object_scores, box_deltas, boxes, image_mask, image_size):
 
 
 class GroundingTask(Task):
-    """Referring-expression grounding; targets: ``gt_box`` float [B, 4] pixel x1y1x2y2."""
+    """Referring-expression grounding.
+
+    Records: ``gt_boxes`` (one pixel x1y1x2y2 box per expression). Targets: ``gt_box`` float
+    [B, 4] pixel x1y1x2y2 (+ evaluation: ``sentence_id`` int64 [B]).
+    """
 
     name = "vg"
     max_tokens = 15
     max_regions = 100
     needs_image_size = True
     head_keys = ("proj_scores", "proj_reg", "attfc_y")
+    model_outputs = {"object_scores": ("n",), "box_deltas": ("n", 4)}
+    recipe = Recipe(13, 1.4e-4, (10, 12), 4e-4, "mmnas_vgd.json")
+    source_flags = (
+        SourceFlag("refs", "string", None, "VG: refs(unc).p / refs(umd).p pickle."),
+        SourceFlag("instances", "string", None, "VG: COCO instances.json of the refs."),
+    )
+    target_fields = (
+        Field("gt_boxes", tf.float32, "list", "q*4 ground-truth boxes x1, y1, x2, y2, pixels"),
+    )
 
+    # ---- records ---------------------------------------------------------------------------------
+    def encode_targets(self, record, q):
+        """``gt_boxes`` ([q, 4])."""
+        gt_boxes = np.asarray(record["gt_boxes"], np.float32).reshape(-1)
+        if len(gt_boxes) != 4 * q:
+            raise ValueError(f"image {record['image_id']}: gt_boxes must be [{q}, 4]")
+        return {"gt_boxes": gt_boxes}
+
+    def decode_targets(self, dense, q):
+        """``gt_boxes`` (float32 [q, 4])."""
+        return {"gt_boxes": tf.reshape(dense["gt_boxes"], tf.stack([q, 4]))}
+
+    def target_checks(self, dense, q, size):
+        return [("gt_boxes", tf.equal(size("gt_boxes"), 4 * q), "must hold 4 values per text")]
+
+    def prepare_targets(self, config, decoded):
+        return {"gt_box": decoded["gt_boxes"]}
+
+    def format_targets(self, example, training):
+        targets = {"gt_box": example["gt_box"]}
+        if not training:
+            targets["sentence_id"] = example["text_id"]
+        return targets
+
+    def convert_sources(self, sources, out_dir):
+        """``--refs`` and ``--instances``: a RefCOCO-family refs pickle and its COCO instances."""
+        if not (sources["refs"] and sources["instances"]):
+            raise SourceFlagError(
+                "--task=vg needs --refs='refs(unc).p' and --instances=instances.json"
+            )
+        return refcoco.refcoco_items(sources["refs"], sources["instances"]), {}
+
+    # ---- model and loss --------------------------------------------------------------------------
     def build_model(self, config, num_answers=None):
         return MMnasGrounder(MMnasBackbone(config), name="vg")
 
@@ -76,15 +127,50 @@ class GroundingTask(Task):
         )
         return total
 
-    def serving_outputs(self, outputs, inputs, answer_table=None):
+    def predict(self, outputs, inputs):
+        """(index of the best real object, its decoded clipped box in pixels)."""
         mask = image_padding_mask(inputs[names.IMAGE_FEATURES])
-        index, box = predict_box(
+        return predict_box(
             outputs["object_scores"], outputs["box_deltas"], inputs[names.BOXES], mask,
             inputs[names.IMAGE_SIZE],
         )  # fmt: skip
+
+    # ---- metrics and evaluation ------------------------------------------------------------------
+    def build_metrics(self):
+        return [GroundingAccuracy()]
+
+    def update_metrics(self, metrics, outputs, inputs, targets):
+        _, box = self.predict(outputs, inputs)
+        metrics[0].update_state(targets["gt_box"], box)
+
+    def validation_step(self, outputs, inputs, targets):
+        return {"queries": int(inputs[names.BOXES].shape[0])}
+
+    def reduce_aggregated_logs(self, state, metrics, data, split, output_dir):
+        """Accuracy at IoU >= 0.5 (percent) and the number of queries."""
+        return {
+            "accuracy": 100.0 * float(metrics[0].result()),
+            "queries": (state or {}).get("queries", 0),
+        }
+
+    # ---- serving ---------------------------------------------------------------------------------
+    def serving_outputs(self, outputs, inputs, answer_table=None):
+        index, box = self.predict(outputs, inputs)
         return {
             "object_scores": outputs["object_scores"],
             "box_deltas": outputs["box_deltas"],
             "box": box,
             "object_index": ops.cast(index, "int32"),
         }
+
+    # ---- original checkpoints --------------------------------------------------------------------
+    def matches_original(self, state_dict):
+        return "proj_reg.weight" in state_dict
+
+    def original_head(self, model):
+        return [
+            ("attfc_y", "dense", model.object_projection),
+            ("proj_norm", "norm", model.fusion_norm),
+            ("proj_scores", "dense", model.score_dense),
+            ("proj_reg", "dense", model.delta_dense),
+        ]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.data import benchmark, writer
+from mmnas_tf.tasks import get_task
 
 NUM_ANSWERS = 12
 
@@ -57,7 +58,9 @@ def write_random(
     """Writes one record per entry of ``regions`` as split ``train``; returns the records."""
     rng = np.random.default_rng(seed)
     records = [random_record(task, rng, i, n, dtype=dtype) for i, n in enumerate(regions)]
-    writer.write_split(out_dir, "train", task, records, lambda r, _: r, shards, progress=False)
+    writer.write_split(
+        out_dir, "train", get_task(task), records, lambda r, _: r, shards, progress=False
+    )
     writer.write_lines(
         os.path.join(out_dir, writer.ANSWERS_FILE), [f"a{i}" for i in range(NUM_ANSWERS)]
     )
@@ -71,7 +74,7 @@ def synthetic_dirs(tmp_path_factory) -> dict[str, str]:
     out = {}
     for task in ("vqa", "itm", "vg"):
         out[task] = str(root / task)
-        benchmark.generate(task, out[task], "tiny", num_images=60)
+        benchmark.generate(get_task(task), out[task], "tiny", num_images=60)
     return out
 
 
@@ -92,7 +95,7 @@ def read_all(data_dir, split, task, **kw) -> list[tuple[dict, dict]]:
     from mmnas_tf.data import pipeline
 
     kw = {"batch_size": 2, "max_regions": 100, "training": False, "deterministic": True, **kw}
-    config = pipeline.PipelineConfig(task, **kw)
+    config = pipeline.PipelineConfig(get_task(task), **kw)
     out = []
     for inputs, targets in pipeline.Pipeline(str(data_dir), split, config).dataset():
         for i in range(len(next(iter(inputs.values())))):

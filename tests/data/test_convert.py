@@ -15,6 +15,7 @@ from mmnas_tf.data import writer
 from mmnas_tf.data.converters import common, embeddings, flickr, refcoco, region_features, vqa
 from mmnas_tf.data.converters.safe_pickle import load_plain_pickle
 from mmnas_tf.data.feature_store import FeatureStore
+from mmnas_tf.tasks import get_task
 from mmnas_tf.text import Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -115,7 +116,7 @@ def test_missing_feature_file_is_named(tmp_path, helpers):
     items = vqa.vqa_splits([vqa.Source("val", str(files["val2014"][0]))], ["yes"])["val"]
     with pytest.raises(FileNotFoundError, match="COCO_val2014_000000000042.jpg"):
         common.write_dataset(
-            "vqa", str(tmp_path / "o"), {"val": items}, [str(feats)], progress=False
+            get_task("vqa"), str(tmp_path / "o"), {"val": items}, [str(feats)], progress=False
         )
     assert not os.path.exists(tmp_path / "o" / "val-00000-of-00001.tfrecord")
 
@@ -135,13 +136,13 @@ def test_resumable_skips_finished_shards_and_ignores_partial_ones(tmp_path, help
     out = str(tmp_path / "o")
     answers = vqa.answer_vocabulary(out, [str(files["train2014"][1])], 1)
     items = vqa.vqa_splits([vqa.Source("train", *map(str, files["train2014"]))], answers)
-    common.write_dataset("vqa", out, items, [str(feats)], num_shards=2, progress=False)
+    common.write_dataset(get_task("vqa"), out, items, [str(feats)], num_shards=2, progress=False)
     shards = writer.split_files(out, "train")
     first = open(shards[0], "rb").read()
     os.remove(shards[0])
     open(shards[0] + ".tmp-999", "wb").write(first[:50])  # what a killed run leaves behind
     before = os.stat(shards[1]).st_mtime_ns
-    common.write_dataset("vqa", out, items, [str(feats)], num_shards=2, progress=False)
+    common.write_dataset(get_task("vqa"), out, items, [str(feats)], num_shards=2, progress=False)
     assert open(shards[0], "rb").read() == first
     assert os.stat(shards[1]).st_mtime_ns == before
     assert len(helpers.read_all(out, "train", "vqa")) == 3
@@ -173,7 +174,9 @@ def test_flickr_and_feature_store(tmp_path, helpers):
     splits = flickr.flickr_items(str(path))
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 2
     out = str(tmp_path / "o")
-    common.write_dataset("itm", out, splits, [str(feats)], feature_dtype="float16", progress=False)
+    common.write_dataset(
+        get_task("itm"), out, splits, [str(feats)], feature_dtype="float16", progress=False
+    )
     store = FeatureStore(out, "train", max_regions=36, max_tokens=50)
     assert store.num_images == 2 and store.num_captions == 10
     assert store.caption_image.tolist() == [0] * 5 + [1] * 5
@@ -217,7 +220,7 @@ def test_refcoco_boxes_and_safe_pickle(tmp_path, helpers):
     (tmp_path / "instances.json").write_text(json.dumps(inst))
     splits = refcoco.refcoco_items(str(tmp_path / "refs(unc).p"), str(tmp_path / "instances.json"))
     out = str(tmp_path / "o")
-    common.write_dataset("vg", out, splits, [str(feats)], progress=False)
+    common.write_dataset(get_task("vg"), out, splits, [str(feats)], progress=False)
     examples = helpers.read_all(out, "testA", "vg")
     assert sorted(int(t["sentence_id"]) for _, t in examples) == [11, 12]
     for inputs, targets in examples:
@@ -252,5 +255,9 @@ def test_flickr_never_matches_features_by_karpathy_index(tmp_path, helpers):
     )  # a Flickr photo whose id happens to be 1
     with pytest.raises(FileNotFoundError, match="10002456.jpg"):
         common.write_dataset(
-            "itm", str(tmp_path / "o"), flickr.flickr_items(str(path)), [str(feats)], progress=False
+            get_task("itm"),
+            str(tmp_path / "o"),
+            flickr.flickr_items(str(path)),
+            [str(feats)],
+            progress=False,
         )

@@ -21,6 +21,7 @@ from mmnas_tf import inputs as names
 from mmnas_tf.data import answers as answer_lib
 from mmnas_tf.data import writer
 from mmnas_tf.data.converters import common, flickr, refcoco, region_features, vqa
+from mmnas_tf.tasks import get_task
 from mmnas_tf.text import Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -400,7 +401,7 @@ def test_itm_tables_from_scan_captions_equal_the_originals(tmp_path, helpers):
     given = [f"test:{specs['test']}", f"val:{specs['dev']}", f"train:{specs['train']}"]
     splits = flickr.caption_items(given, str(tmp_path / "dataset.json"))
     out = tmp_path / "out"
-    common.write_dataset("itm", str(out), splits, [str(feats)], progress=False)
+    common.write_dataset(get_task("itm"), str(out), splits, [str(feats)], progress=False)
     table = original_itm_table(*(tmp_path / f"{s}_caps.txt" for s in ("train", "dev", "test")))
     assert Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens == list(table)
     tokens = list(table)  # train words first, test words last, whatever the flag order
@@ -461,7 +462,7 @@ def test_vg_tables_from_the_original_ref_json_equal_the_originals(tmp_path, help
     given = [str(paths[s]) for s in ("testB", "val", "train", "testA")]
     splits = refcoco.ref_json_items(given)
     out = tmp_path / "out"
-    common.write_dataset("vg", str(out), splits, [str(feats)], progress=False)
+    common.write_dataset(get_task("vg"), str(out), splits, [str(feats)], progress=False)
     table = original_vg_table([paths[s] for s in ("train", "val", "testA", "testB")])
     tokens = Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens
     assert tokens == list(table) and "Man's" in tokens
@@ -529,13 +530,15 @@ def test_corrupt_feature_file_is_named_leaves_no_shard_and_can_be_skipped(tmp_pa
     answers = vqa.answer_vocabulary(str(out), vqa.answer_files(sources), 9)
     splits = vqa.vqa_splits(sources, answers)
     with pytest.raises(region_features.BadFeatureFile) as err:
-        common.write_dataset("vqa", str(out), splits, dirs, progress=False)
+        common.write_dataset(get_task("vqa"), str(out), splits, dirs, progress=False)
     message = str(err.value)
     assert f"image 25 of split 'train': {bad}: {problem}" in message
     assert f"expected {region_features.EXPECTED}" in message and "--skip_bad" in message
     assert not [f for f in os.listdir(out) if ".tmp-" in f or f.endswith(".tfrecord")]
 
-    manifest = common.write_dataset("vqa", str(out), splits, dirs, progress=False, skip_bad=True)
+    manifest = common.write_dataset(
+        get_task("vqa"), str(out), splits, dirs, progress=False, skip_bad=True
+    )
     questions = [q for s in ("train", "vg") for q in _json(files[s][0])["questions"]]
     kept = [q for q in questions if q["image_id"] != 25]
     assert manifest["skipped_images"] == {"train": 1, "val": 0, "test": 0}
@@ -558,7 +561,7 @@ def test_skipped_itm_images_keep_caption_indices_contiguous(tmp_path, helpers):
     _truncate(feats / "5000.jpg.npz")  # imgid 0: the first five train captions
     splits = flickr.caption_items([f"train:{specs['train']}"], str(tmp_path / "dataset.json"))
     out = str(tmp_path / "out")
-    common.write_dataset("itm", out, splits, [str(feats)], progress=False, skip_bad=True)
+    common.write_dataset(get_task("itm"), out, splits, [str(feats)], progress=False, skip_bad=True)
     store = FeatureStore(out, "train", max_regions=4, max_tokens=20)
     assert (store.num_images, store.num_captions) == (2, 10)
     np.testing.assert_array_equal(store.caption_image, [0] * 5 + [1] * 5)

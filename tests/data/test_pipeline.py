@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import pipeline, writer
+from mmnas_tf.tasks import get_task
 
 MAX_REGIONS, MAX_TOKENS = 50, 8
 
@@ -21,7 +22,7 @@ def _config(task, **kw):
         deterministic=True,
         seed=0,
     )
-    return pipeline.PipelineConfig(task, **{**base, **kw})
+    return pipeline.PipelineConfig(get_task(task), **{**base, **kw})
 
 
 def _unbatch(ds):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.data import benchmark, questions, scenes, structured
+from mmnas_tf.tasks import get_task
 from mmnas_tf.text import tokenize
 
 A = {a: i for i, a in enumerate(questions.ANSWERS)}
@@ -108,7 +109,7 @@ def test_count_near_counts_objects_near_the_anchor(world):
 def test_generate_is_deterministic_and_records_families(tmp_path):
     paths = [str(tmp_path / n) for n in ("a", "b")]
     for p in paths:
-        manifest = benchmark.generate("vqa", p, "tiny", 40, 5, question_set="structured")
+        manifest = benchmark.generate(get_task("vqa"), p, "tiny", 40, 5, question_set="structured")
     assert manifest["source"] == "synthetic/tiny/seed5/structured"
     for name in os.listdir(paths[0]):
         if name.endswith(".tfrecord") or name == "vocab.txt":
@@ -117,4 +118,4 @@ def test_generate_is_deterministic_and_records_families(tmp_path):
     with open(os.path.join(paths[0], "manifest.json")) as f:
         assert json.load(f)["splits"]["train"]["examples"] > 100
     with pytest.raises(ValueError, match="unknown question_set 'hard'.*standard.*structured"):
-        benchmark.generate("vqa", str(tmp_path / "c"), "tiny", 4, question_set="hard")
+        benchmark.generate(get_task("vqa"), str(tmp_path / "c"), "tiny", 4, question_set="hard")

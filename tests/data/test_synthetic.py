@@ -13,6 +13,7 @@ import tensorflow as tf
 from mmnas_tf import inputs as names
 from mmnas_tf.data import benchmark, pipeline, questions, scenes, writer
 from mmnas_tf.data.feature_store import FeatureStore
+from mmnas_tf.tasks import get_task
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -120,8 +121,8 @@ def test_vg_relational_targets(world):
 
 def test_generate_is_reproducible(tmp_path):
     for name in ("a", "b"):
-        benchmark.generate("vg", str(tmp_path / name), num_images=30, seed=3)
-    benchmark.generate("vg", str(tmp_path / "c"), num_images=30, seed=4)
+        benchmark.generate(get_task("vg"), str(tmp_path / name), num_images=30, seed=3)
+    benchmark.generate(get_task("vg"), str(tmp_path / "c"), num_images=30, seed=4)
     files = sorted(os.listdir(tmp_path / "a"))
     assert "vocab.txt" in files and "embeddings.npy" in files
     same, diff, _ = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", files, shallow=False)
@@ -135,7 +136,7 @@ def test_pipeline_reads_every_task(synthetic_dirs, task):
     m = writer.load_manifest(synthetic_dirs[task])
     assert m["feature_dim"] == 128 and m["max_regions"] <= 28
     config = pipeline.PipelineConfig(
-        task, batch_size=16, max_regions=28, max_tokens=16, seed=0, deterministic=True
+        get_task(task), batch_size=16, max_regions=28, max_tokens=16, seed=0, deterministic=True
     )
     inputs, targets = next(iter(pipeline.Pipeline(synthetic_dirs[task], "train", config).dataset()))
     assert inputs[names.IMAGE_FEATURES].shape == (16, 28, 128)

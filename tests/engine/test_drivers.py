@@ -13,6 +13,7 @@ import pytest
 
 from mmnas_tf import evaluate, train
 from mmnas_tf.engine.checkpoint import checkpoint_variables
+from mmnas_tf.tasks import get_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +28,7 @@ def data_dirs(tmp_path_factory):
     def get(task: str, num_images: int = 20) -> str:
         if task not in cache:
             cache[task] = str(base / task)
-            benchmark.generate(task, cache[task], "tiny", num_images=num_images)
+            benchmark.generate(get_task(task), cache[task], "tiny", num_images=num_images)
         return cache[task]
 
     return get

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.engine.checkpoint import checkpoint_variables
+from mmnas_tf.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +20,7 @@ def vqa_data(tmp_path_factory):
     from mmnas_tf.data import benchmark
 
     out = str(tmp_path_factory.mktemp("vqa_data"))
-    benchmark.generate("vqa", out, "tiny", 12, 0, "float16", None, 32)
+    benchmark.generate(get_task("vqa"), out, "tiny", 12, 0, "float16", None, 32)
     return out
 
 
@@ -95,7 +96,7 @@ def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys):
     from mmnas_tf.data.feature_store import FeatureStore
 
     data = str(tmp_path / "itm")
-    benchmark.generate("itm", data, "tiny", 12, 0, "float16", None, 32)
+    benchmark.generate(get_task("itm"), data, "tiny", 12, 0, "float16", None, 32)
     model_dir = tmp_path / "search"
     state = search.main([
         "search", "--config=itm_tiny", f"--data_dir={data}", f"--model_dir={model_dir}",

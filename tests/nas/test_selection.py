@@ -10,6 +10,7 @@ import pytest
 
 from mmnas_tf.nas import selection
 from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.tasks import get_task
 
 POOLS = [("encoder", 0, ("SA",)), ("decoder", 0, ("SA", "GA", "RSA", "FFN")),
          ("decoder", 1, ("SA", "GA", "RSA", "FFN"))]  # fmt: skip
@@ -49,8 +50,6 @@ def test_bad_settings_are_refused():
 
 
 def test_select_scores_with_inherited_weights_and_keeps_the_best(tmp_path, nas):
-    from mmnas_tf.nas.searcher import task_metric
-
     search = nas.build_search_model("vqa", estimator="uniform")
     batches = list(nas.random_dataset(16, 8, seed=3))
     record = {
@@ -60,14 +59,14 @@ def test_select_scores_with_inherited_weights_and_keeps_the_best(tmp_path, nas):
     }
     status = {"history": {"epoch1": record}}
     out = selection.select_and_write(
-        search, batches, str(tmp_path), status, task_metric("vqa"), population=6,
+        search, batches, str(tmp_path), status, population=6,
         generations=1, parents=2, seed=1,
     )  # fmt: skip
     result = out["selection"]
     candidates = result["candidates"]
     assert len(candidates) >= 6
     # every candidate's score is its own inherited-weight D_a accuracy: recompute two of them
-    evaluator = selection.ArchEvaluator(search, batches, task_metric("vqa"))
+    evaluator = selection.ArchEvaluator(search, batches)
     for c in candidates[:2]:
         genotype = selection.genotype_of(selection.slot_pools(search), c["choice"])
         assert evaluator(genotype)["score"] == pytest.approx(c["score"], abs=1e-6)
@@ -96,7 +95,7 @@ def test_uniform_search_driver_writes_the_selection(tmp_path):
     from mmnas_tf.data import benchmark
 
     data = str(tmp_path / "data")
-    benchmark.generate("vqa", data, "tiny", 12, 0, "float16", None, 32)
+    benchmark.generate(get_task("vqa"), data, "tiny", 12, 0, "float16", None, 32)
     model_dir = str(tmp_path / "run")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cmd = [

@@ -151,7 +151,7 @@ def readable_items(
 
 
 def write_dataset(
-    task: str,
+    task,
     out_dir: str,
     splits: Mapping[str, Sequence[ImageItem]],
     feature_dirs: Sequence[str],
@@ -214,4 +214,4 @@ def write_dataset(
 
         shards = num_shards or max(1, min(64, len(items) // 1000))
         writer.write_split(out_dir, name, task, items, make_record, shards, progress)
-    return writer.update_manifest(out_dir, task, extra)
+    return writer.update_manifest(out_dir, task.name, extra)

@@ -1,4 +1,4 @@
-"""ITM hard-negative mining (SPEC section 5) and the feature store it draws from.
+"""ITM hard-negative mining; the feature store it draws from is ``data.feature_store``.
 
 At every epoch start, with the model in eval mode: for each image, score 64 random captions that
 are not its own; for each caption, 64 random images that are not its own; keep the top-5 of each
@@ -19,9 +19,13 @@ import tensorflow as tf
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data.feature_store import MatchingStore
-from mmnas_tf.tasks.itm import NEG_BOXES, NEG_IMAGE_FEATURES, NEG_TEXT_IDS
 
 __all__ = ["HardNegativeMiner", "MatchingStore", "epoch_miner", "score_pairs"]
+
+#: Inputs of the negative pairs in an ITM training batch (filled by :meth:`add_negatives`).
+NEG_TEXT_IDS = "neg_text_ids"
+NEG_IMAGE_FEATURES = "neg_image_features"
+NEG_BOXES = "neg_boxes"
 
 
 def score_pairs(

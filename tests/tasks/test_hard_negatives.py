@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.engine.hard_negatives import HardNegativeMiner, MatchingStore
+from mmnas_tf.tasks.itm.hard_negatives import HardNegativeMiner, MatchingStore
 
 
 def _store(num_images=6, captions_per_image=2, n=3, f=4, m=5):
