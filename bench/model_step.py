@@ -43,7 +43,7 @@ class BenchSize:
     pool_output_size: int = 1024
 
     def model_config(self, task, genotype=None):
-        from mmnas_tf.nas import Genotype
+        from mmnas_tf.genotype import Genotype
 
         if genotype is None and self.encoder is None:
             genotype = Genotype.load(GENOTYPE_PATH)

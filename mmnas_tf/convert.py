@@ -15,47 +15,68 @@ when complete) and reuses vocab.txt / answers.txt found in --out_dir.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from absl import app, flags
 
-FLAGS = flags.FLAGS
+from mmnas_tf import cli
 
 
-def define_flags() -> None:
-    flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Which dataset format to convert.")
-    flags.DEFINE_string("out_dir", None, "Output folder.")
+def define_flags(fv: flags.FlagValues) -> None:
+    flags.DEFINE_enum(
+        "task", None, ["vqa", "itm", "vg"], "Which dataset format to convert.", flag_values=fv
+    )
+    flags.DEFINE_string("out_dir", None, "Output folder.", flag_values=fv)
     flags.DEFINE_list(
-        "features", None, "Folders of bottom-up .npz region features (searched recursively)."
+        "features",
+        None,
+        "Folders of bottom-up .npz region features (searched recursively).",
+        flag_values=fv,
     )
     flags.DEFINE_multi_string(
         "vqa", [], "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges "
         "(e.g. VG augmentation into train).",
+        flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_integer(
-        "min_answer_count", 9, "VQA: keep answers seen at least this often (original: > 8)."
+        "min_answer_count",
+        9,
+        "VQA: keep answers seen at least this often (original: > 8).",
+        flag_values=fv,
     )
-    flags.DEFINE_string("karpathy", None, "ITM: Karpathy dataset_flickr30k.json.")
-    flags.DEFINE_string("refs", None, "VG: refs(unc).p / refs(umd).p pickle.")
-    flags.DEFINE_string("instances", None, "VG: COCO instances.json of the refs.")
+    flags.DEFINE_string("karpathy", None, "ITM: Karpathy dataset_flickr30k.json.", flag_values=fv)
+    flags.DEFINE_string("refs", None, "VG: refs(unc).p / refs(umd).p pickle.", flag_values=fv)
+    flags.DEFINE_string("instances", None, "VG: COCO instances.json of the refs.", flag_values=fv)
     flags.DEFINE_string(
-        "glove", None, "GloVe-format word vectors (word v1 ... vD); random init if unset."
+        "glove",
+        None,
+        "GloVe-format word vectors (word v1 ... vD); random init if unset.",
+        flag_values=fv,
     )
     flags.DEFINE_integer(
-        "num_shards", None, "Shards per split (default: one per 1000 images, <= 64)."
+        "num_shards",
+        None,
+        "Shards per split (default: one per 1000 images, <= 64).",
+        flag_values=fv,
     )
     flags.DEFINE_enum(
-        "feature_dtype", "float32", ["float32", "float16"], "Stored region-feature type."
+        "feature_dtype",
+        "float32",
+        ["float32", "float16"],
+        "Stored region-feature type.",
+        flag_values=fv,
     )
-    flags.DEFINE_bool("progress", True, "Show a progress line per split.")
-    flags.mark_flags_as_required(["task", "out_dir", "features"])
+    flags.DEFINE_bool("progress", True, "Show a progress line per split.", flag_values=fv)
+    flags.mark_flags_as_required(["task", "out_dir", "features"], flag_values=fv)
 
 
-def _vqa_splits() -> dict[str, list[tuple[str, str | None]]]:
-    if not FLAGS.vqa:
+def _vqa_splits(specs: Sequence[str]) -> dict[str, list[tuple[str, str | None]]]:
+    if not specs:
         raise app.UsageError(
             "--task=vqa needs at least one --vqa=SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]"
         )
     sources: dict[str, list[tuple[str, str | None]]] = {}
-    for spec in FLAGS.vqa:
+    for spec in specs:
         parts = spec.split(":")
         if len(parts) not in (2, 3):
             raise app.UsageError(
@@ -65,41 +86,40 @@ def _vqa_splits() -> dict[str, list[tuple[str, str | None]]]:
     return sources
 
 
-def main(argv: list[str]) -> None:
-    del argv
+def main(argv: Sequence[str]) -> None:
+    fv = cli.parse(define_flags, argv)
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
 
     extra = {}
-    if FLAGS.task == "vqa":
+    if fv.task == "vqa":
         from mmnas_tf.data.converters import vqa
 
-        sources = _vqa_splits()
+        sources = _vqa_splits(fv.vqa)
         annotations = [a for pairs in sources.values() for _, a in pairs if a]
-        answers = vqa.answer_vocabulary(FLAGS.out_dir, annotations, FLAGS.min_answer_count)
+        answers = vqa.answer_vocabulary(fv.out_dir, annotations, fv.min_answer_count)
         splits = {name: vqa.vqa_items(pairs, answers) for name, pairs in sources.items()}
         extra["num_answers"] = len(answers)
-    elif FLAGS.task == "itm":
+    elif fv.task == "itm":
         from mmnas_tf.data.converters import flickr
 
-        if not FLAGS.karpathy:
+        if not fv.karpathy:
             raise app.UsageError("--task=itm needs --karpathy=dataset_flickr30k.json")
-        splits = flickr.flickr_items(FLAGS.karpathy)
+        splits = flickr.flickr_items(fv.karpathy)
     else:
         from mmnas_tf.data.converters import refcoco
 
-        if not (FLAGS.refs and FLAGS.instances):
+        if not (fv.refs and fv.instances):
             raise app.UsageError(
                 "--task=vg needs --refs='refs(unc).p' and --instances=instances.json"
             )
-        splits = refcoco.refcoco_items(FLAGS.refs, FLAGS.instances)
+        splits = refcoco.refcoco_items(fv.refs, fv.instances)
     manifest = common.write_dataset(
-        FLAGS.task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
-        FLAGS.glove, FLAGS.progress, extra,
+        fv.task, fv.out_dir, splits, fv.features, fv.num_shards, fv.feature_dtype,
+        fv.glove, fv.progress, extra,
     )  # fmt: skip
-    print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
+    print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run(main)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -52,7 +52,7 @@ def evaluate(
     output_dir: str | None = None,
 ) -> dict:
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.runs import find_run, resolve_model
+    from mmnas_tf.runs import find_run, resolve_model
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:

@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule, TemperatureSchedule
+from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.nas.temperature import TemperatureSchedule
 
 TASK_NAMES = ("vqa", "itm", "vg")
 HEADS_FROM = ("genotype", "config")

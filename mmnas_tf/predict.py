@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -41,8 +41,8 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> str:
     """Prints and returns the answer; exits 1 (message on stderr) if the request fails."""
     fv = cli.parse(define_flags, argv)
-    from mmnas_tf.serving.client import ServingClient, ServingClientError
-    from mmnas_tf.serving.one_image import build_request, describe_outputs
+    from mmnas_tf.devserver.client import ServingClient, ServingClientError
+    from mmnas_tf.devserver.one_image import build_request, describe_outputs
 
     client = ServingClient(
         fv.server,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
 #: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
@@ -81,9 +81,9 @@ def search(
     import keras
 
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
-    from mmnas_tf.engine.runs import data_sizes, load_embeddings
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
+    from mmnas_tf.runs import data_sizes, load_embeddings
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:

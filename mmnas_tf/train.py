@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 #: convenience flag -> the experiment field it overrides.
 FLAG_OVERRIDES = (
@@ -88,8 +88,9 @@ def train(
 
     from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution, worker_info
-    from mmnas_tf.engine.runs import load_embeddings, resolve_model, save_run
-    from mmnas_tf.engine.trainer import Trainer, make_adam
+    from mmnas_tf.engine.optimizers import make_adam
+    from mmnas_tf.engine.trainer import Trainer
+    from mmnas_tf.runs import load_embeddings, resolve_model, save_run
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
@@ -176,7 +177,7 @@ def _itm_mining(exp, model, config):
 
 def _inherit(task, model, config, num_answers, path):
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.inherit import inherit_from_supernet
+    from mmnas_tf.nas.inherit import inherit_from_supernet
 
     supernet = task.build_model(config.replace(genotype=None), num_answers)
     restore_model(supernet, path)  # the task model alone, or inside a search model

@@ -22,8 +22,8 @@ import math
 
 import tensorflow as tf
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS, WARMUP_MODES, check_choice
-from mmnas_tf.nas.genotype import Genotype
 
 __all__ = [
     "ARCH_PATHS", "ESTIMATORS", "WARMUP_MODES", "check_choice", "gumbel_noise", "original_prior",

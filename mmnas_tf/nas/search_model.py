@@ -32,9 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.engine.trainer import global_sum_gradients, make_adam
+from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
-from mmnas_tf.nas.genotype import Genotype
 
 PHASES = ("warmup", "search")
 
@@ -400,7 +400,7 @@ def _track(tracker, loss, inputs):
 class PhaseSchedule(keras.callbacks.Callback):
     """For ``SearchModel.fit``: at each epoch start, sets the phase (``warmup`` for the first
     ``warmup_epochs`` epochs, then ``search``) and the Gumbel temperature
-    ``temperature(epoch - warmup_epochs)`` (e.g. the engine's ``TemperatureSchedule``).
+    ``temperature(epoch - warmup_epochs)`` (e.g. ``nas.temperature.TemperatureSchedule``).
     The search driver (``nas.searcher.Searcher``) does the same itself."""
 
     def __init__(self, warmup_epochs: int, temperature=None):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.compat import import_original, load_state_dict, read_torch_checkpoint
-from mmnas_tf.nas import Genotype
+from mmnas_tf.genotype import Genotype
 
 
 def test_reader_equals_npz(reference_by_task):

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 @pytest.fixture(scope="module")
 def data_dirs(tmp_path_factory):
-    from mmnas_tf.data import benchmark
+    from mmnas_tf.synthbench import benchmark
 
     base = tmp_path_factory.mktemp("data")
     cache = {}

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from mmnas_tf.nas import Genotype, OpPools, mcan
+from mmnas_tf.genotype import Genotype, OpPools, mcan
 
 GENOTYPES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "genotypes")
 SUMMARY = os.path.join(

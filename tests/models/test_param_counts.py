@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from mmnas_tf.nas import Genotype, mcan
+from mmnas_tf.genotype import Genotype, mcan
 from mmnas_tf.tasks import get_task
 
 GENOTYPES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "genotypes")

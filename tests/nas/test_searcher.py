@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf.experiments import get_experiment
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import reporting
-from mmnas_tf.nas.genotype import Genotype
 from mmnas_tf.nas.search_model import cycle_dataset
 from mmnas_tf.nas.searcher import Searcher
 

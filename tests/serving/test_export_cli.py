@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf import export as export_cli
+from mmnas_tf.devserver.repository import Servable
 from mmnas_tf.engine.checkpoint import Checkpointer
-from mmnas_tf.engine.runs import save_run
 from mmnas_tf.experiments import tiny_experiment
+from mmnas_tf.runs import save_run
 from mmnas_tf.serving.export import ServingModule
-from mmnas_tf.serving.repository import Servable
 from mmnas_tf.tasks import get_task
 
 

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from mmnas_tf.data import questions, scenes, schema, writer
+from mmnas_tf.data import schema, writer
+from mmnas_tf.synthbench import questions, scenes
 from mmnas_tf.text import Vocabulary, tokenize
 
 SIZES = tuple(scenes.SPECS)

@@ -10,7 +10,7 @@ import numpy as np
 
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.experiments import ExperimentConfig
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 
 RUN_FILE = "run.json"
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmnas_tf.layers.mixed_op import MixedOp
 from mmnas_tf.nas import estimators as est
-from mmnas_tf.nas.mixed_op import MixedOp
 
 D, HEADS, FFN = 8, 2, 16
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.engine.checkpoint import Checkpointer, canonical_path, restore_model
-from mmnas_tf.engine.inherit import inherit_from_supernet, supernet_path
+from mmnas_tf.nas.inherit import inherit_from_supernet, supernet_path
 from mmnas_tf.tasks import get_task
 
 

@@ -1,0 +1,1 @@
+"""Test-only code: the shared layer-test harness and small contract-shaped SavedModels."""
