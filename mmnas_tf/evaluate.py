@@ -1,4 +1,4 @@
-"""Evaluate a trained model (SPEC section 8): VQA accuracy (overall, per answer type) and a
+"""Evaluate a trained model (docs/original_behaviour.md, "Metrics"): VQA accuracy (overall, per answer type) and a
 challenge-format results file, ITM retrieval R@1/5/10 and ranks, VG accuracy at IoU >= 0.5.
 
 python -m mmnas_tf.evaluate --config=vqa --data_dir=tfrecords/vqa --checkpoint=runs/vqa
@@ -19,7 +19,7 @@ from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    cli.define_experiment_flags(fv)
+    cli.define_experiment_flags(fv, strategy=False)
     flags.DEFINE_string(
         "checkpoint", None, "Checkpoint directory (its latest) or prefix.", flag_values=fv
     )

@@ -2,7 +2,7 @@
 
 An experiment is everything a run needs besides its paths on the command line: the task, the
 retrain and search model sizes, the data, the training recipe and the search recipe
-(SPEC sections 6 and 7). Named experiments: ``vqa``, ``itm``, ``vg`` (paper sizes: search at
+(docs/original_behaviour.md, "Search" and "Training recipe"). Named experiments: ``vqa``, ``itm``, ``vg`` (paper sizes: search at
 d=256 / 4 heads, retrain at d=512 / 8 heads, M/N 12/18) and ``*_tiny`` (CI and laptops).
 
 Every field can be overridden by a dotted path::
@@ -85,7 +85,7 @@ class DataConfig:
 
 @dataclass
 class HardNegativeConfig:
-    """ITM hard-negative mining at every epoch start (SPEC section 5).
+    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and losses").
 
     Attributes:
       num_candidates: random non-matching captions per image and images per caption (64).
@@ -106,7 +106,7 @@ class HardNegativeConfig:
 
 @dataclass
 class TrainConfig:
-    """The retrain recipe (SPEC section 7; defaults are VQA's).
+    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's).
 
     Attributes:
       epochs: 13 (ITM 100).
@@ -165,7 +165,7 @@ class TrainConfig:
 
 @dataclass
 class SearchConfig:
-    """The search recipe (SPEC section 6).
+    """The search recipe (docs/original_behaviour.md, "Search").
 
     Attributes:
       weight_learning_rate: W rate (4e-4; ITM 1e-4), same warm-up as training, no decay.

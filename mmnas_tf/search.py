@@ -1,4 +1,4 @@
-"""Search an architecture with the supernet (SPEC section 6, paper Algorithm 1).
+"""Search an architecture with the supernet (paper Algorithm 1; docs/original_behaviour.md, "Search").
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 
@@ -38,7 +38,7 @@ OVERRIDE_FLAGS = (
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    cli.define_experiment_flags(fv)
+    cli.define_experiment_flags(fv, genotype=False)
     flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
     flags.DEFINE_enum(
         "estimator", None, list(ESTIMATORS),

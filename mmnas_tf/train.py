@@ -1,4 +1,4 @@
-"""Retrain a genotype from scratch with the original recipe (SPEC section 7).
+"""Retrain a genotype from scratch with the original recipe (docs/original_behaviour.md, "Training recipe").
 
 python -m mmnas_tf.train --config=vqa --genotype=configs/genotypes/mmnas_vqa.json \
     --data_dir=tfrecords/vqa --model_dir=runs/vqa

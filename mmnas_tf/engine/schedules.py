@@ -1,4 +1,4 @@
-"""Learning-rate schedules of the original recipe (SPEC section 7).
+"""Learning-rate schedules of the original recipe (docs/original_behaviour.md, "Training recipe").
 
 The original sets the rate per optimizer step from the epoch the step falls in: a warm-up factor
 (x1/4, x1/2, x3/4 during the first three epochs) times a decay (x0.2 from each listed epoch on).

@@ -38,7 +38,7 @@ def test_tiny_experiment_builds_and_runs(name):
     assert exp.search_model.genotype is None and exp.search_model.hidden_size < config.hidden_size
 
 
-# Paper sizes from SPEC section 9 (original vocab 20,573 and 3,129 answers).
+# Paper sizes from docs/original_behaviour.md, "Sizes" (original vocab 20,573 and 3,129 answers).
 @pytest.mark.parametrize(
     "name,params",
     [

@@ -1,4 +1,4 @@
-"""Parameter counts equal the original's at the default sizes (SPEC section 9)."""
+"""Parameter counts equal the original's at the default sizes (docs/original_behaviour.md, "Sizes")."""
 
 import json
 import os
