@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from mmnas_tf.engine.checkpoint import Checkpointer, canonical_path, restore_model
-from mmnas_tf.nas.inherit import inherit_from_supernet, supernet_path
 from mmnas_tf.experiments import get_experiment
+from mmnas_tf.nas.inherit import inherit_from_supernet, supernet_path
 from mmnas_tf.tasks import get_task
 
 NUM_ANSWERS = 7
