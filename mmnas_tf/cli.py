@@ -33,7 +33,8 @@ def define_experiment_flags(
     them (a search has no genotype to take; evaluation runs on one device)."""
     flags.DEFINE_string(
         "config", None,
-        f"Experiment: a registered name ({', '.join(experiment_names())}) or a configs/*.py file.",
+        f"Experiment: a name ({', '.join(experiment_names())}: mmnas_tf/configs/) or a .py file "
+        "defining get_config().",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_multi_string(
