@@ -1,6 +1,7 @@
 """Training step and evaluation forward of MMnasNet-VQA: what one step costs, graph vs XLA.
 
-The measured step is the retrain recipe of the original (docs/original_behaviour.md, "Training recipe"): forward, sum-reduced
+The measured step is the retrain recipe of the original (docs/original_behaviour.md, "Training
+recipe"): forward, sum-reduced
 BCE via ``task.compute_loss``, backward, clip by global norm 1.0, Adam (0.9, 0.98, 1e-9). The
 evaluation forward is ``model(inputs, training=False)``. Both run as ``tf.function`` with a fixed
 ``input_signature`` (no retracing) either as a TF graph (``jit_compile=False``) or compiled by XLA

@@ -12,7 +12,8 @@ Every field can be overridden by a dotted path::
     config = apply_overrides(config, ["model.hidden_size=64", "train.epochs=1"])
 
 The named experiments are the recipe files of ``mmnas_tf/configs/`` (read by
-:func:`get_experiment`); ``--config`` of the drivers also accepts a path to a Python file of your own
+:func:`get_experiment`); ``--config`` of the drivers also accepts a path to a Python file of your
+own
 defining ``get_config()``.
 """
 
@@ -88,7 +89,8 @@ class DataConfig:
 
 @dataclass
 class HardNegativeConfig:
-    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and losses").
+    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and
+    losses").
 
     Attributes:
       num_candidates: random non-matching captions per image and images per caption (64).
@@ -232,7 +234,8 @@ class ExperimentConfig:
       model: retrain-stage sizes (paper: d=512, 8 heads, M/N 12/18).
       search_model: supernet sizes (paper: d=256, 4 heads); its ``genotype`` must be None.
       genotype: default architecture to retrain: a path (relative paths are looked up in the
-        current folder, then in ``mmnas_tf/configs/genotypes``) or a genotype dict; ``--genotype`` wins.
+        current folder, then in ``mmnas_tf/configs/genotypes``) or a genotype dict; ``--genotype``
+        wins.
       heads_from: "genotype" (the genotype's head size sets the heads, as the original's
         ``self_att_64``) or "config" (``model.num_heads``; tiny models are narrower than one head).
       data / train / search: see their classes.

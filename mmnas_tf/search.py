@@ -1,4 +1,5 @@
-"""Search an architecture with the supernet (paper Algorithm 1; docs/original_behaviour.md, "Search").
+"""Search an architecture with the supernet (paper Algorithm 1; docs/original_behaviour.md,
+"Search").
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 

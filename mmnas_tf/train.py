@@ -1,4 +1,5 @@
-"""Retrain a genotype from scratch with the original recipe (docs/original_behaviour.md, "Training recipe").
+"""Retrain a genotype from scratch with the original recipe (docs/original_behaviour.md, "Training
+recipe").
 
 python -m mmnas_tf.train --config=vqa --genotype=mmnas_tf/configs/genotypes/mmnas_vqa.json \
     --data_dir=tfrecords/vqa --model_dir=runs/vqa
@@ -49,7 +50,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_bool(
-        "deterministic", False, "Deterministic ops and data order (slower).", flag_values=fv
+        "deterministic",
+        False,
+        "Also run TF ops in deterministic mode (tf.config.experimental.enable_op_determinism; "
+        "slower). The data order never depends on it: it follows --seed.",
+        flag_values=fv,
     )
     flags.DEFINE_bool("progress", True, "Show the progress bar.", flag_values=fv)
     flags.mark_flag_as_required("model_dir", flag_values=fv)
@@ -146,11 +151,15 @@ def train(
         max_to_keep=exp.train.max_to_keep, callbacks=callbacks, before_epoch=before_epoch,
         batch_fn=batch_fn, extra_trackables=extra,
     )  # fmt: skip
-    return trainer.fit(train_dataset_fn(exp, deterministic))
+    return trainer.fit(train_dataset_fn(exp))
 
 
-def train_dataset_fn(exp, deterministic: bool = False):
-    """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch."""
+def train_dataset_fn(exp):
+    """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch.
+
+    The parallel shard reads and maps keep their order (``deterministic=True``): with tf.data free
+    to reorder them, two runs with the same seed, or a resumed run, saw different batches and
+    ended with different weights."""
     from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
 
     def make(epoch: int):
@@ -158,7 +167,7 @@ def train_dataset_fn(exp, deterministic: bool = False):
             exp.task, batch_size=exp.data.batch_size, max_tokens=exp.model.max_tokens,
             max_regions=exp.model.max_regions, training=True, num_answers=exp.data.num_answers,
             shuffle_buffer=exp.data.shuffle_buffer, seed=exp.data.seed + epoch,
-            deterministic=deterministic, bucket_boundaries=exp.data.bucket_boundaries or None,
+            deterministic=True, bucket_boundaries=exp.data.bucket_boundaries or None,
         )  # fmt: skip
         return Pipeline(exp.data.data_dir, exp.data.train_split, config).dataset()
 

@@ -1,4 +1,5 @@
-"""MMnasNet on Flickr30K image-text matching at paper size: search d=256 / 4 heads, retrain the published
+"""MMnasNet on Flickr30K image-text matching at paper size: search d=256 / 4 heads, retrain the
+published
 architecture (``genotypes/mmnas_itm.json``) at d=512 / 8 heads, M/N 12/18, with the original recipe
 (docs/original_behaviour.md, "Training recipe" and "Search")::
 

@@ -2,7 +2,8 @@
 batch 8. Runs in seconds on 2 CPU cores on synthetic data::
 
     python -m mmnas_tf.synthetic --task=itm --out_dir=/tmp/itm_tiny_data
-    python -m mmnas_tf.train --config=itm_tiny --data_dir=/tmp/itm_tiny_data --model_dir=/tmp/itm_tiny_run
+    python -m mmnas_tf.train --config=itm_tiny --data_dir=/tmp/itm_tiny_data \
+        --model_dir=/tmp/itm_tiny_run
     python -m mmnas_tf.evaluate --config=itm_tiny --data_dir=/tmp/itm_tiny_data \
         --checkpoint=/tmp/itm_tiny_run
 """

@@ -2,7 +2,8 @@
 batch 8. Runs in seconds on 2 CPU cores on synthetic data::
 
     python -m mmnas_tf.synthetic --task=vg --out_dir=/tmp/vg_tiny_data
-    python -m mmnas_tf.train --config=vg_tiny --data_dir=/tmp/vg_tiny_data --model_dir=/tmp/vg_tiny_run
+    python -m mmnas_tf.train --config=vg_tiny --data_dir=/tmp/vg_tiny_data \
+        --model_dir=/tmp/vg_tiny_run
     python -m mmnas_tf.evaluate --config=vg_tiny --data_dir=/tmp/vg_tiny_data \
         --checkpoint=/tmp/vg_tiny_run
 """

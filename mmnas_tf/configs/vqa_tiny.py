@@ -2,7 +2,8 @@
 batch 8. Runs in seconds on 2 CPU cores on synthetic data::
 
     python -m mmnas_tf.synthetic --task=vqa --out_dir=/tmp/vqa_tiny_data
-    python -m mmnas_tf.train --config=vqa_tiny --data_dir=/tmp/vqa_tiny_data --model_dir=/tmp/vqa_tiny_run
+    python -m mmnas_tf.train --config=vqa_tiny --data_dir=/tmp/vqa_tiny_data \
+        --model_dir=/tmp/vqa_tiny_run
     python -m mmnas_tf.evaluate --config=vqa_tiny --data_dir=/tmp/vqa_tiny_data \
         --checkpoint=/tmp/vqa_tiny_run
 """

@@ -1,4 +1,5 @@
-"""VQA accuracy (docs/original_behaviour.md, "Metrics"): the official evaluation's per-question score and a Keras metric.
+"""VQA accuracy (docs/original_behaviour.md, "Metrics"): the official evaluation's per-question
+score and a Keras metric.
 
 Official score of a predicted answer: for each of the 10 annotators j,
 ``min(1, #{k != j : gt_k == pred} / 3)``, averaged over j. With answers normalised as the official

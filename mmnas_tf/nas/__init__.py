@@ -2,7 +2,8 @@
 
 Modules (import the one you need; this package imports nothing itself):
   choices       the named estimators and architecture-path modes of the search
-  estimators    the architecture-gradient estimators (gumbel, proxyless, uniform) and their seeded sampling
+  estimators    the architecture-gradient estimators (gumbel, proxyless, uniform) and their seeded
+  sampling
   temperature   TemperatureSchedule (Gumbel-softmax temperature per epoch)
   search_model  SearchModel (alternating weight / architecture steps), cycle_dataset
   searcher      Searcher (the search loop with checkpoint and resume)

@@ -1,4 +1,5 @@
-"""Architecture-gradient estimators and the seeded sampling they share (docs/original_behaviour.md, "Search").
+"""Architecture-gradient estimators and the seeded sampling they share (docs/original_behaviour.md,
+"Search").
 
 Every sample is drawn with a stateless RNG from ``(seed, counter)``, both variables of the search
 model: the same counter gives the same architecture on every replica and worker, and a restored

@@ -66,7 +66,8 @@ def default_weight_optimizer(
 def default_arch_optimizer(
     learning_rate: float = 0.1, beta_1: float = 0.0, beta_2: float = 0.999
 ) -> keras.optimizers.Optimizer:
-    """The original's theta optimizer: Adam(lr 0.1, betas (0, 0.999), eps 1e-8) (docs/original_behaviour.md, "Search")."""
+    """The original's theta optimizer: Adam(lr 0.1, betas (0, 0.999), eps 1e-8)
+    (docs/original_behaviour.md, "Search")."""
     return make_adam(learning_rate, beta_1, beta_2, epsilon=1e-8, name="arch_adam")
 
 

@@ -1,6 +1,7 @@
 """The original MMnas sentence tokenizer, in Python and in-graph (same rules, tested equal).
 
-Rules (the original's ``proc_ques``; docs/original_behaviour.md, "Tokenizer and vocabulary"): lower-case; delete ``. , ' ! ? " ( ) * # : ;``;
+Rules (the original's ``proc_ques``; docs/original_behaviour.md, "Tokenizer and vocabulary"):
+lower-case; delete ``. , ' ! ? " ( ) * # : ;``;
 turn ``-`` and ``/`` into spaces; split on whitespace; right-pad / trim to ``max_len`` ids.
 """
 

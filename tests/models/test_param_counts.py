@@ -1,4 +1,5 @@
-"""Parameter counts equal the original's at the default sizes (docs/original_behaviour.md, "Sizes")."""
+"""Parameter counts equal the original's at the default sizes (docs/original_behaviour.md,
+"Sizes")."""
 
 import json
 import os
