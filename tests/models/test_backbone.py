@@ -1,5 +1,5 @@
 """Backbone behaviour beyond the reference vectors: any depth and op pool, the box embedding,
-padding invariance."""
+padding invariance (more and fewer padded regions and tokens)."""
 
 import numpy as np
 import pytest
@@ -54,19 +54,47 @@ def test_any_depth_and_ops(genotype):
     assert np.isfinite(np.asarray(out["logits"])).all()
 
 
-def test_padding_does_not_change_real_outputs():
+def _repad(inputs, regions, tokens):
+    """The same examples with their padding cut or extended to `regions` and `tokens` slots."""
+
+    def fit(v, n):
+        v = v[:, :n]
+        return np.pad(v, [(0, 0), (0, n - v.shape[1])] + [(0, 0)] * (v.ndim - 2))
+
+    out = dict(inputs, text_ids=fit(inputs["text_ids"], tokens))
+    for key in ("image_features", "boxes"):
+        out[key] = fit(inputs[key], regions)
+    return out
+
+
+def _real_log_softmax(scores, n_real):
+    """Object scores renormalised over the real regions (VG normalises over every slot sent)."""
+    rows = []
+    for row, n in zip(np.asarray(scores), n_real):
+        real = row[:n]
+        rows.append(real - np.logaddexp.reduce(real))
+    return rows
+
+
+@pytest.mark.parametrize("task", ["vqa", "itm", "vg"])
+def test_padding_does_not_change_real_outputs(task):
     config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA", "SA", "FFN")))
-    model = get_task("vg").build_model(config)
-    inputs = batch(config, n_real=(4, 4), t_real=(3, 3))
-    # Sample 1 = sample 0 with 3 more padded regions and tokens truncated differently: same numbers.
-    small = {k: v[:1] for k, v in inputs.items()}
-    bigger = dict(small)
-    bigger["boxes"] = small["boxes"].copy()
-    bigger["boxes"][0, 5] = [1.0, 2.0, 3.0, 4.0]  # a box on a padded (all-zero feature) row
-    a, b = model(small), model(bigger)
-    np.testing.assert_allclose(
-        np.asarray(a["box_deltas"])[0, :4], np.asarray(b["box_deltas"])[0, :4], atol=1e-5
-    )
+    model = get_task(task).build_model(config, num_answers=5)
+    n_real, t_real = (4, 2), (3, 5)
+    inputs = batch(config, n_real=n_real, t_real=t_real)  # padded to 7 regions, 6 tokens
+    expected = model(inputs)
+    # No padding left, more padding than the config's maxima, and one slot more of each.
+    for regions, tokens in [(max(n_real), max(t_real)), (12, 9), (5, 6)]:
+        got = model(_repad(inputs, regions, tokens))
+        for key, value in expected.items():
+            want, have = np.asarray(value), np.asarray(got[key])
+            if key == "object_scores":
+                for w, h in zip(_real_log_softmax(want, n_real), _real_log_softmax(have, n_real)):
+                    np.testing.assert_allclose(h, w, atol=1e-5)
+                continue
+            if key == "box_deltas":
+                want, have = want[:, : max(n_real)], have[:, : max(n_real)]
+            np.testing.assert_allclose(have, want, atol=1e-5, err_msg=f"{key} {regions=} {tokens=}")
 
 
 def test_box_embedding_option():
