@@ -33,8 +33,8 @@ def define_experiment_flags(
     them (a search has no genotype to take; evaluation runs on one device)."""
     flags.DEFINE_string(
         "config", None,
-        f"Experiment: a name ({', '.join(experiment_names())}: mmnas_tf/configs/) or a .py file "
-        "defining get_config().",
+        f"Experiment: a name ({', '.join(experiment_names())}) or a recipe file (.py defining "
+        "get_config(), see mmnas_tf.experiments).",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_multi_string(

@@ -1,4 +1,4 @@
-"""Typed experiment configs and where the named experiments are read.
+"""Typed experiment configs and the registry of named experiments.
 
 An experiment is everything a run needs besides its paths on the command line: the task, the
 retrain and search model sizes, the data, the training recipe and the search recipe
@@ -11,10 +11,19 @@ Every field can be overridden by a dotted path::
     config = get_experiment("vqa_tiny")
     config = apply_overrides(config, ["model.hidden_size=64", "train.epochs=1"])
 
-The named experiments are the recipe files of ``mmnas_tf/configs/`` (read by
-:func:`get_experiment`); ``--config`` of the drivers also accepts a path to a Python file of your
-own
-defining ``get_config()``.
+``--config`` of the drivers also accepts a path to a recipe file of your own: Python defining
+``get_config() -> ExperimentConfig``, e.g.::
+
+    import dataclasses
+    from mmnas_tf.experiments import get_experiment
+
+    def get_config():
+        exp = get_experiment("vqa")
+        train = dataclasses.replace(exp.train, epochs=20)
+        return dataclasses.replace(exp, name="vqa_long", train=train)
+
+The published genotypes the named experiments retrain are package data (``mmnas_tf/genotypes``), so
+an installed copy finds them.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import dataclasses
 import importlib.util
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mmnas_tf.config import ModelConfig
@@ -34,11 +43,8 @@ from mmnas_tf.nas.temperature import TemperatureSchedule
 
 TASK_NAMES = ("vqa", "itm", "vg")
 HEADS_FROM = ("genotype", "config")
-#: The named experiments (one recipe file each) and the published genotypes, inside the package.
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
-GENOTYPE_DIR = os.path.join(CONFIG_DIR, "genotypes")
-#: Modules of ``CONFIG_DIR`` that are not experiments.
-_NOT_EXPERIMENTS = ("__init__", "common")
+#: The published genotypes (package data).
+GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 
 
 @dataclass
@@ -89,8 +95,7 @@ class DataConfig:
 
 @dataclass
 class HardNegativeConfig:
-    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and
-    losses").
+    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and losses").
 
     Attributes:
       num_candidates: random non-matching captions per image and images per caption (64).
@@ -234,8 +239,7 @@ class ExperimentConfig:
       model: retrain-stage sizes (paper: d=512, 8 heads, M/N 12/18).
       search_model: supernet sizes (paper: d=256, 4 heads); its ``genotype`` must be None.
       genotype: default architecture to retrain: a path (relative paths are looked up in the
-        current folder, then in ``mmnas_tf/configs/genotypes``) or a genotype dict; ``--genotype``
-        wins.
+        current folder, then in ``mmnas_tf/genotypes``) or a genotype dict; ``--genotype`` wins.
       heads_from: "genotype" (the genotype's head size sets the heads, as the original's
         ``self_att_64``) or "config" (``model.num_heads``; tiny models are narrower than one head).
       data / train / search: see their classes.
@@ -370,32 +374,40 @@ def split_overrides(flag_values: Sequence[str]) -> list[str]:
     return [part for value in flag_values for part in value.split(";") if part.strip()]
 
 
-# ---- named experiments -----------------------------------------------------------------------
+# ---- registry --------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[[], ExperimentConfig]] = {}
+
+
+def register(name: str):
+    """Decorator registering a zero-argument builder of an ``ExperimentConfig``."""
+
+    def wrap(fn: Callable[[], ExperimentConfig]):
+        if name in _REGISTRY:
+            raise ValueError(f"experiment {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
 
 
 def experiment_names() -> list[str]:
-    """The recipe files of ``mmnas_tf/configs``."""
-    return sorted(
-        name[:-3]
-        for name in os.listdir(CONFIG_DIR)
-        if name.endswith(".py") and name[:-3] not in _NOT_EXPERIMENTS
-    )
+    return sorted(_REGISTRY)
 
 
 def get_experiment(name: str) -> ExperimentConfig:
-    """A named experiment (``mmnas_tf/configs/<name>.py``) or the ``get_config()`` of a ``.py``
-    file path."""
+    """A registered experiment by name, or the ``get_config()`` of a ``.py`` file path."""
     if name.endswith(".py"):
         return load_config_file(name)
-    if name not in experiment_names():
+    if name not in _REGISTRY:
         raise ValueError(
             f"unknown experiment {name!r}; accepted: {experiment_names()} or a .py file"
         )
-    return load_config_file(os.path.join(CONFIG_DIR, f"{name}.py"))
+    return _REGISTRY[name]().validate()
 
 
 def load_config_file(path: str) -> ExperimentConfig:
-    """Runs ``get_config()`` of a config file (e.g. ``mmnas_tf/configs/vqa.py``)."""
+    """Runs ``get_config()`` of a recipe file (a ``.py`` path)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file not found: {path}")
     spec = importlib.util.spec_from_file_location(f"_mmnas_config_{abs(hash(path))}", path)
@@ -409,3 +421,84 @@ def load_config_file(path: str) -> ExperimentConfig:
             f"{path}: get_config() returned {type(config).__name__}, not ExperimentConfig"
         )
     return config.validate()
+
+
+# ---- named experiments -----------------------------------------------------------------------
+
+_TASK_SIZES = {"vqa": (14, 100), "itm": (50, 36), "vg": (15, 100)}
+_TASK_LR = {"vqa": 1.2e-4, "itm": 1.5e-4, "vg": 1.4e-4}
+_TASK_GENOTYPE = {"vqa": "mmnas_vqa.json", "itm": "mmnas_itm.json", "vg": "mmnas_vgd.json"}
+
+
+def paper_experiment(task: str) -> ExperimentConfig:
+    """The paper-size experiment of ``task``: retrain d=512/8 heads, search d=256/4 heads, M/N
+    12/18, the original recipe."""
+    m, n = _TASK_SIZES[task]
+    model = ModelConfig(max_tokens=m, max_regions=n)
+    # The original search config (ATTFLAT_MLP_SIZE 512, ATTFLAT_OUT_SIZE 512): reproduces its supernet count.
+    search_model = model.replace(
+        hidden_size=256, num_heads=4, ffn_size=1024, pool_mlp_size=512, pool_output_size=512
+    )
+    itm = task == "itm"
+    train = TrainConfig(
+        epochs=100 if itm else 13,
+        learning_rate=_TASK_LR[task],
+        decay_epochs=(36,) if itm else (10, 12),
+    )
+    search = SearchConfig(weight_learning_rate=1e-4 if itm else 4e-4)
+    return ExperimentConfig(
+        name=task,
+        task=task,
+        model=model,
+        search_model=search_model,
+        genotype=os.path.join(GENOTYPE_DIR, _TASK_GENOTYPE[task]),
+        data=DataConfig(),
+        train=train,
+        search=search,
+    )
+
+
+#: The tiny genotype: exercises every decoder op (RSA, GA, FFN) and both encoder ops.
+TINY_GENOTYPE = {
+    "format": "mmnas_tf.genotype/1",
+    "encoder": ["SA", "FFN"],
+    "decoder": ["RSA", "GA", "FFN"],
+}
+
+
+def tiny_experiment(task: str) -> ExperimentConfig:
+    """A CI-size variant: d=32 / 4 heads (search d=16 / 2 heads), M/N 2/3, 8 tokens, 6 regions,
+    3 epochs at lr 1e-3 (decay from the third), batch 8; the recipe's shape otherwise."""
+    paper = paper_experiment(task)
+    model = ModelConfig(
+        hidden_size=32, num_heads=4, ffn_size=64, relation_size=8, dropout=0.1, vocab_size=64,
+        word_embed_size=300, feature_size=32, max_tokens=8, max_regions=6, pool_mlp_size=32,
+        pool_output_size=64, num_encoder_blocks=2, num_decoder_blocks=3,
+    )  # fmt: skip
+    search_model = model.replace(
+        hidden_size=16, num_heads=2, ffn_size=32, pool_mlp_size=16, pool_output_size=32
+    )
+    return dataclasses.replace(
+        paper,
+        name=f"{task}_tiny",
+        model=model,
+        search_model=search_model,
+        genotype=dict(TINY_GENOTYPE),
+        heads_from="config",
+        data=DataConfig(batch_size=8, eval_batch_size=32, shuffle_buffer=256),
+        train=dataclasses.replace(
+            paper.train,
+            epochs=3,
+            learning_rate=1e-3,
+            decay_epochs=(2,),
+            checkpoint_every_steps=50,
+            log_every_steps=10,
+            hard_negatives=HardNegativeConfig(num_candidates=8, top_k=2),
+        ),
+        search=dataclasses.replace(paper.search, warmup_epochs=1, search_epochs=2),
+    )
+
+
+for _task in TASK_NAMES:
+    register(_task)(lambda t=_task: paper_experiment(t))
+    register(f"{_task}_tiny")(lambda t=_task: tiny_experiment(t))

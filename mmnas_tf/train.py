@@ -1,7 +1,7 @@
 """Retrain a genotype from scratch with the original recipe (docs/original_behaviour.md, "Training
 recipe").
 
-python -m mmnas_tf.train --config=vqa --genotype=mmnas_tf/configs/genotypes/mmnas_vqa.json \
+python -m mmnas_tf.train --config=vqa --genotype=mmnas_tf/genotypes/mmnas_vqa.json \
     --data_dir=tfrecords/vqa --model_dir=runs/vqa
 
 Restarting the same command continues from the latest checkpoint (bit-exact on one device).

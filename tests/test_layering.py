@@ -26,7 +26,7 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("tasks", ("tasks",)),
     ("engine", ("engine",)),
     ("nas", ("nas",)),
-    ("experiments", ("experiments", "configs", "runs")),
+    ("experiments", ("experiments", "runs")),
     ("export and compatibility", ("serving", "compat")),
     ("tools around the library", ("devserver", "synthbench")),
     ("driver plumbing", ("cli",)),

@@ -1,12 +1,11 @@
 import dataclasses
-import glob
 import os
+import textwrap
 
 import numpy as np
 import pytest
 
 from mmnas_tf.experiments import (
-    CONFIG_DIR,
     GENOTYPE_DIR,
     ExperimentConfig,
     apply_overrides,
@@ -132,22 +131,26 @@ def test_genotype_flag_wins_and_heads_follow_heads_from(tmp_path):
         dataclasses.replace(tiny, genotype=None).load_genotype()
 
 
-CONFIG_FILES = sorted(
-    p for p in glob.glob(os.path.join(CONFIG_DIR, "*.py"))
-    if os.path.basename(p) not in ("__init__.py", "common.py")
-)  # fmt: skip
+def test_the_documented_recipe_file_of_your_own_loads(tmp_path):
+    import mmnas_tf.experiments as experiments
 
-
-@pytest.mark.parametrize("path", CONFIG_FILES)
-def test_config_files_match_the_registry_and_document_a_command(path):
-    config = load_config_file(path)
+    doc = experiments.__doc__
+    example = doc[doc.index("    import dataclasses") : doc.index("The published genotypes")]
+    path = tmp_path / "vqa_long.py"
+    path.write_text(textwrap.dedent(example))
+    config = load_config_file(str(path))
     assert isinstance(config, ExperimentConfig)
-    assert config == get_experiment(config.name)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    assert "python -m mmnas_tf." in text
+    assert config == get_experiment(str(path))
+    paper = get_experiment("vqa")
+    assert config.name == "vqa_long" and config.train.epochs == 20
+    assert dataclasses.replace(config, name="vqa", train=paper.train) == paper
+    (tmp_path / "bad.py").write_text("def get_config():\n    return 1\n")
+    with pytest.raises(TypeError, match="not ExperimentConfig"):
+        load_config_file(str(tmp_path / "bad.py"))
 
 
-def test_every_registered_experiment_has_a_config_file():
-    files = {os.path.basename(p)[:-3] for p in CONFIG_FILES}
-    assert set(experiment_names()) == files
+def test_named_experiments_retrain_genotypes_shipped_in_the_package():
+    for name in experiment_names():
+        genotype = get_experiment(name).genotype
+        if isinstance(genotype, str):
+            assert os.path.dirname(genotype) == GENOTYPE_DIR and os.path.exists(genotype), name
