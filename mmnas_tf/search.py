@@ -12,6 +12,7 @@ checkpoint and ends with the same genotype and weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from absl import flags
@@ -57,6 +58,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         define(name, None, f"Overrides {key}: {text}.", flag_values=fv)
     flags.DEFINE_bool("jit_compile", False, "XLA for the cycle (one device only).", flag_values=fv)
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard summaries.", flag_values=fv)
+    flags.DEFINE_string(
+        "profile_steps", "",
+        "Profile global cycles a..b ('a,b') into MODEL_DIR/tensorboard (TensorBoard's Profile tab; "
+        "pip install 'mmnas-tf[profile]').",
+        flag_values=fv,
+    )  # fmt: skip
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
@@ -68,7 +75,7 @@ def main(argv: Sequence[str]) -> dict:
     ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
     exp = cli.experiment_from_flags(fv, extra)
-    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard)
+    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps)
 
 
 def search(
@@ -77,10 +84,12 @@ def search(
     strategy_name: str = "default",
     jit_compile: bool = False,
     tensorboard: bool = True,
+    profile_steps: str = "",
 ) -> dict:
     """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
     import keras
 
+    from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
@@ -91,6 +100,7 @@ def search(
         raise ValueError(
             "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
         )
+    profile = cb.parse_profile_steps(profile_steps)
     strategy = make_strategy(strategy_name)
     if jit_compile and needs_distribution(strategy):
         print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
@@ -123,6 +133,7 @@ def search(
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard,
         before_epoch=before_epoch, extra_trackables=extra,
+        callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
     cycles_fn, eval_fn = search_datasets(exp, num_answers)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -90,6 +90,8 @@ class Searcher:
         mid-epoch (ITM: mine hard negatives; its state belongs in ``extra_trackables``).
       extra_trackables: more objects for the checkpoint.
       log: ``fn(str)`` for one progress line per epoch (default: print).
+      callbacks: ``keras.callbacks.Callback`` s told of each cycle's start and end
+        (``logs={"step": global cycle}``) and of the run's end (e.g. the profiler window).
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Searcher:
         log: Callable[[str], None] = print,
         before_epoch: Callable[[int], None] | None = None,
         extra_trackables: dict | None = None,
+        callbacks: Sequence = (),
     ):
         self.model, self.config, self.model_dir = search_model, config, model_dir
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -116,6 +119,7 @@ class Searcher:
         self.total_epochs = config.warmup_epochs + config.search_epochs
         self.schedule = config.weight_schedule()
         self.log, self.before_epoch = log, before_epoch
+        self.callbacks = list(callbacks)
         with self.strategy.scope():
             self.weight_optimizer = default_weight_optimizer(self.schedule(0))
             self.arch_optimizer = default_arch_optimizer(
@@ -204,6 +208,8 @@ class Searcher:
             status = self._run_epoch(epoch, cycles_fn, eval_fn, train, mid_epoch, status)
             mid_epoch = False
             epoch += 1
+        for cb in self.callbacks:
+            cb.on_train_end()
         if self.writer is not None:
             self.writer.flush()
         return status
@@ -222,10 +228,15 @@ class Searcher:
         in_epoch, start, logs = int(self.state.step_in_epoch.numpy()), time.perf_counter(), {}
         cycles = 0
         while self.steps_per_epoch is None or in_epoch < self.steps_per_epoch:
+            step = int(self.state.step.numpy()) + 1
+            for cb in self.callbacks:
+                cb.on_train_batch_begin(in_epoch, {"step": step})
             try:
                 logs = train(iterator)
             except StopIteration:
                 break
+            for cb in self.callbacks:
+                cb.on_train_batch_end(in_epoch, {"step": step})
             self.state.step.assign_add(1)
             self.state.step_in_epoch.assign_add(1)
             in_epoch, cycles = in_epoch + 1, cycles + 1
