@@ -1,7 +1,11 @@
 """SavedModel export following the contract in the README (named inputs, dict outputs).
 
 Uses ``tf.saved_model.save`` with explicit signatures: Keras 3's ``model.export`` writes the
-variables twice. The version directory is written under a temporary name and renamed into place,
+variables twice. The module tracks the ``tf.Variable`` behind every Keras variable
+(``ServingModule.tf_variables``): without that, the variables are saved for ``tf.saved_model.load``
+but the MetaGraph's saver does not restore them, so TF1-style loaders (``tensorflow_model_server``,
+``saved_model_cli run``: import the graph, run the restore op, run the init op) fail with "Could not
+find variable ... uninitialized". The version directory is written under a temporary name and renamed into place,
 so a server polling ``BASE`` never loads a half-written version.
 """
 
@@ -67,6 +71,10 @@ class ServingModule(tf.Module):
 
     def signatures(self) -> dict:
         serving_default = self.serving_function()
+        # After tracing (which builds the model): the backing tf.Variables, tracked so that the
+        # MetaGraph's saver restores them for the TF1 loader of TF Serving; the Keras 3 variables
+        # alone are only restored by tf.saved_model.load.
+        self.tf_variables = [v.value for v in self.model.variables]
         signatures = {"serving_default": serving_default}
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
             spec = self.task.input_spec(self.config)

@@ -105,6 +105,13 @@ def test_import_official_cli_writes_servable_model(reference_by_task, tmp_path):
     np.testing.assert_allclose(
         out["box"].numpy(), vg.io["eval_decoded_boxes_clipped_argmax"], atol=1e-3
     )
+    from support.session_loader import SessionModel
+
+    with SessionModel(str(tmp_path / "2")) as session:  # TF Serving's loader path
+        by_session = session.run(vg.inputs)
+        assert len(session.replay_warmup()) == 2  # serving_default at batch sizes 1 and 8
+    for key, value in out.items():
+        np.testing.assert_allclose(by_session[key], value.numpy(), atol=1e-5, err_msg=key)
     bad = subprocess.run(
         cmd[:4] + [f"--checkpoint={tmp_path}/nope.pkl"] + cmd[5:],
         capture_output=True,

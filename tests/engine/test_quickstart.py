@@ -3,7 +3,10 @@ prediction) on a very small dataset."""
 
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
+from support.session_loader import SessionModel, loaded_outputs
 
 from mmnas_tf import quickstart
 
@@ -19,3 +22,20 @@ def test_quickstart_runs_every_stage(tmp_path, capsys):
     assert 0.0 <= out["metrics"]["overall"] <= 100.0
     assert os.path.exists(os.path.join(out["export"], "saved_model.pb"))
     assert " -> " in out["prediction"]
+    # TF Serving's loader path (session, restore op, init op): warm-up records of both
+    # signatures replay, and predict_text answers as through tf.saved_model.load.
+    loaded = tf.saved_model.load(out["export"])
+    with SessionModel(out["export"]) as session:
+        replayed = session.replay_warmup()
+        assert {name for name, _, _ in replayed} == {"serving_default", "predict_text"}
+        for name, inputs, got in replayed:
+            want = loaded_outputs(loaded, inputs, name)
+            np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+            assert got["top_answers"].tolist() == want["top_answers"].tolist()
+        question = out["prediction"].split(" -> ")[0].strip("'\"")
+        images = {k: v[:1] for k, v in replayed[0][1].items() if k != "text_ids"}
+        text = {"text": np.array([question.encode()], object), **images}
+        got = session.run(text, "predict_text")
+        want = loaded_outputs(loaded, text, "predict_text")
+        np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+        assert got["top_answers"].tolist() == want["top_answers"].tolist()

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.session_loader import SessionModel
 
 from mmnas_tf import export as export_cli
 from mmnas_tf.devserver.repository import Servable
@@ -79,6 +80,22 @@ def test_exported_checkpoint_serves_like_the_trained_model(trained, exported):
     got = Servable("vqa", 5, exported[1]).predict("serving_default", inputs)
     np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
     assert got["top_answers"].tolist() == want["top_answers"].tolist()
+
+
+def test_exported_checkpoint_runs_in_a_tf1_session(trained, exported):
+    """TF Serving's loader path: restore op + init op, both signatures, warm-up records."""
+    _, inputs, want = trained
+    with SessionModel(exported[1]) as session:
+        got = session.run(inputs)
+        np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+        assert got["top_answers"].tolist() == want["top_answers"].tolist()
+        text = {"text": np.array([b"What CAT? zebra"], object)}
+        text.update((k, inputs[k]) for k in ("image_features", "boxes"))
+        np.testing.assert_allclose(
+            session.run(text, "predict_text")["logits"], want["logits"], rtol=1e-5, atol=1e-5
+        )
+        names = [name for name, _, _ in session.replay_warmup()]
+    assert sorted(set(names)) == ["predict_text", "serving_default"] and len(names) == 4
 
 
 def test_export_cli_errors(trained, tmp_path):

@@ -1,0 +1,85 @@
+"""Exports of the real network run through the TF1 session loader (TF Serving's own path).
+
+``tensorflow_model_server`` and ``saved_model_cli run`` import the MetaGraph into a session, run the
+saver's restore op and the init op, then feed the SignatureDef's tensors; the reference checkpoints
+of tests/fixtures/reference, imported and exported with ``predict_text`` and warm-up records, must
+answer there exactly as through ``tf.saved_model.load`` and as the original PyTorch code.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from support.session_loader import SessionModel, loaded_outputs
+
+from mmnas_tf.compat import import_original
+from mmnas_tf.serving.export import export_saved_model
+from mmnas_tf.serving.warmup import read_warmup_requests
+
+# (our output, the original's vector, tolerance): the outputs the original computes itself.
+REFERENCE_OUTPUTS = {
+    "vqa": [("logits", "logits", 1e-4)],
+    "itm": [("score", "scores_pos", 1e-4)],
+    "vg": [
+        ("object_scores", "pred_scores_logsoftmax", 1e-4),
+        ("box_deltas", "pred_reg", 1e-4),
+        ("box", "eval_decoded_boxes_clipped_argmax", 1e-3),
+        ("object_index", "eval_argmax", 0),
+    ],
+}
+
+
+def contract_inputs(reference):
+    inputs = reference.inputs
+    if reference.task != "vg":
+        inputs.pop("image_size")
+    return inputs
+
+
+@pytest.fixture(scope="module", params=["vqa", "itm", "vg"])
+def exported(request, tmp_path_factory, reference_by_task, helpers):
+    """(reference, export path, tf.saved_model.load'ed object, SessionModel) for one task."""
+    ref = reference_by_task[request.param]
+    root = tmp_path_factory.mktemp(f"session_{ref.task}")
+    vocab = helpers.VOCAB + [f"w{i}" for i in range(50 - len(helpers.VOCAB))]
+    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    answers = None
+    if ref.task == "vqa":
+        answers = root / "answers.txt"
+        answers.write_text("".join(f"answer {i}\n" for i in range(ref.io["logits"].shape[1])))
+    model, config = import_original(ref.task, ref.checkpoint, ref.arch, **ref.sizes)
+    path = export_saved_model(
+        model, ref.task, config, str(root / "export"), 1,
+        vocab_file=str(root / "vocab.txt"), answers_file=answers and str(answers),
+    )  # fmt: skip
+    with SessionModel(path) as session:
+        yield ref, path, tf.saved_model.load(path), session
+
+
+def test_serving_default_equals_load_and_original(exported, helpers):
+    ref, _, loaded, session = exported
+    inputs = contract_inputs(ref)
+    got = session.run(inputs)
+    helpers.assert_outputs_equal(got, loaded_outputs(loaded, inputs))
+    for ours, theirs, atol in REFERENCE_OUTPUTS[ref.task]:
+        np.testing.assert_allclose(got[ours], ref.io[theirs], atol=atol, rtol=0, err_msg=ours)
+    if ref.task == "vqa":  # the answer table (an asset initialised by the init op) is read
+        top = np.argsort(-ref.io["logits"], axis=1)[:, :5]
+        assert got["top_answers"].tolist() == [[f"answer {i}".encode() for i in r] for r in top]
+
+
+def test_predict_text_equals_load(exported, helpers):
+    ref, _, loaded, session = exported
+    images = {k: v[:1].repeat(len(helpers.QUESTIONS), 0) for k, v in contract_inputs(ref).items()}
+    del images["text_ids"]
+    inputs = {"text": np.array([q.encode() for q in helpers.QUESTIONS], object), **images}
+    got = session.run(inputs, "predict_text")
+    helpers.assert_outputs_equal(got, loaded_outputs(loaded, inputs, "predict_text"))
+    assert len({tuple(np.ravel(v)) for v in next(iter(got.values()))}) > 1  # questions differ
+
+
+def test_warmup_records_replay_in_the_session(exported, helpers):
+    _, path, loaded, session = exported
+    replayed = session.replay_warmup()
+    assert len(replayed) == len(read_warmup_requests(path)) == 4  # 2 signatures x batch 1 and 8
+    for name, inputs, got in replayed:
+        helpers.assert_outputs_equal(got, loaded_outputs(loaded, inputs, name))
