@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.common import PROBE_SIZE, MatmulProbe, load_average, peak_rss_mb, summary, timed
 
-GENOTYPE_PATH = os.path.join("configs", "genotypes", "mmnas_vqa.json")
+GENOTYPE_PATH = os.path.join("mmnas_tf", "genotypes", "mmnas_vqa.json")
 #: FLOPs of one VQA MMnasNet example, from mmnas_measurements.json (torch FlopCounterMode at
 #: batch 8: 135.21 GFLOP forward+backward, 45.64 GFLOP forward; LSTM and optimizer not counted).
 TRAIN_FLOPS_PER_EXAMPLE = 135.21e9 / 8
