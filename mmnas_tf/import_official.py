@@ -4,7 +4,10 @@
         --arch=arch/mmnas_vqa.json --export_dir=/models/vqa --version=1 --answer_vocab=answers.txt
 
 Every size is inferred from the checkpoint's tensors and the head size from the architecture's op
-names; ``max_tokens`` / ``max_regions`` (the padded input sizes) default to the task's.
+names; ``max_tokens`` / ``max_regions`` (the padded input sizes) default to the task's. The
+checkpoint may be in either ``torch.save`` format (zip, torch >= 1.6, or the legacy format of
+torch 0.4 - 1.5), saved from CPU or GPU, with or without DataParallel ``module.`` prefixes; it is
+read without torch and only tensors and plain containers are unpickled.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from mmnas_tf import cli
 def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum("task", None, ["vqa", "itm", "vg"], "Task of the checkpoint.", flag_values=fv)
     flags.DEFINE_string(
-        "checkpoint", None, "Original checkpoint (.pkl written by torch.save).", flag_values=fv
+        "checkpoint",
+        None,
+        "Original checkpoint (.pkl written by torch.save, zip or legacy format) or an .npz of its "
+        "state dict.",
+        flag_values=fv,
     )
     flags.DEFINE_string(
         "arch",
@@ -67,7 +74,10 @@ def main(argv: Sequence[str]) -> str:
         overrides["max_tokens"] = fv.max_tokens
     if fv.max_regions:
         overrides["max_regions"] = fv.max_regions
-    model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
+    try:
+        model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
+    except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file
+        raise SystemExit(f"import_official: {e}") from e
     if fv.answer_vocab and fv.task == "vqa":
         with open(fv.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())

@@ -10,15 +10,23 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "reference")
 TEXT_KEY = {"vqa": "ques_ix", "itm": "cap_ix", "vg": "query_ix"}
 
 
+# The two sets of reference vectors: "initial" (mmnas_<task>_small*: weights as constructed, so
+# every LayerNorm gain is 1 and every bias 0) and "trained" (mmnas_<task>_small_t*: other seeds,
+# every parameter randomised, so a wrong LayerNorm or bias mapping shows). Same networks and files.
+WEIGHT_SETS = {"initial": "", "trained": "_t"}
+
+
 class Reference:
     """One task's reference vectors: metadata, io arrays, checkpoint and architecture paths."""
 
-    def __init__(self, task):
+    def __init__(self, task, weights="initial"):
         self.task = task
-        base = os.path.join(FIXTURES, f"mmnas_{task}_small")
+        self.weights = weights
+        base = os.path.join(FIXTURES, f"mmnas_{task}_small{WEIGHT_SETS[weights]}")
         self.checkpoint = base + ".pkl"
         self.weights_npz = base + "_weights.npz"
-        self.arch = base + "_arch.json"
+        # Both sets share the architecture (only seeds and weights differ).
+        self.arch = os.path.join(FIXTURES, f"mmnas_{task}_small_arch.json")
         with open(base + ".json") as f:
             self.meta = json.load(f)
         with np.load(base + "_io.npz") as z:
@@ -42,11 +50,21 @@ class Reference:
         }
 
 
-@pytest.fixture(scope="session", params=["vqa", "itm", "vg"])
+@pytest.fixture(
+    scope="session",
+    params=[(t, w) for w in WEIGHT_SETS for t in ("vqa", "itm", "vg")],
+    ids=lambda p: f"{p[0]}-{p[1]}",
+)
 def reference(request):
-    return Reference(request.param)
+    """Every task on both weight sets."""
+    return Reference(*request.param)
 
 
 @pytest.fixture(scope="session")
 def reference_by_task():
     return {t: Reference(t) for t in ("vqa", "itm", "vg")}
+
+
+@pytest.fixture(scope="session")
+def trained_reference_by_task():
+    return {t: Reference(t, "trained") for t in ("vqa", "itm", "vg")}

@@ -21,8 +21,8 @@ Design (one ``train_step`` = one search CYCLE, everything in-graph):
 
 Candidates that did not run get exactly-zero gradients (the ``switch`` gradient), not "no
 gradient" as in PyTorch: :class:`SampledPathAdam` skips such variables, so Adam's momentum does not
-move weights that a step did not use (the original's ``param.grad = None``). Adam's step counter is
-still global (PyTorch counts per parameter), which changes only the bias correction.
+move weights that a step did not use (the original's ``param.grad = None``), and counts Adam's steps
+per variable as PyTorch does, so a skipped candidate's bias correction does not advance.
 """
 
 from __future__ import annotations
@@ -41,13 +41,43 @@ PHASES = ("warmup", "search")
 
 @keras.saving.register_keras_serializable(package="mmnas_tf")
 class SampledPathAdam(keras.optimizers.Adam):
-    """Adam that leaves a variable and its moments untouched when its whole gradient is exactly
-    zero: the candidates a weight step did not sample (PyTorch skips parameters without a
-    gradient). Same arguments as ``keras.optimizers.Adam``."""
+    """PyTorch's Adam for sampled paths: a variable whose whole gradient is exactly zero (a
+    candidate the weight step did not sample; PyTorch skips parameters without a gradient) keeps
+    its value, its moments AND its step count. Like ``torch.optim.Adam``, each variable counts its
+    own steps for the bias correction, and epsilon is added to the bias-corrected
+    ``sqrt(v) / sqrt(1 - beta_2^t)``. Same arguments as ``keras.optimizers.Adam`` (no amsgrad)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.amsgrad:
+            raise ValueError("SampledPathAdam implements PyTorch's Adam without amsgrad")
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._steps = []
+        for var in var_list:
+            colocate = var.value if isinstance(var, keras.Variable) else var
+            with self._distribution_strategy.extended.colocate_vars_with(colocate):
+                self._steps.append(self.add_variable((), dtype="float32", name="step"))
 
     def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+
         def update():
-            super(SampledPathAdam, self).update_step(gradient, variable, learning_rate)
+            dtype = variable.dtype
+            step = self._steps[index]
+            t = tf.cast(step, dtype) + 1
+            self.assign(step, tf.cast(t, step.dtype))
+            gradient_ = tf.cast(gradient, dtype)
+            beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+            m, v = self._momentums[index], self._velocities[index]
+            self.assign_add(m, (gradient_ - m) * (1 - beta_1))
+            self.assign_add(v, (tf.square(gradient_) - v) * (1 - beta_2))
+            denom = tf.sqrt(v) / tf.sqrt(1 - tf.pow(beta_2, t)) + tf.cast(self.epsilon, dtype)
+            step_size = tf.cast(learning_rate, dtype) / (1 - tf.pow(beta_1, t))
+            self.assign_sub(variable, step_size * m / denom)
             return tf.constant(True)
 
         used = tf.reduce_any(tf.not_equal(gradient, 0))
