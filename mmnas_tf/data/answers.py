@@ -54,7 +54,7 @@ _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
 _PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]  # fmt: skip
 
 MIN_ANSWER_COUNT = 9
-"""The original keeps answers seen more than 8 times (3,129 on VQA-v2 train+val+VG)."""
+"""The original keeps answers seen more than 8 times over the train and val annotations (3,129)."""
 
 
 def process_punctuation(text: str) -> str:

@@ -1,7 +1,8 @@
 """Sharded, resumable TFRecord writing and the ``manifest.json`` that describes a dataset folder.
 
 Each shard is written to a temporary name and renamed when complete, so a killed run never leaves
-a file under a shard name; re-running skips the shards that exist. The manifest records how many
+a file under a shard name (a run that fails with an error also removes its temporary shard);
+re-running skips the shards that exist. The manifest records how many
 records each shard holds, which lets the reader detect truncated or corrupt shards.
 """
 
@@ -114,15 +115,20 @@ def write_split(
             continue
         tmp = f"{path}.tmp-{os.getpid()}"
         examples = 0
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for i in chunk:
-                record = make_record(items[i], i)
-                writer.write(schema.encode_record(task, record))
-                examples += len(record["texts"])
-                info.setdefault("feature_dim", int(record["features"].shape[1]))
-                info.setdefault("feature_dtype", record["features"].dtype.name)
-                info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
-                bar.update()
+        try:
+            with tf.io.TFRecordWriter(tmp) as writer:
+                for i in chunk:
+                    record = make_record(items[i], i)
+                    writer.write(schema.encode_record(task, record))
+                    examples += len(record["texts"])
+                    info.setdefault("feature_dim", int(record["features"].shape[1]))
+                    info.setdefault("feature_dtype", record["features"].dtype.name)
+                    info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
+                    bar.update()
+        except BaseException:  # a failed (or interrupted) run leaves no partial shard behind
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
         os.replace(tmp, path)
         shards[name] = {"records": len(chunk), "examples": examples}
     entry = {
@@ -182,9 +188,16 @@ def split_files(data_dir: str, split: str) -> list[str]:
 
 
 def summary_lines(manifest: Mapping[str, Any], out_dir: str) -> list[str]:
-    """One line per split: images and examples written (what the entry points print)."""
+    """One line per split: images and examples written, images skipped (what the entry points
+    print)."""
+    skipped = manifest.get("skipped_images", {})
     return [
         f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
+        + (
+            f" ({skipped[split]} images skipped: corrupt region features)"
+            if skipped.get(split)
+            else ""
+        )
         for split, info in manifest["splits"].items()
     ]
 

@@ -1,8 +1,8 @@
 """The original MMnas sentence tokenizer, in Python and in-graph (same rules, tested equal).
 
-Rules (the original's ``proc_ques``; docs/original_behaviour.md, "Tokenizer and vocabulary"):
-lower-case; delete ``. , ' ! ? " ( ) * # : ;``;
-turn ``-`` and ``/`` into spaces; split on whitespace; right-pad / trim to ``max_len`` ids.
+Rules (the original's ``proc_ques``; docs/original_behaviour.md, "Vocabularies"): lower-case;
+delete ``. , ' ! ? " ( ) * # : ;``; turn ``-`` and ``/`` into spaces; split on whitespace;
+right-pad / trim to ``max_len`` ids.
 """
 
 from __future__ import annotations

@@ -76,15 +76,47 @@ def synthetic_dirs(tmp_path_factory) -> dict[str, str]:
     return out
 
 
+def write_npz(path, n, layout="n_by_d", seed=0, num_bbox=None, dim=2048):
+    """A bottom-up feature file; returns (features n x d, boxes) as they should be read."""
+    rng = np.random.default_rng(seed)
+    feats = rng.random((n, dim), dtype=np.float32)
+    boxes = rng.uniform(0, 400, (n, 4)).astype(np.float32)
+    extra = {} if num_bbox is None else {"num_bbox": np.int64(num_bbox)}
+    x = feats.T if layout == "d_by_n" else feats
+    np.savez(path, x=x, bbox=boxes, image_h=np.int64(480), image_w=np.int64(640), **extra)
+    keep = n if num_bbox is None else num_bbox
+    return feats[:keep], boxes[:keep]
+
+
+def read_all(data_dir, split, task, **kw) -> list[tuple[dict, dict]]:
+    """Every example of a split as (inputs, targets) numpy dicts, in file order."""
+    from mmnas_tf.data import pipeline
+
+    kw = {"batch_size": 2, "max_regions": 100, "training": False, "deterministic": True, **kw}
+    config = pipeline.PipelineConfig(task, **kw)
+    out = []
+    for inputs, targets in pipeline.Pipeline(str(data_dir), split, config).dataset():
+        for i in range(len(next(iter(inputs.values())))):
+            out.append(
+                (
+                    {k: v[i].numpy() for k, v in inputs.items()},
+                    {k: v[i].numpy() for k, v in targets.items()},
+                )
+            )
+    return out
+
+
 class Helpers:
     """Test modules cannot import conftest under --import-mode=importlib: reach helpers via fixture."""
 
     random_record = staticmethod(random_record)
     write_random = staticmethod(write_random)
+    write_npz = staticmethod(write_npz)
+    read_all = staticmethod(read_all)
     num_answers = NUM_ANSWERS
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def helpers() -> type[Helpers]:
     return Helpers
 

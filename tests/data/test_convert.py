@@ -11,38 +11,27 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.data import pipeline, writer
+from mmnas_tf.data import writer
 from mmnas_tf.data.converters import common, embeddings, flickr, refcoco, region_features, vqa
 from mmnas_tf.data.converters.safe_pickle import load_plain_pickle
 from mmnas_tf.data.feature_store import FeatureStore
 from mmnas_tf.text import Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-D = 2048
 
 
-def write_npz(path, n, layout, seed, num_bbox=None):
-    """A bottom-up feature file; returns (features n x d, boxes, (h, w)) as they should be read."""
-    rng = np.random.default_rng(seed)
-    feats = rng.random((n, D), dtype=np.float32)
-    boxes = rng.uniform(0, 400, (n, 4)).astype(np.float32)
-    extra = {} if num_bbox is None else {"num_bbox": np.int64(num_bbox)}
-    x = feats.T if layout == "d_by_n" else feats
-    np.savez(path, x=x, bbox=boxes, image_h=np.int64(480), image_w=np.int64(640), **extra)
-    keep = n if num_bbox is None else num_bbox
-    return feats[:keep], boxes[:keep]
-
-
-def _vqa_fixture(root):
+def _vqa_fixture(root, helpers):
     feats = root / "feats"
     (feats / "train2014").mkdir(parents=True)
     (feats / "val2014").mkdir()
     want = {
-        9: write_npz(feats / "train2014" / "COCO_train2014_000000000009.jpg.npz", 10, "d_by_n", 0),
-        25: write_npz(
+        9: helpers.write_npz(
+            feats / "train2014" / "COCO_train2014_000000000009.jpg.npz", 10, "d_by_n", 0
+        ),
+        25: helpers.write_npz(
             feats / "train2014" / "COCO_train2014_000000000025.jpg.npz", 100, "n_by_d", 1
         ),
-        42: write_npz(
+        42: helpers.write_npz(
             feats / "val2014" / "COCO_val2014_000000000042.jpg.npz", 12, "d_by_n", 2, num_bbox=7
         ),
     }
@@ -75,23 +64,8 @@ def _vqa_fixture(root):
     return feats, files, want, ans
 
 
-def _read_all(data_dir, split, task, **kw):
-    kw = {"batch_size": 2, "max_regions": 100, "training": False, "deterministic": True, **kw}
-    config = pipeline.PipelineConfig(task, **kw)
-    out = []
-    for inputs, targets in pipeline.Pipeline(str(data_dir), split, config).dataset():
-        for i in range(len(inputs[names.TEXT_IDS])):
-            out.append(
-                (
-                    {k: v[i].numpy() for k, v in inputs.items()},
-                    {k: v[i].numpy() for k, v in targets.items()},
-                )
-            )
-    return out
-
-
-def test_vqa_cli_round_trip(tmp_path):
-    feats, files, want, ans = _vqa_fixture(tmp_path)
+def test_vqa_cli_round_trip(tmp_path, helpers):
+    feats, files, want, ans = _vqa_fixture(tmp_path, helpers)
     out = tmp_path / "out"
     glove = tmp_path / "glove.txt"
     glove.write_text("what 0.1 0.2 0.3 0.4\ncat 1 2 3 4\nzebra 9 9 9 9\n")
@@ -107,7 +81,7 @@ def test_vqa_cli_round_trip(tmp_path):
     emb = np.load(out / "embeddings.npy")
     assert emb.shape == (len(vocab), 4)
     np.testing.assert_array_equal(emb[vocab.id("cat")], [1, 2, 3, 4])
-    examples = _read_all(out, "train", "vqa") + _read_all(out, "val", "vqa")
+    examples = helpers.read_all(out, "train", "vqa") + helpers.read_all(out, "val", "vqa")
     assert len(examples) == 4
     by_qid = {int(t["question_id"]): (i, t) for i, t in examples}
     image_of = {1: 9, 2: 25, 3: 9, 4: 42}
@@ -126,19 +100,19 @@ def test_vqa_cli_round_trip(tmp_path):
     assert scores[3]["yes"] == 1.0
 
 
-def test_unknown_answer_scores_zero(tmp_path):
-    feats, files, _, _ = _vqa_fixture(tmp_path)
+def test_unknown_answer_scores_zero(tmp_path, helpers):
+    feats, files, _, _ = _vqa_fixture(tmp_path, helpers)
     answers = vqa.answer_vocabulary(str(tmp_path / "o"), [str(files["train2014"][1])], 1)
     assert "unicorn" not in answers
-    items = vqa.vqa_items([(str(files["val2014"][0]), str(files["val2014"][1]))], answers)
+    items = vqa.vqa_splits([vqa.Source("val", *map(str, files["val2014"]))], answers)["val"]
     assert items[0].targets["answer_scores"] == [{}]
     assert items[0].targets["raw_answers"] == [["unicorn"] * 10]
 
 
-def test_missing_feature_file_is_named(tmp_path):
-    feats, files, _, _ = _vqa_fixture(tmp_path)
+def test_missing_feature_file_is_named(tmp_path, helpers):
+    feats, files, _, _ = _vqa_fixture(tmp_path, helpers)
     os.remove(feats / "val2014" / "COCO_val2014_000000000042.jpg.npz")
-    items = vqa.vqa_items([(str(files["val2014"][0]), None)], ["yes"])
+    items = vqa.vqa_splits([vqa.Source("val", str(files["val2014"][0]))], ["yes"])["val"]
     with pytest.raises(FileNotFoundError, match="COCO_val2014_000000000042.jpg"):
         common.write_dataset(
             "vqa", str(tmp_path / "o"), {"val": items}, [str(feats)], progress=False
@@ -152,17 +126,15 @@ def test_bad_npz_is_named(tmp_path):
     with pytest.raises(ValueError, match="bad.npz: x has shape \\(5, 7\\)"):
         region_features.load_regions(str(path))
     np.savez(path, x=np.zeros((3, 7), np.float32), bbox=np.zeros((3, 4)))
-    with pytest.raises(KeyError, match="bad.npz: missing key 'image_h'"):
+    with pytest.raises(region_features.BadFeatureFile, match="bad.npz: missing key 'image_h'"):
         region_features.load_regions(str(path))
 
 
-def test_resumable_skips_finished_shards_and_ignores_partial_ones(tmp_path):
-    feats, files, _, _ = _vqa_fixture(tmp_path)
+def test_resumable_skips_finished_shards_and_ignores_partial_ones(tmp_path, helpers):
+    feats, files, _, _ = _vqa_fixture(tmp_path, helpers)
     out = str(tmp_path / "o")
     answers = vqa.answer_vocabulary(out, [str(files["train2014"][1])], 1)
-    items = {
-        "train": vqa.vqa_items([(str(files["train2014"][0]), str(files["train2014"][1]))], answers)
-    }
+    items = vqa.vqa_splits([vqa.Source("train", *map(str, files["train2014"]))], answers)
     common.write_dataset("vqa", out, items, [str(feats)], num_shards=2, progress=False)
     shards = writer.split_files(out, "train")
     first = open(shards[0], "rb").read()
@@ -172,17 +144,19 @@ def test_resumable_skips_finished_shards_and_ignores_partial_ones(tmp_path):
     common.write_dataset("vqa", out, items, [str(feats)], num_shards=2, progress=False)
     assert open(shards[0], "rb").read() == first
     assert os.stat(shards[1]).st_mtime_ns == before
-    assert len(_read_all(out, "train", "vqa")) == 3
+    assert len(helpers.read_all(out, "train", "vqa")) == 3
 
 
-def _flickr_fixture(root):
+def _flickr_fixture(root, helpers):
     feats = root / "feats"
     feats.mkdir()
     images, want = [], {}
     for k, (fid, split) in enumerate(
         [(1000092795, "train"), (10002456, "restval"), (1000268201, "test")]
     ):
-        want[k] = write_npz(feats / f"{fid}.jpg.npz", 36, "n_by_d" if k % 2 else "d_by_n", k)
+        want[k] = helpers.write_npz(
+            feats / f"{fid}.jpg.npz", 36, "n_by_d" if k % 2 else "d_by_n", k
+        )
         sents = [
             {"raw": f"A dog number {k} runs {j}.", "tokens": [], "sentid": 5 * k + j}
             for j in range(5)
@@ -194,8 +168,8 @@ def _flickr_fixture(root):
     return feats, root / "dataset_flickr30k.json", want
 
 
-def test_flickr_and_feature_store(tmp_path):
-    feats, path, want = _flickr_fixture(tmp_path)
+def test_flickr_and_feature_store(tmp_path, helpers):
+    feats, path, want = _flickr_fixture(tmp_path, helpers)
     splits = flickr.flickr_items(str(path))
     assert sorted(splits) == ["test", "train"] and len(splits["train"]) == 2
     out = str(tmp_path / "o")
@@ -212,7 +186,7 @@ def test_flickr_and_feature_store(tmp_path):
     np.testing.assert_array_equal(
         next(iter(in_pipeline))[names.BOXES].numpy(), got[names.BOXES].numpy()
     )
-    examples = _read_all(out, "train", "itm", max_regions=36, max_tokens=50)
+    examples = helpers.read_all(out, "train", "itm", max_regions=36, max_tokens=50)
     for inputs, targets in examples:
         np.testing.assert_array_equal(
             store.captions(targets["caption_index"]).numpy(), inputs[names.TEXT_IDS]
@@ -229,10 +203,10 @@ def test_coco_box_conversion_matches_the_original_loader(reference_vg_io):
         np.testing.assert_allclose(refcoco.coco_box(xywh), xyxy, atol=1e-4)
 
 
-def test_refcoco_boxes_and_safe_pickle(tmp_path):
+def test_refcoco_boxes_and_safe_pickle(tmp_path, helpers):
     feats = tmp_path / "feats"
     feats.mkdir()
-    f, b = write_npz(feats / "COCO_train2014_000000000077.jpg.npz", 100, "d_by_n", 3)
+    f, b = helpers.write_npz(feats / "COCO_train2014_000000000077.jpg.npz", 100, "d_by_n", 3)
     refs = [{"ref_id": 1, "ann_id": 500, "image_id": 77, "split": "testA", "category_id": 1,
              "sentences": [{"raw": "Left man", "tokens": ["left", "man"], "sent_id": 11},
                            {"raw": "guy on the left", "tokens": [], "sent_id": 12}]}]  # fmt: skip
@@ -244,7 +218,7 @@ def test_refcoco_boxes_and_safe_pickle(tmp_path):
     splits = refcoco.refcoco_items(str(tmp_path / "refs(unc).p"), str(tmp_path / "instances.json"))
     out = str(tmp_path / "o")
     common.write_dataset("vg", out, splits, [str(feats)], progress=False)
-    examples = _read_all(out, "testA", "vg")
+    examples = helpers.read_all(out, "testA", "vg")
     assert sorted(int(t["sentence_id"]) for _, t in examples) == [11, 12]
     for inputs, targets in examples:
         np.testing.assert_array_equal(
@@ -270,10 +244,12 @@ def test_random_embeddings_warn(caplog):
     assert "randomly initialised" in caplog.text
 
 
-def test_flickr_never_matches_features_by_karpathy_index(tmp_path):
-    feats, path, _ = _flickr_fixture(tmp_path)
+def test_flickr_never_matches_features_by_karpathy_index(tmp_path, helpers):
+    feats, path, _ = _flickr_fixture(tmp_path, helpers)
     os.remove(feats / "10002456.jpg.npz")  # the image with imgid 1
-    write_npz(feats / "1.jpg.npz", 36, "n_by_d", 9)  # a Flickr photo whose id happens to be 1
+    helpers.write_npz(
+        feats / "1.jpg.npz", 36, "n_by_d", 9
+    )  # a Flickr photo whose id happens to be 1
     with pytest.raises(FileNotFoundError, match="10002456.jpg"):
         common.write_dataset(
             "itm", str(tmp_path / "o"), flickr.flickr_items(str(path)), [str(feats)], progress=False

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -67,29 +69,60 @@ class FeatureIndex:
         return paths
 
 
+class BadFeatureFile(ValueError):
+    """A region-feature file that exists but cannot be read; the message names the file."""
+
+
+EXPECTED = (
+    "a numpy .npz archive with x (n x d or d x n), bbox (n x 4), image_h, image_w "
+    "and optionally num_bbox"
+)
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, TypeError)
+
+
 def load_regions(path: str, feature_dim: int | None = None) -> dict[str, np.ndarray]:
     """Reads one ``.npz``: features [n, d] (float32, transposed if stored d x n), boxes [n, 4],
-    image_size (h, w). Names the file and the key on any problem."""
+    image_size (h, w).
+
+    Raises FileNotFoundError when ``path`` is missing and :class:`BadFeatureFile` (naming the file,
+    what is wrong and what was expected) when it is truncated, not an npz archive, lacks a key or
+    holds inconsistent shapes.
+    """
     if not os.path.exists(path):
         raise FileNotFoundError(f"region-feature file not found: {path}")
+    try:
+        return _read_regions(path, feature_dim)
+    except BadFeatureFile:
+        raise
+    except _READ_ERRORS as e:
+        raise BadFeatureFile(
+            f"{path}: unreadable region-feature file ({type(e).__name__}: {e}); expected {EXPECTED}"
+        ) from e
+
+
+def _read_regions(path: str, feature_dim: int | None) -> dict[str, np.ndarray]:
+    if not zipfile.is_zipfile(path):
+        raise BadFeatureFile(
+            f"{path}: not a zip archive (truncated, or another format); expected {EXPECTED}"
+        )
     with np.load(path, allow_pickle=False) as z:
         for key in ("x", "bbox", "image_h", "image_w"):
             if key not in z.files:
-                raise KeyError(
-                    f"{path}: missing key {key!r} (has {z.files}; expected x, bbox, image_h, image_w)"
+                raise BadFeatureFile(
+                    f"{path}: missing key {key!r} (has {z.files}; expected {EXPECTED})"
                 )
         x, boxes = np.asarray(z["x"]), np.asarray(z["bbox"], np.float32).reshape(-1, 4)
         h, w = float(z["image_h"]), float(z["image_w"])
         num = int(z["num_bbox"]) if "num_bbox" in z.files else len(boxes)
     n = len(boxes)
     if x.ndim != 2 or n not in x.shape:
-        raise ValueError(
+        raise BadFeatureFile(
             f"{path}: x has shape {x.shape}, which matches neither n x d nor d x n for n={n} boxes"
         )
     if x.shape[0] != n:  # d x n (the shared VQA features); n == d is read as n x d
         x = x.T
     if feature_dim is not None and x.shape[1] != feature_dim:
-        raise ValueError(f"{path}: features are {x.shape[1]}-d, expected {feature_dim}")
+        raise BadFeatureFile(f"{path}: features are {x.shape[1]}-d, expected {feature_dim}")
     num = min(num, n)
     return {
         "features": np.ascontiguousarray(x[:num], np.float32),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from typing import Any
 
@@ -18,8 +19,15 @@ def load_plain_pickle(path: str) -> Any:
 
     RefCOCO's refs pickles were written by Python 2: byte strings are decoded as latin-1.
     """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"RefCOCO refs pickle not found: {path}")
     with open(path, "rb") as f:
         try:
             return _PlainUnpickler(f, encoding="latin1").load()
         except pickle.UnpicklingError as e:
             raise pickle.UnpicklingError(f"{path}: {e}") from e
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError) as e:
+            raise pickle.UnpicklingError(
+                f"{path}: truncated or not a pickle ({type(e).__name__}: {e}); expected the "
+                "RefCOCO refs(unc).p / refs(umd).p list of refs"
+            ) from e
