@@ -85,12 +85,12 @@ def main(argv: Sequence[str]) -> str:
             raise ValueError(
                 f"--answer_vocab has {count} answers but the checkpoint has {model.num_outputs}"
             )
-    if FLAGS.vocab:  # the original's embedding has one row per token of its rebuilt table
-        with open(FLAGS.vocab, encoding="utf-8") as f:
+    if fv.vocab:  # the original's embedding has one row per token of its rebuilt table
+        with open(fv.vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
         if count != config.vocab_size:
             raise ValueError(
-                f"--vocab {FLAGS.vocab} has {count} tokens but the checkpoint's embedding has "
+                f"--vocab {fv.vocab} has {count} tokens but the checkpoint's embedding has "
                 f"{config.vocab_size} rows: rebuild it with mmnas_tf.convert from the same files "
                 "the original read (tfrecords/README.md)"
             )
