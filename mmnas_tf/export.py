@@ -38,6 +38,13 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.DEFINE_bool(
+        "fixed_shapes",
+        False,
+        "Signatures take exactly max_tokens tokens and max_regions regions (static shapes for "
+        "XLA / TPU) instead of any number up to them.",
+        flag_values=fv,
+    )
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 
@@ -49,6 +56,7 @@ def main(argv: Sequence[str]) -> str:
     path = export_checkpoint(
         fv.task, fv.checkpoint, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        fixed_shapes=fv.fixed_shapes,
     )  # fmt: skip
     print(f"SavedModel written to {path}")
     return path

@@ -54,12 +54,25 @@ def define_flags(fv: flags.FlagValues) -> None:
         "vocab", None, "Token vocabulary (one per line) stored as an asset.", flag_values=fv
     )
     flags.DEFINE_integer(
-        "max_tokens", None, "Padded sentence length m (default: the task's).", flag_values=fv
+        "max_tokens",
+        None,
+        "Most tokens m a request may send (default: the task's).",
+        flag_values=fv,
     )
     flags.DEFINE_integer(
-        "max_regions", None, "Padded region count n (default: the task's).", flag_values=fv
+        "max_regions",
+        None,
+        "Most regions n a request may send (default: the task's).",
+        flag_values=fv,
     )
     flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.DEFINE_bool(
+        "fixed_shapes",
+        False,
+        "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
+        "any number up to them.",
+        flag_values=fv,
+    )
     flags.mark_flags_as_required(["task", "checkpoint", "arch", "export_dir"], flag_values=fv)
 
 
@@ -97,6 +110,7 @@ def main(argv: Sequence[str]) -> str:
     path = export_saved_model(
         model, fv.task, config, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        fixed_shapes=fv.fixed_shapes,
     )  # fmt: skip
     print(f"imported {fv.task} model: d={config.hidden_size} heads={config.heads} "
           f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "

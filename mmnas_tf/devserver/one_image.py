@@ -35,8 +35,10 @@ def build_request(
             f"model '{client.model_name}' has no '{PREDICT_TEXT}' signature, so the question must be "
             "tokenised here: pass --vocab=<the vocab.txt exported with the model (assets/vocab.txt)>"
         )
-    max_len = spec.inputs[TEXT_IDS].shape[1]
-    inputs[TEXT_IDS] = encode(tokenize(sentence), Vocabulary.load(vocab_path), max_len)[None]
+    tokens = tokenize(sentence)
+    # A variable-size export takes any length up to its m (a longer one is refused, naming m).
+    max_len = spec.inputs[TEXT_IDS].shape[1] or max(len(tokens), 1)
+    inputs[TEXT_IDS] = encode(tokens, Vocabulary.load(vocab_path), max_len)[None]
     return name, inputs
 
 

@@ -23,7 +23,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from mmnas_tf.devserver.batching import Batcher, BatchingOptions
 from mmnas_tf.serving.errors import ServingError, invalid_argument, not_found
 from mmnas_tf.serving.protos import from_tensor_proto
-from mmnas_tf.serving.signatures import Signature
+from mmnas_tf.serving.signatures import InputLimits, Signature
 from mmnas_tf.serving.warmup import read_warmup_requests
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -78,8 +78,9 @@ class Servable:
         self.name, self.version, self.path = name, version, path
         self._model = tf.saved_model.load(path, tags=["serve"])
         self.signature_defs = read_signature_defs(path)
+        limits = InputLimits.of_saved_model(self._model)  # None for models without limits
         self.signatures = {
-            key: Signature.from_concrete_function(key, fn)
+            key: Signature.from_concrete_function(key, fn, limits)
             for key, fn in self._model.signatures.items()
         }
         self._batchers = (

@@ -11,12 +11,15 @@ so a server polling ``BASE`` never loads a half-written version.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
 import tensorflow as tf
 
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, TEXT_IDS
+from mmnas_tf.serving.signatures import InputLimits
 from mmnas_tf.serving.text_signature import PREDICT_TEXT, make_text_signature
 from mmnas_tf.serving.warmup import warmup_requests, write_warmup_requests
 from mmnas_tf.tasks import get_task
@@ -29,16 +32,28 @@ class ServingModule(tf.Module):
     """Holds the Keras model, the task's output mapping and the vocabulary assets.
 
     ``serving_default`` takes the contract's inputs and returns the task's serving outputs
-    (relation features, masks and VG decoding run in-graph inside the model / task).
+    (relation features, masks and VG decoding run in-graph inside the model / task). By default it
+    takes any number of tokens and regions up to the model's maxima (m, n): text is padded to m
+    in-graph (the sentence LSTM runs over a fixed length, as the original's), regions run as sent.
+    ``fixed_shapes`` keeps exactly [B, m] / [B, n, d] (static shapes for XLA / TPU). Either way the
+    graph asserts the limits and the token id range, so TF Serving answers INVALID_ARGUMENT.
     """
 
     def __init__(
-        self, model, task_name: str, config: ModelConfig, vocab_file=None, answers_file=None
+        self,
+        model,
+        task_name: str,
+        config: ModelConfig,
+        vocab_file=None,
+        answers_file=None,
+        fixed_shapes: bool = False,
     ):
         super().__init__()
         self.model = model
         self.task = get_task(task_name)
         self.config = config
+        self.fixed_shapes = fixed_shapes
+        self.limits = InputLimits(config.max_tokens, config.max_regions, config.vocab_size)
         self.answer_table = None
         self.vocab_asset = None
         if answers_file:
@@ -55,17 +70,58 @@ class ServingModule(tf.Module):
             )
         if vocab_file:
             self.vocab_asset = tf.saved_model.Asset(vocab_file)
+        limits = {k: tf.constant(v) for k, v in dataclasses.asdict(self.limits).items()}
+        # Read by the server (InputLimits.of_saved_model) to validate before batching.
+        self.input_limits = tf.function(lambda: limits, input_signature=[])
 
     def predict(self, inputs: dict) -> dict:
         outputs = self.model(inputs, training=False)
         return self.task.serving_outputs(outputs, inputs, self.answer_table)
 
-    def serving_function(self):
+    def input_spec(self) -> dict:
+        """serving_default's input specs: axis 1 of text and regions variable unless fixed."""
         spec = self.task.input_spec(self.config)
+        if self.fixed_shapes:
+            return spec
+        return {
+            k: tf.TensorSpec([None, None, *s.shape[2:]], s.dtype, k) if k in _VARIABLE else s
+            for k, s in spec.items()
+        }
+
+    def checked_inputs(self, inputs: dict) -> dict:
+        """``inputs`` after in-graph checks of the limits; text padded to m for the model."""
+        ids, limits = inputs[TEXT_IDS], self.limits
+        checks = [
+            tf.debugging.assert_non_negative(ids, message=limits.ids_out_of_range()),
+            tf.debugging.assert_less(ids, limits.vocab_size, message=limits.ids_out_of_range()),
+        ]
+        if not self.fixed_shapes:
+            regions = tf.shape(inputs[IMAGE_FEATURES])[1]
+            checks += [
+                tf.debugging.assert_less_equal(
+                    tf.shape(ids)[1], limits.max_tokens, message=limits.too_long(TEXT_IDS)
+                ),
+                tf.debugging.assert_less_equal(
+                    regions, limits.max_regions, message=limits.too_long(IMAGE_FEATURES)
+                ),
+                tf.debugging.assert_equal(
+                    tf.shape(inputs[BOXES])[1], regions, message=limits.regions_differ()
+                ),
+                tf.debugging.assert_positive(regions, message=limits.no_regions()),
+            ]
+        with tf.control_dependencies(checks):
+            checked = {k: tf.identity(v) for k, v in inputs.items()}
+        ids = checked[TEXT_IDS]
+        padded = tf.pad(ids, [[0, 0], [0, limits.max_tokens - tf.shape(ids)[1]]])
+        checked[TEXT_IDS] = tf.ensure_shape(padded, [None, limits.max_tokens])
+        return checked
+
+    def serving_function(self):
+        spec = self.input_spec()
         names = list(spec)
 
         def serve(**kwargs):
-            return self.predict({k: kwargs[k] for k in names})
+            return self.predict(self.checked_inputs({k: kwargs[k] for k in names}))
 
         return tf.function(serve).get_concrete_function(**spec)
 
@@ -77,12 +133,15 @@ class ServingModule(tf.Module):
         self.tf_variables = [v.value for v in self.model.variables]
         signatures = {"serving_default": serving_default}
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
-            spec = self.task.input_spec(self.config)
             # Calls the traced serving_default instead of tracing the network a second time.
             signatures[PREDICT_TEXT] = make_text_signature(
-                self, lambda inputs: serving_default(**inputs), self.vocab_asset, spec
-            )
+                self, lambda inputs: serving_default(**inputs), self.vocab_asset,
+                self.input_spec(), max_len=self.config.max_tokens,
+            )  # fmt: skip
         return signatures
+
+
+_VARIABLE = (TEXT_IDS, IMAGE_FEATURES, BOXES)  # inputs whose axis 1 may be shorter than the maxima
 
 
 def export_saved_model(
@@ -95,17 +154,20 @@ def export_saved_model(
     answers_file: str | None = None,
     overwrite: bool = False,
     module_class=ServingModule,
+    fixed_shapes: bool = False,
 ) -> str:
     """Writes ``export_dir/<version>/`` and returns its path.
 
     Args:
       model: the Keras task model.
       task_name: "vqa", "itm" or "vg".
-      config: the model's ModelConfig (fixes the signature shapes m and n).
+      config: the model's ModelConfig (its maxima m and n, its vocabulary size).
       export_dir: the base path TF Serving watches.
       version: positive int, the version directory.
       vocab_file / answers_file: vocabularies copied in as assets (answers give string outputs).
       overwrite: replace an existing version instead of refusing.
+      fixed_shapes: signatures take exactly m tokens and n regions (static shapes for XLA / TPU)
+        instead of any number up to them.
     """
     if not isinstance(version, int) or version <= 0:
         raise ValueError(f"version must be a positive int, got {version!r}")
@@ -119,8 +181,9 @@ def export_saved_model(
     tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = module_class(
-        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file
-    )
+        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file,
+        fixed_shapes=fixed_shapes,
+    )  # fmt: skip
     signatures = module.signatures()
     tf.saved_model.save(module, tmp, signatures=signatures)
     write_warmup_requests(tmp, warmup_requests(task_name, signatures))

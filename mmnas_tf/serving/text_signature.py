@@ -22,6 +22,7 @@ def make_text_signature(
     call: Callable[[dict[str, tf.Tensor]], Mapping[str, tf.Tensor]],
     vocab_file: str,
     input_specs: Mapping[str, tf.TensorSpec],
+    max_len: int | None = None,
 ) -> tf.types.experimental.ConcreteFunction:
     """A concrete ``predict_text`` function (``text`` [B] strings + the image inputs of ``input_specs``).
 
@@ -29,11 +30,13 @@ def make_text_signature(
       owner: the tf.Module that will be saved; it keeps the vocabulary table (and so the asset).
       call: maps a dict of contract inputs to the output dict, as serving_default does.
       vocab_file: the token vocabulary, one token per line (line i = id i).
-      input_specs: serving_default's input specs; ``text_ids``' length fixes the padded length m.
+      input_specs: serving_default's input specs.
+      max_len: questions are trimmed / padded to this many tokens (default: ``text_ids``' fixed
+        length m).
     """
-    max_len = input_specs[TEXT_IDS].shape[1]
+    max_len = max_len or input_specs[TEXT_IDS].shape[1]
     if max_len is None:
-        raise ValueError("text_ids must have a fixed length m to tokenise in-graph")
+        raise ValueError("give max_len: text_ids has no fixed length m to tokenise to")
     tokenizer = TFTokenizer(vocab_file, max_len)
     owner.text_vocabulary_table = tokenizer.table
     text_spec = tf.TensorSpec([None], tf.string, name=TEXT)

@@ -10,6 +10,7 @@ from mmnas_tf.devserver.repository import Servable
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.experiments import get_experiment
 from mmnas_tf.runs import save_run
+from mmnas_tf.serving.errors import ServingError
 from mmnas_tf.serving.export import ServingModule
 from mmnas_tf.tasks import get_task
 
@@ -96,6 +97,41 @@ def test_exported_checkpoint_runs_in_a_tf1_session(trained, exported):
         )
         names = [name for name, _, _ in session.replay_warmup()]
     assert sorted(set(names)) == ["predict_text", "serving_default"] and len(names) == 4
+
+
+def test_fixed_shapes_flag_keeps_static_shapes(trained, exported):
+    model_dir, inputs, want = trained
+    base, variable = exported
+    argv = ["export", "--task=vqa", f"--checkpoint={model_dir}", f"--export_dir={base}"]
+    fixed = export_cli.main(argv + ["--version=7", "--fixed_shapes"])
+    shapes = {
+        path: {k: s.shape for k, s in Servable("vqa", 1, path).signature("").inputs.items()}
+        for path in (variable, fixed)
+    }
+    assert shapes[fixed] == {
+        "text_ids": (None, 8),
+        "image_features": (None, 6, 32),
+        "boxes": (None, 6, 4),
+    }
+    assert shapes[variable] == {
+        "text_ids": (None, None), "image_features": (None, None, 32), "boxes": (None, None, 4)
+    }  # fmt: skip
+    fewer = {k: v[:, :2] for k, v in inputs.items()}  # the variable-size export answers it
+    padded = {k: np.pad(v, [(0, 0), (0, inputs[k].shape[1] - 2)] + [(0, 0)] * (v.ndim - 2))
+              for k, v in fewer.items()}  # fmt: skip
+    served = Servable("vqa", 5, variable)
+    np.testing.assert_allclose(
+        served.predict("serving_default", fewer)["logits"],
+        served.predict("serving_default", padded)["logits"], rtol=1e-5, atol=1e-5,
+    )  # fmt: skip
+    exactly = r"'(boxes|image_features)' has 2 regions but the model takes exactly 6|'text_ids' has 2 tokens but the model takes exactly 8"
+    with pytest.raises(ServingError, match=exactly):  # whichever input is checked first
+        Servable("vqa", 7, fixed).predict("serving_default", fewer)
+    got = Servable("vqa", 7, fixed).predict("serving_default", inputs)
+    np.testing.assert_allclose(got["logits"], want["logits"], rtol=1e-5, atol=1e-5)
+    with SessionModel(fixed) as session:  # the fixed export checks ids in-graph too
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"input text_ids .*\[0, 64\)"):
+            session.run(dict(inputs, text_ids=inputs["text_ids"] + 64))
 
 
 def test_export_cli_errors(trained, tmp_path):

@@ -1,4 +1,5 @@
-"""Exports of the real network run through the TF1 session loader (TF Serving's own path).
+"""Exports of the real network through the TF1 session loader (TF Serving's own path), and
+variable-size calls: the same answers with fewer tokens and regions than the maxima.
 
 ``tensorflow_model_server`` and ``saved_model_cli run`` import the MetaGraph into a session, run the
 saver's restore op and the init op, then feed the SignatureDef's tensors; the reference checkpoints
@@ -12,6 +13,8 @@ import tensorflow as tf
 from support.session_loader import SessionModel, loaded_outputs
 
 from mmnas_tf.compat import import_original
+from mmnas_tf.devserver.client import ServingClient
+from mmnas_tf.devserver.server import ModelServer, single_model_config
 from mmnas_tf.serving.export import export_saved_model
 from mmnas_tf.serving.warmup import read_warmup_requests
 
@@ -55,6 +58,16 @@ def exported(request, tmp_path_factory, reference_by_task, helpers):
         yield ref, path, tf.saved_model.load(path), session
 
 
+@pytest.fixture(scope="module")
+def server(exported):
+    ref, path, _, _ = exported
+    base = path.rsplit("/", 1)[0]
+    with ModelServer(
+        single_model_config(ref.task, base), grpc_port=0, rest_port=0, poll_wait_seconds=0
+    ) as running:
+        yield running
+
+
 def test_serving_default_equals_load_and_original(exported, helpers):
     ref, _, loaded, session = exported
     inputs = contract_inputs(ref)
@@ -83,3 +96,43 @@ def test_warmup_records_replay_in_the_session(exported, helpers):
     assert len(replayed) == len(read_warmup_requests(path)) == 4  # 2 signatures x batch 1 and 8
     for name, inputs, got in replayed:
         helpers.assert_outputs_equal(got, loaded_outputs(loaded, inputs, name))
+
+
+def _unpadded(inputs, row):
+    """Example ``row`` with only its real tokens (non-zero ids) and regions (non-zero features)."""
+    tokens = int((inputs["text_ids"][row] > 0).sum())
+    regions = int((np.abs(inputs["image_features"][row]).sum(-1) > 0).sum())
+    short = {k: v[row : row + 1] for k, v in inputs.items()}
+    short["text_ids"] = short["text_ids"][:, :tokens]
+    for key in ("image_features", "boxes"):
+        short[key] = short[key][:, :regions]
+    return short, tokens, regions
+
+
+def _assert_same_as_padded(task, got, padded, row, regions, helpers):
+    """Outputs of an unpadded call equal row ``row`` of the padded call (VG: up to normaliser)."""
+    want = {k: v[row : row + 1] for k, v in padded.items()}
+    if task == "vg":  # a log-softmax over the slots sent: real regions differ by one constant
+        np.testing.assert_allclose(got["box"], want["box"], atol=1e-5, rtol=0)
+        np.testing.assert_array_equal(got["object_index"], want["object_index"])
+        shift = got["object_scores"] - want["object_scores"][:, :regions]
+        np.testing.assert_allclose(shift, np.full_like(shift, shift[0, 0]), atol=1e-5)
+        np.testing.assert_allclose(
+            got["box_deltas"], want["box_deltas"][:, :regions], atol=1e-5, rtol=0
+        )
+        return
+    helpers.assert_outputs_equal(got, want)
+
+
+def test_fewer_tokens_and_regions_answer_as_padded(exported, server, helpers):
+    ref, _, loaded, session = exported
+    inputs = contract_inputs(ref)
+    padded = loaded_outputs(loaded, inputs)
+    shorter = 0
+    with ServingClient(f"127.0.0.1:{server.grpc_port}", ref.task) as client:
+        for row in range(len(inputs["text_ids"])):
+            short, tokens, regions = _unpadded(inputs, row)
+            shorter += tokens < ref.sizes["max_tokens"] or regions < ref.sizes["max_regions"]
+            for got in (loaded_outputs(loaded, short), session.run(short), client.predict(short)):
+                _assert_same_as_padded(ref.task, got, padded, row, regions, helpers)
+    assert shorter  # the fixtures hold examples with fewer tokens or regions than the maxima
