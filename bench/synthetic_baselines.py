@@ -83,9 +83,10 @@ def model_config(data_dir, width, genotype):
     )  # fmt: skip
 
 
-def train_and_score(data_dir, config, seed=0, minutes=None, steps=None) -> dict:
+def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=None) -> dict:
     """Trains a fixed network from scratch (Adam 1e-3, clip 1, batch 64) for a wall-clock budget
-    or a number of steps, then scores val accuracy overall and per question family."""
+    or a number of steps, then scores val accuracy overall and per question family. The trained
+    model is left in ``keep["model"]`` when a dict is given."""
     import keras
     import tensorflow as tf
 
@@ -115,6 +116,8 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None) -> dict:
         if (steps and done >= steps) or (minutes and time.perf_counter() - start > minutes * 60):
             break
     train_s = time.perf_counter() - start
+    if keep is not None:
+        keep["model"] = model
     return {
         "genotype": str(config.genotype), "steps": done, "train_seconds": round(train_s, 1),
         "examples_seen": done * 64, "params": int(model.count_params()),

@@ -45,6 +45,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         "XLA / TPU) instead of any number up to them.",
         flag_values=fv,
     )
+    flags.DEFINE_bool(
+        "explain", False,
+        "Add the 'explain' signature: outputs plus attention weights (docs/explain.md).",
+        flag_values=fv,
+    )  # fmt: skip
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 
@@ -57,6 +62,7 @@ def main(argv: Sequence[str]) -> str:
         fv.task, fv.checkpoint, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
+        explain=fv.explain,
     )  # fmt: skip
     print(f"SavedModel written to {path}")
     return path

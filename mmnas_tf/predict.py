@@ -7,6 +7,12 @@
 
 ``--features`` is a bottom-up-attention ``.npz`` (``x`` 2048 x n or n x 2048, ``bbox``, ``image_h``,
 ``image_w``); regions are zero-padded to the model's n. Exits 1 with the server's error on failure.
+
+Where the model looked, drawn (needs the ``viz`` extra), from a model directory of
+``python -m mmnas_tf.train`` (no server)::
+
+    python -m mmnas_tf.predict --checkpoint=runs/vqa --question="what colour is the square?" \
+        --features=img.npz --explain=out.png [--image=photo.jpg]
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ def define_flags(fv: flags.FlagValues) -> None:
         ("features", None, "Region-feature .npz of the image."),
         ("version_label", None, "Model version label, e.g. stable or canary."),
         ("vocab", None, "Token vocabulary, only for models without predict_text."),
+        ("checkpoint", None, "A model directory of mmnas_tf.train: answer locally, no server."),
+        ("explain", None, "PNG: draw the attention (regions, words, answers)."),
+        ("image", None, "The photo to draw the regions on (default: a blank canvas)."),
     ):
         flags.DEFINE_string(name, default, help_text, flag_values=fv)
     flags.DEFINE_integer("version", None, "Model version (default: newest).", flag_values=fv)
@@ -41,6 +50,8 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> str:
     """Prints and returns the answer; exits 1 (message on stderr) if the request fails."""
     fv = cli.parse(define_flags, argv)
+    if fv.checkpoint:
+        return _local(fv)
     from mmnas_tf.devserver.client import ServingClient, ServingClientError
     from mmnas_tf.devserver.one_image import build_request, describe_outputs
 
@@ -53,6 +64,8 @@ def main(argv: Sequence[str]) -> str:
         timeout=fv.timeout,
     )
     try:
+        if fv.explain:
+            return _served_explain(client, fv)
         signature, inputs = build_request(client, fv.question, fv.features, fv.vocab)
         outputs = client.predict(inputs, signature_name=signature, truncate=fv.truncate_regions)
     except (ServingClientError, ValueError, OSError, KeyError) as e:
@@ -61,6 +74,75 @@ def main(argv: Sequence[str]) -> str:
     finally:
         client.close()
     text = describe_outputs(outputs)
+    print(text)
+    return text
+
+
+def _served_explain(client, fv) -> str:
+    """Asks the served model's ``explain`` signature and draws its answer to --explain."""
+    import numpy as np
+
+    from mmnas_tf import viz
+    from mmnas_tf.data.converters.region_features import load_regions
+    from mmnas_tf.devserver.client import pad_to_signature
+    from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
+    from mmnas_tf.text import Vocabulary, encode, tokenize
+    from mmnas_tf.viz.explain import (
+        EXPLAIN_SIGNATURE,
+        describe,
+        explanation_from_outputs,
+        task_of_outputs,
+    )
+
+    if EXPLAIN_SIGNATURE not in client.signatures():
+        raise ValueError(
+            f"model '{client.model_name}' has no '{EXPLAIN_SIGNATURE}' signature (exported before "
+            "it existed?): re-export it, or explain from the training run with --checkpoint"
+        )
+    if not fv.vocab:
+        raise ValueError(
+            f"the '{EXPLAIN_SIGNATURE}' signature takes token ids: pass --vocab=<the export's "
+            "assets/vocab.txt>"
+        )
+    spec = client.signature(EXPLAIN_SIGNATURE)
+    regions = load_regions(fv.features, spec.inputs[IMAGE_FEATURES].shape[-1])
+    max_len = spec.inputs[TEXT_IDS].shape[1]  # None: any length up to the model's m
+    words = tokenize(fv.question)[:max_len]
+    inputs = {
+        TEXT_IDS: encode(words, Vocabulary.load(fv.vocab), max_len or len(words))[None],
+        IMAGE_FEATURES: regions["features"][None],
+        BOXES: regions["boxes"][None],
+    }
+    if IMAGE_SIZE in spec.inputs:
+        inputs[IMAGE_SIZE] = np.float32([regions["image_size"]])
+    inputs = pad_to_signature(inputs, spec, truncate=fv.truncate_regions)
+    outputs = client.predict(inputs, EXPLAIN_SIGNATURE, pad=False)
+    inputs[IMAGE_SIZE] = np.float32([regions["image_size"]])  # the canvas, needed or not
+    explanation = explanation_from_outputs(task_of_outputs(outputs), outputs, inputs, words)
+    viz.draw_explanation(explanation, fv.explain, image=fv.image)
+    text = describe(explanation) + f"\nexplanation: {fv.explain}"
+    print(text)
+    return text
+
+
+def _local(fv) -> str:
+    """Answers (and with --explain draws) with the model restored from --checkpoint."""
+    from mmnas_tf.viz.explain import describe
+    from mmnas_tf.viz.from_checkpoint import explain_checkpoint
+
+    try:
+        explanation = explain_checkpoint(
+            fv.checkpoint, fv.question, fv.features, fv.vocab, fv.truncate_regions
+        )
+    except (ValueError, OSError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    text = describe(explanation)
+    if fv.explain:
+        from mmnas_tf import viz
+
+        viz.draw_explanation(explanation, fv.explain, image=fv.image)
+        text += f"\nexplanation: {fv.explain}"
     print(text)
     return text
 

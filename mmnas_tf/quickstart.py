@@ -1,5 +1,6 @@
 """The whole pipeline in a few minutes on a laptop: synthetic data -> search -> retrain the found
-genotype -> evaluate -> export a SavedModel -> one prediction, on the tiny VQA experiment.
+genotype -> evaluate -> export a SavedModel -> one prediction -> pictures (the search's theta
+curves and genotype diagram, one attention picture), on the tiny VQA experiment.
 
 python -m mmnas_tf.quickstart --workdir=/tmp/mmnas_quickstart
 
@@ -74,7 +75,7 @@ def main(argv: Sequence[str]) -> dict:
     work = fv.workdir
     data, search_dir, train_dir = (os.path.join(work, d) for d in ("data", "search", "train"))
     common = [f"--config={fv.config}", f"--data_dir={data}"]
-    out = {"genotype": None, "metrics": None, "export": None, "prediction": None}
+    out = {"genotype": None, "metrics": None, "export": None, "prediction": None, "pictures": None}
 
     _synthetic(exp.task, data, fv.num_images)
 
@@ -111,6 +112,7 @@ def main(argv: Sequence[str]) -> dict:
     )  # fmt: skip
     if out["export"]:
         out["prediction"] = _predict_one(out["export"], exp, data)
+    out["pictures"] = _pictures(work, search_dir, train_dir, exp, data)
 
     print("\n=== summary")
     print(f"genotype:   {out['genotype'] or '(experiment default)'}")
@@ -119,6 +121,8 @@ def main(argv: Sequence[str]) -> dict:
         print(f"metrics:    {shown}")
     print(f"SavedModel: {out['export'] or '(skipped)'}")
     print(f"prediction: {out['prediction'] or '(skipped)'}")
+    for name, path in (out["pictures"] or {}).items():
+        print(f"{name + ':':<11} {path}")
     return out
 
 
@@ -147,13 +151,12 @@ def _serve_one(saved_model: str, question: str, inputs: dict) -> dict:
             return client.predict({k: v for k, v in request.items() if k in wanted})
 
 
-def _predict_one(saved_model: str, exp, data_dir: str) -> str:
-    """Answers the first validation question through the local server."""
-
+def _first_example(train_dir: str, exp, data_dir: str):
+    """(question, inputs, targets) of the first validation example, padded as the run's model."""
     from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
     from mmnas_tf.runs import find_run
 
-    run = find_run(os.path.join(os.path.dirname(os.path.dirname(saved_model)), "train"))
+    run = find_run(train_dir)
     config = run["model"] if run else exp.model
     pc = PipelineConfig(
         exp.task,
@@ -166,6 +169,13 @@ def _predict_one(saved_model: str, exp, data_dir: str) -> str:
     with open(os.path.join(data_dir, "vocab.txt"), encoding="utf-8") as f:
         vocab = f.read().splitlines()
     question = " ".join(vocab[i] for i in inputs["text_ids"][0].numpy() if i > 2)
+    return question, inputs, targets
+
+
+def _predict_one(saved_model: str, exp, data_dir: str) -> str:
+    """Answers the first validation question through the local server."""
+    train_dir = os.path.join(os.path.dirname(os.path.dirname(saved_model)), "train")
+    question, inputs, targets = _first_example(train_dir, exp, data_dir)
     outputs = _serve_one(saved_model, question, inputs)
     if "top_answers" in outputs:
         answer = str(outputs["top_answers"][0, 0])
@@ -181,6 +191,36 @@ def _predict_one(saved_model: str, exp, data_dir: str) -> str:
         )
     print(text)
     return text
+
+
+def _pictures(work: str, search_dir: str, train_dir: str, exp, data_dir: str) -> dict | None:
+    """The search's theta plot and genotype diagram, and the first validation question's attention
+    drawn by ``python -m mmnas_tf.predict --explain`` (None without the ``viz`` extra)."""
+    from mmnas_tf.nas import reporting
+
+    try:
+        from mmnas_tf import viz
+
+        viz.require("matplotlib")
+        viz.require("PIL.Image")
+    except ImportError as e:
+        print(f"\n=== pictures: skipped ({e})")
+        return None
+    out = {}
+    for name, file in (("theta plot", reporting.THETA_PLOT), ("genotype", reporting.GENOTYPE_PLOT)):
+        if os.path.exists(os.path.join(search_dir, file)):
+            out[name] = os.path.join(search_dir, file)
+    if os.path.exists(os.path.join(train_dir, "run.json")):
+        from mmnas_tf.viz.from_checkpoint import save_regions
+
+        question, inputs, _ = _first_example(train_dir, exp, data_dir)
+        features = save_regions(os.path.join(work, "example.npz"), inputs)
+        attention = os.path.join(work, "attention.png")
+        argv = ["predict", f"--checkpoint={train_dir}", f"--question={question}",
+                f"--features={features}", f"--explain={attention}"]  # fmt: skip
+        if _stage("explain", "mmnas_tf.predict", argv) is not None:
+            out["attention"] = attention
+    return out
 
 
 if __name__ == "__main__":

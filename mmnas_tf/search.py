@@ -6,7 +6,9 @@ python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs
 Writes MODEL_DIR/genotypes.json (the original's ``{"epochK": {"enc": ..., "dec": ...}}``, readable
 by ``--genotype`` of ``mmnas_tf.train``), MODEL_DIR/theta_history.json (softmax(theta) per block and
 the evaluation of the argmax architecture on D_a, per epoch), checkpoints and TensorBoard events
-(entropies, genotype text, theta heatmap). Restarting the same command continues from the latest
+(entropies, genotype text, theta heatmap); with ``--estimator=uniform`` also
+MODEL_DIR/selection.json (the genotype chosen by scoring candidates with the supernet's inherited
+weights on D_a, and every candidate; genotypes.json then ends with it). Restarting the same command continues from the latest
 checkpoint and ends with the same genotype and weights as an uninterrupted run.
 """
 
@@ -137,7 +139,18 @@ def search(
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
     cycles_fn, eval_fn = search_datasets(exp, num_answers)
-    return searcher.run(cycles_fn, eval_fn)
+    status = searcher.run(cycles_fn, eval_fn)
+    if s.estimator == "uniform":  # theta never moved: choose by inherited-weight D_a scores
+        from mmnas_tf.nas import selection
+        from mmnas_tf.nas.searcher import task_metric
+
+        batches = list(eval_fn())
+        status = selection.select_and_write(
+            search_model, batches, model_dir, status, task_metric(exp.task),
+            seed=exp.data.seed,
+        )  # fmt: skip
+        print(f"uniform: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
+    return status
 
 
 def search_model_config(exp, sizes: dict):

@@ -46,6 +46,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     flags.mark_flag_as_required("out_dir", flag_values=fv)
+    flags.DEFINE_enum(
+        "question_set", "standard", ["standard", "structured"],
+        "VQA questions: standard, or structured (families whose needs differ: two hops, size "
+        "comparison, relational counting; docs/synthetic_benchmark.md).",
+        flag_values=fv,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str]) -> dict:
@@ -56,7 +62,7 @@ def main(argv: Sequence[str]) -> dict:
 
     manifest = benchmark.generate(
         fv.task, fv.out_dir, fv.size, fv.num_images, fv.seed, fv.feature_dtype,
-        fv.num_shards, fv.feature_dim, progress=True,
+        fv.num_shards, fv.feature_dim, progress=True, question_set=fv.question_set,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
     return manifest

@@ -13,7 +13,7 @@ import mmnas_tf
 
 ENTRY_POINTS = (
     "convert", "synthetic", "search", "train", "evaluate", "export", "serve", "predict",
-    "import_official", "quickstart",
+    "import_official", "quickstart", "inspect",
 )  # fmt: skip
 
 

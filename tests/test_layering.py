@@ -27,7 +27,7 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("engine", ("engine",)),
     ("nas", ("nas",)),
     ("experiments", ("experiments", "runs")),
-    ("export and compatibility", ("serving", "compat")),
+    ("export, compatibility, pictures", ("serving", "compat", "viz")),
     ("tools around the library", ("devserver", "synthbench")),
     ("driver plumbing", ("cli",)),
     (
@@ -43,6 +43,7 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
             "predict",
             "import_official",
             "quickstart",
+            "inspect",
         ),
     ),
 )

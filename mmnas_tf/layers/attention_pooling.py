@@ -19,7 +19,8 @@ class AttentionPooling(keras.layers.Layer):
       dropout: float, dropout after the ReLU of the attention MLP.
 
     Call: ``AttentionPooling(512, 512, 1, 1024)(x, mask)``, ``x`` [B, L, d], ``mask`` bool [B, L]
-    (True = real) -> [B, o].
+    (True = real) -> [B, o]. With ``return_weights=True`` returns ``(pooled, alpha)``, ``alpha``
+    [B, L, g] the pooling weights (each glimpse sums to 1 over real positions, 0 on padding).
     """
 
     def __init__(
@@ -47,7 +48,7 @@ class AttentionPooling(keras.layers.Layer):
         self.glimpse_dense.build(x_shape[:-1] + (self.mlp_size,))
         self.merge_dense.build(x_shape[:-2] + (self.hidden_size * self.glimpses,))
 
-    def call(self, x, mask=None, training=None):
+    def call(self, x, mask=None, training=None, return_weights=False):
         logits = self.glimpse_dense(
             self.mlp_dropout(ops.relu(self.mlp_dense(x)), training=training)
         )  # [B, L, g]
@@ -57,7 +58,8 @@ class AttentionPooling(keras.layers.Layer):
         pooled = ops.einsum("blg,bld->bgd", alpha, x)
         b = ops.shape(pooled)[0]
         pooled = ops.reshape(pooled, (b, self.glimpses * self.hidden_size))
-        return self.merge_dense(pooled)
+        pooled = self.merge_dense(pooled)
+        return (pooled, alpha) if return_weights else pooled
 
     def get_config(self):
         return {

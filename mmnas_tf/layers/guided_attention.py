@@ -20,6 +20,7 @@ class GuidedAttention(PostNormOp):
     """
 
     op_name = "GA"
+    has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
@@ -29,11 +30,15 @@ class GuidedAttention(PostNormOp):
     def build_op(self, y_shape, context_shape):
         self.attention.build(y_shape, context_shape.get("guide", y_shape))
 
-    def transform(self, y, context, training=None):
+    def transform(self, y, context, training=None, return_attention=False):
         if context.get("guide") is None:
             raise ValueError("GuidedAttention needs context['guide'] (the encoder output)")
         return self.attention(
-            y, context["guide"], key_mask=context.get("guide_mask"), training=training
+            y,
+            context["guide"],
+            key_mask=context.get("guide_mask"),
+            training=training,
+            return_attention=return_attention,
         )
 
     def get_config(self):

@@ -22,9 +22,12 @@ class MultiHeadAttention(keras.layers.Layer):
       num_heads: int, h; d must be divisible by h.
       dropout: float, dropout rate on the attention map (training only).
 
-    Call: ``mha(query, key_value, key_mask=None, bias=None, training=None)``; ``query`` [B, Lq, d],
-    ``key_value`` [B, Lk, d], ``key_mask`` bool [B, Lk] (True = real key), ``bias`` [B, h, Lq, Lk].
-    Padded queries are not masked (their rows are ignored later by pooling).
+    Call: ``mha(query, key_value, key_mask=None, bias=None, training=None,
+    return_attention=False)``; ``query`` [B, Lq, d], ``key_value`` [B, Lk, d], ``key_mask`` bool
+    [B, Lk] (True = real key), ``bias`` [B, h, Lq, Lk]. Padded queries are not masked (their rows
+    are ignored later by pooling). With ``return_attention=True`` returns ``(output, attention)``,
+    ``attention`` [B, h, Lq, Lk] the map multiplied with the values (after dropout when training);
+    a Python flag, so graphs traced without it hold no extra output.
     """
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
@@ -54,7 +57,9 @@ class MultiHeadAttention(keras.layers.Layer):
         x = ops.reshape(x, (b, length, self.num_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def call(self, query, key_value, key_mask=None, bias=None, training=None):
+    def call(
+        self, query, key_value, key_mask=None, bias=None, training=None, return_attention=False
+    ):
         q = self._split_heads(self.query_dense(query))
         k = self._split_heads(self.key_dense(key_value))
         v = self._split_heads(self.value_dense(key_value))
@@ -68,7 +73,8 @@ class MultiHeadAttention(keras.layers.Layer):
         out = ops.matmul(attention, v)
         b, length = ops.shape(out)[0], ops.shape(out)[2]
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, length, self.hidden_size))
-        return self.output_dense(out)
+        out = self.output_dense(out)
+        return (out, attention) if return_attention else out
 
     def get_config(self):
         return {

@@ -14,6 +14,8 @@ class PostNormOp(keras.layers.Layer):
     ``"mask"`` bool [B, L] (True = real position of ``y``), ``"guide"`` [B, Lx, d] and
     ``"guide_mask"`` bool [B, Lx] (the encoder output, used by GA), ``"relation"`` [B, L, L, r]
     (the shared relation embedding, used by RSA). Ops ignore the entries they do not need.
+    Attention ops (``has_attention``: SA, GA, RSA) also take ``return_attention=True`` and then
+    return ``(y, attention)``, ``attention`` [B, h, L, L_keys] the map their attention core used.
 
     Args:
       hidden_size: int, width d.
@@ -22,6 +24,8 @@ class PostNormOp(keras.layers.Layer):
 
     #: short op name used in genotypes ("SA", "GA", "RSA", "FFN").
     op_name = None
+    #: whether ``transform`` takes ``return_attention`` (the attention ops).
+    has_attention = False
 
     def __init__(self, hidden_size: int, dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
@@ -40,9 +44,17 @@ class PostNormOp(keras.layers.Layer):
     def transform(self, y, context, training=None):
         raise NotImplementedError
 
-    def call(self, y, context, training=None):
-        out = self.transform(y, context, training=training)
-        return self.norm(y + self.output_dropout(out, training=training))
+    def call(self, y, context, training=None, return_attention=False):
+        if not return_attention:
+            out = self.transform(y, context, training=training)
+            return self.norm(y + self.output_dropout(out, training=training))
+        if not self.has_attention:
+            raise ValueError(
+                f"op {self.op_name} has no attention map; return_attention is accepted by SA, GA "
+                "and RSA"
+            )
+        out, attention = self.transform(y, context, training=training, return_attention=True)
+        return self.norm(y + self.output_dropout(out, training=training)), attention
 
     def get_config(self):
         return {**super().get_config(), "hidden_size": self.hidden_size, "dropout": self.dropout}

@@ -25,6 +25,7 @@ class RelationSelfAttention(PostNormOp):
     """
 
     op_name = "RSA"
+    has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
@@ -39,13 +40,20 @@ class RelationSelfAttention(PostNormOp):
             raise ValueError("RelationSelfAttention needs context['relation'] to build")
         self.relation_dense.build(relation_shape)
 
-    def transform(self, y, context, training=None):
+    def transform(self, y, context, training=None, return_attention=False):
         if context.get("relation") is None:
             raise ValueError("RelationSelfAttention needs context['relation'] (relation embedding)")
         gate = ops.relu(self.relation_dense(context["relation"]))  # [B, n, n, h]
         bias = ops.log(ops.maximum(gate, 1e-6))
         bias = ops.transpose(bias, (0, 3, 1, 2))
-        return self.attention(y, y, key_mask=context.get("mask"), bias=bias, training=training)
+        return self.attention(
+            y,
+            y,
+            key_mask=context.get("mask"),
+            bias=bias,
+            training=training,
+            return_attention=return_attention,
+        )
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads}

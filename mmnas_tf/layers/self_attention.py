@@ -19,6 +19,7 @@ class SelfAttention(PostNormOp):
     """
 
     op_name = "SA"
+    has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
@@ -28,8 +29,14 @@ class SelfAttention(PostNormOp):
     def build_op(self, y_shape, context_shape):
         self.attention.build(y_shape, y_shape)
 
-    def transform(self, y, context, training=None):
-        return self.attention(y, y, key_mask=context.get("mask"), training=training)
+    def transform(self, y, context, training=None, return_attention=False):
+        return self.attention(
+            y,
+            y,
+            key_mask=context.get("mask"),
+            training=training,
+            return_attention=return_attention,
+        )
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads}

@@ -35,11 +35,14 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
     Args:
       config: ``ModelConfig`` (or its dict form).
 
-    Call: ``backbone(inputs, training=None, arch=None, return_intermediates=False)`` with ``inputs``
+    Call: ``backbone(inputs, training=None, arch=None, return_intermediates=False,
+    return_attention=False)`` with ``inputs``
     a dict of ``text_ids`` int [B, m] (0 = padding), ``image_features`` float [B, n, f] (all-zero
     rows = padding), ``boxes`` float [B, n, 4] pixels, and ``image_size`` [B, 2] (height, width)
     when the box embedding is on. ``arch`` is forwarded to mixed-op slots (ignored by fixed ones).
-    Returns ``{"text": X, "image": Y, "text_mask", "image_mask"}`` (+ ``"intermediates"``).
+    Returns ``{"text": X, "image": Y, "text_mask", "image_mask"}`` (+ ``"intermediates"``; with
+    ``return_attention``, ``"attention"``: ``{"decoder_i": [B, n, m]}`` for every fixed GA block,
+    its region-to-word attention averaged over heads; mixed slots report none).
 
     Example::
 
@@ -114,7 +117,9 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
                 f"input 'text_ids' must be an integer tensor of token ids, got {dtype}"
             )
 
-    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+    def call(
+        self, inputs, training=None, arch=None, return_intermediates=False, return_attention=False
+    ):
         self.check_inputs(inputs)
         text_ids = inputs[names.TEXT_IDS]
         features = ops.cast(inputs[names.IMAGE_FEATURES], self.compute_dtype)
@@ -143,13 +148,20 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
         context = {"mask": image_mask, "guide": x, "guide_mask": text_mask}
         if relation is not None:
             context["relation"] = relation
+        attention = {}
         for i, block in enumerate(self.decoder_blocks):
-            y = self._call_slot(block, y, context, training, arch, "decoder", i)
+            if return_attention and getattr(block, "op_name", None) == "GA":
+                y, maps = block(y, context, training=training, return_attention=True)
+                attention[f"decoder_{i}"] = ops.mean(maps, axis=1)  # over heads: [B, n, m]
+            else:
+                y = self._call_slot(block, y, context, training, arch, "decoder", i)
             acts[f"decoder_{i}"] = y
 
         out = {"text": x, "image": y, "text_mask": text_mask, "image_mask": image_mask}
         if return_intermediates:
             out["intermediates"] = acts
+        if return_attention:
+            out["attention"] = attention
         return out
 
     def _call_slot(self, block, y, context, training, arch, stage, index):

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from mmnas_tf.layers import AttentionPooling, OriginalLayerNorm
 from mmnas_tf.models.backbone import MMnasBackbone
 from mmnas_tf.models.saving import ExplicitSignaturesOnly
+
+
+def pool(layer: AttentionPooling, features: dict, stream: str, training, return_weights: bool):
+    """Pools the backbone's ``stream`` ("text" or "image") with its padding mask; returns
+    ``(pooled, weights)``, ``weights`` [B, L] averaged over glimpses (None unless asked)."""
+    mask = features[f"{stream}_mask"]
+    if not return_weights:
+        return layer(features[stream], mask, training=training), None
+    pooled, alpha = layer(features[stream], mask, training=training, return_weights=True)
+    return pooled, ops.mean(alpha, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="mmnas_tf")
@@ -21,8 +32,11 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
       num_outputs: int, k.
       scalar_output: bool, squeeze [B, 1] logits to [B] (ITM).
 
-    Call: ``model(inputs, training=None, arch=None, return_intermediates=False)`` ->
-    ``{"logits": [B, k] or [B]}``.
+    Call: ``model(inputs, training=None, arch=None, return_intermediates=False,
+    return_attention=False)`` -> ``{"logits": [B, k] or [B]}``; with ``return_attention`` also
+    ``"attention"``: ``{"image_pooling": [B, n], "text_pooling": [B, m]}`` (the pooling weights,
+    averaged over glimpses: each row sums to 1 over real items, 0 on padding) and the backbone's
+    ``"decoder_i"`` GA maps [B, n, m].
     """
 
     def __init__(
@@ -50,12 +64,15 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
         self.built = True
         self(backbone.dummy_inputs(), training=False)
 
-    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+    def call(
+        self, inputs, training=None, arch=None, return_intermediates=False, return_attention=False
+    ):
         f = self.backbone(
-            inputs, training=training, arch=arch, return_intermediates=return_intermediates
-        )
-        pooled_x = self.text_pooling(f["text"], f["text_mask"], training=training)
-        pooled_y = self.image_pooling(f["image"], f["image_mask"], training=training)
+            inputs, training=training, arch=arch, return_intermediates=return_intermediates,
+            return_attention=return_attention,
+        )  # fmt: skip
+        pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
+        pooled_y, image_weights = pool(self.image_pooling, f, "image", training, return_attention)
         fused = self.fusion_norm(pooled_x + pooled_y)
         logits = self.classifier(fused)
         if self.scalar_output:
@@ -67,6 +84,12 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
                 "text_pooling": pooled_x,
                 "image_pooling": pooled_y,
                 "fusion_norm": fused,
+            }
+        if return_attention:
+            out["attention"] = {
+                **f["attention"],
+                "text_pooling": text_weights,
+                "image_pooling": image_weights,
             }
         return out
 

@@ -7,6 +7,7 @@ from keras import ops
 
 from mmnas_tf.layers import AttentionPooling, OriginalLayerNorm
 from mmnas_tf.models.backbone import MMnasBackbone
+from mmnas_tf.models.classifier import pool
 from mmnas_tf.models.saving import ExplicitSignaturesOnly
 
 
@@ -20,7 +21,10 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
     Args:
       backbone: a ``MMnasBackbone``.
 
-    Call: ``model(inputs, ...)`` -> ``{"object_scores": [B, n], "box_deltas": [B, n, 4]}``.
+    Call: ``model(inputs, ..., return_attention=False)`` -> ``{"object_scores": [B, n],
+    "box_deltas": [B, n, 4]}``; with ``return_attention`` also ``"attention"``:
+    ``{"region_scores": [B, n]`` (softmax of the object scores), ``"text_pooling": [B, m]`` and the
+    backbone's ``"decoder_i"`` GA maps [B, n, m]``}`` (no image pooling in grounding).
     """
 
     def __init__(self, backbone: MMnasBackbone, **kwargs):
@@ -38,11 +42,14 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
         self.built = True
         self(backbone.dummy_inputs(), training=False)
 
-    def call(self, inputs, training=None, arch=None, return_intermediates=False):
+    def call(
+        self, inputs, training=None, arch=None, return_intermediates=False, return_attention=False
+    ):
         f = self.backbone(
-            inputs, training=training, arch=arch, return_intermediates=return_intermediates
-        )
-        pooled_x = self.text_pooling(f["text"], f["text_mask"], training=training)
+            inputs, training=training, arch=arch, return_intermediates=return_intermediates,
+            return_attention=return_attention,
+        )  # fmt: skip
+        pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
         objects = self.object_projection(f["image"])
         fused = self.fusion_norm(pooled_x[:, None, :] + objects)
         scores = ops.log_softmax(self.score_dense(fused)[..., 0], axis=-1)
@@ -53,6 +60,12 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
                 "text_pooling": pooled_x,
                 "object_projection": objects,
                 "fusion_norm": fused,
+            }
+        if return_attention:
+            out["attention"] = {
+                **f["attention"],
+                "text_pooling": text_weights,
+                "region_scores": ops.exp(scores),
             }
         return out
 

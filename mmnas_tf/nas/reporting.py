@@ -1,4 +1,5 @@
-"""What a search reports per epoch: the genotype history files, entropies and a theta heatmap."""
+"""What a search reports per epoch: the genotype history files, entropies, the theta plot and the
+genotype diagram (PNG files next to ``genotypes.json`` and TensorBoard images)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import numpy as np
 GENOTYPE_FILE = "genotypes.json"
 #: softmax(theta) per block and epoch, with the evaluation of the argmax architecture.
 THETA_FILE = "theta_history.json"
+#: softmax(theta) per block over the epochs, one line per op (``mmnas_tf.viz.plot_theta_history``).
+THETA_PLOT = "theta.png"
+#: The latest epoch's genotype, blocks coloured by op (``mmnas_tf.viz.draw_genotype``).
+GENOTYPE_PLOT = "genotype.png"
 
 
 def block_probabilities(table: dict) -> list[list[float]]:
@@ -30,7 +35,8 @@ def entropies(table: dict) -> list[float]:
 def heatmap(table: dict, cell: int = 12) -> np.ndarray:
     """softmax(theta) as an RGB image [blocks * cell, ops * cell, 3] uint8: rows are blocks
     (encoder first), columns the ops of the decoder pool; white = 0, dark blue = 1; cells of ops
-    outside a block's pool are grey."""
+    outside a block's pool are grey. What TensorBoard gets when the drawing libraries are not
+    installed (:func:`pictures` is the readable version)."""
     ops = table["ops"]
     columns = list(ops["decoder"]) + [op for op in ops["encoder"] if op not in ops["decoder"]]
     rows = []
@@ -55,16 +61,43 @@ def write_history(directory: str, history: dict) -> None:
     ``theta_history.json`` from the checkpointed history ``{"epochK": {"genotype", "theta",
     "eval"}}``; atomically (write + rename), so a killed run never leaves half a file."""
     ordered = sorted(history, key=lambda k: int(k[5:]))
-    _write_json(
-        os.path.join(directory, GENOTYPE_FILE), {k: history[k]["genotype"] for k in ordered}
-    )
-    _write_json(
+    write_json(os.path.join(directory, GENOTYPE_FILE), {k: history[k]["genotype"] for k in ordered})
+    write_json(
         os.path.join(directory, THETA_FILE),
         {k: {"theta": history[k]["theta"], "eval": history[k]["eval"]} for k in ordered},
     )
 
 
-def _write_json(path: str, data) -> None:
+def pictures(history: dict, directory: str | None = None) -> dict[str, np.ndarray] | None:
+    """The theta plot and the latest genotype's diagram as RGB arrays ``{"theta_plot",
+    "genotype_diagram"}`` (written as ``theta.png`` and ``genotype.png`` into ``directory`` when
+    given), or None when the drawing libraries (the ``viz`` extra) are not installed."""
+    try:
+        from mmnas_tf import viz
+
+        viz.require("matplotlib")
+        viz.require("PIL.Image")
+    except ImportError:
+        return None
+    from mmnas_tf.genotype import Genotype
+
+    ordered = sorted(history, key=lambda k: int(k[5:]))
+    last = ordered[-1]
+    path = (lambda name: os.path.join(directory, name)) if directory else (lambda name: None)
+    out = {}
+    if any(len(p) > 1 for p in block_probabilities(history[last]["theta"])):
+        out["theta_plot"] = viz.plot_theta_history(
+            {k: {"theta": history[k]["theta"]} for k in ordered}, path(THETA_PLOT)
+        )
+    genotype = Genotype.from_original(history[last]["genotype"])
+    out["genotype_diagram"] = viz.draw_genotype(
+        genotype, path(GENOTYPE_PLOT), title=f"{last}: {genotype}"
+    )
+    return out
+
+
+def write_json(path: str, data) -> None:
+    """Writes ``data`` as JSON atomically (write + rename)."""
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)

@@ -269,8 +269,8 @@ class Searcher:
         self.state.epoch.assign_add(1)
         self.state.step_in_epoch.assign(0)
         self.checkpointer.save()
-        self._write_files(status)
-        self._summaries(epoch, history[key], temperature, cycles, took)
+        pictures = self._write_files(status)
+        self._summaries(epoch, history[key], temperature, cycles, took, pictures)
         self.log(
             f"epoch {epoch + 1}/{self.total_epochs} {phase} loss={history[key]['loss']} "
             f"arch_loss={history[key]['arch_loss']} eval={evaluation} "
@@ -279,11 +279,14 @@ class Searcher:
         )
         return status
 
-    def _write_files(self, status: dict) -> None:
+    def _write_files(self, status: dict) -> dict | None:
+        """Writes the history files and pictures (chief only); returns the pictures."""
         if self.is_chief:
             reporting.write_history(self.model_dir, status["history"])
+            return reporting.pictures(status["history"], self.model_dir)
+        return None
 
-    def _summaries(self, epoch, record, temperature, cycles, took) -> None:
+    def _summaries(self, epoch, record, temperature, cycles, took, pictures=None) -> None:
         if self.writer is None:
             return
         table = record["theta"]
@@ -306,7 +309,10 @@ class Searcher:
                 "genotype",
                 f"enc: {[g[0] for g in genotype['enc']]}  \ndec: {[g[0] for g in genotype['dec']]}",
             )
-            tf.summary.image("theta_heatmap", reporting.heatmap(table)[None])
+            if pictures is None:  # no drawing libraries: the unlabelled grid
+                tf.summary.image("theta_heatmap", reporting.heatmap(table)[None])
+            for name, image in (pictures or {}).items():
+                tf.summary.image(name, image[None])
         self.writer.flush()
 
 

@@ -47,9 +47,11 @@ class ServingModule(tf.Module):
         vocab_file=None,
         answers_file=None,
         fixed_shapes: bool = False,
+        explain: bool = False,
     ):
         super().__init__()
         self.model = model
+        self.explain = explain
         self.task = get_task(task_name)
         self.config = config
         self.fixed_shapes = fixed_shapes
@@ -125,6 +127,21 @@ class ServingModule(tf.Module):
 
         return tf.function(serve).get_concrete_function(**spec)
 
+    def explain_function(self):
+        """The ``explain`` signature: serving_default's inputs; its outputs plus the attention
+        weights (``mmnas_tf.viz.explain_outputs``: text / image pooling weights, VG region scores,
+        each GA block's region-to-word map averaged over heads)."""
+        from mmnas_tf.viz.explain import explain_outputs
+
+        spec = self.input_spec()
+        names = list(spec)
+
+        def explain(**kwargs):
+            inputs = self.checked_inputs({k: kwargs[k] for k in names})
+            return explain_outputs(self.model, self.task.name, inputs, self.answer_table)
+
+        return tf.function(explain).get_concrete_function(**spec)
+
     def signatures(self) -> dict:
         serving_default = self.serving_function()
         # After tracing (which builds the model): the backing tf.Variables, tracked so that the
@@ -132,6 +149,10 @@ class ServingModule(tf.Module):
         # alone are only restored by tf.saved_model.load.
         self.tf_variables = [v.value for v in self.model.variables]
         signatures = {"serving_default": serving_default}
+        if self.explain:
+            from mmnas_tf.viz.explain import EXPLAIN_SIGNATURE
+
+            signatures[EXPLAIN_SIGNATURE] = self.explain_function()
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
             # Calls the traced serving_default instead of tracing the network a second time.
             signatures[PREDICT_TEXT] = make_text_signature(
@@ -155,6 +176,7 @@ def export_saved_model(
     overwrite: bool = False,
     module_class=ServingModule,
     fixed_shapes: bool = False,
+    explain: bool = False,
 ) -> str:
     """Writes ``export_dir/<version>/`` and returns its path.
 
@@ -168,6 +190,7 @@ def export_saved_model(
       overwrite: replace an existing version instead of refusing.
       fixed_shapes: signatures take exactly m tokens and n regions (static shapes for XLA / TPU)
         instead of any number up to them.
+      explain: add the ``explain`` signature (outputs plus attention weights, docs/explain.md).
     """
     if not isinstance(version, int) or version <= 0:
         raise ValueError(f"version must be a positive int, got {version!r}")
@@ -183,6 +206,7 @@ def export_saved_model(
     module = module_class(
         model, task_name, config, vocab_file=vocab_file, answers_file=answers_file,
         fixed_shapes=fixed_shapes,
+        explain=explain,
     )  # fmt: skip
     signatures = module.signatures()
     tf.saved_model.save(module, tmp, signatures=signatures)

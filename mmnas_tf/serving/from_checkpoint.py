@@ -42,12 +42,14 @@ def export_checkpoint(
     answers_file: str | None = None,
     overwrite: bool = False,
     fixed_shapes: bool = False,
+    explain: bool = False,
 ) -> str:
     """Restores ``checkpoint`` (directory or prefix with ``run.json`` beside it) and exports it.
 
     Vocabularies default to ``vocab.txt`` / ``answers.txt`` of the run's data directory; with a
     vocabulary the export also gets the ``predict_text`` signature; ``fixed_shapes`` as in
-    :func:`export_saved_model`. Returns the version path.
+    :func:`export_saved_model`; with ``explain`` the ``explain`` signature (attention weights).
+    Returns the version path.
     """
     from mmnas_tf.data import writer
     from mmnas_tf.engine.checkpoint import restore_model
@@ -77,5 +79,5 @@ def export_checkpoint(
     return export_saved_model(
         model, task, config, export_dir, version,
         vocab_file=vocab_file, answers_file=answers_file, overwrite=overwrite,
-        fixed_shapes=fixed_shapes,
+        fixed_shapes=fixed_shapes, explain=explain,
     )  # fmt: skip

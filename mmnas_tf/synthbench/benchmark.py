@@ -11,12 +11,14 @@ import os
 import numpy as np
 
 from mmnas_tf.data import schema, writer
-from mmnas_tf.synthbench import questions, scenes
+from mmnas_tf.synthbench import questions, scenes, structured
 from mmnas_tf.text import Vocabulary, tokenize
 
 SIZES = tuple(scenes.SPECS)
 DEFAULT_IMAGES = {"tiny": 240, "full": 10000}
 EMBEDDING_DIM = 300
+#: VQA question sets: the module holding FAMILIES and vqa_texts (docs/synthetic_benchmark.md).
+QUESTION_SETS = {"standard": questions, "structured": structured}
 _CHUNK = 256  # images rendered together (vectorised); seeded per chunk, so resumable runs agree
 
 
@@ -40,9 +42,9 @@ class _Renderer:
         return r.features[r.offsets[j] : r.offsets[j + 1]], r.boxes[r.offsets[j] : r.offsets[j + 1]]
 
 
-def _texts(task: str, sc: scenes.Scenes, rng: np.random.Generator) -> questions.Texts:
+def _texts(task: str, sc: scenes.Scenes, rng: np.random.Generator, qset) -> questions.Texts:
     if task == "vqa":
-        return questions.vqa_texts(sc, 5.0, rng)
+        return qset.vqa_texts(sc, 5.0, rng)
     if task == "itm":
         return questions.itm_texts(sc, rng)
     return questions.vg_texts(sc, rng)
@@ -58,12 +60,19 @@ def generate(
     num_shards: int | None = None,
     feature_dim: int | None = None,
     progress: bool = False,
+    question_set: str = "standard",
 ) -> dict:
-    """Writes splits ``train`` (``num_images`` images) and ``val`` (a fifth of that) of ``task``.
+    """Writes splits ``train`` (``num_images`` images) and ``val`` (a fifth of that) of ``task``
+    (VQA: the questions of ``question_set``, a key of :data:`QUESTION_SETS`).
 
     Returns the manifest. Same arguments -> identical files.
     """
     schema.check_task(task)
+    if question_set not in QUESTION_SETS:
+        raise ValueError(
+            f"unknown question_set {question_set!r}; expected one of {tuple(QUESTION_SETS)}"
+        )
+    qset = QUESTION_SETS[question_set]
     if size not in scenes.SPECS:
         raise ValueError(f"unknown size {size!r}; expected one of {SIZES}")
     if feature_dtype not in schema.FEATURE_DTYPES:
@@ -79,7 +88,7 @@ def generate(
     for split_id, (split, n) in enumerate(splits.items()):
         rng = np.random.default_rng([seed, split_id])
         sc = scenes.sample_scenes(n, spec, rng)
-        data[split] = (sc, _texts(task, sc, rng), seed * 1000 + split_id)
+        data[split] = (sc, _texts(task, sc, rng, qset), seed * 1000 + split_id)
     vocab = Vocabulary.build(tokenize(t) for sc, texts, _ in data.values() for t in texts.text)
     os.makedirs(out_dir, exist_ok=True)
     vocab.save(os.path.join(out_dir, writer.VOCAB_FILE))
@@ -95,14 +104,17 @@ def generate(
         def make_record(
             index: int, _: int, sc=sc, texts=texts, render=render, starts=starts
         ) -> dict:
-            return _record(task, sc, texts, render, starts, index, vocab)
+            return _record(task, sc, texts, render, starts, index, vocab, qset.FAMILIES)
 
         shards = num_shards or max(1, min(8, len(sc) // 500))
         writer.write_split(out_dir, split, task, range(len(sc)), make_record, shards, progress)
-    return writer.update_manifest(out_dir, task, {"source": f"synthetic/{size}/seed{seed}"})
+    source = f"synthetic/{size}/seed{seed}"
+    if question_set != "standard":
+        source += f"/{question_set}"
+    return writer.update_manifest(out_dir, task, {"source": source})
 
 
-def _record(task, sc, texts, render, starts, s, vocab) -> dict:
+def _record(task, sc, texts, render, starts, s, vocab, families) -> dict:
     features, boxes = render(s)
     rows = range(starts[s], starts[s + 1])
     family = texts.family[rows.start : rows.stop]
@@ -123,7 +135,7 @@ def _record(task, sc, texts, render, starts, s, vocab) -> dict:
         answers = [questions.ANSWERS[a] for a in texts.answer[rows.start : rows.stop]]
         rec["answer_scores"] = [{int(a): 1.0} for a in texts.answer[rows.start : rows.stop]]
         rec["raw_answers"] = [[a] * schema.NUM_RAW_ANSWERS for a in answers]
-        rec["answer_type"] = [questions.FAMILIES[f][3] for f in family]
+        rec["answer_type"] = [families[f][3] for f in family]
     elif task == "vg":
         rec["gt_boxes"] = sc.boxes[s, texts.target[rows.start : rows.stop]]
     return rec

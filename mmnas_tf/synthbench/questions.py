@@ -24,6 +24,8 @@ FAMILIES = (
     ("furthest_shape", 0.15, True, "other"),
     ("near", 0.25, True, "yes/no"),
 )
+#: families whose question names one object by its attributes (its slot is ``Texts.named``)
+ATTRIBUTE_FAMILIES = (0, 1, 2)
 COUNTS = tuple(str(i) for i in range(6))
 ANSWERS = COLOURS + SHAPES + SIZES + COUNTS + ("yes", "no")
 _A = {a: i for i, a in enumerate(ANSWERS)}
@@ -43,6 +45,7 @@ class Texts:
     family: np.ndarray
     answer: np.ndarray | None = None  # VQA: index into ANSWERS
     target: np.ndarray | None = None  # VG: object slot of the referred object
+    named: np.ndarray | None = None  # VQA: object slot an attribute question names, else -1
 
 
 def _furthest(scenes: Scenes, dist: np.ndarray, among: np.ndarray | None = None):
@@ -122,12 +125,15 @@ def vqa_candidates(scenes: Scenes) -> list[tuple]:
 
 
 def select_balanced(
-    candidates: list[tuple], num_scenes: int, per_scene: float, rng: np.random.Generator
-):
-    """Picks per family share * num_scenes * per_scene questions, equally many per answer."""
+    candidates: list[tuple], num_scenes: int, per_scene: float, rng: np.random.Generator,
+    shares=None,
+):  # fmt: skip
+    """Picks per family share * num_scenes * per_scene questions, equally many per answer
+    (``shares``: one per family of ``candidates``; default those of :data:`FAMILIES`)."""
+    shares = [f[1] for f in FAMILIES] if shares is None else shares
     chosen = []
     for f, (scene, a, b, answer, *stratum) in enumerate(candidates):
-        want = FAMILIES[f][1] * num_scenes * per_scene
+        want = shares[f] * num_scenes * per_scene
         answers = np.unique(answer)
         quota = np.full(len(answer), int(np.ceil(want / max(len(answers), 1))))
         key = answer.astype(np.int64)
@@ -180,7 +186,8 @@ def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator) -> Tex
     """Balanced VQA questions (see FAMILIES) with their answers."""
     rows = select_balanced(vqa_candidates(scenes), len(scenes), per_scene, rng)
     text = [_question(scenes, s, f, a, b) for s, f, a, b, _ in rows.tolist()]
-    return Texts(rows[:, 0], text, rows[:, 1], answer=rows[:, 4])
+    named = np.where(np.isin(rows[:, 1], ATTRIBUTE_FAMILIES), rows[:, 2], -1)
+    return Texts(rows[:, 0], text, rows[:, 1], answer=rows[:, 4], named=named)
 
 
 def itm_texts(scenes: Scenes, rng: np.random.Generator, per_scene: int = 5) -> Texts:

@@ -22,6 +22,11 @@ def test_quickstart_runs_every_stage(tmp_path, capsys):
     assert 0.0 <= out["metrics"]["overall"] <= 100.0
     assert os.path.exists(os.path.join(out["export"], "saved_model.pb"))
     assert " -> " in out["prediction"]
+    # the pictures: the search's theta curves and genotype diagram, one attention picture
+    assert "=== explain:" in text
+    assert sorted(out["pictures"]) == ["attention", "genotype", "theta plot"]
+    for name, path in out["pictures"].items():
+        assert os.path.getsize(path) > 3000 and f"{name + ':':<11} {path}" in text
     # TF Serving's loader path (session, restore op, init op): warm-up records of both
     # signatures replay, and predict_text answers as through tf.saved_model.load.
     loaded = tf.saved_model.load(out["export"])

@@ -62,7 +62,11 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path):
     assert 0.0 <= theta["epoch3"]["eval"]["vqa_accuracy"] <= 1.0
 
     tags = summary_tags(tmp_path / "tensorboard")
-    assert {"theta_heatmap", "genotype", "entropy/mean", "entropy/decoder_2", "eval/loss"} <= tags
+    assert {"genotype", "entropy/mean", "entropy/decoder_2", "eval/loss"} <= tags
+    # the readable pictures (the drawing libraries are installed for tests), also as files
+    assert {"theta_plot", "genotype_diagram"} <= tags
+    for name in (reporting.THETA_PLOT, reporting.GENOTYPE_PLOT):
+        assert os.path.getsize(tmp_path / name) > 3000
     assert {"search/arch_loss", "search/temperature", "eval/vqa_accuracy"} <= tags
 
 

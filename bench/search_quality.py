@@ -1,0 +1,422 @@
+"""The estimator scoreboard: every search estimator scored against the ground-truth table of
+``bench.search_space_table`` (docs/search_results.md).
+
+    python -m bench.search_quality --table=bench/results/search_space_table.json \\
+        --out=bench/results/search_quality.json --plot=docs/search_quality.png [--seeds=3]
+    python -m bench.search_quality --smoke --out=/tmp/q/q.json  # CI: a 4-genotype table
+        # (written next to --out as smoke_table.json), one seed per estimator, tiny sizes
+
+For each estimator (``gumbel``: every candidate in the theta step; ``gumbel_sampled``: gumbel with
+``arch_paths=sampled``; ``proxyless``; ``uniform``: uniform path sampling, then the selection step
+of ``mmnas_tf.nas.selection``) and search seed: one search of the supernet of the table's space
+with the table's model sizes, on D_m / D_a of the training split; the genotype it finds and the
+search's CPU time (this process's user + system time while it searched). For the first seed of
+each estimator, every genotype of the table is scored with the supernet's inherited weights on
+the table's held-out split. Every derived figure (ground truth of the picks, percentile, regret,
+Kendall tau, the random baselines, the Table 2a analogue) is computed by :func:`scoreboard` from
+the two JSON files alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+
+import numpy as np
+
+from bench import search_space_table as tables
+
+ESTIMATORS = {  # name -> (SearchModel estimator, arch_paths)
+    "gumbel": ("gumbel", "all"),
+    "gumbel_sampled": ("gumbel", "sampled"),
+    "proxyless": ("proxyless", "all"),
+    "uniform": ("uniform", "all"),
+}
+DEFAULT_ESTIMATOR = "gumbel"
+#: Op pools of the paper's Table 2a (decoder; the encoder is the table's).
+TABLE_2A_POOLS = (("GA", "FFN"), ("SA", "GA", "FFN"), ("SA", "GA", "RSA", "FFN"))
+#: Search settings (cycles of u=5 weight steps + 1 theta step; docs/search_results.md, run 3).
+SEARCH = {"warmup_cycles": 600, "search_cycles": 200, "weight_lr": 1e-3, "arch_lr": 0.1,
+          "temperature": 1.0, "weight_steps": 5, "selection_population": 16,
+          "selection_generations": 3}  # fmt: skip
+SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "selection_population": 3,
+                "selection_generations": 1}  # fmt: skip
+RANDOM_DRAWS = 4000  # Monte Carlo draws of the random-search baseline (fixed seed)
+
+
+# ---- figures from the two JSON files ------------------------------------------------------------
+def kendall_tau(x, y) -> float:
+    """Kendall's tau-b of two equally long sequences (ties counted as in tau-b); 0 when one of
+    them is constant (a ranking that says nothing)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError(f"kendall_tau needs two sequences of equal length >= 2, got {len(x)}, {len(y)}")  # fmt: skip
+    dx = np.sign(x[:, None] - x[None])
+    dy = np.sign(y[:, None] - y[None])
+    upper = np.triu_indices(len(x), 1)
+    dx, dy = dx[upper], dy[upper]
+    denom = np.sqrt(np.sum(dx != 0) * np.sum(dy != 0))
+    return float(np.sum(dx * dy) / denom) if denom else 0.0
+
+
+def percentile(values, x: float) -> float:
+    """Percent of ``values`` below ``x`` (ties count half)."""
+    values = np.asarray(values, float)
+    return float(100 * (np.sum(values < x) + 0.5 * np.sum(values == x)) / len(values))
+
+
+def table_means(table: dict) -> dict[str, float]:
+    """Mean headline accuracy over seeds per genotype of the table."""
+    return {g: float(np.mean(e["seeds"])) for g, e in table["genotypes"].items() if e["seeds"]}
+
+
+def seed_std(table: dict) -> float:
+    """The pooled seed-to-seed standard deviation of the table (genotypes with >= 2 seeds)."""
+    dev = [np.var(e["seeds"], ddof=1) for e in table["genotypes"].values() if len(e["seeds"]) > 1]
+    return float(np.sqrt(np.mean(dev))) if dev else float("nan")
+
+
+def training_cpu_minutes(table: dict) -> float:
+    """Mean CPU minutes of one stand-alone training in the table."""
+    cpu = [r["train_cpu_seconds"] for e in table["genotypes"].values() for r in e["runs"]]
+    return float(np.mean(cpu) / 60)
+
+
+def random_search(table: dict, trainings: int, draws: int = RANDOM_DRAWS, seed: int = 0) -> dict:
+    """Random search at a budget of ``trainings`` stand-alone trainings, simulated from the
+    table: draw that many genotypes (with replacement) and one of each one's seed results, keep
+    the genotype with the best drawn result; its ground truth is its table mean."""
+    means = table_means(table)
+    names = sorted(means)
+    seeds = [table["genotypes"][g]["seeds"] for g in names]
+    truth = np.array([means[g] for g in names])
+    rng = np.random.default_rng(seed)
+    trainings = max(int(trainings), 1)
+    found = np.empty(draws)
+    for d in range(draws):
+        picks = rng.integers(len(names), size=trainings)
+        observed = [seeds[p][rng.integers(len(seeds[p]))] for p in picks]
+        found[d] = truth[picks[int(np.argmax(observed))]]
+    best = truth.max()
+    return {
+        "trainings": trainings, "mean_found": float(found.mean()),
+        "mean_regret": float(best - found.mean()),
+        "mean_percentile": float(np.mean([percentile(truth, f) for f in found])),
+    }  # fmt: skip
+
+
+def scoreboard(table: dict, quality: dict) -> dict:
+    """Every derived figure of the scoreboard from the table and the search results."""
+    check_quality(quality)
+    means = table_means(table)
+    values = np.array(list(means.values()))
+    best_name = max(means, key=means.get)
+    out = {
+        "table": {
+            "genotypes": len(means), "complete": len(means) == len(tables.genotypes(table["space"])),
+            "mean": float(values.mean()), "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "seed_std": seed_std(table),
+            "percentiles": {str(p): float(np.percentile(values, p)) for p in (10, 25, 50, 75, 90, 100)},
+            "best": {"genotype": best_name, "accuracy": means[best_name]},
+            "training_cpu_minutes": training_cpu_minutes(table),
+        },
+        "estimators": {},
+    }  # fmt: skip
+    best = means[best_name]
+    for name, result in quality["estimators"].items():
+        found = [means.get(g) for g in result["picks"]]
+        known = [f for f in found if f is not None]
+        common = [g for g in result["supernet"] if g in means]
+        tau = (
+            kendall_tau([result["supernet"][g] for g in common], [means[g] for g in common])
+            if len(common) >= 2
+            else float("nan")
+        )
+        cpu = float(np.mean(result["cpu_minutes"]))
+        trainings = int(cpu // out["table"]["training_cpu_minutes"])
+        out["estimators"][name] = {
+            "picks": result["picks"], "ground_truth": found,
+            "percentile": [percentile(values, f) if f is not None else None for f in found],
+            "regret": [best - f if f is not None else None for f in found],
+            "mean_ground_truth": float(np.mean(known)) if known else None,
+            "mean_percentile": float(np.mean([percentile(values, f) for f in known])) if known else None,
+            "mean_regret": float(best - np.mean(known)) if known else None,
+            "missing_from_table": [g for g, f in zip(result["picks"], found) if f is None],
+            "kendall_tau": tau, "tau_genotypes": len(common), "cpu_minutes": cpu,
+            "random_search_equal_cost": random_search(table, trainings),
+        }  # fmt: skip
+    out["table_2a"] = table_2a(table, quality)
+    default = quality["default_estimator"]
+    if default in out["estimators"]:
+        d = out["estimators"][default]
+        std = out["table"]["seed_std"]
+        out["goals"] = {
+            "mean_regret_below_2_seed_std": d["mean_regret"] is not None and d["mean_regret"] < 2 * std,
+            "mean_percentile_above_90": d["mean_percentile"] is not None and d["mean_percentile"] > 90,
+            "kendall_tau_at_least_0.5": bool(d["kendall_tau"] >= 0.5),
+        }  # fmt: skip
+    return out
+
+
+def table_2a(table: dict, quality: dict) -> list[dict]:
+    """Per decoder op pool: the best genotype of the table using only those ops, and the mean
+    ground truth of the searches over that pool (``quality["pool_searches"]``; the full pool's
+    are the default estimator's picks)."""
+    means = table_means(table)
+    full = tuple(table["space"]["decoder"][0])
+    rows = []
+    for pool in TABLE_2A_POOLS:
+        if not set(pool) <= set(full):
+            continue
+        inside = {g: m for g, m in means.items() if set(_decoder(g)) <= set(pool)}
+        key = " ".join(pool)
+        picks = quality.get("pool_searches", {}).get(key)
+        if picks is None and set(pool) == set(full):
+            picks = quality["estimators"].get(quality["default_estimator"], {}).get("picks")
+        found = [means[g] for g in picks or [] if g in means]
+        best = max(inside, key=inside.get) if inside else None
+        rows.append({
+            "pool": list(pool), "genotypes_in_table": len(inside),
+            "best": {"genotype": best, "accuracy": inside[best]} if best else None,
+            "searched": {"picks": picks, "mean_ground_truth": float(np.mean(found)) if found else None},
+        })  # fmt: skip
+    return rows
+
+
+def _decoder(genotype: str) -> list[str]:
+    return genotype.split("dec[", 1)[1].rstrip("]").split()
+
+
+# ---- searches -----------------------------------------------------------------------------------
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: dict):
+    """One search; returns (search model, found genotype string, CPU minutes, details)."""
+    import keras
+
+    from bench.search_diagnosis import run_cycles
+    from mmnas_tf.data import pipeline, writer
+    from mmnas_tf.nas import selection
+    from mmnas_tf.nas.search_model import (
+        SearchModel,
+        cycle_dataset,
+        default_arch_optimizer,
+        default_weight_optimizer,
+    )
+    from mmnas_tf.nas.searcher import task_metric
+    from mmnas_tf.synthbench import questions
+    from mmnas_tf.tasks import get_task
+
+    kind, paths = ESTIMATORS[estimator]
+    task = get_task("vqa")
+    manifest = writer.load_manifest(data_dir)
+    keras.utils.set_random_seed(seed)
+    model = task.build_model(
+        tables.model_config(data_dir, protocol, None, spec), num_answers=len(questions.ANSWERS)
+    )
+    sm = SearchModel(task, model, estimator=kind, weight_steps=settings["weight_steps"],
+                     warmup="uniform", seed=seed, arch_paths=paths)  # fmt: skip
+    sm.compile(default_weight_optimizer(settings["weight_lr"]), default_arch_optimizer(settings["arch_lr"]))  # fmt: skip
+
+    def subset(name, s, repeat=True):
+        cfg = tables._pipeline_config(protocol, manifest, True, seed=s, subset=name)
+        if not repeat:
+            import dataclasses
+
+            cfg = dataclasses.replace(cfg, repeat=False)
+        return pipeline.Pipeline(data_dir, "train", cfg).dataset()
+
+    cpu0 = _cpu_seconds()
+    cycles = iter(cycle_dataset(subset("dm", seed), subset("da", seed + 7919), settings["weight_steps"]))  # fmt: skip
+    sm.set_state("warmup", settings["temperature"])
+    warmup = settings["warmup_cycles"] + (settings["search_cycles"] if kind == "uniform" else 0)
+    run_cycles(sm, cycles, warmup)
+    details = {}
+    if kind == "uniform":
+        batches = list(subset("da", seed, repeat=False))
+        result = selection.select(
+            sm, batches, task_metric("vqa"), population=settings["selection_population"],
+            generations=settings["selection_generations"], seed=seed,
+        )  # fmt: skip
+        found = result["genotype"]
+        details["selection_candidates"] = [
+            {k: c[k] for k in ("genotype", "score", "generation")} for c in result["candidates"]
+        ]
+    else:
+        sm.set_state("search", settings["temperature"])
+        run_cycles(sm, cycles, settings["search_cycles"])
+        found = str(sm.genotype())  # the string carries no head size
+        details["theta"] = sm.theta_table()
+    return sm, found, (_cpu_seconds() - cpu0) / 60, details
+
+
+def supernet_scores(sm, batches, families, spec) -> dict[str, float]:
+    """The headline metric of every genotype of ``spec`` with the supernet's inherited weights."""
+    return {
+        str(g): tables.evaluate(sm.task_model, batches, families, arch=sm.arch_of(g))[tables.METRIC]
+        for g in tables.genotypes(spec)
+    }
+
+
+def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, log=print,
+            pool_searches: bool = True) -> dict:  # fmt: skip
+    """Runs every search of the scoreboard; returns the ``search_quality.json`` content."""
+    protocol, spec = table["protocol"], table["space"]
+    tables.prepare_data(data_dir, protocol)
+    batches, families = tables.eval_batches(data_dir, protocol), table["families"]
+    quality = {"default_estimator": DEFAULT_ESTIMATOR, "search": settings, "estimators": {}}
+    for name in estimators:
+        entry = {"picks": [], "cpu_minutes": [], "seeds": [], "details": []}
+        for seed in range(seeds):
+            sm, found, minutes, details = run_search(data_dir, protocol, spec, name, seed, settings)
+            entry["picks"].append(found)
+            entry["cpu_minutes"].append(round(minutes, 3))
+            entry["seeds"].append(seed)
+            entry["details"].append(details)
+            if seed == 0:
+                entry["supernet"] = supernet_scores(sm, batches, families, spec)
+            log(f"{name} seed {seed}: {found} ({minutes:.2f} CPU-min)")
+        quality["estimators"][name] = entry
+    if pool_searches:  # Table 2a: the default estimator over the smaller pools
+        encoder, full, n = tables.stage_pools(spec)
+        quality["pool_searches"] = {}
+        for pool in TABLE_2A_POOLS:
+            if set(pool) < set(full) and len(pool) > 1:
+                sub = {"encoder": spec["encoder"], "decoder": [list(pool)] * n}
+                picks = [run_search(data_dir, protocol, sub, DEFAULT_ESTIMATOR, s, settings)[1] for s in range(seeds)]  # fmt: skip
+                quality["pool_searches"][" ".join(pool)] = picks
+                log(f"pool {pool}: {picks}")
+    return quality
+
+
+def check_quality(quality: dict) -> None:
+    """Raises ValueError when ``search_quality.json`` lacks a field or holds a malformed one."""
+    for key in ("default_estimator", "estimators"):
+        if key not in quality:
+            raise ValueError(f"search_quality.json lacks {key!r}")
+    for name, e in quality["estimators"].items():
+        for key in ("picks", "supernet", "cpu_minutes"):
+            if key not in e:
+                raise ValueError(f"estimator {name}: {key!r} missing")
+        if not e["picks"] or len(e["picks"]) != len(e["cpu_minutes"]):
+            raise ValueError(
+                f"estimator {name}: one pick and one cpu_minutes per search seed expected"
+            )
+        if not all(np.isfinite(e["cpu_minutes"])) or min(e["cpu_minutes"]) <= 0:
+            raise ValueError(
+                f"estimator {name}: cpu_minutes must be positive, got {e['cpu_minutes']}"
+            )
+        if not all(np.isfinite(list(e["supernet"].values()))):
+            raise ValueError(f"estimator {name}: non-finite supernet accuracy")
+
+
+def check(board: dict, quality: dict) -> None:
+    """Raises ValueError when a metric of the scoreboard is missing or malformed."""
+    check_quality(quality)
+    for name in quality["estimators"]:
+        b = board["estimators"][name]
+        for key in ("mean_ground_truth", "mean_percentile", "mean_regret", "kendall_tau"):
+            if b[key] is None or not np.isfinite(b[key]):
+                raise ValueError(f"estimator {name}: {key} is {b[key]}")
+        if not 0 <= b["mean_percentile"] <= 100 or not -1 <= b["kendall_tau"] <= 1:
+            raise ValueError(f"estimator {name}: percentile or tau out of range: {b}")
+    for key in ("mean", "seed_std", "percentiles", "best"):
+        if key not in board["table"]:
+            raise ValueError(f"table summary lacks {key!r}")
+
+
+# ---- picture ------------------------------------------------------------------------------------
+def plot(table: dict, quality: dict, path: str) -> str | None:
+    """Histogram of the table's headline metric with each estimator's picks marked (PNG)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed: no plot")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    means = table_means(table)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.hist(list(means.values()), bins=min(24, max(len(means) // 2, 4)), color="#c6dbef",
+            edgecolor="#4a6fa5", label=f"table ({len(means)} genotypes)")  # fmt: skip
+    colours = {"gumbel": "#d62728", "gumbel_sampled": "#ff7f0e", "proxyless": "#2ca02c", "uniform": "#9467bd"}  # fmt: skip
+    top = ax.get_ylim()[1]
+    for k, (name, e) in enumerate(quality["estimators"].items()):
+        xs = [means[g] for g in e["picks"] if g in means]
+        ax.scatter(xs, [top * (0.92 - 0.07 * k)] * len(xs), marker="v", s=70,
+                   color=colours.get(name, "k"), label=f"{name} picks", zorder=3)  # fmt: skip
+    ax.set_xlabel(f"{table['metric']} (held-out {table['protocol']['eval_split']}, mean over seeds, %)")  # fmt: skip
+    ax.set_ylabel("genotypes")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--table", default="bench/results/search_space_table.json")
+    parser.add_argument("--out", default="bench/results/search_quality.json")
+    parser.add_argument("--plot", default="docs/search_quality.png")
+    parser.add_argument("--data_dir", default="/tmp/mmnas_table_data")
+    parser.add_argument("--seeds", type=int, default=3, help="search seeds per estimator")
+    parser.add_argument("--estimators", default=",".join(ESTIMATORS))
+    parser.add_argument("--no_pool_searches", action="store_true", help="skip Table 2a searches")
+    parser.add_argument("--score_only", action="store_true", help="recompute from --out only")
+    parser.add_argument("--smoke", action="store_true", help="builds a 4-genotype table first")
+    args = parser.parse_args(argv)
+    settings = dict(SEARCH)
+    estimators = args.estimators.split(",")
+    for name in estimators:
+        if name not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {name!r}; accepted: {', '.join(ESTIMATORS)}")
+    tmp = None
+    if args.smoke:
+        tmp = tempfile.TemporaryDirectory(prefix="mmnas_quality_")
+        args.data_dir = os.path.join(tmp.name, "data")
+        args.table = os.path.join(os.path.dirname(os.path.abspath(args.out)), "smoke_table.json")
+        settings.update(SMOKE_SEARCH)
+        args.seeds = min(args.seeds, 1)
+        protocol = {**tables.PROTOCOL, **tables.SMOKE}
+        spec = tables.space(tables.SMOKE_POOL, tables.SMOKE_DECODER)
+        tables.build(args.table, args.data_dir, protocol, 1, "smoke", spec=spec)
+    table = tables.load_table(args.table)
+    if table is None:
+        raise FileNotFoundError(f"no table at {args.table}: run python -m bench.search_space_table")
+    if args.score_only:
+        quality = tables.load_table(args.out)
+    else:
+        quality = run_all(table, args.data_dir, estimators, args.seeds, settings,
+                          pool_searches=not args.no_pool_searches)  # fmt: skip
+        quality["command"] = "python -m bench.search_quality " + " ".join(argv)
+        quality["table_file"] = args.table
+        quality["code_version"] = tables.code_version()
+    board = scoreboard(table, quality)
+    check(board, quality)
+    quality["scoreboard"] = board
+    tables.write_json(args.out, quality)
+    if args.plot:
+        plot(table, quality, args.plot)
+    print(json.dumps({k: board[k] for k in ("table", "goals") if k in board}, indent=1))
+    for name, e in board["estimators"].items():
+        print(f"{name}: mean ground truth {e['mean_ground_truth']:.2f}, percentile "
+              f"{e['mean_percentile']:.1f}, regret {e['mean_regret']:.2f}, tau {e['kendall_tau']:.2f}, "
+              f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
+              f"{e['random_search_equal_cost']['mean_found']:.2f}")  # fmt: skip
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

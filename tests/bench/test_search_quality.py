@@ -1,0 +1,159 @@
+"""The estimator scoreboard (``bench.search_quality``): its figures, recomputed from the two JSON
+files by the function the scoreboard uses, and its smoke run (a 4-genotype table, one search per
+estimator) with every metric present and well formed. Timings are never asserted."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import search_quality as sq
+from bench import search_space_table as tables
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_kendall_tau_matches_hand_counts():
+    assert sq.kendall_tau([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
+    assert sq.kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # pairs: (1,2)+ (1,3)+ (2,3)-  -> (2 - 1) / 3
+    assert sq.kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    # tau-b with a tie in x: concordant 2, discordant 0, n0=3, ties_x=1 -> 2 / sqrt(2 * 3)
+    assert sq.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
+    with pytest.raises(ValueError, match="equal length"):
+        sq.kendall_tau([1, 2], [1])
+
+
+def test_percentile_counts_ties_half():
+    values = [10, 20, 30, 40]
+    assert sq.percentile(values, 40) == pytest.approx(87.5)
+    assert sq.percentile(values, 25) == pytest.approx(50.0)
+    assert sq.percentile(values, 5) == 0.0
+
+
+def _table(means, seeds=2, noise=0.0):
+    genotypes = {}
+    for k, (name, m) in enumerate(means.items()):
+        runs = [{"train_cpu_seconds": 60.0} for _ in range(seeds)]
+        values = [m + noise * (-1) ** s for s in range(seeds)]
+        genotypes[name] = {"seeds": values, "runs": runs, "params": 100 + k}
+    return {
+        "metric": tables.METRIC, "space": tables.space(("GA", "RSA"), 1),
+        "protocol": {"eval_split": "val"}, "genotypes": genotypes,
+    }  # fmt: skip
+
+
+MEANS = {"enc[SA] dec[GA]": 40.0, "enc[SA] dec[RSA]": 20.0}
+
+
+def test_scoreboard_from_the_two_files():
+    table = _table(MEANS, noise=1.0)
+    quality = {
+        "default_estimator": "gumbel",
+        "estimators": {
+            "gumbel": {
+                "picks": ["enc[SA] dec[GA]", "enc[SA] dec[RSA]", "enc[SA] dec[GA]"],
+                "supernet": {"enc[SA] dec[GA]": 0.5, "enc[SA] dec[RSA]": 0.4},
+                "cpu_minutes": [3.0, 3.0, 3.0],
+            }
+        },
+    }
+    board = sq.scoreboard(table, quality)
+    g = board["estimators"]["gumbel"]
+    assert g["ground_truth"] == [40.0, 20.0, 40.0]
+    assert g["regret"] == [0.0, 20.0, 0.0]
+    assert g["mean_regret"] == pytest.approx(20 / 3)
+    assert g["percentile"] == [75.0, 25.0, 75.0]
+    assert g["kendall_tau"] == pytest.approx(1.0)
+    assert board["table"]["seed_std"] == pytest.approx(np.sqrt(2.0))  # values m +- 1
+    assert board["table"]["complete"] is True
+    # 3 CPU-minutes buy 3 one-minute trainings; with 2 genotypes the best is found unless all
+    # three draws hit the worse one: exact expectation 40 - 20 / 8
+    rs = g["random_search_equal_cost"]
+    assert rs["trainings"] == 3
+    assert rs["mean_found"] == pytest.approx(40 - 20 / 8, abs=0.6)
+    assert board["goals"]["kendall_tau_at_least_0.5"] is True
+    assert board["goals"]["mean_percentile_above_90"] is False
+    rows = {" ".join(r["pool"]): r for r in board["table_2a"]}
+    assert set(rows) == set()  # no pool of the paper's Table 2a fits inside {GA, RSA}
+    sq.check(board, {**quality, "estimators": {"gumbel": quality["estimators"]["gumbel"]}})
+
+
+def test_table_2a_best_per_pool():
+    means = {"enc[SA] dec[GA FFN]": 30.0, "enc[SA] dec[SA GA]": 35.0, "enc[SA] dec[RSA GA]": 50.0}
+    table = _table(means)
+    table["space"] = tables.space(("SA", "GA", "RSA", "FFN"), 2)
+    quality = {"default_estimator": "gumbel", "estimators": {"gumbel": {"picks": ["enc[SA] dec[RSA GA]"], "supernet": {}, "cpu_minutes": [1.0]}},
+               "pool_searches": {"GA FFN": ["enc[SA] dec[GA FFN]"]}}  # fmt: skip
+    rows = {" ".join(r["pool"]): r for r in sq.table_2a(table, quality)}
+    assert rows["GA FFN"]["best"]["accuracy"] == 30.0
+    assert rows["GA FFN"]["searched"]["mean_ground_truth"] == 30.0
+    assert rows["SA GA FFN"]["best"]["genotype"] == "enc[SA] dec[SA GA]"
+    assert rows["SA GA FFN"]["searched"]["picks"] is None
+    assert rows["SA GA RSA FFN"]["best"]["accuracy"] == 50.0
+    assert rows["SA GA RSA FFN"]["searched"]["mean_ground_truth"] == 50.0
+
+
+def test_check_refuses_missing_or_malformed_metrics():
+    table = _table(MEANS)
+    good = {"default_estimator": "gumbel", "estimators": {"gumbel": {
+        "picks": ["enc[SA] dec[GA]"], "supernet": dict.fromkeys(MEANS, 0.3) | {"enc[SA] dec[GA]": 0.4},
+        "cpu_minutes": [1.0]}}}  # fmt: skip
+    sq.check(sq.scoreboard(table, good), good)
+    for key in ("picks", "supernet", "cpu_minutes"):
+        bad = copy.deepcopy(good)
+        del bad["estimators"]["gumbel"][key]
+        with pytest.raises((ValueError, KeyError)):
+            sq.check(sq.scoreboard(table, bad), bad)
+    bad = copy.deepcopy(good)
+    bad["estimators"]["gumbel"]["cpu_minutes"] = [float("nan")]
+    with pytest.raises(ValueError, match="cpu_minutes"):
+        sq.check(sq.scoreboard(table, bad), bad)
+    bad = copy.deepcopy(good)
+    bad["estimators"]["gumbel"]["picks"] = ["enc[SA] dec[FFN]"]  # not in the table
+    with pytest.raises(ValueError, match="mean_ground_truth"):
+        sq.check(sq.scoreboard(table, bad), bad)
+
+
+def test_smoke_scoreboard(tmp_path):
+    out = tmp_path / "quality.json"
+    png = tmp_path / "quality.png"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO_ROOT}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.search_quality", "--smoke", f"--out={out}", f"--plot={png}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    quality = json.loads(out.read_text())
+    table = json.loads((tmp_path / "smoke_table.json").read_text())
+    names = {str(g) for g in tables.genotypes(table["space"])}
+    assert set(table["genotypes"]) == names and len(names) == 4
+    assert quality["default_estimator"] == "gumbel"
+    assert set(quality["estimators"]) == set(sq.ESTIMATORS)
+    for name, e in quality["estimators"].items():
+        assert set(e["picks"]) <= names, name
+        assert set(e["supernet"]) == names, name
+        assert all(0 <= v <= 100 for v in e["supernet"].values()), name
+        assert len(e["cpu_minutes"]) == len(e["picks"]) and min(e["cpu_minutes"]) > 0
+    assert quality["estimators"]["uniform"]["details"][0]["selection_candidates"]
+    # the stored scoreboard is what the shared function recomputes from the two files
+    board = sq.scoreboard(table, {k: v for k, v in quality.items() if k != "scoreboard"})
+    assert json.dumps(board, sort_keys=True) == json.dumps(quality["scoreboard"], sort_keys=True)
+    for e in board["estimators"].values():
+        for key in ("mean_ground_truth", "mean_percentile", "mean_regret", "kendall_tau"):
+            assert np.isfinite(e[key]), key
+    assert png.stat().st_size > 1000 or not _has_matplotlib()
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
