@@ -127,8 +127,8 @@ def _served_explain(client, fv) -> str:
 
 def _local(fv) -> str:
     """Answers (and with --explain draws) with the model restored from --checkpoint."""
+    from mmnas_tf.explain_run import explain_checkpoint
     from mmnas_tf.viz.explain import describe
-    from mmnas_tf.viz.from_checkpoint import explain_checkpoint
 
     try:
         explanation = explain_checkpoint(

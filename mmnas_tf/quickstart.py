@@ -211,7 +211,7 @@ def _pictures(work: str, search_dir: str, train_dir: str, exp, data_dir: str) ->
         if os.path.exists(os.path.join(search_dir, file)):
             out[name] = os.path.join(search_dir, file)
     if os.path.exists(os.path.join(train_dir, "run.json")):
-        from mmnas_tf.viz.from_checkpoint import save_regions
+        from mmnas_tf.explain_run import save_regions
 
         question, inputs, _ = _first_example(train_dir, exp, data_dir)
         features = save_regions(os.path.join(work, "example.npz"), inputs)

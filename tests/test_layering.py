@@ -24,10 +24,11 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("data", ("data",)),
     ("metrics", ("metrics",)),
     ("tasks", ("tasks",)),
+    ("pictures", ("viz",)),
     ("engine", ("engine",)),
     ("nas", ("nas",)),
-    ("experiments", ("experiments", "runs")),
-    ("export, compatibility, pictures", ("serving", "compat", "viz")),
+    ("experiments", ("experiments", "runs", "explain_run")),
+    ("export and compatibility", ("serving", "compat")),
     ("tools around the library", ("devserver", "synthbench")),
     ("driver plumbing", ("cli",)),
     (
