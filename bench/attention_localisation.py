@@ -37,7 +37,7 @@ def _iou(box, boxes):
 
 def val_texts(num_images: int, seed: int = 0):
     """The validation scenes and texts exactly as ``benchmark.generate`` made them."""
-    from mmnas_tf.data import benchmark, scenes
+    from mmnas_tf.synthbench import benchmark, scenes
 
     rng = np.random.default_rng([seed, 1])  # split id 1 = val
     sc = scenes.sample_scenes(max(num_images // 5, 1), scenes.SPECS["tiny"], rng)
@@ -47,7 +47,8 @@ def val_texts(num_images: int, seed: int = 0):
 def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
     """Hit rate of the most attended region against the named object, and the chance rate."""
     from mmnas_tf import inputs as names
-    from mmnas_tf.data import pipeline, questions, scenes
+    from mmnas_tf.data import pipeline
+    from mmnas_tf.synthbench import questions, scenes
     from mmnas_tf.tasks import get_task
     from mmnas_tf.text import tokenize
     from mmnas_tf.viz import explain_outputs
@@ -104,7 +105,8 @@ def draw_one(model, data_dir, max_regions, path, sc, texts, index=0):
     """The attention picture of the ``index``-th validation attribute question."""
     import tensorflow as tf
 
-    from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.data import pipeline
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
     from mmnas_tf.text import tokenize
     from mmnas_tf.viz import draw_explanation, explain_example
@@ -142,8 +144,8 @@ def main(argv: list[str]) -> int:
 
     from bench.pipeline import write_report
     from bench.synthetic_baselines import ARCHITECTURES, model_config, train_and_score
-    from mmnas_tf.data import benchmark, questions
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
+    from mmnas_tf.synthbench import benchmark, questions
     from mmnas_tf.tasks import get_task
 
     minutes, num_images = (0.05, 100) if args.smoke else (args.minutes, args.num_images)

@@ -1,6 +1,7 @@
 """Training step and evaluation forward of MMnasNet-VQA: what one step costs, graph vs XLA.
 
-The measured step is the retrain recipe of the original (SPEC section 7): forward, sum-reduced
+The measured step is the retrain recipe of the original (docs/original_behaviour.md, "Training
+recipe"): forward, sum-reduced
 BCE via ``task.compute_loss``, backward, clip by global norm 1.0, Adam (0.9, 0.98, 1e-9). The
 evaluation forward is ``model(inputs, training=False)``. Both run as ``tf.function`` with a fixed
 ``input_signature`` (no retracing) either as a TF graph (``jit_compile=False``) or compiled by XLA
@@ -17,7 +18,7 @@ import numpy as np
 
 from bench.common import PROBE_SIZE, MatmulProbe, load_average, peak_rss_mb, summary, timed
 
-GENOTYPE_PATH = os.path.join("configs", "genotypes", "mmnas_vqa.json")
+GENOTYPE_PATH = os.path.join("mmnas_tf", "genotypes", "mmnas_vqa.json")
 #: FLOPs of one VQA MMnasNet example, from mmnas_measurements.json (torch FlopCounterMode at
 #: batch 8: 135.21 GFLOP forward+backward, 45.64 GFLOP forward; LSTM and optimizer not counted).
 TRAIN_FLOPS_PER_EXAMPLE = 135.21e9 / 8
@@ -43,7 +44,7 @@ class BenchSize:
     pool_output_size: int = 1024
 
     def model_config(self, task, genotype=None):
-        from mmnas_tf.nas import Genotype
+        from mmnas_tf.genotype import Genotype
 
         if genotype is None and self.encoder is None:
             genotype = Genotype.load(GENOTYPE_PATH)

@@ -41,12 +41,12 @@ def _rsa_share(table) -> float:
 def build(data_dir, width, seed, estimator, arch_paths, arch_lr, model=None):
     import keras
 
-    from mmnas_tf.data import questions
     from mmnas_tf.nas.search_model import (
         SearchModel,
         default_arch_optimizer,
         default_weight_optimizer,
     )
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
 
     task = get_task("vqa")
@@ -83,7 +83,7 @@ def run_cycles(sm, iterator, n) -> None:
 
 
 def probe(sm, data_dir, max_regions, max_batches) -> dict:
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
 
     out = {}
     for name, (enc, dec) in PROBES.items():
@@ -119,7 +119,8 @@ def main(argv: list[str]) -> int:
     import tempfile
 
     from bench.pipeline import write_report
-    from mmnas_tf.data import benchmark, writer
+    from mmnas_tf.data import writer
+    from mmnas_tf.synthbench import benchmark
     from mmnas_tf.tasks import get_task
 
     tmp = None

@@ -202,7 +202,7 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
     import keras
 
     from bench.search_diagnosis import run_cycles
-    from mmnas_tf.data import pipeline, questions, writer
+    from mmnas_tf.data import pipeline, writer
     from mmnas_tf.nas import selection
     from mmnas_tf.nas.search_model import (
         SearchModel,
@@ -210,6 +210,7 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
         default_arch_optimizer,
         default_weight_optimizer,
     )
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
 
     kind, paths = ESTIMATORS[estimator]

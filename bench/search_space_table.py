@@ -66,7 +66,7 @@ def stage_pools(spec: dict) -> tuple[tuple[str, ...], tuple[str, ...], int]:
 
 def genotypes(spec: dict | None = None) -> list:
     """Every genotype of ``spec`` (default :func:`space`), in a fixed order."""
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
 
     spec = spec or space()
     slots = spec["encoder"] + spec["decoder"]
@@ -98,7 +98,8 @@ def code_version() -> str:
 
 def prepare_data(data_dir: str, protocol: dict) -> str:
     """Generates the benchmark into ``data_dir`` unless it already holds it."""
-    from mmnas_tf.data import benchmark, writer
+    from mmnas_tf.data import writer
+    from mmnas_tf.synthbench import benchmark
     from mmnas_tf.tasks import get_task
 
     if not os.path.exists(os.path.join(data_dir, writer.MANIFEST)):
@@ -115,7 +116,7 @@ def model_config(data_dir: str, protocol: dict, genotype, spec: dict | None = No
     :func:`space`)."""
     from mmnas_tf.config import ModelConfig
     from mmnas_tf.data import writer
-    from mmnas_tf.nas.genotype import OpPools
+    from mmnas_tf.genotype import OpPools
 
     manifest = writer.load_manifest(data_dir)
     with open(os.path.join(data_dir, writer.VOCAB_FILE), encoding="utf-8") as f:
@@ -154,7 +155,7 @@ def eval_batches(data_dir: str, protocol: dict, split: str = "val") -> list:
 
 
 def family_names(protocol: dict) -> list[str]:
-    from mmnas_tf.data import benchmark
+    from mmnas_tf.synthbench import benchmark
 
     return [f[0] for f in benchmark.QUESTION_SETS[protocol["question_set"]].FAMILIES]
 
@@ -203,7 +204,8 @@ def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, 
     import keras
     import tensorflow as tf
 
-    from mmnas_tf.data import pipeline, questions, writer
+    from mmnas_tf.data import pipeline, writer
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
 
     keras.config.set_floatx("float32")

@@ -43,7 +43,7 @@ def search(
 def random_genotype(seed):
     import numpy as np
 
-    from mmnas_tf.nas.genotype import DECODER_OPS, ENCODER_OPS, Genotype
+    from mmnas_tf.genotype import DECODER_OPS, ENCODER_OPS, Genotype
 
     rng = np.random.default_rng(1000 + seed)  # genotypes 0-2 are those of the first report
     return Genotype(
@@ -59,7 +59,7 @@ def parse_genotype(text: str):
     """``Genotype`` from its ``str`` form ``enc[SA FFN] dec[RSA GA SA FFN]`` (report rows)."""
     import re
 
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
 
     match = re.fullmatch(r"enc\[([A-Z ]*)\] dec\[([A-Z ]*)\]", text.strip())
     if match is None:
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
         args.num_images, args.retrain_steps = 100, 3
         args.warmup_cycles, args.search_cycles = 1, 1
     from bench.pipeline import write_report
-    from mmnas_tf.data import benchmark
+    from mmnas_tf.synthbench import benchmark
     from mmnas_tf.tasks import get_task
 
     report = {"args": vars(args), "searched": [], "random": []}

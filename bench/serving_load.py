@@ -78,8 +78,8 @@ class Server:
     """``python -m mmnas_tf.serve`` as a subprocess (or in this process with ``in_process``)."""
 
     def __init__(self, base: str, batching_file: str | None, in_process: bool):
-        from mmnas_tf.serving.batching import parse_batching_parameters
-        from mmnas_tf.serving.server import ModelServer, single_model_config
+        from mmnas_tf.devserver.batching import parse_batching_parameters
+        from mmnas_tf.devserver.server import ModelServer, single_model_config
 
         self.process = self.server = None
         if in_process:
@@ -116,7 +116,7 @@ class Server:
         )
 
     def wait_ready(self, timeout: float = 300.0) -> None:
-        from mmnas_tf.serving.client import ServingClient
+        from mmnas_tf.devserver.client import ServingClient
 
         def exited() -> str | None:
             if self.process is not None and self.process.poll() is not None:
@@ -138,7 +138,7 @@ def run_cell(
     port: int, inputs: list[dict], clients: int, requests_per_client: int, max_seconds: float
 ) -> dict:
     """Every client thread sends ``requests_per_client`` predicts (until ``max_seconds``)."""
-    from mmnas_tf.serving.client import ServingClient
+    from mmnas_tf.devserver.client import ServingClient
 
     latencies: list[float] = []
     failures: list[str] = []

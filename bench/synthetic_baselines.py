@@ -35,7 +35,7 @@ def priors(train, val) -> dict:
     """Accuracy of the most frequent train answer, globally and per question family."""
     import collections
 
-    from mmnas_tf.data import questions
+    from mmnas_tf.synthbench import questions
 
     fam_train, ans_train = train
     fam_val, ans_val = val
@@ -90,7 +90,8 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=Non
     import keras
     import tensorflow as tf
 
-    from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.data import pipeline
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
 
     keras.utils.set_random_seed(seed)
@@ -130,7 +131,8 @@ def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from mmnas_tf.data import pipeline, questions
+    from mmnas_tf.data import pipeline
+    from mmnas_tf.synthbench import questions
     from mmnas_tf.tasks import get_task
 
     evcfg = pipeline.PipelineConfig(
@@ -155,7 +157,7 @@ def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
 
 
 def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
 
     enc, dec = ARCHITECTURES[name]
     out = train_and_score(
@@ -180,7 +182,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--smoke", action="store_true", help="seconds: tiny data, a few steps")
     args = parser.parse_args(argv)
-    from mmnas_tf.data import benchmark, pipeline
+    from mmnas_tf.data import pipeline
+    from mmnas_tf.synthbench import benchmark
     from mmnas_tf.tasks import get_task
 
     minutes, num_images = (0.05, 100) if args.smoke else (args.minutes, args.num_images)

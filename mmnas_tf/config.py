@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mmnas_tf.nas.genotype import Genotype, OpPools
+from mmnas_tf.genotype import Genotype, OpPools
 
 
 @dataclass

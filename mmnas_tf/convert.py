@@ -19,11 +19,11 @@ found in --out_dir.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 
 from absl import app, flags
 
-FLAGS = flags.FLAGS
-
+from mmnas_tf import cli
 
 #: ``flags.DEFINE_*`` of a ``SourceFlag`` kind.
 _DEFINERS = {
@@ -34,64 +34,79 @@ _DEFINERS = {
 }
 
 
-def define_flags() -> None:
+def define_flags(fv: flags.FlagValues) -> None:
     from mmnas_tf.tasks import get_task, task_names
 
-    flags.DEFINE_enum("task", None, list(task_names()), "Which dataset format to convert.")
-    flags.DEFINE_string("out_dir", None, "Output folder.")
+    flags.DEFINE_enum(
+        "task", None, list(task_names()), "Which dataset format to convert.", flag_values=fv
+    )
+    flags.DEFINE_string("out_dir", None, "Output folder.", flag_values=fv)
     flags.DEFINE_list(
-        "features", None, "Folders of bottom-up .npz region features (searched recursively)."
+        "features",
+        None,
+        "Folders of bottom-up .npz region features (searched recursively).",
+        flag_values=fv,
     )
     defined = set()
     for name in task_names():  # each task's source flags (e.g. VQA's --vqa, ITM's --karpathy)
         for source in get_task(name).source_flags:
             if source.name not in defined:
-                _DEFINERS[source.kind](source.name, source.default, source.help)
+                _DEFINERS[source.kind](source.name, source.default, source.help, flag_values=fv)
                 defined.add(source.name)
     flags.DEFINE_string(
-        "glove", None, "GloVe-format word vectors (word v1 ... vD); random init if unset."
+        "glove",
+        None,
+        "GloVe-format word vectors (word v1 ... vD); random init if unset.",
+        flag_values=fv,
     )
     flags.DEFINE_integer(
-        "num_shards", None, "Shards per split (default: one per 1000 images, <= 64)."
+        "num_shards",
+        None,
+        "Shards per split (default: one per 1000 images, <= 64).",
+        flag_values=fv,
     )
     flags.DEFINE_enum(
-        "feature_dtype", "float32", ["float32", "float16"], "Stored region-feature type."
+        "feature_dtype",
+        "float32",
+        ["float32", "float16"],
+        "Stored region-feature type.",
+        flag_values=fv,
     )
-    flags.DEFINE_bool("progress", True, "Show a progress line per split.")
+    flags.DEFINE_bool("progress", True, "Show a progress line per split.", flag_values=fv)
     flags.DEFINE_bool(
         "skip_bad", False, "Leave out images whose region-feature file is corrupt (reads every "
         "file once more first) and report how many; default: stop naming the file.",
+        flag_values=fv,
     )  # fmt: skip
-    flags.mark_flags_as_required(["task", "out_dir", "features"])
+    flags.mark_flags_as_required(["task", "out_dir", "features"], flag_values=fv)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: Sequence[str]) -> None:
     """Runs the conversion; an input problem ends the run with its message (file named), no trace."""
+    fv = cli.parse(define_flags, argv)
     try:
-        _convert(argv)
+        _convert(fv)
     except (ValueError, OSError, pickle.UnpicklingError) as e:
         raise SystemExit(f"mmnas_tf.convert: error: {e}") from e
 
 
-def _convert(argv: list[str]) -> None:
-    del argv
+def _convert(fv: flags.FlagValues) -> None:
     from mmnas_tf.data import writer
     from mmnas_tf.data.converters import common
     from mmnas_tf.tasks import SourceFlagError, get_task
 
-    task = get_task(FLAGS.task)
-    sources = {source.name: FLAGS[source.name].value for source in task.source_flags}
+    task = get_task(fv.task)
+    sources = {source.name: fv[source.name].value for source in task.source_flags}
     try:
-        splits, extra = task.convert_sources(sources, FLAGS.out_dir)
+        splits, extra = task.convert_sources(sources, fv.out_dir)
     except SourceFlagError as e:
         raise app.UsageError(str(e)) from e
     manifest = common.write_dataset(
-        task, FLAGS.out_dir, splits, FLAGS.features, FLAGS.num_shards, FLAGS.feature_dtype,
-        FLAGS.glove, FLAGS.progress, extra, FLAGS.skip_bad,
+        task, fv.out_dir, splits, fv.features, fv.num_shards, fv.feature_dtype,
+        fv.glove, fv.progress, extra, fv.skip_bad,
     )  # fmt: skip
-    print("\n".join(writer.summary_lines(manifest, FLAGS.out_dir)))
+    print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    cli.run(main)

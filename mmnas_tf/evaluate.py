@@ -1,4 +1,5 @@
-"""Evaluate a trained model (SPEC section 8): VQA accuracy (overall, per answer type) and a
+"""Evaluate a trained model (docs/original_behaviour.md, "Metrics"): VQA accuracy (overall, per
+answer type) and a
 challenge-format results file, ITM retrieval R@1/5/10 and ranks, VG accuracy at IoU >= 0.5.
 
 python -m mmnas_tf.evaluate --config=vqa --data_dir=tfrecords/vqa --checkpoint=runs/vqa
@@ -15,11 +16,11 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    cli.define_experiment_flags(fv)
+    cli.define_experiment_flags(fv, strategy=False)
     flags.DEFINE_string(
         "checkpoint", None, "Checkpoint directory (its latest) or prefix.", flag_values=fv
     )
@@ -52,7 +53,7 @@ def evaluate(
     output_dir: str | None = None,
 ) -> dict:
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.runs import find_run, resolve_model
+    from mmnas_tf.runs import find_run, resolve_model
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:

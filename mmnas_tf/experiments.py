@@ -2,16 +2,28 @@
 
 An experiment is everything a run needs besides its paths on the command line: the task, the
 retrain and search model sizes, the data, the training recipe and the search recipe
-(SPEC sections 6 and 7). Named experiments: ``vqa``, ``itm``, ``vg`` (paper sizes: search at
-d=256 / 4 heads, retrain at d=512 / 8 heads, M/N 12/18) and ``*_tiny`` (CI and laptops).
+(docs/original_behaviour.md, "Search" and "Training recipe"). Named experiments: ``vqa``, ``itm``,
+``vg`` (paper sizes: search at d=256 / 4 heads, retrain at d=512 / 8 heads, M/N 12/18) and
+``*_tiny`` (CI and laptops).
 
 Every field can be overridden by a dotted path::
 
     config = get_experiment("vqa_tiny")
     config = apply_overrides(config, ["model.hidden_size=64", "train.epochs=1"])
 
-``--config`` of the drivers also accepts a path to a Python file defining ``get_config()``
-(see ``configs/``).
+``--config`` of the drivers also accepts a path to a recipe file of your own: Python defining
+``get_config() -> ExperimentConfig``, e.g.::
+
+    import dataclasses
+    from mmnas_tf.experiments import get_experiment
+
+    def get_config():
+        exp = get_experiment("vqa")
+        train = dataclasses.replace(exp.train, epochs=20)
+        return dataclasses.replace(exp, name="vqa_long", train=train)
+
+The published genotypes the named experiments retrain are package data (``mmnas_tf/genotypes``), so
+an installed copy finds them.
 """
 
 from __future__ import annotations
@@ -24,16 +36,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule, TemperatureSchedule
+from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.nas.temperature import TemperatureSchedule
 from mmnas_tf.tasks import get_task, task_names
 
 HEADS_FROM = ("genotype", "config")
-#: Folder of the published genotypes, next to the package in a source tree.
-GENOTYPE_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "genotypes"
-)
+#: The published genotypes (package data).
+GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 
 
 @dataclass
@@ -84,7 +95,7 @@ class DataConfig:
 
 @dataclass
 class HardNegativeConfig:
-    """ITM hard-negative mining at every epoch start (SPEC section 5).
+    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and losses").
 
     Attributes:
       num_candidates: random non-matching captions per image and images per caption (64).
@@ -105,7 +116,7 @@ class HardNegativeConfig:
 
 @dataclass
 class TrainConfig:
-    """The retrain recipe (SPEC section 7; defaults are VQA's).
+    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's).
 
     Attributes:
       epochs: 13 (ITM 100).
@@ -164,7 +175,7 @@ class TrainConfig:
 
 @dataclass
 class SearchConfig:
-    """The search recipe (SPEC section 6).
+    """The search recipe (docs/original_behaviour.md, "Search").
 
     Attributes:
       weight_learning_rate: W rate (4e-4; ITM 1e-4), same warm-up as training, no decay.
@@ -228,7 +239,7 @@ class ExperimentConfig:
       model: retrain-stage sizes (paper: d=512, 8 heads, M/N 12/18).
       search_model: supernet sizes (paper: d=256, 4 heads); its ``genotype`` must be None.
       genotype: default architecture to retrain: a path (relative paths are looked up in the
-        current folder, then in ``configs/genotypes``) or a genotype dict; ``--genotype`` wins.
+        current folder, then in ``mmnas_tf/genotypes``) or a genotype dict; ``--genotype`` wins.
       heads_from: "genotype" (the genotype's head size sets the heads, as the original's
         ``self_att_64``) or "config" (``model.num_heads``; tiny models are narrower than one head).
       data / train / search: see their classes.
@@ -396,7 +407,7 @@ def get_experiment(name: str) -> ExperimentConfig:
 
 
 def load_config_file(path: str) -> ExperimentConfig:
-    """Runs ``get_config()`` of a config file (``configs/vqa.py``)."""
+    """Runs ``get_config()`` of a recipe file (a ``.py`` path)."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"config file not found: {path}")
     spec = importlib.util.spec_from_file_location(f"_mmnas_config_{abs(hash(path))}", path)

@@ -12,84 +12,115 @@ read without torch and only tensors and plain containers are unpickled.
 
 from __future__ import annotations
 
-from absl import app, flags
+from collections.abc import Sequence
 
-from mmnas_tf.tasks import get_task, task_names
+from absl import flags
 
-FLAGS = flags.FLAGS
-flags.DEFINE_enum("task", None, list(task_names()), "Task of the checkpoint.")
-flags.DEFINE_string(
-    "checkpoint",
-    None,
-    "Original checkpoint (.pkl written by torch.save, zip or legacy format) or an .npz of its "
-    "state dict.",
-)
-flags.DEFINE_string("arch", None, "Original architecture JSON (arch/*.json) or our genotype JSON.")
-flags.DEFINE_string("arch_epoch", None, "Which 'epochK' of --arch (default: the last one).")
-flags.DEFINE_string(
-    "export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>."
-)
-flags.DEFINE_integer("version", 1, "Model version directory.")
-flags.DEFINE_string(
-    "answer_vocab", None, "Answer list (one per line, line i = answer i) of a task with one (VQA)."
-)
-flags.DEFINE_string("vocab", None, "Token vocabulary (one per line) stored as an asset.")
-flags.DEFINE_integer("max_tokens", None, "Most tokens m a request may send (default: the task's).")
-flags.DEFINE_integer(
-    "max_regions", None, "Most regions n a request may send (default: the task's)."
-)
-flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.")
-flags.DEFINE_bool(
-    "fixed_shapes",
-    False,
-    "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
-    "any number up to them.",
-)
+from mmnas_tf import cli
 
 
-def main(argv):
-    del argv
+def define_flags(fv: flags.FlagValues) -> None:
+    from mmnas_tf.tasks import task_names
+
+    flags.DEFINE_enum("task", None, list(task_names()), "Task of the checkpoint.", flag_values=fv)
+    flags.DEFINE_string(
+        "checkpoint",
+        None,
+        "Original checkpoint (.pkl written by torch.save, zip or legacy format) or an .npz of its "
+        "state dict.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "arch",
+        None,
+        "Original architecture JSON (arch/*.json) or our genotype JSON.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "arch_epoch", None, "Which 'epochK' of --arch (default: the last one).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "export_dir",
+        None,
+        "Base directory; the SavedModel goes to <export_dir>/<version>.",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer("version", 1, "Model version directory.", flag_values=fv)
+    flags.DEFINE_string(
+        "answer_vocab",
+        None,
+        "Answer list (one per line, line i = answer i) for VQA.",
+        flag_values=fv,
+    )
+    flags.DEFINE_string(
+        "vocab", None, "Token vocabulary (one per line) stored as an asset.", flag_values=fv
+    )
+    flags.DEFINE_integer(
+        "max_tokens",
+        None,
+        "Most tokens m a request may send (default: the task's).",
+        flag_values=fv,
+    )
+    flags.DEFINE_integer(
+        "max_regions",
+        None,
+        "Most regions n a request may send (default: the task's).",
+        flag_values=fv,
+    )
+    flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.DEFINE_bool(
+        "fixed_shapes",
+        False,
+        "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
+        "any number up to them.",
+        flag_values=fv,
+    )
+    flags.mark_flags_as_required(["task", "checkpoint", "arch", "export_dir"], flag_values=fv)
+
+
+def main(argv: Sequence[str]) -> str:
+    """Imports and exports; returns the SavedModel path."""
+    fv = cli.parse(define_flags, argv)
     from mmnas_tf.compat import import_original
     from mmnas_tf.serving.export import export_saved_model
+    from mmnas_tf.tasks import get_task
 
     overrides = {}
-    if FLAGS.max_tokens:
-        overrides["max_tokens"] = FLAGS.max_tokens
-    if FLAGS.max_regions:
-        overrides["max_regions"] = FLAGS.max_regions
+    if fv.max_tokens:
+        overrides["max_tokens"] = fv.max_tokens
+    if fv.max_regions:
+        overrides["max_regions"] = fv.max_regions
     try:
-        model, config = import_original(
-            FLAGS.task, FLAGS.checkpoint, FLAGS.arch, FLAGS.arch_epoch, **overrides
-        )
+        model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
     except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file
         raise SystemExit(f"import_official: {e}") from e
-    if FLAGS.answer_vocab and get_task(FLAGS.task).uses_answer_vocabulary:
-        with open(FLAGS.answer_vocab, encoding="utf-8") as f:
+    if fv.answer_vocab and get_task(fv.task).uses_answer_vocabulary:
+        with open(fv.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
         if count != model.num_outputs:
             raise ValueError(
                 f"--answer_vocab has {count} answers but the checkpoint has {model.num_outputs}"
             )
-    if FLAGS.vocab:  # the original's embedding has one row per token of its rebuilt table
-        with open(FLAGS.vocab, encoding="utf-8") as f:
+    if fv.vocab:  # the original's embedding has one row per token of its rebuilt table
+        with open(fv.vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())
         if count != config.vocab_size:
             raise ValueError(
-                f"--vocab {FLAGS.vocab} has {count} tokens but the checkpoint's embedding has "
+                f"--vocab {fv.vocab} has {count} tokens but the checkpoint's embedding has "
                 f"{config.vocab_size} rows: rebuild it with mmnas_tf.convert from the same files "
                 "the original read (tfrecords/README.md)"
             )
     path = export_saved_model(
-        model, FLAGS.task, config, FLAGS.export_dir, FLAGS.version,
-        vocab_file=FLAGS.vocab, answers_file=FLAGS.answer_vocab, overwrite=FLAGS.overwrite,
-        fixed_shapes=FLAGS.fixed_shapes,
+        model, fv.task, config, fv.export_dir, fv.version,
+        vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        fixed_shapes=fv.fixed_shapes,
     )  # fmt: skip
-    print(f"imported {FLAGS.task} model: d={config.hidden_size} heads={config.heads} "
+    print(f"imported {fv.task} model: d={config.hidden_size} heads={config.heads} "
           f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "
           f"genotype {config.genotype} params={model.count_params():,}")  # fmt: skip
     print(f"SavedModel written to {path}")
+    return path
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["task", "checkpoint", "arch", "export_dir"])
-    app.run(main)
+    cli.run(main)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -82,9 +82,9 @@ def describe(genotype, config, flops: dict, params: int) -> str:
 def main(argv: Sequence[str]) -> str:
     fv, path = _parse(argv)
     from mmnas_tf.config import ModelConfig
+    from mmnas_tf.genotype import Genotype
     from mmnas_tf.models.backbone import MMnasBackbone
     from mmnas_tf.models.flops import backbone_flops
-    from mmnas_tf.nas.genotype import Genotype
 
     genotype = Genotype.load(path, fv.epoch)
     config = ModelConfig(

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -52,8 +52,8 @@ def main(argv: Sequence[str]) -> str:
     fv = cli.parse(define_flags, argv)
     if fv.checkpoint:
         return _local(fv)
-    from mmnas_tf.serving.client import ServingClient, ServingClientError
-    from mmnas_tf.serving.one_image import build_request, describe_outputs
+    from mmnas_tf.devserver.client import ServingClient, ServingClientError
+    from mmnas_tf.devserver.one_image import build_request, describe_outputs
 
     client = ServingClient(
         fv.server,
@@ -84,8 +84,8 @@ def _served_explain(client, fv) -> str:
 
     from mmnas_tf import viz
     from mmnas_tf.data.converters.region_features import load_regions
+    from mmnas_tf.devserver.client import pad_to_signature
     from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
-    from mmnas_tf.serving.client import pad_to_signature
     from mmnas_tf.text import Vocabulary, encode, tokenize
     from mmnas_tf.viz.explain import (
         EXPLAIN_SIGNATURE,
@@ -127,8 +127,8 @@ def _served_explain(client, fv) -> str:
 
 def _local(fv) -> str:
     """Answers (and with --explain draws) with the model restored from --checkpoint."""
+    from mmnas_tf.explain_run import explain_checkpoint
     from mmnas_tf.viz.explain import describe
-    from mmnas_tf.viz.from_checkpoint import explain_checkpoint
 
     try:
         explanation = explain_checkpoint(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -60,13 +60,7 @@ def _stage(title: str, module: str, argv: list[str]):
 
 
 def _synthetic(task: str, out_dir: str, num_images: int):
-    """The data helper's entry point parses the global absl FLAGS: define them once, then parse."""
     argv = ["synthetic", f"--task={task}", f"--out_dir={out_dir}", f"--num_images={num_images}"]
-    module = _load("mmnas_tf.synthetic")
-    if module is not None and hasattr(module, "define_flags") and "out_dir" not in flags.FLAGS:
-        module.define_flags()
-    if module is not None and hasattr(module, "define_flags"):
-        flags.FLAGS(argv)
     if os.path.exists(os.path.join(out_dir, "manifest.json")):
         print(f"\n=== data: reusing {out_dir}")
         return
@@ -90,7 +84,7 @@ def main(argv: Sequence[str]) -> dict:
     searched = _stage("search", "mmnas_tf.search", ["search", *common, f"--model_dir={search_dir}"])
     genotype_file = os.path.join(search_dir, "genotypes.json")
     if searched is not None and os.path.exists(genotype_file):
-        from mmnas_tf.nas.genotype import Genotype
+        from mmnas_tf.genotype import Genotype
 
         out["genotype"] = str(Genotype.load(genotype_file))
         print(f"found genotype: {out['genotype']}")
@@ -136,8 +130,8 @@ def main(argv: Sequence[str]) -> dict:
 def _serve_one(saved_model: str, question: str, inputs: dict) -> dict:
     """Serves the export with the local PredictionService (gRPC on a free 127.0.0.1 port) and asks
     it one raw-text question through the ``predict_text`` signature, as a client would."""
-    from mmnas_tf.serving.client import ServingClient
-    from mmnas_tf.serving.server import ModelServer, single_model_config
+    from mmnas_tf.devserver.client import ServingClient
+    from mmnas_tf.devserver.server import ModelServer, single_model_config
 
     base = os.path.dirname(saved_model)
     with ModelServer(
@@ -160,7 +154,7 @@ def _serve_one(saved_model: str, question: str, inputs: dict) -> dict:
 
 def _first_example(train_dir: str, exp, data_dir: str):
     """(question, inputs, targets) of the first validation example, padded as the run's model."""
-    from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.runs import find_run
     from mmnas_tf.tasks import get_task
 
     run = find_run(train_dir)
@@ -215,7 +209,7 @@ def _pictures(work: str, search_dir: str, train_dir: str, exp, data_dir: str) ->
         if os.path.exists(os.path.join(search_dir, file)):
             out[name] = os.path.join(search_dir, file)
     if os.path.exists(os.path.join(train_dir, "run.json")):
-        from mmnas_tf.viz.from_checkpoint import save_regions
+        from mmnas_tf.explain_run import save_regions
 
         question, inputs, _ = _first_example(train_dir, exp, data_dir)
         features = save_regions(os.path.join(work, "example.npz"), inputs)

@@ -1,4 +1,5 @@
-"""Search an architecture with the supernet (SPEC section 6, paper Algorithm 1).
+"""Search an architecture with the supernet (paper Algorithm 1; docs/original_behaviour.md,
+"Search").
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 
@@ -13,11 +14,12 @@ checkpoint and ends with the same genotype and weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
 #: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
@@ -40,7 +42,7 @@ OVERRIDE_FLAGS = (
 
 
 def define_flags(fv: flags.FlagValues) -> None:
-    cli.define_experiment_flags(fv)
+    cli.define_experiment_flags(fv, genotype=False)
     flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
     flags.DEFINE_enum(
         "estimator", None, list(ESTIMATORS),
@@ -58,6 +60,12 @@ def define_flags(fv: flags.FlagValues) -> None:
         define(name, None, f"Overrides {key}: {text}.", flag_values=fv)
     flags.DEFINE_bool("jit_compile", False, "XLA for the cycle (one device only).", flag_values=fv)
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard summaries.", flag_values=fv)
+    flags.DEFINE_string(
+        "profile_steps", "",
+        "Profile global cycles a..b ('a,b') into MODEL_DIR/tensorboard (TensorBoard's Profile tab; "
+        "pip install 'mmnas-tf[profile]').",
+        flag_values=fv,
+    )  # fmt: skip
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
@@ -69,7 +77,7 @@ def main(argv: Sequence[str]) -> dict:
     ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
     exp = cli.experiment_from_flags(fv, extra)
-    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard)
+    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps)
 
 
 def search(
@@ -78,20 +86,23 @@ def search(
     strategy_name: str = "default",
     jit_compile: bool = False,
     tensorboard: bool = True,
+    profile_steps: str = "",
 ) -> dict:
     """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
     import keras
 
+    from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
-    from mmnas_tf.engine.runs import data_sizes, load_embeddings
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
+    from mmnas_tf.runs import data_sizes, load_embeddings
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
         raise ValueError(
             "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
         )
+    profile = cb.parse_profile_steps(profile_steps)
     strategy = make_strategy(strategy_name)
     if jit_compile and needs_distribution(strategy):
         print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
@@ -116,6 +127,7 @@ def search(
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard, hooks=hooks,
+        callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
     cycles_fn, eval_fn = search_datasets(exp, num_answers)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from absl import app, flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -59,8 +59,8 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError("give exactly one of --model_base_path or --model_config_file")
     if fv.batching_parameters_file and not fv.enable_batching:
         raise app.UsageError("--batching_parameters_file needs --enable_batching")
-    from mmnas_tf.serving import server as server_lib
-    from mmnas_tf.serving.batching import BatchingOptions
+    from mmnas_tf.devserver import server as server_lib
+    from mmnas_tf.devserver.batching import BatchingOptions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if fv.model_config_file:

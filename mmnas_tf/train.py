@@ -1,6 +1,7 @@
-"""Retrain a genotype from scratch with the original recipe (SPEC section 7).
+"""Retrain a genotype from scratch with the original recipe (docs/original_behaviour.md, "Training
+recipe").
 
-python -m mmnas_tf.train --config=vqa --genotype=configs/genotypes/mmnas_vqa.json \
+python -m mmnas_tf.train --config=vqa --genotype=mmnas_tf/genotypes/mmnas_vqa.json \
     --data_dir=tfrecords/vqa --model_dir=runs/vqa
 
 Restarting the same command continues from the latest checkpoint (bit-exact on one device).
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf.engine import cli
+from mmnas_tf import cli
 
 #: convenience flag -> the experiment field it overrides.
 FLAG_OVERRIDES = (
@@ -49,7 +50,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_bool(
-        "deterministic", False, "Deterministic ops and data order (slower).", flag_values=fv
+        "deterministic",
+        False,
+        "Also run TF ops in deterministic mode (tf.config.experimental.enable_op_determinism; "
+        "slower). The data order never depends on it: it follows --seed.",
+        flag_values=fv,
     )
     flags.DEFINE_bool("progress", True, "Show the progress bar.", flag_values=fv)
     flags.mark_flag_as_required("model_dir", flag_values=fv)
@@ -88,8 +93,9 @@ def train(
 
     from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution, worker_info
-    from mmnas_tf.engine.runs import load_embeddings, resolve_model, save_run
-    from mmnas_tf.engine.trainer import Trainer, make_adam
+    from mmnas_tf.engine.optimizers import make_adam
+    from mmnas_tf.engine.trainer import Trainer
+    from mmnas_tf.runs import load_embeddings, resolve_model, save_run
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
@@ -142,11 +148,15 @@ def train(
         steps_per_epoch=exp.train.steps_per_epoch, checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, callbacks=callbacks, hooks=hooks,
     )  # fmt: skip
-    return trainer.fit(train_dataset_fn(exp, deterministic))
+    return trainer.fit(train_dataset_fn(exp))
 
 
-def train_dataset_fn(exp, deterministic: bool = False):
-    """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch."""
+def train_dataset_fn(exp):
+    """``fn(epoch)`` -> the training split's dataset of global batches, shuffled with seed + epoch.
+
+    The parallel shard reads and maps keep their order (``deterministic=True``): with tf.data free
+    to reorder them, two runs with the same seed, or a resumed run, saw different batches and
+    ended with different weights."""
     from mmnas_tf.tasks import get_task
 
     task = get_task(exp.task)
@@ -154,7 +164,7 @@ def train_dataset_fn(exp, deterministic: bool = False):
     def make(epoch: int):
         return task.build_inputs(
             exp.data, exp.model, exp.data.train_split, training=True,
-            seed=exp.data.seed + epoch, deterministic=deterministic,
+            seed=exp.data.seed + epoch, deterministic=True,
         )  # fmt: skip
 
     return make
@@ -162,7 +172,7 @@ def train_dataset_fn(exp, deterministic: bool = False):
 
 def _inherit(task, model, config, num_answers, path):
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.inherit import inherit_from_supernet
+    from mmnas_tf.nas.inherit import inherit_from_supernet
 
     supernet = task.build_model(config.replace(genotype=None), num_answers)
     restore_model(supernet, path)  # the task model alone, or inside a search model

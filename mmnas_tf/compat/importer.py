@@ -7,7 +7,7 @@ import keras
 from mmnas_tf.compat.original import detect_task, infer_config, load_original_weights
 from mmnas_tf.compat.torch_checkpoint import load_state_dict
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.tasks import get_task
 
 

@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.tasks import find_task, get_task
 
 _BLOCK = re.compile(r"^backnone\.cells_(enc|dec)\.0\.dag\.(\d+)\.0\.(.+)$")

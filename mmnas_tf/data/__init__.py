@@ -1,4 +1,4 @@
-"""Data: TFRecord schema, writers, tf.data pipelines, converters and the synthetic benchmark.
+"""Data: TFRecord schema, writers, tf.data pipelines, feature stores and converters.
 
 Modules (imported on use, so ``mmnas_tf.data.answers`` stays free of TensorFlow):
   ``schema``         the common fields and ``RecordFormat`` (a task adds its target fields; the
@@ -9,8 +9,7 @@ Modules (imported on use, so ``mmnas_tf.data.answers`` stays free of TensorFlow)
   ``feature_store``  ``MatchingStore`` (arrays) and ``FeatureStore`` (a split): any image's regions /
                      any caption's ids by index (ITM hard negatives and retrieval)
   ``answers``        official VQA answer normalisation, soft scores, answer vocabulary
-  ``scenes``, ``questions``, ``benchmark``  the synthetic benchmark (``python -m mmnas_tf.synthetic``;
-                     one ``benchmark.Generator`` per record schema)
   ``converters``     real datasets (``python -m mmnas_tf.convert``)
-The formats are documented in ``tfrecords/README.md``.
+The formats are documented in ``tfrecords/README.md``; the synthetic benchmark that writes them is
+``mmnas_tf.synthbench``.
 """

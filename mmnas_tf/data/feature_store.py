@@ -1,6 +1,7 @@
 """In-memory image features for ITM negatives: any image's regions and any caption's tokens by index.
 
-ITM hard-negative mining (``mmnas_tf.tasks.itm``): it needs the features of arbitrary images and the
+ITM hard-negative mining (``mmnas_tf.tasks.itm``; docs/original_behaviour.md, "Heads and losses"):
+it needs the features of arbitrary images and the
 token ids of arbitrary captions, inside ``tf.function``/``tf.data``. The store holds every image
 of a split as float16 [N, n, d] in non-trainable ``tf.Variable``s (no 2 GB graph-constant limit)
 and looks rows up with ``tf.gather``: no Python in the loop.

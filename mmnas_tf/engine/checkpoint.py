@@ -235,8 +235,3 @@ def checkpoint_variables(path: str) -> dict[str, Any]:
         for name, _ in tf.train.list_variables(path)
         if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
     }
-
-
-def model_weights(model: keras.Model) -> dict[str, Any]:
-    """{variable path: numpy value} of a model's weights (paths are unique within a model)."""
-    return {v.path: v.numpy() for v in model.weights}

@@ -1,4 +1,4 @@
-"""Learning-rate and temperature schedules of the original recipe (SPEC section 7).
+"""Learning-rate schedules of the original recipe (docs/original_behaviour.md, "Training recipe").
 
 The original sets the rate per optimizer step from the epoch the step falls in: a warm-up factor
 (x1/4, x1/2, x3/4 during the first three epochs) times a decay (x0.2 from each listed epoch on).
@@ -10,7 +10,6 @@ lower rates.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 
 import keras
@@ -103,29 +102,3 @@ class StepwiseEpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
             "schedule": dataclasses.asdict(self.schedule),
             "steps_per_epoch": self.steps_per_epoch,
         }
-
-
-@dataclasses.dataclass(frozen=True)
-class TemperatureSchedule:
-    """Gumbel-softmax temperature per epoch: ``max(minimum, initial * decay ** epoch)``
-    (``decay=1`` keeps it constant). Used by the search driver.
-
-    Args:
-      initial: float, temperature at epoch 0.
-      decay: float in (0, 1], multiplied once per epoch.
-      minimum: float, lower bound.
-    """
-
-    initial: float = 5.0
-    decay: float = 0.95
-    minimum: float = 0.1
-
-    def __post_init__(self):
-        if not (self.initial > 0 and self.minimum > 0 and 0 < self.decay <= 1):
-            raise ValueError(
-                "temperature schedule needs initial > 0, minimum > 0 and decay in (0, 1]; got "
-                f"{self}"
-            )
-
-    def __call__(self, epoch: int) -> float:
-        return max(self.minimum, self.initial * math.pow(self.decay, epoch))

@@ -1,4 +1,8 @@
-"""Keras layers of MMnas: the four primitive ops, the attention core, LN, pooling, geometry."""
+"""Keras layers of MMnas: the four primitive ops, the attention core, LN, pooling, geometry, and the
+mixed op (a supernet slot holding every candidate op).
+
+``mixed_op`` is imported as ``mmnas_tf.layers.mixed_op`` (it imports this package's ``make_op``).
+"""
 
 from mmnas_tf.layers.attention_pooling import AttentionPooling
 from mmnas_tf.layers.feed_forward import FeedForward

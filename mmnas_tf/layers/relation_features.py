@@ -1,4 +1,5 @@
-"""Relative-geometry features between region boxes, computed in-graph (SPEC section 3)."""
+"""Relative-geometry features between region boxes, computed in-graph (docs/original_behaviour.md,
+"Relation features")."""
 
 from keras import ops
 

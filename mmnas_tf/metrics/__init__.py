@@ -1,4 +1,5 @@
-"""Evaluation metrics: VQA accuracy, image-text retrieval, grounding accuracy (SPEC section 8)."""
+"""Evaluation metrics: VQA accuracy, image-text retrieval, grounding accuracy
+(docs/original_behaviour.md, "Metrics")."""
 
 from mmnas_tf.metrics.grounding import GroundingAccuracy
 from mmnas_tf.metrics.retrieval import PairAccuracy, retrieval_metrics, retrieval_ranks

@@ -1,4 +1,5 @@
-"""Visual-grounding accuracy (SPEC section 8): share of queries whose box has IoU >= 0.5."""
+"""Visual-grounding accuracy (docs/original_behaviour.md, "Metrics"): share of queries whose box
+has IoU >= 0.5."""
 
 from __future__ import annotations
 

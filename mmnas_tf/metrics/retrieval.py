@@ -1,4 +1,5 @@
-"""Image-text retrieval metrics (SPEC section 8) and an in-graph pair-accuracy metric for fit.
+"""Image-text retrieval metrics (docs/original_behaviour.md, "Metrics") and an in-graph
+pair-accuracy metric for fit.
 
 Scores form a matrix images x captions. Text retrieval (image -> captions): the rank of an image is
 the best rank among its ground-truth captions (5 per image on Flickr30K); image retrieval (caption ->

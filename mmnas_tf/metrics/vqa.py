@@ -1,4 +1,5 @@
-"""VQA accuracy (SPEC section 8): the official evaluation's per-question score and a Keras metric.
+"""VQA accuracy (docs/original_behaviour.md, "Metrics"): the official evaluation's per-question
+score and a Keras metric.
 
 Official score of a predicted answer: for each of the 10 annotators j,
 ``min(1, #{k != j : gt_k == pred} / 3)``, averaged over j. With answers normalised as the official
@@ -14,7 +15,7 @@ number the challenge server reports, which also counts answers outside the vocab
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import keras
 from keras import ops
@@ -112,13 +113,3 @@ class VQAAccuracy(keras.metrics.Mean):
 
     def get_config(self):
         return {"name": self.name, "answer_type": self.answer_type}
-
-
-def answer_strings(ids: Iterable[int], vocabulary: Sequence[str]) -> list[str]:
-    """Answer-vocabulary ids -> answer strings (raises on an id outside the vocabulary)."""
-    out = []
-    for i in ids:
-        if not 0 <= int(i) < len(vocabulary):
-            raise ValueError(f"answer id {i} outside the vocabulary of {len(vocabulary)} answers")
-        out.append(vocabulary[int(i)])
-    return out

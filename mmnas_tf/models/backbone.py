@@ -8,6 +8,7 @@ from keras import ops
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.layers import SentenceLSTM, box_features, make_op, relation_features
+from mmnas_tf.layers.mixed_op import MixedOp
 from mmnas_tf.models.saving import ExplicitSignaturesOnly
 
 
@@ -82,8 +83,6 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
         )
         if len(candidates) == 1:
             return make_op(candidates[0], name=f"{stage}_{index}_{candidates[0]}", **kwargs)
-        from mmnas_tf.nas.mixed_op import MixedOp  # the supernet slot lives with the search code
-
         return MixedOp(candidates, name=f"{stage}_{index}_mixed", **kwargs)
 
     @property

@@ -1,35 +1,14 @@
-"""Architecture search: genotypes and op pools, the mixed op, the search model and loop.
+"""Architecture search: the search model, its gradient estimators and the search loop.
 
-``MixedOp``, ``SearchModel``, ``cycle_dataset`` and ``Searcher`` are imported lazily: ``config``
-imports this package for the genotypes, and the search model imports the task models.
+Modules (import the one you need; this package imports nothing itself):
+  choices       the named estimators and architecture-path modes of the search
+  estimators    the architecture-gradient estimators (gumbel, proxyless, uniform) and their seeded
+  sampling
+  temperature   TemperatureSchedule (Gumbel-softmax temperature per epoch)
+  search_model  SearchModel (alternating weight / architecture steps), cycle_dataset
+  searcher      Searcher (the search loop with checkpoint and resume)
+  reporting     search reports (genotype history, theta)
+  inherit       inherit_from_supernet (searched weights -> fixed network)
+The genotype (``mmnas_tf.genotype``) and the mixed op (``mmnas_tf.layers.mixed_op``) sit lower:
+configs and the backbone use them.
 """
-
-from mmnas_tf.nas.genotype import DECODER_OPS, ENCODER_OPS, Genotype, OpPools, mcan
-
-_LAZY = {
-    "MixedOp": "mmnas_tf.nas.mixed_op",
-    "SearchModel": "mmnas_tf.nas.search_model",
-    "cycle_dataset": "mmnas_tf.nas.search_model",
-    "Searcher": "mmnas_tf.nas.searcher",
-}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mmnas_tf.nas' has no attribute {name!r}")
-
-
-__all__ = [
-    "DECODER_OPS",
-    "ENCODER_OPS",
-    "Genotype",
-    "MixedOp",
-    "OpPools",
-    "SearchModel",
-    "Searcher",
-    "cycle_dataset",
-    "mcan",
-]

@@ -1,4 +1,5 @@
-"""Architecture-gradient estimators and the seeded sampling they share (SPEC section 6).
+"""Architecture-gradient estimators and the seeded sampling they share (docs/original_behaviour.md,
+"Search").
 
 Every sample is drawn with a stateless RNG from ``(seed, counter)``, both variables of the search
 model: the same counter gives the same architecture on every replica and worker, and a restored
@@ -18,12 +19,10 @@ checkpoint continues the same sequence of architectures.
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS, WARMUP_MODES, check_choice
-from mmnas_tf.nas.genotype import Genotype
 
 __all__ = [
     "ARCH_PATHS", "ESTIMATORS", "WARMUP_MODES", "check_choice", "gumbel_noise", "original_prior",
@@ -89,10 +88,3 @@ def original_prior(num_encoder: int, num_decoder: int) -> Genotype:
     enc = [("SA", "FFN")[i % 2] for i in range(num_encoder)]
     dec = [("RSA", "GA", "FFN")[i % 3] for i in range(num_decoder)]
     return Genotype(enc, dec, 64)
-
-
-def exponential_decay(start: float, end: float, epochs: int) -> float:
-    """The per-epoch factor taking a temperature from ``start`` to ``end`` over ``epochs``."""
-    if epochs <= 1:
-        return 1.0
-    return math.pow(end / start, 1.0 / (epochs - 1))

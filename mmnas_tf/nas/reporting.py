@@ -79,7 +79,7 @@ def pictures(history: dict, directory: str | None = None) -> dict[str, np.ndarra
         viz.require("PIL.Image")
     except ImportError:
         return None
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
 
     ordered = sorted(history, key=lambda k: int(k[5:]))
     last = ordered[-1]

@@ -32,9 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.engine.trainer import global_sum_gradients, make_adam
+from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
-from mmnas_tf.nas.genotype import Genotype
 
 PHASES = ("warmup", "search")
 
@@ -96,7 +96,8 @@ def default_weight_optimizer(
 def default_arch_optimizer(
     learning_rate: float = 0.1, beta_1: float = 0.0, beta_2: float = 0.999
 ) -> keras.optimizers.Optimizer:
-    """The original's theta optimizer: Adam(lr 0.1, betas (0, 0.999), eps 1e-8) (SPEC section 6)."""
+    """The original's theta optimizer: Adam(lr 0.1, betas (0, 0.999), eps 1e-8)
+    (docs/original_behaviour.md, "Search")."""
     return make_adam(learning_rate, beta_1, beta_2, epsilon=1e-8, name="arch_adam")
 
 
@@ -430,7 +431,7 @@ def _track(tracker, loss, inputs):
 class PhaseSchedule(keras.callbacks.Callback):
     """For ``SearchModel.fit``: at each epoch start, sets the phase (``warmup`` for the first
     ``warmup_epochs`` epochs, then ``search``) and the Gumbel temperature
-    ``temperature(epoch - warmup_epochs)`` (e.g. the engine's ``TemperatureSchedule``).
+    ``temperature(epoch - warmup_epochs)`` (e.g. ``nas.temperature.TemperatureSchedule``).
     The search driver (``nas.searcher.Searcher``) does the same itself."""
 
     def __init__(self, warmup_epochs: int, temperature=None):

@@ -15,7 +15,7 @@ counters, the iterator position mid-epoch, and the history + early-stop state as
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -62,6 +62,8 @@ class Searcher(EpochLoop):
       hooks: the task's ``EpochHooks`` (``Task.epoch_hooks``): ``before_epoch`` runs at the start
         of a fresh epoch, not when resuming mid-epoch (ITM: mine hard negatives), and its
         ``trackables`` join the checkpoint.
+      callbacks: ``keras.callbacks.Callback`` s told of each cycle's start and end
+        (``logs={"step": global cycle}``) and of the run's end (e.g. the profiler window).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class Searcher(EpochLoop):
         run_eagerly: bool = False,
         log: Callable[[str], None] = print,
         hooks: EpochHooks | None = None,
+        callbacks: Sequence = (),
     ):
         hooks = hooks or EpochHooks()
         self.model, self.config, self.model_dir = search_model, config, model_dir
@@ -88,6 +91,7 @@ class Searcher(EpochLoop):
         self.total_epochs = config.warmup_epochs + config.search_epochs
         self.schedule = config.weight_schedule()
         self.log, self.before_epoch = log, hooks.before_epoch
+        self.callbacks = list(callbacks)
         with self.strategy.scope():
             self.weight_optimizer = default_weight_optimizer(self.schedule(0))
             self.arch_optimizer = default_arch_optimizer(
@@ -167,6 +171,8 @@ class Searcher(EpochLoop):
             self._write_files(self.status)
         self._cycles_eval = eval_fn
         self.run_epochs(cycles_fn, counters)
+        for cb in self.callbacks:
+            cb.on_train_end()
         if self.writer is not None:
             self.writer.flush()
         return self.status
@@ -187,7 +193,13 @@ class Searcher(EpochLoop):
     def train_step_on(self, iterator, epoch: int, in_epoch: int) -> dict:
         if self._train is None:
             self._train = self.model.make_train_function()
-        return self._train(iterator)
+        step = int(self.state.step.numpy()) + 1
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(in_epoch, {"step": step})
+        logs = self._train(iterator)
+        for cb in self.callbacks:
+            cb.on_train_batch_end(in_epoch, {"step": step})
+        return logs
 
     def end_epoch(self, epoch: int, steps: int, seconds: float, logs: dict) -> dict:
         phase, _ = self.phase(epoch)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import tensorflow as tf
 
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.searcher import _Outputs  # precomputed outputs: the loss without a 2nd forward
 
 #: The selection's output in the search's model_dir (the best genotype and every candidate).

@@ -53,7 +53,7 @@ def export_checkpoint(
     """
     from mmnas_tf.data import writer
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.runs import find_run
     from mmnas_tf.serving.export import export_saved_model
     from mmnas_tf.tasks import get_task
 

@@ -1,4 +1,5 @@
-"""Visual grounding (RefCOCO family): rank the proposals, regress the box (SPEC section 5)."""
+"""Visual grounding (RefCOCO family): rank the proposals, regress the box
+(docs/original_behaviour.md, "Heads and losses")."""
 
 from __future__ import annotations
 

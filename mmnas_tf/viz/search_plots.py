@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.viz.deps import pyplot, require
 
 #: One colour per op, the same in every picture (theta curves, genotype diagram).

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.compat import import_original, load_state_dict, read_torch_checkpoint
-from mmnas_tf.nas import Genotype
+from mmnas_tf.genotype import Genotype
 
 
 def test_reader_equals_npz(reference_by_task):
@@ -115,7 +115,7 @@ def test_import_official_cli_writes_servable_model(
     np.testing.assert_allclose(
         out["box"].numpy(), vg.io["eval_decoded_boxes_clipped_argmax"], atol=5e-4, rtol=0
     )
-    from mmnas_tf.testing.session_loader import SessionModel
+    from support.session_loader import SessionModel
 
     with SessionModel(str(tmp_path / "2")) as session:  # TF Serving's loader path
         by_session = session.run(vg.inputs)

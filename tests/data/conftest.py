@@ -7,7 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from mmnas_tf.data import benchmark, writer
+from mmnas_tf.data import writer
+from mmnas_tf.synthbench import benchmark
 from mmnas_tf.tasks import get_task
 
 NUM_ANSWERS = 12

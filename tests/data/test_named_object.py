@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from mmnas_tf.data import questions, scenes
+from mmnas_tf.synthbench import questions, scenes
 
 
 def test_attribute_questions_carry_the_named_object():

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from mmnas_tf.data import benchmark, questions, scenes, structured
+from mmnas_tf.synthbench import benchmark, questions, scenes, structured
 from mmnas_tf.tasks import get_task
 from mmnas_tf.text import tokenize
 

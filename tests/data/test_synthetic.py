@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.data import benchmark, pipeline, questions, scenes, writer
+from mmnas_tf.data import pipeline, writer
 from mmnas_tf.data.feature_store import FeatureStore
+from mmnas_tf.synthbench import benchmark, questions, scenes
 from mmnas_tf.tasks import get_task
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -25,7 +25,7 @@ from mmnas_tf.engine.trainer import Trainer
 from mmnas_tf.engine.schedules import EpochSchedule
 
 def run(strategy, model_dir, clip, out, task_name="vqa"):
-    from mmnas_tf.nas.genotype import Genotype
+    from mmnas_tf.genotype import Genotype
     genotype = Genotype(("SA",), ("RSA",))
     config = eh.tiny_model_config(task_name).replace(
         dropout=0.0, genotype=genotype, num_encoder_blocks=1, num_decoder_blocks=1

@@ -1,11 +1,12 @@
 import dataclasses
-import glob
 import os
+import textwrap
 
 import numpy as np
 import pytest
 
 from mmnas_tf.experiments import (
+    GENOTYPE_DIR,
     ExperimentConfig,
     apply_overrides,
     experiment_names,
@@ -14,8 +15,6 @@ from mmnas_tf.experiments import (
     split_overrides,
 )
 from mmnas_tf.tasks import get_task
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 TINY = [n for n in experiment_names() if n.endswith("_tiny")]
 PAPER = [n for n in experiment_names() if not n.endswith("_tiny")]
@@ -38,8 +37,9 @@ def test_tiny_experiment_builds_and_runs(name):
     assert exp.search_model.genotype is None and exp.search_model.hidden_size < config.hidden_size
 
 
-# Paper sizes as the original code counts them (vocabulary 20,573 words, 3,129 answers); the
-# part-by-part comparison is in tests/models/test_param_counts.py.
+# Paper sizes as the original code counts them (vocabulary 20,573 words, 3,129 answers;
+# docs/original_behaviour.md, "Sizes"); the part-by-part comparison is in
+# tests/models/test_param_counts.py.
 @pytest.mark.parametrize(
     "name,params",
     [
@@ -121,26 +121,36 @@ def test_invalid_configs_name_accepted_values():
 
 def test_genotype_flag_wins_and_heads_follow_heads_from(tmp_path):
     exp = get_experiment("vqa")
-    genotype = exp.load_genotype(os.path.join(ROOT, "configs/genotypes/mcan.json"))
+    genotype = exp.load_genotype(os.path.join(GENOTYPE_DIR, "mcan.json"))
     assert genotype.encoder == ("SA", "FFN") * 6
     assert exp.model_config(genotype).heads == 8  # head size 64 at d=512
     tiny = get_experiment("vqa_tiny")
-    g = tiny.load_genotype(os.path.join(ROOT, "configs/genotypes/mcan.json"))
+    g = tiny.load_genotype(os.path.join(GENOTYPE_DIR, "mcan.json"))
     assert g.head_size is None  # heads_from="config": the tiny model keeps its 4 heads
     with pytest.raises(ValueError, match="--genotype"):
         dataclasses.replace(tiny, genotype=None).load_genotype()
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.py"))))
-def test_config_files_match_the_registry_and_document_a_command(path):
-    config = load_config_file(path)
+def test_the_documented_recipe_file_of_your_own_loads(tmp_path):
+    import mmnas_tf.experiments as experiments
+
+    doc = experiments.__doc__
+    example = doc[doc.index("    import dataclasses") : doc.index("The published genotypes")]
+    path = tmp_path / "vqa_long.py"
+    path.write_text(textwrap.dedent(example))
+    config = load_config_file(str(path))
     assert isinstance(config, ExperimentConfig)
-    assert config == get_experiment(config.name)
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    assert "python -m mmnas_tf." in text
+    assert config == get_experiment(str(path))
+    paper = get_experiment("vqa")
+    assert config.name == "vqa_long" and config.train.epochs == 20
+    assert dataclasses.replace(config, name="vqa", train=paper.train) == paper
+    (tmp_path / "bad.py").write_text("def get_config():\n    return 1\n")
+    with pytest.raises(TypeError, match="not ExperimentConfig"):
+        load_config_file(str(tmp_path / "bad.py"))
 
 
-def test_every_registered_experiment_has_a_config_file():
-    files = {os.path.basename(p)[:-3] for p in glob.glob(os.path.join(ROOT, "configs", "*.py"))}
-    assert set(experiment_names()) <= files
+def test_named_experiments_retrain_genotypes_shipped_in_the_package():
+    for name in experiment_names():
+        genotype = get_experiment(name).genotype
+        if isinstance(genotype, str):
+            assert os.path.dirname(genotype) == GENOTYPE_DIR and os.path.exists(genotype), name

@@ -6,9 +6,9 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.session_loader import SessionModel, loaded_outputs
 
 from mmnas_tf import quickstart
-from mmnas_tf.testing.session_loader import SessionModel, loaded_outputs
 
 
 @pytest.mark.slow

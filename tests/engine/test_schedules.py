@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from mmnas_tf.engine.schedules import EpochSchedule, StepwiseEpochSchedule, TemperatureSchedule
+from mmnas_tf.engine.schedules import EpochSchedule, StepwiseEpochSchedule
 
 
 def test_original_vqa_schedule():
@@ -43,10 +43,3 @@ def test_keras_schedule_matches_epoch_schedule_and_round_trips():
     assert float(clone(20)) == pytest.approx(float(k(20)))
     opt = keras.optimizers.Adam(k)
     assert float(opt.learning_rate) == pytest.approx(s(0))
-
-
-def test_temperature_schedule():
-    t = TemperatureSchedule(initial=2.0, decay=0.5, minimum=0.3)
-    assert [t(e) for e in range(4)] == [2.0, 1.0, 0.5, 0.3]
-    with pytest.raises(ValueError):
-        TemperatureSchedule(decay=0.0)

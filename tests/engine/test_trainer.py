@@ -11,8 +11,9 @@ from mmnas_tf.engine.callbacks import (
     TensorBoardScalars,
     parse_profile_steps,
 )
+from mmnas_tf.engine.optimizers import global_sum_gradients
 from mmnas_tf.engine.schedules import EpochSchedule
-from mmnas_tf.engine.trainer import Trainer, global_sum_gradients
+from mmnas_tf.engine.trainer import Trainer
 from mmnas_tf.tasks import get_task
 
 

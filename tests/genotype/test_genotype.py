@@ -3,9 +3,10 @@ import os
 
 import pytest
 
-from mmnas_tf.nas import Genotype, OpPools, mcan
+from mmnas_tf.experiments import GENOTYPE_DIR
+from mmnas_tf.genotype import Genotype, OpPools, mcan
 
-GENOTYPES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "genotypes")
+GENOTYPES = GENOTYPE_DIR
 SUMMARY = os.path.join(
     os.path.dirname(__file__), "..", "fixtures", "reference", "mmnas_arch_summary.json"
 )

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from support.layer_test import run_layer_test
 
 from mmnas_tf.layers import (
     AttentionPooling,
@@ -12,7 +13,6 @@ from mmnas_tf.layers import (
     SentenceLSTM,
     make_op,
 )
-from mmnas_tf.testing.test_case import run_layer_test
 
 rng = np.random.default_rng(0)
 B, L, M, D, R = 2, 5, 4, 16, 6

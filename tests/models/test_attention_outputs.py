@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from keras import ops
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.layers import AttentionPooling, GuidedAttention, SelfAttention
-from mmnas_tf.nas import Genotype
 from mmnas_tf.tasks import get_task
 from tests.models.test_backbone import batch, tiny
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.nas import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.tasks import get_task
 
 rng = np.random.default_rng(1)

@@ -1,4 +1,5 @@
-"""Parameter counts equal the original's at the default sizes, part by part.
+"""Parameter counts equal the original's at the default sizes, part by part
+(docs/original_behaviour.md, "Sizes").
 
 ``tests/fixtures/reference/mmnas_measurements.json`` holds counts taken from the original PyTorch
 models: the word embedding, the LSTM, the image feature projection, the backbone's ops, and the
@@ -12,10 +13,11 @@ import os
 import numpy as np
 import pytest
 
-from mmnas_tf.nas import Genotype, mcan
+from mmnas_tf.experiments import GENOTYPE_DIR
+from mmnas_tf.genotype import Genotype, mcan
 from mmnas_tf.tasks import get_task
 
-GENOTYPES = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "genotypes")
+GENOTYPES = GENOTYPE_DIR
 MEASURED = os.path.join(
     os.path.dirname(__file__), "..", "fixtures", "reference", "mmnas_measurements.json"
 )

@@ -17,7 +17,7 @@ from mmnas_tf.tasks import get_task
 
 @pytest.fixture(scope="module")
 def vqa_data(tmp_path_factory):
-    from mmnas_tf.data import benchmark
+    from mmnas_tf.synthbench import benchmark
 
     out = str(tmp_path_factory.mktemp("vqa_data"))
     benchmark.generate(get_task("vqa"), out, "tiny", 12, 0, "float16", None, 32)
@@ -92,8 +92,8 @@ def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys):
     """ITM search: negatives are mined by the argmax architecture before every epoch, added to
     every D_m / D_a / evaluation batch, and checkpointed with the search."""
     from mmnas_tf import search
-    from mmnas_tf.data import benchmark
     from mmnas_tf.data.feature_store import FeatureStore
+    from mmnas_tf.synthbench import benchmark
 
     data = str(tmp_path / "itm")
     benchmark.generate(get_task("itm"), data, "tiny", 12, 0, "float16", None, 32)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
-from mmnas_tf.nas.genotype import Genotype
 from mmnas_tf.nas.search_model import SearchModel, cycle_dataset
 
 U = 3
@@ -277,8 +277,8 @@ def test_sampled_path_adam_leaves_unused_variables_and_moments_alone():
 
 
 def test_phase_schedule_callback_switches_phase_and_temperature(nas):
-    from mmnas_tf.engine.schedules import TemperatureSchedule
     from mmnas_tf.nas.search_model import PhaseSchedule
+    from mmnas_tf.nas.temperature import TemperatureSchedule
 
     search = nas.build_search_model()
     callback = PhaseSchedule(2, TemperatureSchedule(4.0, 0.5, 0.1))

@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf.experiments import get_experiment
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import reporting
-from mmnas_tf.nas.genotype import Genotype
 from mmnas_tf.nas.search_model import cycle_dataset
 from mmnas_tf.nas.searcher import Searcher
 
@@ -82,3 +82,37 @@ def test_entropies_and_heatmap():
     assert tuple(image[5, 1]) == (8, 48, 107)  # decoder 0, SA: probability 1 = dark blue
     assert tuple(image[1, 5]) == (160, 160, 160)  # encoder row, GA: not in the encoder pool
     assert tuple(image[1, 13]) == tuple(image[1, 1])  # encoder FFN and SA: both 0.5
+
+
+def test_profile_window_traces_search_cycles(nas, tmp_path):
+    from mmnas_tf.engine.callbacks import ProfilerWindow, parse_profile_steps
+
+    u = 2
+    search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="prior")
+    config = dataclasses.replace(
+        get_experiment("vqa_tiny").search, warmup_epochs=1, search_epochs=1,
+        weight_steps_per_arch_step=u,
+    )  # fmt: skip
+    profile = ProfilerWindow(str(tmp_path / "profile"), parse_profile_steps("2,3"))
+    seen = []
+
+    class Steps:  # records the global cycle numbers the callbacks are told
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(logs["step"])
+
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+        def on_train_end(self, logs=None):
+            seen.append("end")
+
+    searcher = Searcher(
+        search_model, config, str(tmp_path), steps_per_epoch=2, run_eagerly=True,
+        tensorboard=False, log=lambda line: None, callbacks=[profile, Steps()],
+    )  # fmt: skip
+    dm = nas.random_dataset(16, 4, seed=0).repeat()
+    da = nas.random_dataset(8, 4, seed=1)
+    searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), u))
+    assert seen == [1, 2, 3, 4, "end"]
+    assert profile.traced and not profile.active
+    assert tf.io.gfile.glob(str(tmp_path / "profile" / "plugins" / "profile" / "*"))

@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import selection
-from mmnas_tf.nas.genotype import Genotype
 from mmnas_tf.tasks import get_task
 
 POOLS = [("encoder", 0, ("SA",)), ("decoder", 0, ("SA", "GA", "RSA", "FFN")),
@@ -92,7 +92,7 @@ def test_select_scores_with_inherited_weights_and_keeps_the_best(tmp_path, nas):
 
 @pytest.mark.slow
 def test_uniform_search_driver_writes_the_selection(tmp_path):
-    from mmnas_tf.data import benchmark
+    from mmnas_tf.synthbench import benchmark
 
     data = str(tmp_path / "data")
     benchmark.generate(get_task("vqa"), data, "tiny", 12, 0, "float16", None, 32)

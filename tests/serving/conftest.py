@@ -7,10 +7,10 @@ import types
 
 import numpy as np
 import pytest
+from support.stand_in import StandInModel, export_stand_in
 
-from mmnas_tf.serving.batching import BatchingOptions
-from mmnas_tf.serving.server import ModelServer, single_model_config
-from mmnas_tf.serving.stand_in import StandInModel, export_stand_in
+from mmnas_tf.devserver.batching import BatchingOptions
+from mmnas_tf.devserver.server import ModelServer, single_model_config
 
 # Words of the tricky questions below; the vocabulary's ids are line numbers.
 VOCAB = ["PAD", "UNK", "CLS"] + (

@@ -14,14 +14,14 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.session_loader import SessionModel
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
+from mmnas_tf.devserver.server import ModelServer, single_model_config
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.serving.export import export_saved_model
 from mmnas_tf.serving.protos import predict_request
-from mmnas_tf.serving.server import ModelServer, single_model_config
 from mmnas_tf.tasks import get_task
-from mmnas_tf.testing.session_loader import SessionModel
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from concurrent import futures
 import numpy as np
 import pytest
 
-from mmnas_tf.serving.batching import Batcher, BatchingOptions, parse_batching_parameters
-from mmnas_tf.serving.client import ServingClient, ServingClientError
+from mmnas_tf.devserver.batching import Batcher, BatchingOptions, parse_batching_parameters
+from mmnas_tf.devserver.client import ServingClient, ServingClientError
 
 # A timeout far longer than any test: a batch then runs only when it is full, so the number of
 # merged calls is deterministic.

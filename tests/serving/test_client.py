@@ -4,7 +4,7 @@ import grpc
 import numpy as np
 import pytest
 
-from mmnas_tf.serving.client import ServingClient, ServingClientError
+from mmnas_tf.devserver.client import ServingClient, ServingClientError
 
 
 @pytest.fixture(params=["grpc", "rest"])

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mmnas_tf.serving.batching import BatchingOptions
-from mmnas_tf.serving.server import read_batching_parameters_file, read_model_config_file
+from mmnas_tf.devserver.batching import BatchingOptions
+from mmnas_tf.devserver.server import read_batching_parameters_file, read_model_config_file
 
 SERVING = Path(__file__).resolve().parents[2] / "serving"
 

@@ -3,23 +3,23 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.session_loader import SessionModel
 
 from mmnas_tf import export as export_cli
+from mmnas_tf.devserver.repository import Servable
 from mmnas_tf.engine.checkpoint import Checkpointer
-from mmnas_tf.engine.runs import save_run
-from mmnas_tf.experiments import tiny_experiment
+from mmnas_tf.experiments import get_experiment
+from mmnas_tf.runs import save_run
 from mmnas_tf.serving.errors import ServingError
 from mmnas_tf.serving.export import ServingModule
-from mmnas_tf.serving.repository import Servable
 from mmnas_tf.tasks import get_task
-from mmnas_tf.testing.session_loader import SessionModel
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny VQA model 'trained' (random weights) and checkpointed as the trainer does."""
     model_dir = tmp_path_factory.mktemp("run")
-    exp = tiny_experiment("vqa")
+    exp = get_experiment("vqa_tiny")
     genotype = exp.load_genotype()
     config = exp.model_config(genotype)
     model = get_task("vqa").build_model(config, 7)

@@ -12,9 +12,9 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf.compat import import_original
-from mmnas_tf.serving.client import ServingClient
+from mmnas_tf.devserver.client import ServingClient
+from mmnas_tf.devserver.server import ModelServer, single_model_config
 from mmnas_tf.serving.export import ServingModule, export_saved_model
-from mmnas_tf.serving.server import ModelServer, single_model_config
 from mmnas_tf.serving.warmup import read_warmup_requests
 from mmnas_tf.text import Vocabulary, encode, tokenize
 

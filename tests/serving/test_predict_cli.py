@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from mmnas_tf.serving.client import ServingClient
-from mmnas_tf.serving.one_image import build_request, describe_outputs
-from mmnas_tf.serving.server import ModelServer
+from mmnas_tf.devserver.client import ServingClient
+from mmnas_tf.devserver.one_image import build_request, describe_outputs
+from mmnas_tf.devserver.server import ModelServer
 from mmnas_tf.text import Vocabulary, encode, tokenize
 
 QUESTION = "What colour is the cat on the left?"

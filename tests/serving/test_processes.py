@@ -13,7 +13,7 @@ import pytest
 from absl import app
 
 from mmnas_tf import serve
-from mmnas_tf.serving.client import ServingClient, ServingClientError
+from mmnas_tf.devserver.client import ServingClient, ServingClientError
 
 REPO = Path(__file__).resolve().parents[2]
 QUESTION = "what colour is the cat"

@@ -10,13 +10,13 @@ answer there exactly as through ``tf.saved_model.load`` and as the original PyTo
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.session_loader import SessionModel, loaded_outputs
 
 from mmnas_tf.compat import import_original
-from mmnas_tf.serving.client import ServingClient
+from mmnas_tf.devserver.client import ServingClient
+from mmnas_tf.devserver.server import ModelServer, single_model_config
 from mmnas_tf.serving.export import export_saved_model
-from mmnas_tf.serving.server import ModelServer, single_model_config
 from mmnas_tf.serving.warmup import read_warmup_requests
-from mmnas_tf.testing.session_loader import SessionModel, loaded_outputs
 
 # (our output, the original's vector, tolerance): the outputs the original computes itself.
 REFERENCE_OUTPUTS = {

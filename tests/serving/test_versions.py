@@ -8,10 +8,10 @@ import grpc
 import numpy as np
 import pytest
 
-from mmnas_tf.serving.client import ServingClient, ServingClientError
+from mmnas_tf.devserver.client import ServingClient, ServingClientError
+from mmnas_tf.devserver.repository import ModelRepository, list_versions
+from mmnas_tf.devserver.server import ModelServer
 from mmnas_tf.serving.errors import ServingError
-from mmnas_tf.serving.repository import ModelRepository, list_versions
-from mmnas_tf.serving.server import ModelServer
 
 
 def wait_for(condition, timeout=30.0):
@@ -149,7 +149,7 @@ def test_broken_version_keeps_old_one_serving(tmp_path, helpers):
 
 def test_changed_config_file_is_applied(tmp_path, helpers):
     """Labels, policies and the model list follow the config file (canary promotion)."""
-    from mmnas_tf.serving.server import ConfigFileWatcher, read_model_config_file
+    from mmnas_tf.devserver.server import ConfigFileWatcher, read_model_config_file
 
     models = {v: helpers.stand_in("itm", seed=v) for v in (1, 2)}
     for version, model in models.items():

@@ -163,7 +163,7 @@ def test_train_evaluate_export_and_reload(toy):
     inputs, _ = next(iter(toy.task.build_inputs(toy.exp.data, toy.exp.model, "val", False)))
     served = loaded(**{k: inputs[k] for k in (names.TEXT_IDS, names.IMAGE_FEATURES, names.BOXES)})
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.runs import find_run
 
     run = find_run(model_dir)
     model = toy.task.build_model(run["model"])

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from mmnas_tf.nas import Genotype
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.tasks import get_task
 from mmnas_tf.viz import draw_explanation, explain_example, explain_outputs
 from tests.models.test_backbone import batch, tiny

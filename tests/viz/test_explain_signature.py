@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from mmnas_tf import predict
+from mmnas_tf.devserver.repository import Servable
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.serving.export import export_saved_model
-from mmnas_tf.serving.repository import Servable
 from mmnas_tf.tasks import get_task
 from mmnas_tf.viz import EXPLAIN_SIGNATURE, explain_outputs
 
@@ -65,7 +65,7 @@ def test_export_without_explain_has_no_explain_signature(tmp_path):
 
 @pytest.mark.slow
 def test_predict_explain_through_a_server(tmp_path):
-    from mmnas_tf.serving.server import ModelServer, single_model_config
+    from mmnas_tf.devserver.server import ModelServer, single_model_config
 
     exp = tiny_experiment("vqa")
     config = exp.model_config(exp.load_genotype())

@@ -9,10 +9,10 @@ from absl import app
 
 from mmnas_tf import inspect as inspect_cli
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.layers import FeedForward, GuidedAttention, RelationSelfAttention, SelfAttention
 from mmnas_tf.models.backbone import MMnasBackbone
 from mmnas_tf.models.flops import backbone_flops, op_flops
-from mmnas_tf.nas.genotype import Genotype
 
 
 def test_self_attention_flops_by_hand():

@@ -8,11 +8,11 @@ import pytest
 
 from mmnas_tf import predict
 from mmnas_tf.engine.checkpoint import Checkpointer
-from mmnas_tf.engine.runs import save_run
 from mmnas_tf.experiments import tiny_experiment
+from mmnas_tf.explain_run import explain_checkpoint
+from mmnas_tf.runs import save_run
 from mmnas_tf.tasks import get_task
 from mmnas_tf.viz.explain import task_of_outputs
-from mmnas_tf.viz.from_checkpoint import explain_checkpoint
 
 
 @pytest.fixture(scope="module")

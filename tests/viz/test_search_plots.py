@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import reporting
-from mmnas_tf.nas.genotype import Genotype
 from mmnas_tf.viz import draw_genotype, plot_theta_history
 from mmnas_tf.viz.search_plots import (
     OP_COLOURS,

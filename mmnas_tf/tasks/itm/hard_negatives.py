@@ -1,4 +1,5 @@
-"""ITM hard-negative mining; the feature store it draws from is ``data.feature_store``.
+"""ITM hard-negative mining (docs/original_behaviour.md, "Heads and losses"); the feature store it
+draws from is ``data.feature_store``.
 
 At every epoch start, with the model in eval mode: for each image, score 64 random captions that
 are not its own; for each caption, 64 random images that are not its own; keep the top-5 of each

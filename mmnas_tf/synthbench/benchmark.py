@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mmnas_tf.data import questions, scenes, schema, structured, writer
+from mmnas_tf.data import schema, writer
+from mmnas_tf.synthbench import questions, scenes, structured
 from mmnas_tf.text import Vocabulary, tokenize
 
 SIZES = tuple(scenes.SPECS)

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from mmnas_tf.data.scenes import COLOURS, SHAPES, SIZES, Scenes
+from mmnas_tf.synthbench.scenes import COLOURS, SHAPES, SIZES, Scenes
 
 # name, share of the questions, relational (needs box geometry), answer type
 FAMILIES = (

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmnas_tf.data import questions
-from mmnas_tf.data.scenes import COLOURS, Scenes
+from mmnas_tf.synthbench import questions
+from mmnas_tf.synthbench.scenes import COLOURS, Scenes
 
 #: name, share of the questions, relational (needs box geometry), answer type
 FAMILIES = (

@@ -13,9 +13,9 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from mmnas_tf.devserver.repository import DEFAULT_SIGNATURE, ModelRepository
 from mmnas_tf.serving.errors import ServingError, invalid_argument
 from mmnas_tf.serving.protos import from_tensor_proto, to_tensor_proto
-from mmnas_tf.serving.repository import DEFAULT_SIGNATURE, ModelRepository
 
 log = logging.getLogger(__name__)
 

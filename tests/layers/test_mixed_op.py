@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmnas_tf.layers.mixed_op import MixedOp
 from mmnas_tf.nas import estimators as est
-from mmnas_tf.nas.mixed_op import MixedOp
 
 D, HEADS, FFN = 8, 2, 16
 
@@ -90,7 +90,8 @@ def test_gate_choice_runs_one_candidate_and_passes_the_gradient_to_theta():
 
 
 def test_proxyless_gradient_matches_the_closed_form():
-    """SPEC section 6: dL/dg_i = <o_i, dL/dout>, dL/dtheta_i = sum_j dL/dg_j p_j (delta_ij - p_i)."""
+    """docs/original_behaviour.md, "Search": dL/dg_i = <o_i, dL/dout>, dL/dtheta_i = sum_j dL/dg_j
+    p_j (delta_ij - p_i)."""
     mixed, y, context = build_mixed()
     counters = count_runs(mixed)
     theta = tf.Variable([0.5, -0.3, 0.2, 0.1])

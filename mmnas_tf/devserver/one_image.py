@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from mmnas_tf.data.converters.region_features import load_regions
+from mmnas_tf.devserver.client import ServingClient
 from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
-from mmnas_tf.serving.client import ServingClient
 from mmnas_tf.serving.text_signature import PREDICT_TEXT, TEXT
 from mmnas_tf.text import Vocabulary, encode, tokenize
 

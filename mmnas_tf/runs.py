@@ -9,8 +9,9 @@ import os
 import numpy as np
 
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.data import writer
 from mmnas_tf.experiments import ExperimentConfig
-from mmnas_tf.nas.genotype import Genotype
+from mmnas_tf.genotype import Genotype
 
 RUN_FILE = "run.json"
 
@@ -18,8 +19,6 @@ RUN_FILE = "run.json"
 def data_sizes(data_dir: str) -> dict:
     """Sizes the data fixes: ``vocab_size`` (vocab.txt lines), ``feature_size`` (manifest
     feature_dim), ``num_answers`` (answers.txt lines; VQA), ``task``."""
-    from mmnas_tf.data import writer
-
     manifest = writer.load_manifest(data_dir)
     out = {"task": manifest["task"], "feature_size": int(manifest["feature_dim"])}
     for key, name in (("vocab_size", writer.VOCAB_FILE), ("num_answers", writer.ANSWERS_FILE)):
@@ -49,8 +48,6 @@ def resolve_model(exp: ExperimentConfig, genotype: Genotype) -> tuple[ModelConfi
 
 def load_embeddings(model, data_dir: str) -> bool:
     """Loads ``embeddings.npy`` (e.g. GloVe) into the word embedding when its shape fits."""
-    from mmnas_tf.data import writer
-
     path = os.path.join(data_dir, writer.EMBEDDINGS_FILE) if data_dir else ""
     if not path or not os.path.exists(path):
         return False

@@ -38,7 +38,8 @@ class MixedOp(keras.layers.Layer):
         forward, the gradient flows to theta through the gate);
       - ``all_paths=True`` with a gate vector: every candidate runs, outputs of the candidates
         other than k are stop-gradient'ed, and the output is ``sum_j gate_j o_j``, so
-        ``dL/dgate_j = <o_j, dL/dout>`` for every j (ProxylessNAS binary gates, SPEC section 6).
+        ``dL/dgate_j = <o_j, dL/dout>`` for every j (ProxylessNAS binary gates;
+        docs/original_behaviour.md, "Search").
 
     Example::
 

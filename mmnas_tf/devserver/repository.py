@@ -20,7 +20,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from mmnas_tf.serving.batching import Batcher, BatchingOptions
+from mmnas_tf.devserver.batching import Batcher, BatchingOptions
 from mmnas_tf.serving.errors import ServingError, invalid_argument, not_found
 from mmnas_tf.serving.protos import from_tensor_proto
 from mmnas_tf.serving.signatures import InputLimits, Signature

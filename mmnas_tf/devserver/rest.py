@@ -19,8 +19,8 @@ import numpy as np
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from mmnas_tf.devserver.repository import DEFAULT_SIGNATURE, ModelRepository
 from mmnas_tf.serving.errors import ServingError, invalid_argument, not_found
-from mmnas_tf.serving.repository import DEFAULT_SIGNATURE, ModelRepository
 from mmnas_tf.serving.signatures import Signature
 
 log = logging.getLogger(__name__)

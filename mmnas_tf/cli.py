@@ -1,8 +1,13 @@
-"""Shared command-line plumbing of the drivers (train, evaluate; reusable by search).
+"""The command-line convention of every entry point (``python -m mmnas_tf.<name>``).
 
-Each driver parses its OWN ``absl.flags.FlagValues`` (not the global ``FLAGS``): nothing is defined
-at import time, and the quickstart can call several drivers' ``main(argv)`` in one process without
-duplicate-flag errors.
+An entry point module defines ``define_flags(fv)`` (its absl flags, on the ``FlagValues`` it is
+given), ``main(argv)`` (parses ``argv`` with :func:`parse`, runs, returns its result) and ends with
+``if __name__ == "__main__": cli.run(main)``. Nothing is defined or run at import: each ``main``
+parses its OWN ``FlagValues`` rather than the global ``FLAGS``, so the quickstart and the tests call
+several entry points' ``main(argv)`` in one process without duplicate-flag errors. :func:`run` is
+``absl.app.run`` with absl's own flags at their defaults and absl logging at WARNING (TF's
+per-checkpoint INFO lines drown the progress bar). A flag an entry point does not use is not
+defined, so passing it fails with the list of accepted flags.
 """
 
 from __future__ import annotations
@@ -21,11 +26,15 @@ from mmnas_tf.experiments import (
 )
 
 
-def define_experiment_flags(fv: flags.FlagValues) -> None:
-    """--config, --override, --genotype, --data_dir, --seed, --strategy."""
+def define_experiment_flags(
+    fv: flags.FlagValues, genotype: bool = True, strategy: bool = True
+) -> None:
+    """--config, --override, --data_dir, --seed, and --genotype / --strategy where the driver uses
+    them (a search has no genotype to take; evaluation runs on one device)."""
     flags.DEFINE_string(
         "config", None,
-        f"Experiment: a registered name ({', '.join(experiment_names())}) or a configs/*.py file.",
+        f"Experiment: a name ({', '.join(experiment_names())}) or a recipe file (.py defining "
+        "get_config(), see mmnas_tf.experiments).",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_multi_string(
@@ -34,12 +43,13 @@ def define_experiment_flags(fv: flags.FlagValues) -> None:
         "--override='train.epochs=2;data.batch_size=16'.",
         flag_values=fv,
     )  # fmt: skip
-    flags.DEFINE_string(
-        "genotype",
-        None,
-        "Architecture JSON (ours or the original's); default: the experiment's.",
-        flag_values=fv,
-    )
+    if genotype:
+        flags.DEFINE_string(
+            "genotype",
+            None,
+            "Architecture JSON (ours or the original's); default: the experiment's.",
+            flag_values=fv,
+        )
     flags.DEFINE_string(
         "data_dir",
         None,
@@ -49,13 +59,14 @@ def define_experiment_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer(
         "seed", None, "Overrides data.seed (also seeds initialisation and dropout).", flag_values=fv
     )
-    flags.DEFINE_enum(
-        "strategy",
-        "default",
-        list(STRATEGIES),
-        "tf.distribute strategy (multi_worker reads TF_CONFIG).",
-        flag_values=fv,
-    )
+    if strategy:
+        flags.DEFINE_enum(
+            "strategy",
+            "default",
+            list(STRATEGIES),
+            "tf.distribute strategy (multi_worker reads TF_CONFIG).",
+            flag_values=fv,
+        )
     flags.mark_flag_as_required("config", flag_values=fv)
 
 
@@ -86,6 +97,9 @@ def parse(define: Callable[[flags.FlagValues], None], argv: Sequence[str]) -> fl
         raise SystemExit(0)
     try:
         rest = fv(list(argv))
+    except flags.UnrecognizedFlagError as e:
+        accepted = ", ".join(f"--{name}" for name in sorted(fv))
+        raise app.UsageError(f"{e}; {argv[0]} accepts {accepted}") from e
     except flags.Error as e:
         raise app.UsageError(str(e)) from e
     if len(rest) > 1:

@@ -14,7 +14,7 @@ from mmnas_tf.viz.explain import Explanation, explain_example
 def load_model(checkpoint: str):
     """(task name, model restored from ``checkpoint``, run record) from the ``run.json`` beside it."""
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.engine.runs import find_run
+    from mmnas_tf.runs import find_run
     from mmnas_tf.tasks import get_task
 
     run = find_run(checkpoint)

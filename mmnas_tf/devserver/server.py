@@ -20,10 +20,10 @@ import grpc
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from mmnas_tf.serving.batching import BatchingOptions, parse_batching_parameters
-from mmnas_tf.serving.grpc_service import add_services
-from mmnas_tf.serving.repository import ModelRepository
-from mmnas_tf.serving.rest import RestApi, make_http_server
+from mmnas_tf.devserver.batching import BatchingOptions, parse_batching_parameters
+from mmnas_tf.devserver.grpc_service import add_services
+from mmnas_tf.devserver.repository import ModelRepository
+from mmnas_tf.devserver.rest import RestApi, make_http_server
 
 # Batch 32 x 100 regions x 2048 float32 is 26 MB; leave room for boxes, text and proto overhead.
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024

@@ -1,0 +1,82 @@
+"""Every entry point follows one command-line convention (``mmnas_tf.cli``): ``define_flags(fv)``,
+``main(argv)``, ``cli.run(main)`` under ``__main__``, nothing defined at import, no flag accepted
+and ignored."""
+
+import ast
+import importlib
+import pathlib
+
+import pytest
+import tensorflow  # noqa: F401  (TensorFlow registers absl flags of its own when imported)
+from absl import app, flags
+
+import mmnas_tf
+
+ENTRY_POINTS = (
+    "convert", "synthetic", "search", "train", "evaluate", "export", "serve", "predict",
+    "import_official", "quickstart", "inspect",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_entry_point_convention(name):
+    before = set(flags.FLAGS)
+    module = importlib.import_module(f"mmnas_tf.{name}")
+    assert set(flags.FLAGS) == before, f"mmnas_tf.{name} defines global flags at import"
+    assert callable(module.main) and callable(module.define_flags)
+    source = pathlib.Path(module.__file__).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    last = tree.body[-1]
+    assert isinstance(last, ast.If) and ast.unparse(last.test) == "__name__ == '__main__'"
+    assert [ast.unparse(s) for s in last.body] == ["cli.run(main)"]
+    # module level: docstring, imports, constants, functions; no calls
+    for node in tree.body[:-1]:
+        assert not isinstance(node, ast.Expr) or isinstance(node.value, ast.Constant), (
+            f"mmnas_tf.{name} line {node.lineno} runs {ast.unparse(node)} at import"
+        )
+    fv = flags.FlagValues()
+    module.define_flags(fv)
+    fv2 = flags.FlagValues()
+    module.define_flags(fv2)  # twice in one process: no duplicate-flag error
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_help_lists_the_flags(name, capsys):
+    module = importlib.import_module(f"mmnas_tf.{name}")
+    with pytest.raises(SystemExit) as e:
+        module.main([name, "--help"])
+    assert e.value.code == 0
+    fv = flags.FlagValues()
+    module.define_flags(fv)
+    out = capsys.readouterr().out
+    for flag in fv:
+        if len(flag) > 1:
+            assert f"--{flag}" in out or f"--[no]{flag}" in out, flag
+
+
+@pytest.mark.parametrize(
+    "name, argv",
+    [
+        # a search explores the op pools: there is no genotype to take
+        ("search", ["--config=vqa_tiny", "--model_dir=/nonexistent", "--genotype=g.json"]),
+        # evaluation runs on one device
+        ("evaluate", ["--config=vqa_tiny", "--checkpoint=/nonexistent", "--strategy=mirrored"]),
+    ],
+)
+def test_unused_flags_are_refused_with_the_accepted_ones(name, argv):
+    module = importlib.import_module(f"mmnas_tf.{name}")
+    flag = argv[-1].split("=")[0]
+    with pytest.raises(
+        app.UsageError, match=f"Unknown command line flag '{flag[2:]}'.*accepts .*--config"
+    ):
+        module.main([name, *argv])
+
+
+def test_entry_points_are_the_package_s_top_level_drivers():
+    root = pathlib.Path(mmnas_tf.__file__).parent
+    drivers = set()
+    for path in root.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'":
+                drivers.add(path.stem)
+    assert drivers == set(ENTRY_POINTS)
