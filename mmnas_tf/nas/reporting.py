@@ -71,7 +71,10 @@ def write_history(directory: str, history: dict) -> None:
 def pictures(history: dict, directory: str | None = None) -> dict[str, np.ndarray] | None:
     """The theta plot and the latest genotype's diagram as RGB arrays ``{"theta_plot",
     "genotype_diagram"}`` (written as ``theta.png`` and ``genotype.png`` into ``directory`` when
-    given), or None when the drawing libraries (the ``viz`` extra) are not installed."""
+    given), or None when the drawing libraries (the ``viz`` extra) are not installed or no epoch
+    has ended yet (a search resumed in its first epoch)."""
+    if not history:
+        return None
     try:
         from mmnas_tf import viz
 
