@@ -40,7 +40,7 @@ def val_texts(num_images: int, seed: int = 0):
     from mmnas_tf.synthbench import benchmark, scenes
 
     rng = np.random.default_rng([seed, 1])  # split id 1 = val
-    sc = scenes.sample_scenes(max(num_images // 5, 1), scenes.SPECS["tiny"], rng)
+    sc = scenes.sample_scenes(max(num_images // 5, 1), scenes.SCENE_SETTINGS["tiny"], rng)
     return sc, benchmark._texts("vqa", sc, rng)
 
 

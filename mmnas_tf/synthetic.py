@@ -16,7 +16,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     from mmnas_tf.tasks import task_names
 
     flags.DEFINE_enum(
-        "task", task_names()[0], list(task_names()), "Task whose record format to write.",
+        "task",
+        task_names()[0],
+        list(task_names()),
+        "Task whose record format to write.",
         flag_values=fv,
     )
     flags.DEFINE_string(

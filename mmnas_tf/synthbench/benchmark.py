@@ -22,7 +22,7 @@ from mmnas_tf.data import schema, writer
 from mmnas_tf.synthbench import questions, scenes, structured
 from mmnas_tf.text import Vocabulary, tokenize
 
-SIZES = tuple(scenes.SPECS)
+SIZES = tuple(scenes.SCENE_SETTINGS)
 DEFAULT_IMAGES = {"tiny": 240, "full": 10000}
 EMBEDDING_DIM = 300
 #: VQA question sets: the module holding FAMILIES and vqa_texts (docs/synthetic_benchmark.md).
@@ -160,13 +160,13 @@ def generate(
             f"unknown question_set {question_set!r}; expected one of {tuple(QUESTION_SETS)}"
         )
     qset = QUESTION_SETS[question_set]
-    if size not in scenes.SPECS:
+    if size not in scenes.SCENE_SETTINGS:
         raise ValueError(f"unknown size {size!r}; expected one of {SIZES}")
     if feature_dtype not in schema.FEATURE_DTYPES:
         raise ValueError(
             f"feature_dtype={feature_dtype!r}; expected one of {schema.FEATURE_DTYPES}"
         )
-    spec = scenes.SPECS[size]
+    spec = scenes.SCENE_SETTINGS[size]
     if feature_dim:
         spec = scenes.SceneSpec(**{**spec.__dict__, "feature_dim": feature_dim})
     num_images = num_images or DEFAULT_IMAGES[size]

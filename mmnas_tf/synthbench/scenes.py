@@ -34,7 +34,7 @@ class SceneSpec:
     feature_dim: int
 
 
-SPECS = {
+SCENE_SETTINGS = {
     "tiny": SceneSpec(4, 7, 2, 8, 28, 128),
     "full": SceneSpec(4, 10, 4, 10, 100, 2048),
 }

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 
 PAD, UNK, CLS = "PAD", "UNK", "CLS"
-SPECIALS = (PAD, UNK, CLS)
+RESERVED_TOKENS = (PAD, UNK, CLS)
 
 
 class Vocabulary:
@@ -18,9 +18,9 @@ class Vocabulary:
 
     def __init__(self, tokens: Iterable[str]):
         self.tokens = list(tokens)
-        if tuple(self.tokens[:3]) != SPECIALS:
+        if tuple(self.tokens[:3]) != RESERVED_TOKENS:
             raise ValueError(
-                f"a token vocabulary must start with {SPECIALS}, got {self.tokens[:3]}"
+                f"a token vocabulary must start with {RESERVED_TOKENS}, got {self.tokens[:3]}"
             )
         self._ids = {t: i for i, t in enumerate(self.tokens)}
         if len(self._ids) != len(self.tokens):
@@ -28,7 +28,7 @@ class Vocabulary:
 
     @classmethod
     def build(cls, token_lists: Iterable[list[str]]) -> Vocabulary:
-        tokens = list(SPECIALS)
+        tokens = list(RESERVED_TOKENS)
         seen = set(tokens)
         for toks in token_lists:
             for t in toks:

@@ -7,7 +7,7 @@ from mmnas_tf.synthbench import questions, scenes
 
 def test_attribute_questions_carry_the_named_object():
     rng = np.random.default_rng(11)
-    sc = scenes.sample_scenes(300, scenes.SPECS["tiny"], rng)
+    sc = scenes.sample_scenes(300, scenes.SCENE_SETTINGS["tiny"], rng)
     tx = questions.vqa_texts(sc, 5.0, rng)
     attribute = np.isin(tx.family, questions.ATTRIBUTE_FAMILIES)
     assert attribute.sum() > 100 and (~attribute).sum() > 100

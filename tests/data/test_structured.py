@@ -17,7 +17,7 @@ A = {a: i for i, a in enumerate(questions.ANSWERS)}
 @pytest.fixture(scope="module")
 def world():
     rng = np.random.default_rng([3, 0])
-    sc = scenes.sample_scenes(600, scenes.SPECS["tiny"], rng)
+    sc = scenes.sample_scenes(600, scenes.SCENE_SETTINGS["tiny"], rng)
     return sc, structured.vqa_texts(sc, 5.0, rng)
 
 

@@ -22,7 +22,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 @pytest.fixture(scope="module")
 def world():
     rng = np.random.default_rng(7)
-    sc = scenes.sample_scenes(400, scenes.SPECS["tiny"], rng)
+    sc = scenes.sample_scenes(400, scenes.SCENE_SETTINGS["tiny"], rng)
     return sc, questions.vqa_texts(sc, 5.0, rng)
 
 
@@ -90,7 +90,7 @@ def test_balanced_and_mostly_relational(world):
 
 
 def test_regions_have_duplicates_and_background():
-    spec = scenes.SPECS["full"]
+    spec = scenes.SCENE_SETTINGS["full"]
     rng = np.random.default_rng(0)
     sc = scenes.sample_scenes(200, spec, rng)
     regions = scenes.render_regions(sc, spec, rng, "float16")
