@@ -73,6 +73,7 @@ def explain_checkpoint(
     from mmnas_tf.data import writer
     from mmnas_tf.data.answers import load_answers
     from mmnas_tf.data.converters.region_features import load_regions
+    from mmnas_tf.tasks import get_task
     from mmnas_tf.text import Vocabulary, tokenize
 
     task, model, run = load_model(checkpoint)
@@ -84,7 +85,8 @@ def explain_checkpoint(
         )
     regions = load_regions(features_path, config.feature_size)
     inputs = model_inputs(config, sentence, regions, Vocabulary.load(vocab_path), truncate)
-    answers_path = _data_file(run, writer.ANSWERS_FILE) if task == "vqa" else None
+    uses_answers = get_task(task).uses_answer_vocabulary
+    answers_path = _data_file(run, writer.ANSWERS_FILE) if uses_answers else None
     answers = load_answers(answers_path) if answers_path else None
     words = tokenize(sentence)[: config.max_tokens]
     return explain_example(model, task, inputs, words, answers)

@@ -111,7 +111,8 @@ class Task(schema.RecordFormat):
     Class attributes: ``name`` (the registry key and the manifest's task), the record format's
     ``target_fields`` / ``uses_answer_vocabulary`` (see ``RecordFormat``), ``max_tokens`` /
     ``max_regions`` (default padded sentence length m and region count n), ``needs_image_size``,
-    ``recipe`` (:class:`Recipe`) and ``head_keys`` (the output layers of the original checkpoints).
+    ``recipe`` (:class:`Recipe`), ``head_keys`` (the output layers of the original checkpoints) and
+    ``prediction_output`` (the serving output holding the prediction).
 
     Hooks, by concern:
       data: the ``RecordFormat`` hooks; :meth:`pipeline_config` / :meth:`build_inputs`.
@@ -133,6 +134,8 @@ class Task(schema.RecordFormat):
     needs_image_size: bool = False
     #: the output layer names in the original checkpoints (identify the task of a state dict).
     head_keys: tuple[str, ...] = ()
+    #: the serving output that carries the task's prediction (tells a task's outputs apart).
+    prediction_output: str = ""
     recipe: Recipe = Recipe()
     #: the task model's outputs: name -> per-example shape ("k": one per answer, "n": one per
     #: region); ``serving_outputs`` maps them to the serving contract.

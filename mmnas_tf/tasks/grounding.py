@@ -70,6 +70,7 @@ class GroundingTask(Task):
     """
 
     name = "vg"
+    prediction_output = "box"
     max_tokens = 15
     max_regions = 100
     needs_image_size = True

@@ -43,6 +43,7 @@ class VQATask(Task):
     default_answers = 3129
     recipe = Recipe(13, 1.2e-4, (10, 12), 4e-4, "mmnas_vqa.json")
     uses_answer_vocabulary = True
+    prediction_output = "top_answers"
     model_outputs = {"logits": ("k",)}
     source_flags = (
         SourceFlag(

@@ -110,13 +110,13 @@ def _words(draw, explanation: Explanation, top: int, width: int) -> tuple[int, l
 
 def _outcome_lines(explanation: Explanation) -> list[tuple[str, float | None]]:
     e = explanation
-    if e.task == "vqa":
+    if e.answers:
         return [("top answers:", None)] + [(f"{a}  {s:.3f}", s) for a, s in e.answers[:5]]
     regions = [
         f"region {i} ({e.region_weights[i]:.2f})"
         for i in ([e.chosen] if e.chosen is not None else []) + e.top_regions(TOP_K)
     ]
-    if e.task == "itm":
+    if e.score is not None:
         return [(f"match score: {e.score:.3f}", e.score),
                 ("regions that drove it: " + ", ".join(regions[:TOP_K]), None)]  # fmt: skip
     box = ", ".join(f"{v:.0f}" for v in e.box) if e.box is not None else "?"

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from mmnas_tf import inputs as names
-from mmnas_tf.tasks import get_task
+from mmnas_tf.tasks import get_task, task_names
 
 #: Name of the SavedModel signature with the explanation outputs.
 EXPLAIN_SIGNATURE = "explain"
@@ -39,13 +39,16 @@ def explain_outputs(model, task_name: str, inputs: dict, answer_table=None) -> d
 
 
 def task_of_outputs(outputs: dict) -> str:
-    """The task whose serving outputs these are (VQA ``top_answers``, ITM ``score``, VG ``box``)."""
-    for key, task in (("top_answers", "vqa"), ("score", "itm"), ("box", "vg")):
-        if key in outputs:
-            return task
+    """The registered task whose serving outputs these are (its ``prediction_output`` is among
+    them: VQA ``top_answers``, ITM ``score``, VG ``box``)."""
+    tasks = [get_task(name) for name in task_names()]
+    for task in tasks:
+        if task.prediction_output in outputs:
+            return task.name
+    wanted = [f"{t.prediction_output} ({t.name.upper()})" for t in tasks]
     raise ValueError(
-        f"not a task's explain outputs: {sorted(outputs)}; expected top_answers (VQA), "
-        "score (ITM) or box (VG)"
+        f"not a task's explain outputs: {sorted(outputs)}; expected "
+        + (", ".join(wanted[:-1]) + " or " + wanted[-1] if len(wanted) > 1 else wanted[0])
     )
 
 
@@ -114,19 +117,19 @@ def explanation_from_outputs(
         region_weights=np.zeros(len(boxes)),
         image_size=(h, w),
     )
-    if task == "vg":
+    if "region_scores" in o:  # a grounding model: no image pooling, one score per region
         scores = o["region_scores"][real].astype(np.float64)
         out.region_weights = scores / max(scores.sum(), 1e-12)
         out.chosen = int(np.cumsum(real)[int(o["object_index"])] - 1)
         out.box = o["box"].astype(np.float32)
     else:
         out.region_weights = o["image_weights"][real].astype(np.float64)
-    if task == "vqa":
+    if "top_answers" in o:
         labels = [_text(a) for a in o["top_answers"]]
         if answers is not None:
             labels = [answers[int(a)] if a.isdigit() else a for a in labels]
         out.answers = list(zip(labels, (float(s) for s in o["top_scores"])))
-    if task == "itm":
+    if "score" in o:
         out.score = float(o["score"])
     for key, value in o.items():
         if key.startswith(GA_PREFIX):

@@ -44,6 +44,7 @@ class ITMTask(Task):
     """
 
     name = "itm"
+    prediction_output = "score"
     max_tokens = 50
     max_regions = 36
     head_keys = ("proj", "attflat_y")
