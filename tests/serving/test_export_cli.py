@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.runs import tiny_vqa_run
 from support.session_loader import SessionModel
 
 from mmnas_tf import export as export_cli
 from mmnas_tf.devserver.repository import Servable
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.experiments import get_experiment
-from mmnas_tf.runs import save_run
 from mmnas_tf.serving.errors import ServingError
 from mmnas_tf.serving.export import ServingModule
-from mmnas_tf.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +19,7 @@ def trained(tmp_path_factory):
     """A tiny VQA model 'trained' (random weights) and checkpointed as the trainer does."""
     model_dir = tmp_path_factory.mktemp("run")
     exp = get_experiment("vqa_tiny")
-    genotype = exp.load_genotype()
-    config = exp.model_config(genotype)
-    model = get_task("vqa").build_model(config, 7)
-    save_run(str(model_dir), exp, genotype, config, 7)
-    (model_dir / "vocab.txt").write_text("\n".join(["PAD", "UNK", "CLS", "what", "cat"]) + "\n")
-    (model_dir / "answers.txt").write_text("\n".join(f"ans{i}" for i in range(7)) + "\n")
+    model, config = tiny_vqa_run(model_dir, exp)
     inputs = {
         "text_ids": np.array([[3, 4, 1, 0, 0, 0, 0, 0]], np.int32),
         "image_features": np.random.default_rng(0).random([1, 6, 32]).astype(np.float32),

@@ -5,13 +5,12 @@ import os
 
 import numpy as np
 import pytest
+from support.runs import tiny_vqa_run
 
 from mmnas_tf import predict
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.explain_run import explain_checkpoint
-from mmnas_tf.runs import save_run
-from mmnas_tf.tasks import get_task
 from mmnas_tf.viz.explain import task_of_outputs
 
 
@@ -22,12 +21,7 @@ def run(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("run")
     exp = tiny_experiment("vqa")
     exp = dataclasses.replace(exp, data=dataclasses.replace(exp.data, data_dir=str(model_dir)))
-    genotype = exp.load_genotype()
-    config = exp.model_config(genotype)
-    model = get_task("vqa").build_model(config, 7)
-    save_run(str(model_dir), exp, genotype, config, 7)
-    (model_dir / "vocab.txt").write_text("\n".join(["PAD", "UNK", "CLS", "what", "cat"]) + "\n")
-    (model_dir / "answers.txt").write_text("\n".join(f"ans{i}" for i in range(7)) + "\n")
+    model, _ = tiny_vqa_run(model_dir, exp)
     Checkpointer(str(model_dir), model).save()
     rng = np.random.default_rng(0)
     boxes = np.float32([[10, 10, 50, 60], [100, 40, 200, 90], [0, 0, 90, 100], [30, 70, 80, 190]])
