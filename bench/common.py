@@ -77,21 +77,33 @@ def machine() -> dict:
     }
 
 
+#: Dtypes of the matmul peak and probes: a mixed_bfloat16 step computes in bfloat16 (oneDNN runs
+#: its matmuls on AMX where the CPU has it), so its share is taken against the bfloat16 matmul.
+PROBE_DTYPES = ("float32", "bfloat16")
+
+
+def compute_dtype() -> str:
+    """The compute dtype of Keras's global policy (``float32``, ``bfloat16`` or ``float16``)."""
+    import keras
+
+    return keras.mixed_precision.global_policy().compute_dtype
+
+
 class MatmulProbe:
-    """fp32 square-matmul FLOP/s in a ``tf.function``: the machine's reference limit.
+    """Square-matmul FLOP/s of ``dtype`` in a ``tf.function``: the machine's reference limit.
 
     Called between model steps so the peak and the model share the same (noisy, shared) machine
     state; ratios are taken against the median of the probes of the same process.
     """
 
-    def __init__(self, size: int = PROBE_SIZE):
+    def __init__(self, size: int = PROBE_SIZE, dtype: str = "float32"):
         import tensorflow as tf
 
-        self.size = size
-        self.a = tf.random.normal((size, size), seed=1)
-        self.b = tf.random.normal((size, size), seed=2)
+        self.size, self.dtype = size, dtype
+        self.a = tf.cast(tf.random.normal((size, size), seed=1), dtype)
+        self.b = tf.cast(tf.random.normal((size, size), seed=2), dtype)
         self.fn = tf.function(tf.matmul)
-        self.fn(self.a, self.b).numpy()  # trace + warm-up
+        self.fn(self.a, self.b).numpy()  # trace + warm-up (oneDNN builds its kernel)
         self.samples: list[float] = []
 
     def measure(self, repeats: int = 1) -> float:
@@ -103,15 +115,49 @@ class MatmulProbe:
         return self.samples[-1]
 
     def result(self) -> dict:
-        return {"size": self.size, "gflops": summary(self.samples)}
+        return {"size": self.size, "dtype": self.dtype, "gflops": summary(self.samples)}
 
 
-def matmul_peak(sizes: tuple[int, ...] = PEAK_SIZES, repeats: int = 7) -> dict:
-    """Peak fp32 GFLOP/s: the best median over ``sizes``, sizes interleaved round by round."""
-    probes = [MatmulProbe(size) for size in sizes]
+class Probes:
+    """One :class:`MatmulProbe` per dtype (each entry's own compute dtype and float32), measured
+    together between steps; ``own`` is the dtype the entry's shares are taken against."""
+
+    def __init__(self, size: int, own: str):
+        self.own = own
+        dtypes = (own,) + tuple(d for d in PROBE_DTYPES if d != own)
+        self.probes = {d: MatmulProbe(size, d) for d in dtypes}
+
+    def measure(self) -> None:
+        for probe in self.probes.values():
+            probe.measure()
+
+    def result(self) -> dict:
+        return {d: p.result() for d, p in self.probes.items()}
+
+    def gflops(self, dtype: str | None = None) -> dict:
+        return summary(self.probes[dtype or self.own].samples)
+
+
+def matmul_peak(
+    sizes: tuple[int, ...] = PEAK_SIZES, repeats: int = 7, dtypes: tuple[str, ...] = PROBE_DTYPES
+) -> dict:
+    """Peak GFLOP/s per dtype: the best median over ``sizes``, every (dtype, size) interleaved
+    round by round. ``peak_gflops`` is float32's, ``peak_gflops_<dtype>`` the others'."""
+    probes = [MatmulProbe(size, dtype) for dtype in dtypes for size in sizes]
     for _ in range(repeats):
         for probe in probes:
             probe.measure()
-    per_size = {str(p.size): summary(p.samples) for p in probes}
-    best = max(per_size.values(), key=lambda s: s["median"])
-    return {"per_size": per_size, "peak_gflops": best["median"], "peak_gflops_max": best["max"]}
+    out: dict = {"per_dtype": {}}
+    for dtype in dtypes:
+        per_size = {str(p.size): summary(p.samples) for p in probes if p.dtype == dtype}
+        best = max(per_size.values(), key=lambda s: s["median"])
+        out["per_dtype"][dtype] = {
+            "per_size": per_size, "peak_gflops": best["median"], "peak_gflops_max": best["max"]
+        }  # fmt: skip
+    fp32 = out["per_dtype"].get("float32", next(iter(out["per_dtype"].values())))
+    out.update(per_size=fp32["per_size"], peak_gflops=fp32["peak_gflops"])
+    out["peak_gflops_max"] = fp32["peak_gflops_max"]
+    for dtype in dtypes:
+        if dtype != "float32":
+            out[f"peak_gflops_{dtype}"] = out["per_dtype"][dtype]["peak_gflops"]
+    return out

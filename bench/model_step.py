@@ -16,14 +16,24 @@ import os
 
 import numpy as np
 
-from bench.common import PROBE_SIZE, MatmulProbe, load_average, peak_rss_mb, summary, timed
+from bench.common import (
+    PROBE_SIZE,
+    Probes,
+    compute_dtype,
+    load_average,
+    peak_rss_mb,
+    summary,
+    timed,
+)
 
 GENOTYPE_PATH = os.path.join("mmnas_tf", "genotypes", "mmnas_vqa.json")
 #: FLOPs of one VQA MMnasNet example, from mmnas_measurements.json (torch FlopCounterMode at
 #: batch 8: 135.21 GFLOP forward+backward, 45.64 GFLOP forward; LSTM and optimizer not counted).
 TRAIN_FLOPS_PER_EXAMPLE = 135.21e9 / 8
 EVAL_FLOPS_PER_EXAMPLE = 45.64e9 / 8
-#: variant -> jit_compile. ``graph_fused_adam``: graph mode with ``bench.fused_adam.FusedAdam``.
+#: variant -> jit_compile. ``graph`` and ``xla`` update with Keras's Adam (elementwise ops),
+#: ``graph_fused_adam`` with ``mmnas_tf.engine.optimizers.FusedAdam`` (one kernel per variable,
+#: what ``make_adam`` returns while ``FUSED_ADAM`` is on).
 VARIANTS = {"graph": False, "xla": True, "graph_fused_adam": False}
 
 
@@ -83,14 +93,15 @@ def build_vqa(size: BenchSize, shared: bool = False):
 
     from mmnas_tf.tasks import get_task
 
-    if shared and ("model", size) in _SHARED:
-        return _SHARED[("model", size)]
+    key = ("model", size, compute_dtype())  # one model per dtype policy (smoke: one process)
+    if shared and key in _SHARED:
+        return _SHARED[key]
     task = get_task("vqa")
     model = task.build_model(size.model_config(task), size.num_answers)
     optimizer = keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
     optimizer.build(model.trainable_variables)
     if shared:
-        _SHARED[("model", size)] = task, model, optimizer
+        _SHARED[key] = task, model, optimizer
     return task, model, optimizer
 
 
@@ -99,13 +110,13 @@ def step_function(
 ):  # fmt: skip
     """``(tf.function, trace counter)`` of ``mode`` (train / eval) over ``built`` = (task, model,
     optimizer), or with ``shared`` the process-wide one of the same key."""
-    key = (size, mode, batch, variant, regions)
+    key = (size, mode, batch, variant, regions, compute_dtype())
     if shared and key in _SHARED:
         return _SHARED[key]
     task, model, optimizer = built
     spec = signature(size, batch, regions)
     if variant == "graph_fused_adam":
-        from bench.fused_adam import FusedAdam
+        from mmnas_tf.engine.optimizers import FusedAdam
 
         optimizer = FusedAdam(**{k: optimizer.get_config()[k] for k in ADAM_ARGS})
         optimizer.build(model.trainable_variables)
@@ -208,11 +219,12 @@ def run_fixed(
         v: step_function(built, size, mode, batch, v, size.max_regions, shared) for v in variants
     }
     out = {v: {"first_call_s": timed(lambda f=f: f(*data[0]).numpy())} for v, (f, _) in fns.items()}
-    matmul = MatmulProbe(PROBE_SIZE if size.name == "paper" else 512) if probe else None
+    dtype = compute_dtype()
+    probes = Probes(PROBE_SIZE if size.name == "paper" else 512, dtype) if probe else None
     times: dict[str, list[float]] = {v: [] for v in variants}
     for i in range(warmup + steps):
-        if matmul is not None:
-            matmul.measure()
+        if probes is not None:
+            probes.measure()
         for v, (f, _) in fns.items():
             seconds = timed(lambda f=f, b=data[i % batches]: f(*b).numpy())
             if i >= warmup:
@@ -220,8 +232,10 @@ def run_fixed(
     # The FLOP counts are those of the paper-size network: no FLOP/s for other sizes.
     flops = (TRAIN_FLOPS_PER_EXAMPLE if mode == "train" else EVAL_FLOPS_PER_EXAMPLE) * batch
     flops = flops if size.name == "paper" else None
-    probe = matmul.result()["gflops"] if matmul else {}
+    # shares against the probe of the step's own compute dtype (bf16 steps: the bf16 matmul)
+    probe = probes.gflops() if probes else {}
     peak, peak_max = probe.get("median"), probe.get("max")
+    fp32_peak = probes.gflops("float32").get("median") if probes else None
     for v, (f, counter) in fns.items():
         s = summary(times[v])
         gflops = flops / s["median"] / 1e9 if s["n"] and flops else None
@@ -237,6 +251,7 @@ def run_fixed(
             percent_best_of_best=100.0 * flops / s["min"] / 1e9 / peak_max
             if peak_max and gflops
             else None,
+            percent_of_fp32_peak=100.0 * gflops / fp32_peak if fp32_peak and gflops else None,
             traces=counter["traces"],
             tracing_count=f.experimental_get_tracing_count(),
             steps_run=1 + warmup + steps,
@@ -251,9 +266,18 @@ def run_fixed(
         "regions": size.max_regions,
         "tokens": size.max_tokens,
         "flops_per_step": flops,
+        "dtype_policy": _policy_name(),
+        "peak_dtype": dtype,
         "variants": out,
         "best": best,
-        "matmul_probe": matmul.result() if matmul else None,
+        "matmul_probe": probes.result()[dtype] if probes else None,
+        "matmul_probes": probes.result() if probes else None,
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _policy_name() -> str:
+    import keras
+
+    return keras.mixed_precision.global_policy().name

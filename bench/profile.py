@@ -20,8 +20,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
     p.add_argument("--mode", default="train", choices=("train", "eval"))
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--variant", default="graph", choices=("graph", "xla"))
-    p.add_argument("--steps", type=int, default=3, help="profiled steps (after 2 warm-up steps)")
+    p.add_argument("--variant", default="graph", choices=("graph", "xla", "graph_fused_adam"))
+    p.add_argument(
+        "--dtype_policy", default="float32", choices=("float32", "mixed_bfloat16"),
+        help="Keras dtype policy of the model",
+    )  # fmt: skip
+    p.add_argument("--warmup", type=int, default=2, help="unprofiled steps after the first call")
+    p.add_argument("--steps", type=int, default=3, help="profiled steps (after the warm-up)")
     p.add_argument("--logdir", default="/tmp/mmnas_profile")
     p.add_argument("--top", type=int, default=25, help="op types printed")
     p.add_argument("--smoke", action="store_true")
@@ -49,9 +54,11 @@ def op_type_table(logdir: str) -> list[tuple[str, float, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    import keras
     import numpy as np
     import tensorflow as tf
 
+    keras.mixed_precision.set_global_policy(args.dtype_policy)
     from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
 
     size = SMOKE if args.smoke else PAPER
@@ -59,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         build_vqa(size), size, args.mode, args.batch, args.variant, size.max_regions
     )
     batch = make_batch(size, args.batch, np.random.default_rng(0))
-    for _ in range(2):
+    for _ in range(1 + args.warmup):
         fn(*batch).numpy()
     tf.profiler.experimental.start(args.logdir)
     for _ in range(args.steps):

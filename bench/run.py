@@ -73,7 +73,7 @@ def _peak(args):
     from bench.common import machine, matmul_peak, peak_rss_mb
 
     sizes = (256, 512) if args.smoke else (2048, 3072)
-    out = matmul_peak(sizes, 2 if args.smoke else 7)
+    out = matmul_peak(sizes, 2 if args.smoke else 7)  # float32 and bfloat16, interleaved
     return {"status": "ok", "machine": machine(), **out, "peak_rss_mb": peak_rss_mb()}
 
 
@@ -115,6 +115,9 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "peak": ("model", _peak),
     "train_b8": ("model", _fixed("train", 8, ("graph", "xla", "graph_fused_adam"))),
     "eval_b64": ("model", _fixed("eval", 64)),
+    # mixed_bfloat16 (ENTRY_POLICY), shares against the bf16 matmul; XLA:CPU does not use AMX
+    "train_b8_bf16": ("model", _fixed("train", 8, ("graph", "graph_fused_adam"))),
+    "eval_b64_bf16": ("model", _fixed("eval", 64, ("graph",))),
     "bucketing": ("model", _bucketing),
     "retrace": ("model", _retrace),
     "pipeline": ("pipeline", _pipeline),
@@ -122,7 +125,10 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "eval_b8": ("model", _fixed("eval", 8)),
     # XLA lost at b8 (saves ~80 s)
     "train_b64": ("model", _fixed("train", 64, ("graph", "graph_fused_adam"))),
+    "train_b64_bf16": ("model", _fixed("train", 64, ("graph", "graph_fused_adam"))),
 }
+#: entries that run under a dtype policy of their own (the others: ``--dtype_policy``).
+ENTRY_POLICY = {n: "mixed_bfloat16" for n in ("train_b8_bf16", "eval_b64_bf16", "train_b64_bf16")}
 # train_b64's own entry gives the RSS of b64 training (both variants in one process): a memory
 # entry per variant would add ~2 minutes to the run.
 for _mode, _b in (("train", 8), ("eval", 64)):
@@ -145,7 +151,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--dtype_policy",
         default="float32",
         choices=("float32", "mixed_bfloat16", "mixed_float16"),
-        help="Keras dtype policy of the models (mixed_* for accelerators; peak stays fp32)",
+        help="Keras dtype policy of the models (except the *_bf16 entries: mixed_bfloat16); "
+        "each entry's share is taken against the matmul probe of its compute dtype",
     )
     p.add_argument(
         "--search_estimators",
@@ -178,12 +185,11 @@ def run_child(args: argparse.Namespace) -> None:
 
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
-    if args.dtype_policy != "float32":
-        import keras
+    import keras
 
-        keras.mixed_precision.set_global_policy(args.dtype_policy)
     results = {}
     for name in args.child.split(","):
+        keras.mixed_precision.set_global_policy(ENTRY_POLICY.get(name, args.dtype_policy))
         start = time.perf_counter()
         try:
             result = ENTRIES[name][1](args)
@@ -282,6 +288,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     def record(group: list[str], results: dict) -> None:
         for name, result in results.items():
             result["suite"] = ENTRIES[name][0]
+            result.setdefault("dtype_policy", ENTRY_POLICY.get(name, args.dtype_policy))
             result["process"] = "own" if len(group) == 1 else f"shared with {len(group) - 1}"
             report["entries"][name] = result
             print(

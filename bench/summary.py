@@ -7,15 +7,27 @@ tests: timings are reported, never checked.
 
 from __future__ import annotations
 
-#: (target key, comparison, threshold) as in docs/performance.md.
+#: (target key, comparison, threshold) as in docs/performance.md. A share of peak is the best
+#: variant's FLOP/s over the median of the matmul probe of the step's own compute dtype.
 TARGETS = {
-    "train_b8_percent_of_peak": (">=", 65.0),
+    "train_b8_percent_of_peak": (">=", 60.0),
     "eval_b64_percent_of_peak": (">=", 80.0),
+    "train_b8_bf16_percent_of_peak": (">=", 30.0),  # CPUs with AMX only
+    "eval_b64_bf16_percent_of_peak": (">=", 60.0),
     "bucketing_speedup": (">=", 1.6),
     "search_gumbel_over_fixed": ("<=", 1.15),
     "pipeline_over_train": (">=", 3.0),
     "no_retracing": ("==", True),
 }
+#: targets that only apply where the CPU multiplies bfloat16 with AMX (else reported, not judged)
+AMX_TARGETS = ("train_b8_bf16_percent_of_peak", "eval_b64_bf16_percent_of_peak")
+MODEL_ENTRIES = (
+    "train_b8", "eval_b64", "train_b8_bf16", "eval_b64_bf16", "eval_b8", "train_b64",
+    "train_b64_bf16",
+)  # fmt: skip
+#: The original PyTorch code's share of the fp32 matmul peak (training b8, evaluation b64),
+#: measured on another (AMX) machine; "derived" figures assume the same share here.
+ORIGINAL_SHARE = {"train_b8": 0.36, "eval_b64": 0.53}
 
 
 def _ok(entries: dict, name: str) -> dict | None:
@@ -32,7 +44,8 @@ def summarize(entries: dict) -> dict:
     out: dict = {}
     peak = _ok(entries, "peak")
     out["matmul_peak_gflops"] = peak["peak_gflops"] if peak else None
-    for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
+    out["matmul_peak_gflops_bf16"] = peak.get("peak_gflops_bfloat16") if peak else None
+    for name in MODEL_ENTRIES:
         entry = _ok(entries, name)
         if not entry:
             continue
@@ -43,20 +56,23 @@ def summarize(entries: dict) -> dict:
                 "percent_of_probe": r["percent_of_peak"],
                 "percent_of_probe_max": r.get("percent_of_peak_max"),
                 "percent_best_of_best": r.get("percent_best_of_best"),
-                "percent_of_peak_entry": 100 * r["gflops"] / out["matmul_peak_gflops"]
-                if r["gflops"] and out["matmul_peak_gflops"]
-                else None,
+                "percent_of_fp32_probe": r.get("percent_of_fp32_peak"),
                 "traces": r["traces"],
             }
         best = _best(entry)
         out[f"{name}_best"] = entry["best"]
         out[f"{name}_percent_of_peak"] = best["percent_of_peak"] if best else None
+        # DERIVED, not measured side by side: our examples/s over the original's if it reached
+        # its quoted share of THIS process's fp32 probe (same FLOPs per example on both sides).
+        original = ORIGINAL_SHARE.get(name.removesuffix("_bf16"))
+        if best and original and best.get("percent_of_fp32_peak"):
+            out[f"{name}_derived_over_original"] = best["percent_of_fp32_peak"] / 100 / original
     bucketing = _ok(entries, "bucketing")
     out["bucketing_speedup"] = bucketing["speedup"] if bucketing else None
     search = _ok(entries, "search_cycle")
     out["search_gumbel_over_fixed"] = search["ratios"].get("gumbel") if search else None
     pipeline = _ok(entries, "pipeline")
-    trains = [_best(_ok(entries, n)) for n in ("train_b8", "train_b64")]
+    trains = [_best(_ok(entries, n)) for n in ("train_b8", "train_b64")]  # fp32: the slower
     consumed = max((t["examples_per_s"] for t in trains if t), default=None)
     out["train_examples_per_s_max"] = consumed
     # bench/pipeline.py measures per feature storage type; the slower one sets the ratio.
@@ -72,13 +88,19 @@ def summarize(entries: dict) -> dict:
     out["peak_rss_mb"] = {
         name: e["peak_rss_mb"] for name, e in entries.items() if e.get("peak_rss_mb") is not None
     }
+    simd = (peak or {}).get("machine", {}).get("simd")
+    amx = None if simd is None else "amx_bf16" in simd
+    out["amx_bf16"] = amx
     out["targets"] = {}
     for key, (op, threshold) in TARGETS.items():
         value = out.get(key)
         met = None
         if value is not None:
             met = {">=": value >= threshold, "<=": value <= threshold, "==": value == threshold}[op]
-        out["targets"][key] = {"value": value, "target": f"{op} {threshold}", "met": met}
+        target = {"value": value, "target": f"{op} {threshold}", "met": met}
+        if key in AMX_TARGETS and not amx:
+            target.update(met=None, note="applies to CPUs with AMX only")
+        out["targets"][key] = target
     return out
 
 
@@ -96,20 +118,28 @@ def markdown_table(report: dict) -> str:
         f"| machine | {report['machine'].get('cpu')}, {report['machine'].get('cores')} cores, "
         f"TF {report['machine'].get('tensorflow')}, load {_fmt(report['load_average_1min'].get('start'), '.2f')}"
         f" -> {_fmt(report['load_average_1min'].get('end'), '.2f')} |",
-        f"| fp32 matmul peak (entry `peak`, GFLOP/s) | {_fmt(s['matmul_peak_gflops'])} |",
+        f"| matmul peak (entry `peak`, GFLOP/s): fp32 / bf16 | {_fmt(s['matmul_peak_gflops'])}"
+        f" / {_fmt(s.get('matmul_peak_gflops_bf16'))} |",
     ]
-    for name in ("train_b8", "eval_b64", "eval_b8", "train_b64"):
+    for name in MODEL_ENTRIES:
         for v in ("graph", "xla", "graph_fused_adam"):
             r = s.get(f"{name}_{v}")
             if not r:
                 continue
             step = e[name]["variants"][v]["step_s"]
+            dtype = e[name].get("peak_dtype", "float32")
             rows.append(
-                f"| {name} {v}: s/step median (min-max), ex/s, GFLOP/s, % of probe median "
-                f"(best/best) | {_fmt(step['median'], '.2f')} ({_fmt(step['min'], '.2f')}-"
+                f"| {name} {v}: s/step median (min-max), ex/s, GFLOP/s, % of {dtype} probe "
+                f"median (best/best) | {_fmt(step['median'], '.2f')} ({_fmt(step['min'], '.2f')}-"
                 f"{_fmt(step['max'], '.2f')}), {_fmt(r['examples_per_s'], '.2f')}, "
                 f"{_fmt(r['gflops'])}, {_fmt(r['percent_of_probe'])}% "
                 f"({_fmt(r.get('percent_best_of_best'))}%) |"
+            )
+        derived = s.get(f"{name}_derived_over_original")
+        if derived:
+            rows.append(
+                f"| {name}: DERIVED examples/s over the original's (its quoted share of the fp32 "
+                f"peak, not measured here) | {derived:.2f}x |"
             )
     rows += [
         f"| bucketing / padding to 100 (examples/s) | {_fmt(s['bucketing_speedup'], '.2f')}x |",

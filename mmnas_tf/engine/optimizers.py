@@ -1,5 +1,5 @@
-"""Optimizer pieces shared by the retrain loop and the search model: the original's Adam and the
-replica-summed, globally clipped gradient."""
+"""Optimizer pieces shared by the retrain loop and the search model: the original's Adam (its
+update fused into one kernel per variable) and the replica-summed, globally clipped gradient."""
 
 from __future__ import annotations
 
@@ -8,6 +8,51 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+#: The one switch: ``make_adam`` (retraining, the theta optimizer) and the search's
+#: ``SampledPathAdam`` run their update as one ``ResourceApplyAdam`` kernel per variable (one
+#: multi-threaded pass over the variable, both moments and the gradient) instead of Keras's ~8
+#: elementwise ops. Same formula; measured by ``bench.run`` (docs/performance.md, "Fused Adam").
+FUSED_ADAM = True
+
+
+def fused_adam_update(variable, m, v, gradient, learning_rate, beta_1, beta_2, epsilon, step):
+    """``m += (g - m)(1 - b1); v += (g^2 - v)(1 - b2);
+    variable -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + epsilon)`` in one kernel, with
+    ``t = step`` (a float tensor); the variables are Keras or ``tf`` variables."""
+    dtype = variable.dtype
+    beta_1, beta_2 = tf.cast(beta_1, dtype), tf.cast(beta_2, dtype)
+    step = tf.cast(step, dtype)
+    tf.raw_ops.ResourceApplyAdam(
+        var=variable.handle,
+        m=m.handle,
+        v=v.handle,
+        beta1_power=tf.pow(beta_1, step),
+        beta2_power=tf.pow(beta_2, step),
+        lr=tf.cast(learning_rate, dtype),
+        beta1=beta_1,
+        beta2=beta_2,
+        epsilon=tf.cast(epsilon, dtype),
+        grad=tf.convert_to_tensor(tf.cast(gradient, dtype)),  # densifies IndexedSlices
+        use_locking=False,
+    )
+
+
+@keras.saving.register_keras_serializable(package="mmnas_tf")
+class FusedAdam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with the update of :func:`fused_adam_update`: Keras's formula
+    (epsilon added to ``sqrt(v)`` before the bias correction), one kernel per variable; agrees
+    with Keras's Adam to float32 rounding (tests/engine/test_optimizers.py). amsgrad falls back
+    to Keras's update."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        fused_adam_update(
+            variable, self._momentums[index], self._velocities[index], gradient, learning_rate,
+            self.beta_1, self.beta_2, self.epsilon, self.iterations + 1,
+        )  # fmt: skip
+
 
 def make_adam(
     learning_rate: float,
@@ -15,11 +60,13 @@ def make_adam(
     beta_2: float = 0.98,
     epsilon: float = 1e-9,
     name: str = "adam",
+    fused: bool | None = None,
 ) -> keras.optimizers.Adam:
-    """Adam as the original (PyTorch ``Adam``: eps added to sqrt(v_hat))."""
-    return keras.optimizers.Adam(
-        learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name
-    )
+    """Adam with the original's betas and epsilon (Keras's formula adds epsilon to ``sqrt(v)``
+    before the bias correction, PyTorch's after it: the same up to a factor ``sqrt(1 - b2^t)`` on
+    epsilon). ``fused`` (default :data:`FUSED_ADAM`): :class:`FusedAdam`, else Keras's Adam."""
+    cls = FusedAdam if (FUSED_ADAM if fused is None else fused) else keras.optimizers.Adam
+    return cls(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
 
 
 def global_sum_gradients(

@@ -39,7 +39,9 @@ class MixedOp(keras.layers.Layer):
       - ``all_paths=True`` with a gate vector: every candidate runs, outputs of the candidates
         other than k are stop-gradient'ed, and the output is ``sum_j gate_j o_j``, so
         ``dL/dgate_j = <o_j, dL/dout>`` for every j (ProxylessNAS binary gates;
-        docs/original_behaviour.md, "Search").
+        docs/original_behaviour.md, "Search"). Candidate k runs forward and backward (``switch``),
+        the others forward only (each under a ``cond`` on j != k): no backward pass through a
+        candidate whose output only meets the gradient in an inner product.
 
     Example::
 
@@ -105,14 +107,23 @@ class MixedOp(keras.layers.Layer):
             )
         gate = ops.cast(choice, y.dtype)
         index = ops.cast(ops.argmax(gate), "int32")
-        if _static_bool(all_paths):
-            total = 0.0
-            for j, op in enumerate(self.candidate_ops):
-                out = op(y, context, training=training)
-                out = ops.where(ops.equal(index, j), out, ops.stop_gradient(out))
-                total = total + gate[j] * out
-            return total
-        return self._run_one(index, y, context, training) * ops.take(gate, index)
+        sampled = self._run_one(index, y, context, training) * ops.take(gate, index)
+        if not _static_bool(all_paths):
+            return sampled
+        # Every other candidate: forward only. Its output enters the loss only through
+        # gate[j] * o_j, so it needs no backward pass (stop_gradient), and the sampled one is
+        # not computed twice (cond). Value gate[k] o_k + sum_{j != k} 0 * o_j, gradients
+        # dL/dgate_j = <o_j, dL/dout> and dL/dy = gate[k] do_k/dy: those of
+        # sum_j gate[j] (o_k if j == k else stop_gradient(o_j)), without the P - 1 backward
+        # passes of zeros that the where() form of that sum runs through the others.
+        for j, op in enumerate(self.candidate_ops):
+            other = ops.cond(
+                ops.equal(index, j),
+                lambda: ops.zeros_like(y),
+                lambda op=op: op(y, context, training=training),
+            )
+            sampled = sampled + gate[j] * ops.stop_gradient(other)
+        return sampled
 
     def _run_one(self, index, y, context, training):
         branches = [

@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
-from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
+from mmnas_tf.engine import optimizers as engine_optimizers
+from mmnas_tf.engine.optimizers import fused_adam_update, global_sum_gradients, make_adam
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
 
@@ -45,12 +46,19 @@ class SampledPathAdam(keras.optimizers.Adam):
     candidate the weight step did not sample; PyTorch skips parameters without a gradient) keeps
     its value, its moments AND its step count. Like ``torch.optim.Adam``, each variable counts its
     own steps for the bias correction, and epsilon is added to the bias-corrected
-    ``sqrt(v) / sqrt(1 - beta_2^t)``. Same arguments as ``keras.optimizers.Adam`` (no amsgrad)."""
+    ``sqrt(v) / sqrt(1 - beta_2^t)``. Same arguments as ``keras.optimizers.Adam`` (no amsgrad),
+    plus ``fused`` (default ``engine.optimizers.FUSED_ADAM``): the update of a used variable is one
+    ``ResourceApplyAdam`` kernel, with epsilon scaled by ``sqrt(1 - beta_2^t)`` so that it lands
+    after the bias correction (the same formula)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, fused: bool | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if self.amsgrad:
             raise ValueError("SampledPathAdam implements PyTorch's Adam without amsgrad")
+        self.fused = engine_optimizers.FUSED_ADAM if fused is None else bool(fused)
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
 
     def build(self, var_list):
         if self.built:
@@ -73,6 +81,12 @@ class SampledPathAdam(keras.optimizers.Adam):
             gradient_ = tf.cast(gradient, dtype)
             beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
             m, v = self._momentums[index], self._velocities[index]
+            if self.fused:
+                epsilon = tf.cast(self.epsilon, dtype) * tf.sqrt(1 - tf.pow(beta_2, t))
+                fused_adam_update(
+                    variable, m, v, gradient_, learning_rate, beta_1, beta_2, epsilon, t
+                )
+                return tf.constant(True)
             self.assign_add(m, (gradient_ - m) * (1 - beta_1))
             self.assign_add(v, (tf.square(gradient_) - v) * (1 - beta_2))
             denom = tf.sqrt(v) / tf.sqrt(1 - tf.pow(beta_2, t)) + tf.cast(self.epsilon, dtype)

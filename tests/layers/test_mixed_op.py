@@ -136,6 +136,55 @@ def test_gumbel_all_paths_gradient_compares_every_candidate():
     assert abs(grad.sum()) < 1e-4  # relative: the logits' mean does not move
 
 
+def where_form(mixed, y, context, gate, training):
+    """The all-paths output as first written: every candidate forward AND backward, the others'
+    gradients zeroed by where(); the reference of the cheaper form."""
+    index = tf.argmax(gate)
+    total = 0.0
+    for j, op in enumerate(mixed.candidate_ops):
+        out = op(y, context, training=training)
+        total = total + gate[j] * tf.where(tf.equal(index, j), out, tf.stop_gradient(out))
+    return total
+
+
+@pytest.mark.parametrize("estimator", ["gumbel", "proxyless"])
+def test_all_paths_equals_the_where_form_including_dropout(estimator):
+    """Same output and the same gradients (theta, input, every weight) as the sum over every
+    candidate with where(): running the others forward only changes no number, and each
+    candidate's dropout draws once in both forms (same masks after restoring the seeds)."""
+    keras.utils.set_random_seed(0)
+    mixed = MixedOp(("SA", "GA", "RSA", "FFN"), D, HEADS, FFN, dropout=0.3)
+    y, context = make_inputs()
+    mixed(y, context)
+    y = tf.Variable(y)
+    theta = tf.Variable([0.5, -0.3, 0.2, 0.1])
+    w = tf.constant(np.random.RandomState(4).randn(*y.shape).astype("float32"))
+    seeds = [v for v in mixed.non_trainable_variables if "seed" in v.path]
+    assert len(seeds) >= 4
+    for k in range(4):
+        noise = tf.constant([[4.0 if j == k else 0.0 for j in range(4)]])
+
+        @tf.function
+        def grads(form, noise=noise):
+            sources = [theta, y, *mixed.trainable_variables]
+            with tf.GradientTape() as tape:
+                (gate,) = est.straight_through_gates(estimator, [theta], noise, 2.0)
+                out = form(gate)
+                loss = tf.reduce_sum(out * w)
+            g = tape.gradient(loss, sources)
+            return out, [tf.zeros_like(s) if d is None else d for s, d in zip(sources, g)]
+
+        state = [v.numpy() for v in seeds]
+        out, new = grads(lambda gate: mixed(y, context, training=True, choice=gate, all_paths=True))
+        for v, s in zip(seeds, state):
+            v.assign(s)
+        ref_out, ref = grads(lambda gate: where_form(mixed, y, context, gate, True))
+        np.testing.assert_allclose(out.numpy(), ref_out.numpy(), rtol=0, atol=1e-6)
+        assert np.any(ref[0].numpy()) and np.any(ref[1].numpy())
+        for a, b in zip(new, ref):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_non_sampled_outputs_are_stop_gradiented_in_all_paths_mode():
     mixed, y, context = build_mixed(("SA", "FFN"))
     gate = tf.constant([0.0, 1.0])

@@ -54,9 +54,9 @@ def pytorch_adam(grads, start, beta_1, beta_2, eps, global_step=False):
     return out
 
 
-def run_keras(beta_1, beta_2, eps):
+def run_keras(beta_1, beta_2, eps, fused=None):
     always, candidate = tf.Variable(START[0]), tf.Variable(START[1])
-    opt = SampledPathAdam(LR, beta_1, beta_2, eps)
+    opt = SampledPathAdam(LR, beta_1, beta_2, eps, fused=fused)
     opt.build([always, candidate])
     step = tf.function(lambda gs: opt.apply(gs, [always, candidate]))
     out = []
@@ -66,10 +66,12 @@ def run_keras(beta_1, beta_2, eps):
     return out, opt
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "elementwise"])
 @pytest.mark.parametrize("betas_eps", sorted(TORCH), ids=str)
-def test_skipped_candidate_matches_pytorch_adam(betas_eps):
+def test_skipped_candidate_matches_pytorch_adam(betas_eps, fused):
     beta_1, beta_2, eps = betas_eps
-    ours, opt = run_keras(beta_1, beta_2, eps)
+    ours, opt = run_keras(beta_1, beta_2, eps, fused)
+    assert opt.fused is fused
     by_hand = {
         "always": pytorch_adam(ALWAYS, START[0], beta_1, beta_2, eps),
         "candidate": pytorch_adam(CANDIDATE, START[1], beta_1, beta_2, eps),

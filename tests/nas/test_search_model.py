@@ -238,6 +238,63 @@ def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
     assert any(changed(theta, search.arch_variables))
 
 
+def theta_step_gradients(search, inputs, targets, noise):
+    """Loss and gradients of a theta step's loss (as ``_arch_step`` computes it, dropout on) with
+    respect to theta AND every weight (None -> zeros)."""
+
+    @tf.function
+    def run():
+        watched = [v.value for v in search.arch_variables]
+        sources = watched + [v.value for v in search.weight_variables]
+        with tf.GradientTape() as tape:
+            gates = est.straight_through_gates("gumbel", watched, noise, search.temperature)
+            loss = search._loss(inputs, targets, search._arch(gates, all_paths=True))
+        grads = tape.gradient(loss, sources)
+        grads = [
+            tf.zeros_like(s) if g is None else tf.convert_to_tensor(g)
+            for s, g in zip(sources, grads)
+        ]
+        return loss, grads
+
+    loss, grads = run()
+    return loss.numpy(), [g.numpy() for g in grads]
+
+
+def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, monkeypatch):
+    """The theta step runs the unsampled candidates forward only; on a tiny supernet with dropout
+    its loss, theta gradient and weight gradients equal those of the form that ran every
+    candidate forward and backward (zeros through the unsampled ones), for several samples."""
+    from mmnas_tf.layers.mixed_op import MixedOp
+
+    inputs, targets = nas.random_batch(4, seed=7)
+    changes = {"dropout": 0.1}
+    search = nas.build_search_model(estimator="gumbel", seed=5, config_changes=changes)
+    reference = nas.build_search_model(estimator="gumbel", seed=5, config_changes=changes)
+    current = MixedOp.call
+
+    def where_form(self, y, context, training=None, choice=None, all_paths=False):
+        if choice is None or len(choice.shape) == 0 or not tf.get_static_value(all_paths):
+            return current(self, y, context, training, choice, all_paths)
+        gate = tf.cast(choice, y.dtype)
+        index, total = tf.argmax(gate), 0.0
+        for j, op in enumerate(self.candidate_ops):
+            out = op(y, context, training=training)
+            total = total + gate[j] * tf.where(tf.equal(index, j), out, tf.stop_gradient(out))
+        return total
+
+    for counter in range(3):
+        noise = est.gumbel_noise(tf.constant([11, counter], tf.int64), len(search.mixed), 4)
+        loss, grads = theta_step_gradients(search, inputs, targets, noise)
+        with monkeypatch.context() as patch:
+            patch.setattr(MixedOp, "call", where_form)
+            ref_loss, ref_grads = theta_step_gradients(reference, inputs, targets, noise)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+        theta = len(search.arch_variables)
+        assert all(np.any(g) for g in ref_grads[:theta])
+        for i, (a, b) in enumerate(zip(grads, ref_grads)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"source {i}")
+
+
 def test_a_fixed_genotype_model_is_refused(nas):
     from mmnas_tf.tasks import get_task
 
