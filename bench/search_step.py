@@ -46,6 +46,7 @@ def run_search(
         from mmnas_tf.nas.search_model import SearchModel
     except ImportError as e:
         return {"status": "skipped", "reason": f"not available: {e}"}
+    from mmnas_tf.engine import optimizers as engine_optimizers
     from mmnas_tf.tasks import get_task
 
     paper = dataclasses.replace(PAPER, name="search_d256", hidden_size=256, num_heads=4)
@@ -59,8 +60,11 @@ def run_search(
 
     shared = smoke  # smoke: reuse the fixed step traced by the model entries of this process
     built = build_vqa(size, shared)
+    # the fixed network updates with the Adam a retraining uses (make_adam: fused or not, as the
+    # search's SampledPathAdam)
+    fixed_variant = "graph_fused_adam" if engine_optimizers.FUSED_ADAM else "graph"
     fixed_step, fixed_counter = step_function(
-        built, size, "train", batch, "graph", size.max_regions, shared
+        built, size, "train", batch, fixed_variant, size.max_regions, shared
     )
     task = get_task("vqa")
     estimators = tuple(e for e in ESTIMATORS if e in estimators)
@@ -121,6 +125,8 @@ def run_search(
             if e not in estimators
         },
         "fixed_traces": fixed_counter["traces"],
+        "fixed_variant": fixed_variant,
+        "fused_adam": engine_optimizers.FUSED_ADAM,
         "matmul_probe": matmul.result(),
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),

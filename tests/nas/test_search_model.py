@@ -238,12 +238,12 @@ def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
     assert any(changed(theta, search.arch_variables))
 
 
-def theta_step_gradients(search, inputs, targets, noise):
-    """Loss and gradients of a theta step's loss (as ``_arch_step`` computes it, dropout on) with
-    respect to theta AND every weight (None -> zeros)."""
+def theta_step_gradients(search, inputs, targets):
+    """``noise -> (loss, gradients)`` of a theta step's loss (as ``_arch_step`` computes it,
+    dropout on) with respect to theta AND every weight (None -> zeros), traced once."""
 
     @tf.function
-    def run():
+    def run(noise):
         watched = [v.value for v in search.arch_variables]
         sources = watched + [v.value for v in search.weight_variables]
         with tf.GradientTape() as tape:
@@ -256,8 +256,7 @@ def theta_step_gradients(search, inputs, targets, noise):
         ]
         return loss, grads
 
-    loss, grads = run()
-    return loss.numpy(), [g.numpy() for g in grads]
+    return lambda noise: tf.nest.map_structure(lambda t: t.numpy(), run(noise))
 
 
 def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, monkeypatch):
@@ -282,12 +281,16 @@ def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, m
             total = total + gate[j] * tf.where(tf.equal(index, j), out, tf.stop_gradient(out))
         return total
 
-    for counter in range(3):
-        noise = est.gumbel_noise(tf.constant([11, counter], tf.int64), len(search.mixed), 4)
-        loss, grads = theta_step_gradients(search, inputs, targets, noise)
-        with monkeypatch.context() as patch:
-            patch.setattr(MixedOp, "call", where_form)
-            ref_loss, ref_grads = theta_step_gradients(reference, inputs, targets, noise)
+    noises = [
+        est.gumbel_noise(tf.constant([11, c], tf.int64), len(search.mixed), 4) for c in range(3)
+    ]
+    new = theta_step_gradients(search, inputs, targets)
+    results = [new(noise) for noise in noises]  # traced (and run) unpatched
+    with monkeypatch.context() as patch:
+        patch.setattr(MixedOp, "call", where_form)
+        old = theta_step_gradients(reference, inputs, targets)
+        references = [old(noise) for noise in noises]
+    for (loss, grads), (ref_loss, ref_grads) in zip(results, references):
         np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
         theta = len(search.arch_variables)
         assert all(np.any(g) for g in ref_grads[:theta])
