@@ -102,6 +102,18 @@ def _search(args):
     return run_search(args.smoke, tuple(args.search_estimators.split(",")))
 
 
+def _adam_update(args):
+    from bench.adam_update import run_adam_update
+
+    return run_adam_update(_size(args.smoke), 2 if args.smoke else 7)
+
+
+def _theta_step(args):
+    from bench.theta_step import run_theta_step
+
+    return run_theta_step(args.smoke, 2 if args.smoke else 7)
+
+
 def _pipeline(args):
     from bench.input_rate import run_pipeline
 
@@ -115,6 +127,7 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "peak": ("model", _peak),
     "train_b8": ("model", _fixed("train", 8, ("graph", "xla", "graph_fused_adam"))),
     "eval_b64": ("model", _fixed("eval", 64)),
+    "adam_update": ("model", _adam_update),  # Keras's Adam vs FusedAdam, the update alone
     # mixed_bfloat16 (ENTRY_POLICY), shares against the bf16 matmul; XLA:CPU does not use AMX
     "train_b8_bf16": ("model", _fixed("train", 8, ("graph", "graph_fused_adam"))),
     "eval_b64_bf16": ("model", _fixed("eval", 64, ("graph",))),
@@ -122,6 +135,7 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "retrace": ("model", _retrace),
     "pipeline": ("pipeline", _pipeline),
     "search_cycle": ("search", _search),
+    "theta_step": ("search", _theta_step),  # the theta gradient: forward-only vs where() form
     "eval_b8": ("model", _fixed("eval", 8)),
     # XLA lost at b8 (saves ~80 s)
     "train_b64": ("model", _fixed("train", 64, ("graph", "graph_fused_adam"))),
