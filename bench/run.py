@@ -35,6 +35,7 @@ SMOKE_SKIPS = {
     for v in ("graph", "xla")
     if (m, v) != ("train_b8", "graph")
 }
+SMOKE_SKIPS["theta_step"] = "smoke: a timing of the theta gradient's forms, paper size only"
 
 
 def _size(smoke: bool):
