@@ -17,8 +17,10 @@ from keras import ops
 
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.console import Progress
 from mmnas_tf.data import schema
 from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+from mmnas_tf.data.writer import split_examples
 
 
 def sigmoid_cross_entropy_sum(labels, logits):
@@ -222,12 +224,16 @@ class Task(schema.RecordFormat):
         """Evaluates ``model`` on ``split`` of ``data.data_dir`` (the model's sizes ``config``);
         files it writes go to ``output_dir``. The default runs the evaluation pipeline through
         :meth:`update_metrics`, :meth:`validation_step` and :meth:`aggregate_logs`, then
-        :meth:`reduce_aggregated_logs`."""
+        :meth:`reduce_aggregated_logs`; a progress line counts the examples."""
         predict, metrics, state = predict_fn(model), self.build_metrics(), None
+        total = split_examples(data.data_dir, split)
+        bar = Progress(total, f"evaluate {self.name}/{split}", unit="examples")
         for inputs, targets in self.build_inputs(data, config, split, training=False):
             outputs = predict(inputs)
             self.update_metrics(metrics, outputs, inputs, targets)
             state = self.aggregate_logs(state, self.validation_step(outputs, inputs, targets))
+            bar.update(int(inputs[names.TEXT_IDS].shape[0]))
+        bar.close()
         return self.reduce_aggregated_logs(state, metrics, data, split, output_dir)
 
     # ---- the epoch loop --------------------------------------------------------------------------
