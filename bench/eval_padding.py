@@ -121,7 +121,7 @@ def measure(config, batches: dict[str, list], passes: int, policy: str) -> dict:
         model = get_task("vqa").build_model(config, PAPER_ANSWERS[config.hidden_size])
         predict = predict_fn(model)
         warm = {}
-        for name, items in batches.items():
+        for items in batches.values():
             for inputs in items:
                 shape = tuple(inputs[names.IMAGE_FEATURES].shape)
                 if shape not in warm:  # untimed: tracing and oneDNN kernel creation per shape
