@@ -157,6 +157,18 @@ def measure(config, batches: dict[str, list], passes: int, policy: str) -> dict:
 PAPER_ANSWERS = {PAPER.hidden_size: PAPER.num_answers, SMOKE.hidden_size: SMOKE.num_answers}
 
 
+def flops_ratio(config, slots: dict[str, list[int]]) -> float:
+    """Backbone forward FLOPs per example padded / grouped (``models.flops``: matrix products of
+    the LSTM, projection, relations and blocks at each example's slot count; the head is left
+    out): the speedup if time followed FLOPs."""
+    from mmnas_tf.models.flops import backbone_flops
+
+    def mean(values):
+        return np.mean([backbone_flops(config.replace(max_regions=n))["total"] for n in values])
+
+    return float(mean(slots["padded"]) / mean(slots["grouped"]))
+
+
 def run(size, images: int, questions: int, passes: int, batch: int, dtypes: list[str]) -> dict:
     from mmnas_tf import inputs as names
     from mmnas_tf.tasks import get_task
@@ -200,6 +212,7 @@ def run(size, images: int, questions: int, passes: int, batch: int, dtypes: list
         "batches": {k: len(v) for k, v in batches.items()},
         "grouped_batch_sizes": [int(b[names.TEXT_IDS].shape[0]) for b in batches["grouped"]],
     }
+    report["data"]["backbone_flops_ratio"] = flops_ratio(config, slots)
     report["results"] = {}
     for policy in dtypes:
         report["results"][policy] = measure(config, batches, passes, policy)
