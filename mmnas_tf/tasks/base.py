@@ -19,7 +19,7 @@ from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.console import Progress
 from mmnas_tf.data import schema
-from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+from mmnas_tf.data.pipeline import Pipeline, PipelineConfig, region_buckets
 from mmnas_tf.data.writer import split_examples
 
 
@@ -165,15 +165,22 @@ class Task(schema.RecordFormat):
     # ---- data ------------------------------------------------------------------------------------
     def pipeline_config(self, data, model: ModelConfig, training: bool = True, **overrides):
         """The ``PipelineConfig`` of an experiment's ``data`` section (a ``DataConfig``) and model
-        sizes: training batches shuffle with ``data.seed``; evaluation batches
-        (``training=False``) are ``data.eval_batch_size`` in a fixed order. ``overrides`` replace
-        any field (e.g. ``seed``, ``subset``, ``repeat``)."""
+        sizes: training batches shuffle with ``data.seed`` and, with ``data.bucketing``, are
+        grouped by region count and padded to their bucket's boundary; evaluation batches
+        (``training=False``) are ``data.eval_batch_size`` in a fixed order and, with
+        ``data.eval_padding == "batch"``, grouped by region count and padded only to their own
+        largest count. Boundaries: ``data.bucket_boundaries`` or every tenth of
+        ``model.max_regions``. ``overrides`` replace any field (e.g. ``seed``, ``subset``,
+        ``repeat``; ``bucket_boundaries=None`` pads every image to ``max_regions``)."""
+        grouped = data.bucketing if training else data.eval_padding == "batch"
+        bounds = tuple(data.bucket_boundaries) or region_buckets(model.max_regions)
         fields = dict(
             task=self, batch_size=data.batch_size if training else data.eval_batch_size,
             max_tokens=model.max_tokens, max_regions=model.max_regions, training=training,
             num_answers=data.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
             deterministic=not training, subset_ratio=tuple(data.search_ratio),
-            subset_seed=data.seed, bucket_boundaries=data.bucket_boundaries or None,
+            subset_seed=data.seed, bucket_boundaries=bounds if grouped else None,
+            pad_to="bucket" if training else "batch",
         )  # fmt: skip
         fields.update(overrides)
         return PipelineConfig(**fields)
