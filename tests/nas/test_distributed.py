@@ -87,7 +87,7 @@ def launch(nas, tmp_path, mode, name, estimators, env=None):
     return process, out
 
 
-def wait(process, timeout=600):
+def wait(process, timeout=1200):
     output, _ = process.communicate(timeout=timeout)
     assert process.returncode == 0, output[-3000:]
 
