@@ -89,9 +89,11 @@ def test_a_trivially_learnable_split_is_learnt_to_100_percent(tmp_path, monkeypa
 
     from mmnas_tf.synthbench import benchmark
 
-    index = next(i for i, g in enumerate(benchmark.GENERATORS) if "answer_scores" in g.fields)
-    patched = dataclasses.replace(benchmark.GENERATORS[index], targets=_answer_by_family)
-    monkeypatch.setitem(benchmark.GENERATORS, index, patched)
+    generators = [
+        dataclasses.replace(g, targets=_answer_by_family) if "answer_scores" in g.fields else g
+        for g in benchmark.GENERATORS
+    ]
+    monkeypatch.setattr(benchmark, "GENERATORS", generators)
     data = str(tmp_path / "data")
     benchmark.generate(get_task("vqa"), data, "tiny", num_images=KNOWN_ANSWER_IMAGES)
     model_dir = tmp_path / "model"
