@@ -35,7 +35,7 @@ class Run:
     out: str
     dir: str
 
-    def result(self, timeout: float = 1200) -> dict:
+    def result(self, timeout: float = 1800) -> dict:
         """The run's JSON report; fails with its output's tail if it did not succeed."""
         stdout, stderr = self.process.communicate(timeout=timeout)
         assert self.process.returncode == 0, stdout[-2000:] + stderr[-3000:]
