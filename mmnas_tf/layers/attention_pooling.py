@@ -45,8 +45,8 @@ class AttentionPooling(keras.layers.Layer):
 
     def build(self, x_shape, mask_shape=None):
         self.mlp_dense.build(x_shape)
-        self.glimpse_dense.build(x_shape[:-1] + (self.mlp_size,))
-        self.merge_dense.build(x_shape[:-2] + (self.hidden_size * self.glimpses,))
+        self.glimpse_dense.build(tuple(x_shape[:-1]) + (self.mlp_size,))
+        self.merge_dense.build(tuple(x_shape[:-2]) + (self.hidden_size * self.glimpses,))
 
     def call(self, x, mask=None, training=None, return_weights=False):
         logits = self.glimpse_dense(

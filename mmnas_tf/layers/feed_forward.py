@@ -29,7 +29,7 @@ class FeedForward(PostNormOp):
 
     def build_op(self, y_shape, context_shape):
         self.inner_dense.build(y_shape)
-        self.outer_dense.build(y_shape[:-1] + (self.ffn_size,))
+        self.outer_dense.build(tuple(y_shape[:-1]) + (self.ffn_size,))
 
     def transform(self, y, context, training=None):
         h = ops.relu(self.inner_dense(y))

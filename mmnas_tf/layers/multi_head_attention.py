@@ -49,7 +49,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.query_dense.build(query_shape)
         self.key_dense.build(key_value_shape)
         self.value_dense.build(key_value_shape)
-        self.output_dense.build(query_shape[:-1] + (self.hidden_size,))
+        self.output_dense.build(tuple(query_shape[:-1]) + (self.hidden_size,))
         self.attention_dropout = keras.layers.Dropout(self.dropout)
 
     def _split_heads(self, x):

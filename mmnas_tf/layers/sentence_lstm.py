@@ -55,7 +55,7 @@ class SentenceLSTM(keras.layers.Layer):
         return ops.stack(outputs, axis=1)
 
     def compute_output_shape(self, input_shape):
-        return input_shape[:-1] + (self.units,)
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

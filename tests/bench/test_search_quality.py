@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
+import pathlib
 
 import numpy as np
 import pytest
 
 from bench import search_quality as sq
 from bench import search_space_table as tables
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_kendall_tau_matches_hand_counts():
@@ -121,17 +117,12 @@ def test_check_refuses_missing_or_malformed_metrics():
         sq.check(sq.scoreboard(table, bad), bad)
 
 
-def test_smoke_scoreboard(tmp_path):
-    out = tmp_path / "quality.json"
-    png = tmp_path / "quality.png"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO_ROOT}
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.search_quality", "--smoke", f"--out={out}", f"--plot={png}"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1200, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    quality = json.loads(out.read_text())
-    table = json.loads((tmp_path / "smoke_table.json").read_text())
+def test_smoke_scoreboard(smoke_runs):
+    run = smoke_runs["search_quality"]
+    quality = run.result()
+    folder = pathlib.Path(run.dir)
+    png = folder / "quality.png"
+    table = json.loads((folder / "smoke_table.json").read_text())
     names = {str(g) for g in tables.genotypes(table["space"])}
     assert set(table["genotypes"]) == names and len(names) == 4
     assert quality["default_estimator"] == "gumbel"

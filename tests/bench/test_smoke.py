@@ -1,11 +1,10 @@
 """Smoke test of the benchmark suite: ``python -m bench.run --suite=all --smoke`` runs and its
-report has the promised structure. Timings are NEVER asserted (shared, noisy machines)."""
+report has the promised structure. Timings are NEVER asserted (shared, noisy machines). The runs
+are started together by ``conftest.smoke_runs``."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
 import pytest
@@ -14,14 +13,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 STATUSES = ("ok", "skipped")
 
 
-def test_smoke_report_structure(tmp_path):
-    out = tmp_path / "report.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--suite=all", "--smoke", f"--out={out}"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(out.read_text())
+def test_smoke_report_structure(smoke_runs):
+    report = smoke_runs["all"].result()
     assert report["schema"] == "mmnas_tf.bench/1" and report["smoke"] is True
     for key in ("cpu", "cores", "tensorflow"):
         assert key in report["machine"]
@@ -55,19 +48,10 @@ def test_smoke_report_structure(tmp_path):
     }  # fmt: skip
 
 
-def _run_bench(module, out, *flags):
-    proc = subprocess.run(
-        [sys.executable, "-m", module, "--smoke", f"--out={out}", *flags],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(out.read_text())
-
-
 @pytest.mark.slow
-def test_search_benchmarks_smoke(tmp_path):
+def test_search_benchmarks_smoke(smoke_runs):
     """The searched-vs-random table and the search diagnosis run end to end on tiny data."""
-    report = _run_bench("bench.searched_vs_random", tmp_path / "svr.json")
+    report = smoke_runs["searched_vs_random"].result()
     for arm in ("searched", "random"):
         (row,) = report[arm]
         assert row["genotype"].startswith("enc[")
@@ -75,7 +59,7 @@ def test_search_benchmarks_smoke(tmp_path):
         assert set(report["summary"][arm]) == {"accuracy", "relational", "non_relational", "params"}
     assert set(report["searched"][0]["search_seconds"]) == {"warmup", "total"}
 
-    report = _run_bench("bench.search_diagnosis", tmp_path / "diag.json", "--variants=gumbel:all")
+    report = smoke_runs["search_diagnosis"].result()
     assert set(report["probe_after_warmup"]) >= {"mcan_rsa", "mcan_sa", "rsa_everywhere"}
     variant = report["variants"]["gumbel:all"]
     assert len(variant["history"]) == 2  # smoke: 2 search cycles, one record per cycle

@@ -261,3 +261,18 @@ def test_flickr_never_matches_features_by_karpathy_index(tmp_path, helpers):
             [str(feats)],
             progress=False,
         )
+
+
+def test_bad_glove_file_is_named(tmp_path):
+    load_glove = embeddings.load_glove
+    vocab = Vocabulary.build([["cat", "what"]])
+    glove = tmp_path / "glove.txt"
+    glove.write_text("what 0.1 0.2\ncat 1 x\n")
+    with pytest.raises(ValueError, match=r"glove.txt:2: .*'x'.*expected a word and 2 numbers"):
+        load_glove(str(glove), vocab)
+    glove.write_bytes(b"what 0.1 0.2\n\xff\xfe 1 2\n")
+    with pytest.raises(ValueError, match=r"glove.txt: not UTF-8 text \(invalid start byte\)"):
+        load_glove(str(glove), vocab)
+    glove.write_text("what 0.1 0.2\ncat 1 2\n")
+    matrix, found = load_glove(str(glove), vocab)
+    assert found == 2 and matrix.shape == (len(vocab), 2)

@@ -105,3 +105,61 @@ def test_store_from_dataset_and_validation():
         MatchingStore(store.image_features[:1], store.boxes[:1], store.text_ids[:2], np.zeros(2))
     with pytest.raises(ValueError, match="top_k"):
         HardNegativeMiner(store, num_candidates=2, top_k=3)
+
+
+def _one_hot_theta(search, choices):
+    """theta favouring one op per mixed slot: ``choices[s]`` for slot s (the argmax)."""
+    for variable, k in zip(search.arch_variables, choices):
+        value = np.full(variable.shape, -3.0, np.float32)
+        value[k] = 3.0
+        variable.assign(value)
+
+
+def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
+    """The hook the search driver installs (``task.epoch_hooks(exp, config, search_model)``) mines
+    with the argmax architecture of the current theta: its negatives equal a miner run directly on
+    that fixed path of the supernet, and change when theta (only theta) changes."""
+    import keras
+
+    from mmnas_tf.experiments import apply_overrides, get_experiment
+    from mmnas_tf.nas.search_model import SearchModel
+    from mmnas_tf.runs import data_sizes
+    from mmnas_tf.search import search_model_config
+    from mmnas_tf.synthbench import benchmark
+    from mmnas_tf.tasks import get_task
+
+    data = str(tmp_path / "itm")
+    benchmark.generate(get_task("itm"), data, "tiny", 12, 0, "float16", None, 16)
+    exp = apply_overrides(get_experiment("itm_tiny"), [
+        f"data.data_dir={data}", "search_model.num_encoder_blocks=1",
+        "search_model.num_decoder_blocks=2", "search_model.hidden_size=16",
+        "search_model.num_heads=2", "search_model.ffn_size=32", "search_model.dropout=0.0",
+        "train.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
+    ])  # fmt: skip
+    config, _ = search_model_config(exp, data_sizes(data))
+    task = get_task("itm")
+    keras.utils.set_random_seed(0)
+    search = SearchModel(task, task.build_model(config, None), seed=0)
+    hooks = task.epoch_hooks(exp, config, search)
+    miner = hooks.batch_fn.__self__  # the HardNegativeMiner behind the hook
+    options = [len(v.numpy()) for v in search.arch_variables]
+    archs = ([0] * len(options), [n - 1 for n in options])
+
+    def direct(choices):
+        """A fresh miner, same candidates (same seed and epoch), scoring with a fixed path."""
+        arch = search._arch([tf.constant(c, tf.int32) for c in choices])
+        score = tf.function(lambda x: search.task_model(x, training=False, arch=arch)["logits"])
+        fresh = HardNegativeMiner(miner.store, 6, 2, exp.data.eval_batch_size, exp.data.seed)
+        fresh.mine(score, 0)
+        return fresh.neg_caption.numpy(), fresh.neg_image.numpy()
+
+    mined = {}
+    for choices in archs:
+        _one_hot_theta(search, choices)
+        hooks.before_epoch(0)
+        mined[tuple(choices)] = (miner.neg_caption.numpy().copy(), miner.neg_image.numpy().copy())
+        want = direct(choices)
+        np.testing.assert_array_equal(mined[tuple(choices)][0], want[0])
+        np.testing.assert_array_equal(mined[tuple(choices)][1], want[1])
+    first, second = mined.values()
+    assert not (np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1]))

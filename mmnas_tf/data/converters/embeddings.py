@@ -23,16 +23,26 @@ def load_glove(path: str, vocab: Vocabulary) -> tuple[np.ndarray, int]:
     wanted = {t: i for i, t in enumerate(vocab.tokens)}
     found: dict[int, np.ndarray] = {}
     dim = None
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            word, _, rest = line.rstrip("\n").partition(" ")
-            if dim is None:
-                dim = len(rest.split())
-            if word in wanted and wanted[word] not in found:
-                values = np.array(rest.split(), np.float32)
-                if len(values) != dim:
-                    raise ValueError(f"{path}:{line_no}: {len(values)} values, expected {dim}")
-                found[wanted[word]] = values
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                word, _, rest = line.rstrip("\n").partition(" ")
+                if dim is None:
+                    dim = len(rest.split())
+                if word in wanted and wanted[word] not in found:
+                    try:
+                        values = np.array(rest.split(), np.float32)
+                    except ValueError as e:
+                        raise ValueError(
+                            f"{path}:{line_no}: {e}; expected a word and {dim} numbers"
+                        ) from None
+                    if len(values) != dim:
+                        raise ValueError(f"{path}:{line_no}: {len(values)} values, expected {dim}")
+                    found[wanted[word]] = values
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"{path}: not UTF-8 text ({e.reason}); expected GloVe lines 'word v1 ... vd'"
+        ) from None
     if not dim:
         raise ValueError(f"{path}: empty word-vector file")
     matrix = random_embeddings(len(vocab), dim, seed=0)

@@ -1,0 +1,84 @@
+"""The benchmark smoke runs: each is a subprocess that spends most of its time in one Python thread
+(tracing, tiny steps), so the runs that the selected tests need start together on first use and
+each test waits for its own (on 2 cores: the longest run's time instead of the sum)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: name -> (module, extra flags); every run gets ``--smoke --out=<dir>/<name>.json``.
+RUNS = {
+    "all": ("bench.run", ("--suite=all",)),
+    "searched_vs_random": ("bench.searched_vs_random", ()),
+    "search_diagnosis": ("bench.search_diagnosis", ("--variants=gumbel:all",)),
+    "search_quality": ("bench.search_quality", ("--plot={dir}/quality.png",)),
+}
+#: test name -> the runs it reads
+NEEDS = {
+    "test_smoke_report_structure": ("all",),
+    "test_search_benchmarks_smoke": ("searched_vs_random", "search_diagnosis"),
+    "test_smoke_scoreboard": ("search_quality",),
+}
+
+
+@dataclass
+class Run:
+    process: subprocess.Popen
+    out: str
+    dir: str
+
+    def result(self, timeout: float = 1800) -> dict:
+        """The run's JSON report; fails with its output's tail if it did not succeed."""
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, stdout[-2000:] + stderr[-3000:]
+        with open(self.out, encoding="utf-8") as f:
+            return json.load(f)
+
+
+class SmokeRuns:
+    def __init__(self, session, base):
+        self.session, self.base, self.runs = session, base, {}
+
+    def _start(self, name: str) -> Run:
+        module, flags = RUNS[name]
+        folder = self.base / name
+        folder.mkdir()
+        out = str(folder / f"{name}.json")
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO_ROOT}
+        args = [sys.executable, "-m", module, "--smoke", f"--out={out}"]
+        args += [f.format(dir=folder) for f in flags]
+        process = subprocess.Popen(
+            args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        return Run(process, out, str(folder))
+
+    def __getitem__(self, name: str) -> Run:
+        if not self.runs:  # first use: start every run that a selected test needs
+            selected = {n for item in self.session.items for n in NEEDS.get(item.originalname, ())}
+            for run in sorted(selected | {name}):
+                self.runs[run] = self._start(run)
+        if name not in self.runs:
+            self.runs[name] = self._start(name)
+        return self.runs[name]
+
+    def close(self):
+        for run in self.runs.values():
+            if run.process.poll() is None:
+                run.process.kill()
+                run.process.communicate()
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(request, tmp_path_factory):
+    runs = SmokeRuns(request.session, tmp_path_factory.mktemp("bench_smoke"))
+    yield runs
+    runs.close()
