@@ -15,6 +15,11 @@ each estimator, every genotype of the table is scored with the supernet's inheri
 the table's held-out split. Every derived figure (ground truth of the picks, percentile, regret,
 Kendall tau, the random baselines, the Table 2a analogue) is computed by :func:`scoreboard` from
 the two JSON files alone.
+
+Resumable: ``--out`` is rewritten atomically after every search, a rerun skips the (estimator,
+seed) pairs already in it and refuses a file made with other search settings, another table
+protocol or space, or another code version. Searches run seed-major, so a partial file already
+compares every estimator; picks that a partial table does not hold yet are listed as pending.
 """
 
 from __future__ import annotations
@@ -265,34 +270,65 @@ def supernet_scores(sm, batches, families, spec) -> dict[str, float]:
 
 
 def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, log=print,
-            pool_searches: bool = True) -> dict:  # fmt: skip
-    """Runs every search of the scoreboard; returns the ``search_quality.json`` content."""
+            pool_searches: bool = True, out: str | None = None, quality: dict | None = None) -> dict:  # fmt: skip
+    """Runs every search of the scoreboard not yet in ``quality``; returns the
+    ``search_quality.json`` content. Seed-major (seed 0 of every estimator first), so a partial
+    file already compares every estimator. With ``out``, the file is rewritten atomically after
+    every search and a rerun resumes where it stopped."""
     protocol, spec = table["protocol"], table["space"]
     tables.prepare_data(data_dir, protocol)
     batches, families = tables.eval_batches(data_dir, protocol), table["families"]
-    quality = {"default_estimator": DEFAULT_ESTIMATOR, "search": settings, "estimators": {}}
-    for name in estimators:
-        entry = {"picks": [], "cpu_minutes": [], "seeds": [], "details": []}
-        for seed in range(seeds):
+    quality = quality or {"default_estimator": DEFAULT_ESTIMATOR, "search": settings, "estimators": {}}  # fmt: skip
+    save = (lambda: tables.write_json(out, quality)) if out else (lambda: None)
+    for seed in range(seeds):
+        for name in estimators:
+            entry = quality["estimators"].get(name)
+            if entry is not None and seed in entry["seeds"]:
+                continue
             sm, found, minutes, details = run_search(data_dir, protocol, spec, name, seed, settings)
+            if entry is None:
+                entry = {"picks": [], "cpu_minutes": [], "seeds": [], "details": []}
             entry["picks"].append(found)
             entry["cpu_minutes"].append(round(minutes, 3))
             entry["seeds"].append(seed)
             entry["details"].append(details)
-            if seed == 0:
+            if "supernet" not in entry:
                 entry["supernet"] = supernet_scores(sm, batches, families, spec)
+            quality["estimators"][name] = entry
+            save()
             log(f"{name} seed {seed}: {found} ({minutes:.2f} CPU-min)")
-        quality["estimators"][name] = entry
     if pool_searches:  # Table 2a: the default estimator over the smaller pools
         encoder, full, n = tables.stage_pools(spec)
-        quality["pool_searches"] = {}
+        done = quality.setdefault("pool_searches", {})
         for pool in TABLE_2A_POOLS:
             if set(pool) < set(full) and len(pool) > 1:
                 sub = {"encoder": spec["encoder"], "decoder": [list(pool)] * n}
-                picks = [run_search(data_dir, protocol, sub, DEFAULT_ESTIMATOR, s, settings)[1] for s in range(seeds)]  # fmt: skip
-                quality["pool_searches"][" ".join(pool)] = picks
-                log(f"pool {pool}: {picks}")
+                picks = done.setdefault(" ".join(pool), [])
+                for s in range(len(picks), seeds):
+                    picks.append(run_search(data_dir, protocol, sub, DEFAULT_ESTIMATOR, s, settings)[1])  # fmt: skip
+                    save()
+                    log(f"pool {pool} seed {s}: {picks[-1]}")
     return quality
+
+
+#: What a resumed run must share with the file it continues.
+PINNED = ("search", "table_protocol", "table_space", "code_version")
+
+
+def resume(path: str, pinned: dict) -> dict | None:
+    """The partial ``search_quality.json`` at ``path`` to continue, or None when there is none;
+    ValueError when it was made with other search settings, another table protocol or space, or
+    another code version (its figures would not be comparable)."""
+    old = tables.load_table(path)
+    if old is None:
+        return None
+    for key in PINNED:
+        if old.get(key) != pinned[key]:
+            raise ValueError(
+                f"{path} was made with another {key} ({old.get(key)!r}, this run: "
+                f"{pinned[key]!r}): pass another --out or delete it to start again"
+            )
+    return old
 
 
 def check_quality(quality: dict) -> None:
@@ -321,11 +357,16 @@ def check(board: dict, quality: dict) -> None:
     check_quality(quality)
     for name in quality["estimators"]:
         b = board["estimators"][name]
+        pending = not board["table"]["complete"]
         for key in ("mean_ground_truth", "mean_percentile", "mean_regret", "kendall_tau"):
+            if pending and (b[key] is None or (key == "kendall_tau" and b["tau_genotypes"] < 2)):
+                continue  # waits for the trainings of a partial table
             if b[key] is None or not np.isfinite(b[key]):
                 raise ValueError(f"estimator {name}: {key} is {b[key]}")
-        if not 0 <= b["mean_percentile"] <= 100 or not -1 <= b["kendall_tau"] <= 1:
-            raise ValueError(f"estimator {name}: percentile or tau out of range: {b}")
+        if b["mean_percentile"] is not None and not 0 <= b["mean_percentile"] <= 100:
+            raise ValueError(f"estimator {name}: percentile out of range: {b}")
+        if np.isfinite(b["kendall_tau"]) and not -1 <= b["kendall_tau"] <= 1:
+            raise ValueError(f"estimator {name}: kendall_tau out of range: {b}")
     for key in ("mean", "seed_std", "percentiles", "best"):
         if key not in board["table"]:
             raise ValueError(f"table summary lacks {key!r}")
@@ -395,11 +436,15 @@ def main(argv: list[str]) -> int:
     if args.score_only:
         quality = tables.load_table(args.out)
     else:
+        pinned = {"search": settings, "table_protocol": table["protocol"],
+                  "table_space": table["space"], "code_version": tables.code_version()}  # fmt: skip
+        quality = resume(args.out, pinned) if not args.smoke else None
+        if quality is None:
+            quality = {"default_estimator": DEFAULT_ESTIMATOR, "estimators": {}, **pinned,
+                       "command": "python -m bench.search_quality " + " ".join(argv),
+                       "table_file": args.table}  # fmt: skip
         quality = run_all(table, args.data_dir, estimators, args.seeds, settings,
-                          pool_searches=not args.no_pool_searches)  # fmt: skip
-        quality["command"] = "python -m bench.search_quality " + " ".join(argv)
-        quality["table_file"] = args.table
-        quality["code_version"] = tables.code_version()
+                          pool_searches=not args.no_pool_searches, out=args.out, quality=quality)  # fmt: skip
     board = scoreboard(table, quality)
     check(board, quality)
     quality["scoreboard"] = board
@@ -408,10 +453,14 @@ def main(argv: list[str]) -> int:
         plot(table, quality, args.plot)
     print(json.dumps({k: board[k] for k in ("table", "goals") if k in board}, indent=1))
     for name, e in board["estimators"].items():
+        if e["mean_ground_truth"] is None:
+            print(f"{name}: picks {e['picks']} are not in the partial table yet")
+            continue
         print(f"{name}: mean ground truth {e['mean_ground_truth']:.2f}, percentile "
               f"{e['mean_percentile']:.1f}, regret {e['mean_regret']:.2f}, tau {e['kendall_tau']:.2f}, "
               f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
-              f"{e['random_search_equal_cost']['mean_found']:.2f}")  # fmt: skip
+              f"{e['random_search_equal_cost']['mean_found']:.2f}"
+              + (f" ({len(e['missing_from_table'])} picks not in the table yet)" if e["missing_from_table"] else ""))  # fmt: skip
     if tmp is not None:
         tmp.cleanup()
     return 0

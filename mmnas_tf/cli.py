@@ -5,17 +5,23 @@ given), ``main(argv)`` (parses ``argv`` with :func:`parse`, runs, returns its re
 ``if __name__ == "__main__": cli.run(main)``. Nothing is defined or run at import: each ``main``
 parses its OWN ``FlagValues`` rather than the global ``FLAGS``, so the quickstart and the tests call
 several entry points' ``main(argv)`` in one process without duplicate-flag errors. :func:`run` is
-``absl.app.run`` with absl's own flags at their defaults and absl logging at WARNING (TF's
-per-checkpoint INFO lines drown the progress bar). A flag an entry point does not use is not
+``absl.app.run`` with absl's own flags at their defaults. A flag an entry point does not use is not
 defined, so passing it fails with the list of accepted flags.
+
+Every entry point takes ``--verbosity`` (0 by default: TensorFlow's start-up and C++ log lines and
+absl INFO lines are hidden, see :mod:`mmnas_tf.console`, which this module imports before anything
+imports TensorFlow); one that shows progress takes ``--[no]progress``
+(:func:`define_progress_flag`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 from absl import app, flags, logging
 
+from mmnas_tf import console  # first: quiets TensorFlow before it is imported
 from mmnas_tf.engine.distribute import STRATEGIES
 from mmnas_tf.experiments import (
     ExperimentConfig,
@@ -87,13 +93,38 @@ def flag_overrides(fv: flags.FlagValues, pairs: Sequence[tuple[str, str]]) -> li
     return [f"{key}={getattr(fv, flag)}" for flag, key in pairs if getattr(fv, flag) is not None]
 
 
+def define_progress_flag(fv: flags.FlagValues) -> None:
+    """--[no]progress, for an entry point that shows progress (:class:`console.Progress`)."""
+    flags.DEFINE_bool(
+        "progress", True,
+        "Progress on stderr: a self-updating line on a terminal, one line per epoch (or per "
+        "pass) when stderr is not a terminal; --noprogress: none.",
+        flag_values=fv,
+    )  # fmt: skip
+
+
 def parse(define: Callable[[flags.FlagValues], None], argv: Sequence[str]) -> flags.FlagValues:
-    """Parses ``argv`` (program name first) with a fresh FlagValues; ``--help`` prints the flags
-    and exits."""
+    """Parses ``argv`` (program name first) with a fresh FlagValues (``define``'s flags and
+    ``--verbosity``); ``--help`` prints the flags and exits. Applies ``--verbosity`` to absl
+    logging and ``--[no]progress`` (when defined) to :mod:`mmnas_tf.console`."""
+    fv, rest = parse_with_arguments(define, argv)
+    if rest:
+        raise app.UsageError(f"unexpected positional arguments {rest}")
+    return fv
+
+
+def parse_with_arguments(
+    define: Callable[[flags.FlagValues], None], argv: Sequence[str], doc: str = ""
+) -> tuple[flags.FlagValues, list[str]]:
+    """:func:`parse` for an entry point that takes positional arguments: (flags, the positional
+    arguments); ``--help`` prints ``doc`` before the flags."""
     fv = flags.FlagValues()
     define(fv)
+    flags.DEFINE_integer(
+        "verbosity", None, console.VERBOSITY_HELP, lower_bound=0, upper_bound=2, flag_values=fv
+    )
     if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-        print(fv.get_help())
+        print((doc + "\n" if doc else "") + fv.get_help())
         raise SystemExit(0)
     try:
         rest = fv(list(argv))
@@ -102,9 +133,11 @@ def parse(define: Callable[[flags.FlagValues], None], argv: Sequence[str]) -> fl
         raise app.UsageError(f"{e}; {argv[0]} accepts {accepted}") from e
     except flags.Error as e:
         raise app.UsageError(str(e)) from e
-    if len(rest) > 1:
-        raise app.UsageError(f"unexpected positional arguments {rest[1:]}")
-    return fv
+    verbosity = console.resolve_verbosity(fv.verbosity, os.environ)
+    logging.set_verbosity(logging.INFO if verbosity else logging.WARNING)
+    if "progress" in fv:
+        console.set_progress(fv.progress)
+    return fv, rest[1:]
 
 
 def run(main: Callable[[list[str]], object]) -> None:
@@ -112,9 +145,7 @@ def run(main: Callable[[list[str]], object]) -> None:
 
     def parser(argv: list[str]) -> list[str]:
         flags.FLAGS(argv[:1])  # absl's own flags keep their defaults; ours are parsed by main
-        logging.set_verbosity(
-            logging.WARNING
-        )  # TF's per-checkpoint INFO lines drown the progress bar
+        logging.set_verbosity(logging.WARNING)  # until main's --verbosity is parsed
         return list(argv)
 
     app.run(lambda argv: main(argv) and None, flags_parser=parser)

@@ -72,7 +72,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "Stored region-feature type.",
         flag_values=fv,
     )
-    flags.DEFINE_bool("progress", True, "Show a progress line per split.", flag_values=fv)
+    cli.define_progress_flag(fv)
     flags.DEFINE_bool(
         "skip_bad", False, "Leave out images whose region-feature file is corrupt (reads every "
         "file once more first) and report how many; default: stop naming the file.",

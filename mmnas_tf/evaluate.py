@@ -34,6 +34,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     flags.DEFINE_integer("batch_size", None, "Overrides data.eval_batch_size.", flag_values=fv)
+    cli.define_progress_flag(fv)
     flags.mark_flag_as_required("checkpoint", flag_values=fv)
 
 

@@ -38,21 +38,13 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 
 def _parse(argv: Sequence[str]) -> tuple[flags.FlagValues, str]:
-    """Like ``cli.parse``, plus the one positional argument (the file)."""
-    fv = flags.FlagValues()
-    define_flags(fv)
-    if any(a in ("--help", "-h", "--helpfull") for a in argv[1:]):
-        print(__doc__ + "\n" + fv.get_help())
-        raise SystemExit(0)
-    try:
-        rest = fv(list(argv))
-    except flags.Error as e:
-        raise app.UsageError(str(e)) from e
-    if len(rest) != 2:
+    """``cli.parse`` plus the one positional argument (the file)."""
+    fv, rest = cli.parse_with_arguments(define_flags, argv, __doc__)
+    if len(rest) != 1:
         raise app.UsageError(
             "give one genotype file: python -m mmnas_tf.inspect genotypes.json [--flags]"
         )
-    return fv, rest[1]
+    return fv, rest[0]
 
 
 def describe(genotype, config, flops: dict, params: int) -> str:

@@ -34,7 +34,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "num_images", 120, "Synthetic training images (val gets a fifth).", flag_values=fv
     )
     flags.DEFINE_integer("epochs", 3, "Retrain epochs.", flag_values=fv)
-    flags.DEFINE_bool("progress", False, "Show progress bars.", flag_values=fv)
+    cli.define_progress_flag(fv)
 
 
 def _load(module: str):
@@ -59,8 +59,9 @@ def _stage(title: str, module: str, argv: list[str]):
     return result
 
 
-def _synthetic(task: str, out_dir: str, num_images: int):
+def _synthetic(task: str, out_dir: str, num_images: int, shown: list[str]):
     argv = ["synthetic", f"--task={task}", f"--out_dir={out_dir}", f"--num_images={num_images}"]
+    argv += shown
     if os.path.exists(os.path.join(out_dir, "manifest.json")):
         print(f"\n=== data: reusing {out_dir}")
         return
@@ -78,10 +79,15 @@ def main(argv: Sequence[str]) -> dict:
     common = [f"--config={fv.config}", f"--data_dir={data}"]
     out = {"genotype": None, "metrics": None, "export": None, "prediction": None, "pictures": None}
 
-    _synthetic(exp.task, data, fv.num_images)
+    # what every stage shows: --verbosity to all, --noprogress to those with progress
+    verbosity = [f"--verbosity={fv.verbosity}"] if fv.verbosity is not None else []
+    shown = verbosity + ([] if fv.progress else ["--noprogress"])
+    _synthetic(exp.task, data, fv.num_images, shown)
 
     genotype_arg = []
-    searched = _stage("search", "mmnas_tf.search", ["search", *common, f"--model_dir={search_dir}"])
+    searched = _stage(
+        "search", "mmnas_tf.search", ["search", *common, f"--model_dir={search_dir}", *shown]
+    )
     genotype_file = os.path.join(search_dir, "genotypes.json")
     if searched is not None and os.path.exists(genotype_file):
         from mmnas_tf.genotype import Genotype
@@ -92,28 +98,27 @@ def main(argv: Sequence[str]) -> dict:
     else:
         print(f"retraining the experiment's default genotype instead: {exp.load_genotype()}")
 
-    progress = [] if fv.progress else ["--noprogress"]
     train_argv = [
         "train",
         *common,
         *genotype_arg,
         f"--model_dir={train_dir}",
         f"--epochs={fv.epochs}",
-        *progress,
+        *shown,
     ]
     _stage("retrain", "mmnas_tf.train", train_argv)
     out["metrics"] = _stage(
-        "evaluate", "mmnas_tf.evaluate", ["evaluate", *common, f"--checkpoint={train_dir}"]
+        "evaluate", "mmnas_tf.evaluate", ["evaluate", *common, f"--checkpoint={train_dir}", *shown]
     )
 
     export_dir = os.path.join(work, "export")
     out["export"] = _stage(
         "export", "mmnas_tf.export",
-        ["export", f"--task={exp.task}", f"--checkpoint={train_dir}", f"--export_dir={export_dir}", "--overwrite", "--version=1"],
+        ["export", f"--task={exp.task}", f"--checkpoint={train_dir}", f"--export_dir={export_dir}", "--overwrite", "--version=1", *verbosity],
     )  # fmt: skip
     if out["export"]:
         out["prediction"] = _predict_one(out["export"], exp, data)
-    out["pictures"] = _pictures(work, search_dir, train_dir, exp, data)
+    out["pictures"] = _pictures(work, search_dir, train_dir, exp, data, verbosity)
 
     print("\n=== summary")
     print(f"genotype:   {out['genotype'] or '(experiment default)'}")
@@ -191,7 +196,9 @@ def _predict_one(saved_model: str, exp, data_dir: str) -> str:
     return text
 
 
-def _pictures(work: str, search_dir: str, train_dir: str, exp, data_dir: str) -> dict | None:
+def _pictures(
+    work: str, search_dir: str, train_dir: str, exp, data_dir: str, verbosity: list[str]
+) -> dict | None:
     """The search's theta plot and genotype diagram, and the first validation question's attention
     drawn by ``python -m mmnas_tf.predict --explain`` (None without the ``viz`` extra)."""
     from mmnas_tf.nas import reporting
@@ -215,7 +222,7 @@ def _pictures(work: str, search_dir: str, train_dir: str, exp, data_dir: str) ->
         features = save_regions(os.path.join(work, "example.npz"), inputs)
         attention = os.path.join(work, "attention.png")
         argv = ["predict", f"--checkpoint={train_dir}", f"--question={question}",
-                f"--features={features}", f"--explain={attention}"]  # fmt: skip
+                f"--features={features}", f"--explain={attention}", *verbosity]  # fmt: skip
         if _stage("explain", "mmnas_tf.predict", argv) is not None:
             out["attention"] = attention
     return out

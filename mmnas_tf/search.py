@@ -66,6 +66,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "pip install 'mmnas-tf[profile]').",
         flag_values=fv,
     )  # fmt: skip
+    cli.define_progress_flag(fv)
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 

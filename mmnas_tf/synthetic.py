@@ -51,6 +51,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "Shards per split (default: one per 500 images, <= 8).",
         flag_values=fv,
     )
+    cli.define_progress_flag(fv)
     flags.mark_flag_as_required("out_dir", flag_values=fv)
     flags.DEFINE_enum(
         "question_set", "standard", ["standard", "structured"],
@@ -69,7 +70,7 @@ def main(argv: Sequence[str]) -> dict:
 
     manifest = benchmark.generate(
         get_task(fv.task), fv.out_dir, fv.size, fv.num_images, fv.seed, fv.feature_dtype,
-        fv.num_shards, fv.feature_dim, progress=True, question_set=fv.question_set,
+        fv.num_shards, fv.feature_dim, progress=fv.progress, question_set=fv.question_set,
     )  # fmt: skip
     print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
     return manifest

@@ -56,7 +56,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "slower). The data order never depends on it: it follows --seed.",
         flag_values=fv,
     )
-    flags.DEFINE_bool("progress", True, "Show the progress bar.", flag_values=fv)
+    cli.define_progress_flag(fv)
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 

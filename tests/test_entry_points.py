@@ -34,6 +34,15 @@ def test_entry_point_convention(name):
         assert not isinstance(node, ast.Expr) or isinstance(node.value, ast.Constant), (
             f"mmnas_tf.{name} line {node.lineno} runs {ast.unparse(node)} at import"
         )
+    # mmnas_tf.cli (through mmnas_tf.console) quiets TensorFlow before anything imports it
+    imported = [
+        n.module if isinstance(n, ast.ImportFrom) else n.names[0].name
+        for n in tree.body
+        if isinstance(n, ast.Import | ast.ImportFrom)
+    ]
+    assert "mmnas_tf" in imported, f"mmnas_tf.{name} does not import mmnas_tf.cli"
+    before_cli = imported[: imported.index("mmnas_tf")]
+    assert not {"tensorflow", "keras"} & {m.split(".")[0] for m in before_cli}, before_cli
     fv = flags.FlagValues()
     module.define_flags(fv)
     fv2 = flags.FlagValues()
@@ -80,3 +89,19 @@ def test_entry_points_are_the_package_s_top_level_drivers():
             if isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'":
                 drivers.add(path.stem)
     assert drivers == set(ENTRY_POINTS)
+
+
+def test_cli_imports_the_console_before_anything_that_imports_tensorflow():
+    from mmnas_tf import cli
+
+    tree = ast.parse(pathlib.Path(cli.__file__).read_text(encoding="utf-8"))
+    first = next(
+        n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module.startswith("mmnas_tf")
+    )
+    assert ast.unparse(first) == "from mmnas_tf import console"
+    others = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    assert all(
+        (n.module if isinstance(n, ast.ImportFrom) else n.names[0].name).split(".")[0]
+        in ("__future__", "os", "collections", "absl")
+        for n in others[: others.index(first)]
+    )

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import tensorflow as tf
 
+from mmnas_tf.console import Progress
 from mmnas_tf.data import schema
 
 MANIFEST = "manifest.json"
@@ -36,28 +35,6 @@ def plan_shards(num_items: int, num_shards: int) -> list[range]:
         raise ValueError(f"num_shards must be >= 1, got {num_shards}")
     bounds = [num_items * s // num_shards for s in range(num_shards + 1)]
     return [range(bounds[s], bounds[s + 1]) for s in range(num_shards)]
-
-
-class Progress:
-    """A dependency-free progress line on stderr (items, rate, ETA)."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True):
-        self.total, self.label, self.enabled = total, label, enabled
-        self.done, self.start, self._last = 0, time.monotonic(), 0.0
-
-    def update(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self._last > 0.5 or self.done >= self.total):
-            self._last = now
-            rate = self.done / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / max(rate, 1e-9)
-            sys.stderr.write(
-                f"\r{self.label}: {self.done}/{self.total} {rate:.1f}/s ETA {eta:.0f}s "
-            )
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def count_examples(path: str) -> tuple[int, int]:
@@ -99,7 +76,7 @@ def write_split(
     os.makedirs(out_dir, exist_ok=True)
     shards: dict[str, dict[str, int]] = {}
     info: dict[str, Any] = {}
-    bar = Progress(len(items), f"{task.name}/{split}", progress)
+    bar = Progress(len(items), f"{task.name}/{split}", progress, unit="records")
     for s, chunk in enumerate(plan_shards(len(items), num_shards)):
         name = shard_name(split, s, num_shards)
         path = os.path.join(out_dir, name)
@@ -131,6 +108,7 @@ def write_split(
             raise
         os.replace(tmp, path)
         shards[name] = {"records": len(chunk), "examples": examples}
+    bar.close()
     entry = {
         "shards": shards,
         "records": sum(v["records"] for v in shards.values()),

@@ -1,0 +1,89 @@
+"""``bench.search_quality`` resumes: a rerun skips the searches already in ``--out``, writes the
+file after every search, and refuses a file made with other settings. The searches themselves
+are replaced by a recorder (the smoke test in test_search_quality.py runs real ones)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import search_quality as sq
+from bench import search_space_table as tables
+
+SPACE = tables.space(("GA", "RSA"), 1)
+TABLE = {"protocol": {"eval_split": "val"}, "space": SPACE, "families": ["a"], "genotypes": {}}
+PINNED = {"search": {"x": 1}, "table_protocol": TABLE["protocol"], "table_space": SPACE,
+          "code_version": "abc"}  # fmt: skip
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.fixture
+def searches(monkeypatch):
+    """Records every search run; raises _Killed after ``limit`` searches (a killed job)."""
+    calls = {"runs": [], "limit": None}
+
+    def run_search(data_dir, protocol, spec, name, seed, settings):
+        if calls["limit"] is not None and len(calls["runs"]) >= calls["limit"]:
+            raise _Killed
+        calls["runs"].append((name, seed, len(spec["decoder"][0])))
+        return None, f"pick-{name}-{seed}", 1.0, {}
+
+    monkeypatch.setattr(sq, "run_search", run_search)
+    monkeypatch.setattr(sq, "supernet_scores", lambda *a: {"g": 1.0})
+    monkeypatch.setattr(tables, "prepare_data", lambda *a: None)
+    monkeypatch.setattr(tables, "eval_batches", lambda *a: [])
+    return calls
+
+
+def _run(out, quality, estimators=("gumbel", "proxyless"), seeds=2):
+    return sq.run_all(TABLE, "unused", list(estimators), seeds, PINNED["search"],
+                      log=lambda *_: None, pool_searches=False, out=str(out), quality=quality)  # fmt: skip
+
+
+def test_killed_run_resumes_without_repeating_a_search(tmp_path, searches):
+    out = tmp_path / "q.json"
+    searches["limit"] = 3
+    with pytest.raises(_Killed):
+        _run(out, {"default_estimator": "gumbel", "estimators": {}, **PINNED})
+    # seed-major: seed 0 of both estimators, then seed 1 of the first; each one saved at once
+    assert searches["runs"] == [("gumbel", 0, 2), ("proxyless", 0, 2), ("gumbel", 1, 2)]
+    saved = json.loads(out.read_text())
+    assert saved["estimators"]["gumbel"]["seeds"] == [0, 1]
+    assert saved["estimators"]["proxyless"]["picks"] == ["pick-proxyless-0"]
+    searches["limit"], searches["runs"] = None, []
+    quality = _run(out, sq.resume(str(out), PINNED))
+    assert searches["runs"] == [("proxyless", 1, 2)]
+    assert quality["estimators"]["proxyless"]["picks"] == ["pick-proxyless-0", "pick-proxyless-1"]
+    assert json.loads(out.read_text()) == quality
+    sq.check_quality(quality)
+
+
+def test_resume_refuses_a_file_of_other_settings(tmp_path):
+    out = tmp_path / "q.json"
+    assert sq.resume(str(out), PINNED) is None
+    tables.write_json(str(out), {**PINNED, "estimators": {}})
+    assert sq.resume(str(out), PINNED)["code_version"] == "abc"
+    for key, other in [("search", {"x": 2}), ("code_version", "def"), ("table_space", {})]:
+        with pytest.raises(ValueError, match=f"another {key}.*--out"):
+            sq.resume(str(out), {**PINNED, key: other})
+
+
+def test_partial_table_lists_pending_picks_instead_of_failing():
+    table = {"metric": tables.METRIC, "space": SPACE, "protocol": {"eval_split": "val"},
+             "genotypes": {"enc[SA] dec[GA]": {"seeds": [40.0, 42.0],
+                                               "runs": [{"train_cpu_seconds": 60.0}] * 2}}}  # fmt: skip
+    quality = {"default_estimator": "gumbel", "estimators": {"gumbel": {
+        "picks": ["enc[SA] dec[RSA]"], "supernet": {"enc[SA] dec[GA]": 0.5}, "cpu_minutes": [2.0]}}}  # fmt: skip
+    board = sq.scoreboard(table, quality)
+    assert board["table"]["complete"] is False
+    g = board["estimators"]["gumbel"]
+    assert g["missing_from_table"] == ["enc[SA] dec[RSA]"] and g["mean_ground_truth"] is None
+    sq.check(board, quality)  # pending, not malformed
+    table["genotypes"]["enc[SA] dec[RSA]"] = {"seeds": [20.0, 20.0], "runs": [{"train_cpu_seconds": 60.0}] * 2}  # fmt: skip
+    board = sq.scoreboard(table, quality)
+    assert board["table"]["complete"] is True
+    assert board["estimators"]["gumbel"]["mean_ground_truth"] == 20.0
