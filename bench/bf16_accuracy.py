@@ -81,8 +81,9 @@ def main(argv=None) -> int:
             if any(r["seed"] == seed and r["policy"] == policy for r in report["runs"]):
                 continue
             load = os.getloadavg()[0]
-            with precision.policy_scope(policy):
-                run = table.train_one(args.data_dir, protocol, genotype, seed, batches, families)
+            # train_one sets the protocol's "dtype" as the Keras policy before it builds.
+            run_protocol = dict(protocol, dtype=policy)
+            run = table.train_one(args.data_dir, run_protocol, genotype, seed, batches, families)
             run.update(policy=policy, seed=seed, load_before=round(load, 2))
             run["load_after"] = round(os.getloadavg()[0], 2)
             print(json.dumps(run), flush=True)

@@ -118,15 +118,29 @@ def hardware_path(
     return HardwarePath(NO_BF16, why)
 
 
-def resolve_policy(requested: str, path: HardwarePath | None = None) -> str:
-    """The Keras policy name for ``--dtype_policy=requested`` ("auto": the hardware's default)."""
+#: "auto" picks bf16 only for models at least this wide: below it the casts cost more than the
+#: bf16 matmuls save (docs/performance.md, "bfloat16": slower at d=48, faster at d=512).
+BF16_MIN_HIDDEN_SIZE = 256
+
+
+def resolve_policy(
+    requested: str, path: HardwarePath | None = None, hidden_size: int | None = None
+) -> str:
+    """The Keras policy name for ``--dtype_policy=requested``.
+
+    "auto" is the hardware's default (:attr:`HardwarePath.default_policy`), except that a model
+    narrower than :data:`BF16_MIN_HIDDEN_SIZE` (``hidden_size``) stays float32; an explicit policy
+    is kept as asked.
+    """
     if requested not in POLICY_CHOICES:
         raise ValueError(
             f"dtype_policy must be one of {', '.join(POLICY_CHOICES)}; got {requested!r}"
         )
-    if requested == AUTO:
-        return (path or hardware_path()).default_policy
-    return requested
+    if requested != AUTO:
+        return requested
+    if hidden_size is not None and hidden_size < BF16_MIN_HIDDEN_SIZE:
+        return FLOAT32
+    return (path or hardware_path()).default_policy
 
 
 def describe(policy: str, path: HardwarePath | None = None) -> str:
@@ -135,6 +149,25 @@ def describe(policy: str, path: HardwarePath | None = None) -> str:
     line = f"precision: {policy} ({path.name}; {path.detail})"
     if policy == MIXED_BFLOAT16 and not path.has_bf16:
         line += "; bf16 is emulated here and slower than float32"
+    return line
+
+
+def hidden_size_of(config) -> int | None:
+    """``hidden_size`` of a ``ModelConfig`` or of its dict form (``run.json``)."""
+    if isinstance(config, dict):
+        return config.get("hidden_size")
+    return getattr(config, "hidden_size", None)
+
+
+def apply(requested: str, hidden_size: int | None = None) -> str:
+    """Resolves ``--dtype_policy`` for a model of ``hidden_size``, sets it as Keras's global policy
+    (models built afterwards compute in it) and returns the line the run prints first."""
+    path = hardware_path()
+    policy = resolve_policy(requested, path, hidden_size)
+    set_policy(policy)
+    line = describe(policy, path)
+    if requested == AUTO and policy == FLOAT32 and path.has_bf16:
+        line += f"; auto keeps float32 below d={BF16_MIN_HIDDEN_SIZE}"
     return line
 
 

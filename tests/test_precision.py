@@ -73,3 +73,44 @@ def test_policy_scope_builds_in_the_policy_and_restores_the_global_one():
     assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
     with precision.policy_scope(None):
         assert keras.config.dtype_policy().name == before
+
+
+@pytest.mark.parametrize(
+    ("name", "default"),
+    [
+        ("train", "auto"),
+        ("search", "auto"),
+        ("evaluate", "auto"),
+        ("export", "float32"),
+        ("import_official", "float32"),
+        ("predict", "float32"),
+    ],
+)
+def test_entry_points_take_dtype_policy_with_their_default(name, default):
+    import importlib
+
+    from absl import flags
+
+    fv = flags.FlagValues()
+    importlib.import_module(f"mmnas_tf.{name}").define_flags(fv)
+    assert fv["dtype_policy"].default == default
+    with pytest.raises(flags.IllegalFlagValueError, match="auto.float32.mixed_bfloat16"):
+        fv["dtype_policy"].parse("bf16")
+
+
+def test_auto_keeps_narrow_models_in_float32():
+    amx = precision.HardwarePath(precision.AMX)
+    assert precision.resolve_policy("auto", amx, hidden_size=64) == "float32"
+    assert precision.resolve_policy("auto", amx, hidden_size=512) == "mixed_bfloat16"
+    assert precision.resolve_policy("mixed_bfloat16", amx, hidden_size=64) == "mixed_bfloat16"
+    assert precision.hidden_size_of({"hidden_size": 48}) == 48
+
+
+def test_apply_sets_the_global_policy_and_says_so():
+    before = keras.config.dtype_policy().name
+    try:
+        line = precision.apply("float32", hidden_size=512)
+        assert line.startswith("precision: float32 (")
+        assert keras.config.dtype_policy().name == "float32"
+    finally:
+        keras.config.set_dtype_policy(before)

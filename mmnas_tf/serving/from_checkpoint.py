@@ -74,7 +74,8 @@ def export_checkpoint(
         raise ValueError(f"{checkpoint} was trained for task {run_task!r}, not {task!r}")
     config, num_answers = run["model"], run.get("num_answers")
     task_obj = get_task(task)
-    with precision.policy_scope(dtype_policy):
+    policy = precision.resolve_policy(dtype_policy, hidden_size=precision.hidden_size_of(config))
+    with precision.policy_scope(policy):
         model = task_obj.build_model(config, num_answers)
     restore_model(model, checkpoint)
     data_dir = (experiment.get("data") or {}).get("data_dir", "")
