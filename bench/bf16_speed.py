@@ -6,8 +6,8 @@ medians and per-round ratios (this machine is shared; only ratios of one process
     python -m bench.bf16_speed --mode=eval --batch=64 ...   # --smoke: tiny sizes, seconds
 
 Variants: ``fp32`` / ``bf16`` (one model per policy) x ``fused`` / ``separate`` (two step
-functions over the same model: the fusion is a graph choice, ``MultiHeadAttention.
-fuse_projections``). The same round also times a 2048 matmul in float32 and in bfloat16 (the
+functions over the same model: the fusion is a graph choice, :func:`fused_project`, kept here
+because it lost: docs/performance.md, "bfloat16"). The same round also times a 2048 matmul in float32 and in bfloat16 (the
 hardware's bf16 peak vs fp32 peak). Results are merged into ``--out`` under ``<mode>_b<batch>``.
 """
 
@@ -27,12 +27,36 @@ POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 FUSIONS = {"fused": True, "separate": False}
 
 
+def fused_project(mha, query, key_value):
+    """Q/K/V heads from ONE matmul over the concatenated separate kernels (SA, RSA: [d, 3d]; GA:
+    K/V as [d, 2d], Q alone). The variables stay ``query`` / ``key`` / ``value``, so checkpoints and
+    the original's weight map would be unchanged; only the graph differs."""
+    from keras import ops
+
+    def heads(x, denses):
+        kernel = ops.concatenate([ops.cast(d.kernel, x.dtype) for d in denses], axis=1)
+        b, length = ops.shape(x)[0], ops.shape(x)[1]
+        y = ops.reshape(ops.matmul(x, kernel), (b, length, len(denses), mha.num_heads, -1))
+        y = ops.transpose(y, (2, 0, 3, 1, 4))
+        return [y[i] for i in range(len(denses))]
+
+    if key_value is query:
+        return heads(query, (mha.query_dense, mha.key_dense, mha.value_dense))
+    k, v = heads(key_value, (mha.key_dense, mha.value_dense))
+    return mha._split_heads(mha.query_dense(query)), k, v
+
+
 def set_fusion(model, fused: bool) -> None:
+    """Makes every attention core of ``model`` project Q/K/V fused or as three matmuls (read when
+    a step function is traced)."""
     from mmnas_tf.layers import MultiHeadAttention
 
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if isinstance(layer, MultiHeadAttention):
-            layer.fuse_projections = fused
+            if fused:
+                layer._project = lambda q, kv, mha=layer: fused_project(mha, q, kv)
+            else:
+                layer.__dict__.pop("_project", None)  # the layer's own: three matmuls
 
 
 def make_step(task, model, optimizer, mode: str, spec):

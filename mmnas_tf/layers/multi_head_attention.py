@@ -33,14 +33,7 @@ class MultiHeadAttention(keras.layers.Layer):
     compute dtype (bfloat16); the scores, the bias, the mask and the softmax are float32 (a
     bfloat16 softmax over 100 keys keeps 3 significant digits), the map is cast back for the
     matmul with the values.
-
-    ``fuse_projections`` (default True): when ``key_value is query`` (SA, RSA) Q, K and V come from
-    one [d, 3d] matmul, and for GA K and V from one [d, 2d] matmul, over the concatenation of the
-    three separate kernels: the variables (and so checkpoints and the original's weight map) stay
-    ``query`` / ``key`` / ``value``, only the graph changes. False runs three matmuls.
     """
-
-    fuse_projections = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(**kwargs)
@@ -69,26 +62,11 @@ class MultiHeadAttention(keras.layers.Layer):
         x = ops.reshape(x, (b, length, self.num_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))
 
-    def _fused(self, x, denses):
-        """``[B, h, L, d_h]`` heads of each of ``denses`` applied to ``x``, as one matmul."""
-        kernel = ops.concatenate([ops.cast(d.kernel, x.dtype) for d in denses], axis=1)
-        b, length = ops.shape(x)[0], ops.shape(x)[1]
-        y = ops.reshape(ops.matmul(x, kernel), (b, length, len(denses), self.num_heads, -1))
-        y = ops.transpose(y, (2, 0, 3, 1, 4))
-        return [y[i] for i in range(len(denses))]
-
     def _project(self, query, key_value):
-        if not self.fuse_projections:
-            q, k, v = (
-                self.query_dense(query),
-                self.key_dense(key_value),
-                self.value_dense(key_value),
-            )
-            return [self._split_heads(t) for t in (q, k, v)]
-        if key_value is query:
-            return self._fused(query, (self.query_dense, self.key_dense, self.value_dense))
-        k, v = self._fused(key_value, (self.key_dense, self.value_dense))
-        return self._split_heads(self.query_dense(query)), k, v
+        """The Q, K, V heads [B, h, L, d_h]: three matmuls. (One [d, 3d] matmul over the
+        concatenated kernels was measured slower on CPU: docs/performance.md, "bfloat16".)"""
+        q, k, v = self.query_dense(query), self.key_dense(key_value), self.value_dense(key_value)
+        return [self._split_heads(t) for t in (q, k, v)]
 
     def call(
         self, query, key_value, key_mask=None, bias=None, training=None, return_attention=False
