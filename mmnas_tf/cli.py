@@ -102,7 +102,7 @@ def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> No
     (reproducible across machines)."""
     flags.DEFINE_enum(
         "dtype_policy", default, list(POLICY_CHOICES),
-        "Precision of the model: auto (mixed_bfloat16 on AMX / AVX512_BF16 CPUs and GPUs of "
+        "Precision of the model: auto (mixed_bfloat16 on AMX CPUs and GPUs of "
         "compute capability >= 8.0 for models of d >= 256, else float32), float32, or "
         "mixed_bfloat16 (bf16 matmuls; variables, LayerNorm statistics, softmax, logits and "
         "losses float32). The run's first line says which it took.",

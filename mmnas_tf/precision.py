@@ -5,12 +5,14 @@ already imported, the GPUs' compute capability, and says which path bfloat16 tak
 
 - ``"bf16 via GPU"``: a GPU of compute capability >= 8.0 (Ampere or newer) has bf16 tensor cores;
 - ``"bf16 via AMX"``: an Intel CPU with AMX-BF16 tiles (oneDNN runs bf16 matmuls on them);
-- ``"bf16 via AVX512_BF16"``: a CPU with the AVX-512 bf16 dot-product instructions;
+- ``"bf16 via AVX512_BF16"``: a CPU with the AVX-512 bf16 dot-product instructions but no AMX:
+  bf16 runs, but TensorFlow's oneDNN bf16 matmul was measured 1.3-1.8x SLOWER than float32 there
+  (``bench/bf16_matmul_isa.py``), so the default stays float32;
 - ``"fp32: no bf16 hardware"``: bf16 would be emulated (slower than float32), so the default is
   float32.
 
 ``resolve_policy("auto", path)`` turns the ``--dtype_policy`` flag into a Keras policy name: "auto"
-is ``mixed_bfloat16`` on a bf16 path and ``float32`` otherwise. Under ``mixed_bfloat16`` variables,
+is ``mixed_bfloat16`` on the AMX and GPU paths and ``float32`` otherwise. Under ``mixed_bfloat16`` variables,
 gradients and optimizer state stay float32 and activations are bfloat16; the layers keep LayerNorm
 statistics, softmax, the LSTM cell state, the heads and every loss in float32
 (docs/performance.md, "bfloat16").
@@ -54,8 +56,9 @@ class HardwarePath:
 
     @property
     def default_policy(self) -> str:
-        """``mixed_bfloat16`` where the hardware computes bf16 natively, else ``float32``."""
-        return MIXED_BFLOAT16 if self.has_bf16 else FLOAT32
+        """``mixed_bfloat16`` where bf16 was measured faster than float32 (AMX, GPU), else
+        ``float32`` (AVX512_BF16 alone: slower; no bf16 hardware: emulated)."""
+        return MIXED_BFLOAT16 if self.name in (AMX, GPU) else FLOAT32
 
 
 def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
@@ -149,6 +152,8 @@ def describe(policy: str, path: HardwarePath | None = None) -> str:
     line = f"precision: {policy} ({path.name}; {path.detail})"
     if policy == MIXED_BFLOAT16 and not path.has_bf16:
         line += "; bf16 is emulated here and slower than float32"
+    elif policy == MIXED_BFLOAT16 and path.name == AVX512_BF16:
+        line += "; bf16 matmuls without AMX were measured slower than float32"
     return line
 
 
@@ -166,7 +171,7 @@ def apply(requested: str, hidden_size: int | None = None) -> str:
     policy = resolve_policy(requested, path, hidden_size)
     set_policy(policy)
     line = describe(policy, path)
-    if requested == AUTO and policy == FLOAT32 and path.has_bf16:
+    if requested == AUTO and policy == FLOAT32 and path.default_policy == MIXED_BFLOAT16:
         line += f"; auto keeps float32 below d={BF16_MIN_HIDDEN_SIZE}"
     return line
 
