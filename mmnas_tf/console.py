@@ -41,7 +41,7 @@ VERBOSITY_HELP = (
 
 #: A C++ log line: absl's ``I0000 00:00:1712345678.123456  1234 file.cc:12] ...`` or TensorFlow's
 #: older ``2024-01-02 03:04:05.678901: I path/file.cc:12] ...``; group ``level`` is I/W/E/F.
-_CPP_LINE = re.compile(
+CPP_LINE = re.compile(
     r"^(?:(?P<level>[IWEF])\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\s\]]+:\d+\]"
     r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: (?P<level2>[IWEF]) [^\s\]]+:\d+\])"
 )
@@ -88,7 +88,7 @@ def filter_cpp_log(text: str, verbosity: int) -> str:
     minimum = CPP_LOG_LEVEL[verbosity]
     kept, dropping = [], False
     for line in text.splitlines(keepends=True):
-        match = _CPP_LINE.match(line)
+        match = CPP_LINE.match(line)
         if match:
             level = match.group("level") or match.group("level2")
             dropping = _LEVELS.index(level) < minimum
@@ -179,9 +179,11 @@ class Progress:
     pays for tracing. ``clock`` and ``is_tty`` are for tests.
 
     Args:
-      total: units of the pass (or of the whole run, for a run's ETA).
+      total: units of the pass.
       label: leads the line.
       unit: the rate's unit (``"cycles"`` -> ``12.5 cycles/s``).
+      later: units of the passes after this one that the ETA covers (the rest of a run or of a
+        search phase), named by ``eta_label`` (``ETA run 3:20``).
     """
 
     def __init__(
@@ -194,40 +196,44 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
         interval: float = 0.5,
         is_tty: bool | None = None,
+        later: int = 0,
+        eta_label: str = "",
     ):
         self.total, self.label, self.unit = total, label, unit
+        self.later, self.eta_label = later, eta_label
         self.enabled = progress_enabled() if enabled is None else enabled
         self.stream = stream or sys.stderr
         self.tty = _isatty(self.stream) if is_tty is None else is_tty
         self.clock, self.interval = clock, interval
         self.done, self.start = 0, clock()
-        self._first: tuple[int, float] | None = None  # (done, time) after the first update
+        self.first: tuple[int, float] | None = None  # (done, time) after the first update
         self._shown, self._width, self.fields, self.last_line = None, 0, {}, ""
 
     def rate(self) -> float | None:
         """Units per second after the first update (None until a second one)."""
-        if self._first is None or self.done <= self._first[0]:
+        if self.first is None or self.done <= self.first[0]:
             return None
-        return (self.done - self._first[0]) / max(self.clock() - self._first[1], 1e-9)
+        return (self.done - self.first[0]) / max(self.clock() - self.first[1], 1e-9)
 
     def eta(self) -> float | None:
-        """Seconds left at the current rate (None without a total or a rate)."""
+        """Seconds left of this pass and the ``later`` units at the current rate (None without a
+        total or a rate)."""
         rate = self.rate()
         if self.total is None or not rate:
             return None
-        return max(self.total - self.done, 0) / rate
+        return (max(self.total - self.done, 0) + self.later) / rate
 
     def line(self) -> str:
         count = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
         parts = [f"{self.label}: {count}" if self.label else count]
         parts += [_field(k, v) for k, v in self.fields.items() if v is not None]
-        rate = self.rate()
+        rate, eta = self.rate(), self.eta()
         if rate is not None:
-            parts.append(f"{rate:.1f}" if rate < 100 else f"{rate:.0f}")
-            parts[-1] += f" {self.unit}/s" if self.unit else "/s"
-        eta = self.eta()
-        if eta is not None and self.done < (self.total or 0):
-            parts.append(f"ETA {format_seconds(eta)}")
+            number = f"{rate:.1f}" if rate < 100 else f"{rate:.0f}"
+            parts.append(f"{number} {self.unit}/s" if self.unit else f"{number}/s")
+        if eta is not None and (self.done < (self.total or 0) or self.later):
+            name = f"ETA {self.eta_label}" if self.eta_label else "ETA"
+            parts.append(f"{name} {format_seconds(eta)}")
         return " - ".join(parts)
 
     def update(self, n: int = 1, **fields) -> None:
@@ -235,8 +241,8 @@ class Progress:
         self.done += n
         self.fields.update(fields)
         now = self.clock()
-        if self._first is None:
-            self._first = (self.done, now)
+        if self.first is None:
+            self.first = (self.done, now)
         if not (self.enabled and self.tty):
             return
         if self._shown is None or now - self._shown >= self.interval or self.done == self.total:
@@ -247,11 +253,16 @@ class Progress:
         """A line that stays (an epoch's summary), in both modes; replaces the self-updating one."""
         if not self.enabled:
             return
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-            self._width = 0
+        self.clear()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+    def clear(self) -> None:
+        """Blanks the self-updating line (before other output, e.g. a line on stdout)."""
+        if self.enabled and self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
 
     def close(self, **fields) -> str:
         """Ends the pass: its line stays (the one line when not a terminal); returns it."""

@@ -43,6 +43,9 @@ from mmnas_tf.nas.temperature import TemperatureSchedule
 from mmnas_tf.tasks import get_task, task_names
 
 HEADS_FROM = ("genotype", "config")
+EVAL_PADDING = ("batch", "max")
+#: Tasks whose data has a variable number of regions per image: their named configs bucket.
+VARIABLE_REGION_TASKS = ("vqa",)
 #: The published genotypes (package data).
 GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 
@@ -58,8 +61,20 @@ class DataConfig:
       train_split / eval_split: split names in the manifest.
       batch_size: global training batch (64).
       eval_batch_size: batch of evaluation and hard-negative mining.
-      bucket_boundaries: region-count buckets (e.g. (20, 36, 50, 100), last = max_regions);
-        empty = no bucketing (one padded shape).
+      bucketing: training batches are grouped by region count and padded only to their bucket's
+        boundary (``bucket_boundaries``) instead of ``max_regions``. On in the named configs whose
+        data has variable region counts (VQA: bottom-up features keep 10-100 regions per image);
+        off for ITM (36 regions per image) and VG (100 per image, and its loss normalises the
+        object scores over every slot, padding included, so fewer slots would change it). The
+        model masks padding: an example's outputs do not depend on it (tested); a bucketed
+        training differs from a padded one by its batches (formed per bucket, each bucket's
+        partial window dropped) and dropout masks, not by what a step computes for an example.
+      bucket_boundaries: region-count bucket edges (e.g. (20, 36, 50, 100), last = max_regions);
+        empty = every tenth of max_regions (10, 20, ..., 100). Used by training when ``bucketing``
+        is on and by evaluation when ``eval_padding`` is ``batch``.
+      eval_padding: ``batch`` (default): evaluation batches are grouped by region count and padded
+        only to their largest region count (the metrics equal padded evaluation's, tested);
+        ``max``: every image padded to max_regions (the original's way).
       shuffle_buffer: examples held for shuffling.
       seed: data-order seed; epoch e uses ``seed + e`` so a resumed run sees the same order.
       search_ratio: |D_m| : |D_a| of the search split (4 : 1).
@@ -71,7 +86,9 @@ class DataConfig:
     eval_split: str = "val"
     batch_size: int = 64
     eval_batch_size: int = 256
+    bucketing: bool = False
     bucket_boundaries: tuple[int, ...] = ()
+    eval_padding: str = "batch"
     shuffle_buffer: int = 2048
     seed: int = 0
     search_ratio: tuple[int, int] = (4, 1)
@@ -88,8 +105,12 @@ class DataConfig:
         if self.num_answers is not None and self.num_answers < 1:
             raise ValueError(f"data.num_answers must be >= 1 or None, got {self.num_answers}")
         b = list(self.bucket_boundaries)
-        if b != sorted(set(b)):
-            raise ValueError(f"data.bucket_boundaries must increase strictly, got {b}")
+        if b != sorted(set(b)) or b[:1] and b[0] < 1:
+            raise ValueError(
+                f"data.bucket_boundaries must be positive and increase strictly, got {b}"
+            )
+        if self.eval_padding not in EVAL_PADDING:
+            raise ValueError(f"data.eval_padding={self.eval_padding!r}; accepted: {EVAL_PADDING}")
         return self
 
 
@@ -448,7 +469,7 @@ def paper_experiment(task: str) -> ExperimentConfig:
         model=model,
         search_model=search_model,
         genotype=os.path.join(GENOTYPE_DIR, recipe.genotype) if recipe.genotype else None,
-        data=DataConfig(),
+        data=DataConfig(bucketing=task in VARIABLE_REGION_TASKS),
         train=train,
         search=search,
     )
@@ -481,7 +502,7 @@ def tiny_experiment(task: str) -> ExperimentConfig:
         search_model=search_model,
         genotype=dict(TINY_GENOTYPE),
         heads_from="config",
-        data=DataConfig(batch_size=8, eval_batch_size=32, shuffle_buffer=256),
+        data=dataclasses.replace(paper.data, batch_size=8, eval_batch_size=32, shuffle_buffer=256),
         train=dataclasses.replace(
             paper.train,
             epochs=3,

@@ -5,13 +5,15 @@ curves and genotype diagram, one attention picture), on the tiny VQA experiment.
 python -m mmnas_tf.quickstart --workdir=/tmp/mmnas_quickstart
 
 Each stage calls the real entry point's ``main`` (the same code as its command line, printed before
-it runs). A stage whose module is not in this checkout is skipped with a message.
+it runs). A stage whose module is not in this checkout is skipped with a message. The summary is
+printed and written to ``WORKDIR/summary.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import shlex
 import time
@@ -129,6 +131,8 @@ def main(argv: Sequence[str]) -> dict:
     print(f"prediction: {out['prediction'] or '(skipped)'}")
     for name, path in (out["pictures"] or {}).items():
         print(f"{name + ':':<11} {path}")
+    with open(os.path.join(work, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=1, default=str)
     return out
 
 

@@ -135,6 +135,7 @@ def search(
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard, hooks=hooks,
+        cycles_per_epoch=cycles_estimate(exp),
         callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
@@ -149,6 +150,19 @@ def search(
         )
         print(f"uniform: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
     return status
+
+
+def cycles_estimate(exp) -> int | None:
+    """Cycles of a search epoch before the first one ends (the phase's ETA): D_m's share of the
+    training split's examples over u batches (None when the manifest does not say)."""
+    from mmnas_tf.data.writer import split_examples
+
+    d = exp.data
+    examples = split_examples(d.data_dir, d.train_split)
+    if not examples:
+        return None
+    dm = examples * d.search_ratio[0] // sum(d.search_ratio)
+    return -(-dm // d.batch_size) // exp.search.weight_steps_per_arch_step or None
 
 
 def search_model_config(exp, sizes: dict):

@@ -135,8 +135,9 @@ def train(
 
     hooks = task.epoch_hooks(exp, config, model)  # e.g. ITM hard-negative mining
     callbacks = []
-    if progress:
-        callbacks.append(cb.ProgressBar(exp.train.log_every_steps or 10, exp.data.batch_size))
+    if progress and is_chief:  # one progress line for a multi-worker run
+        every, batch = exp.train.log_every_steps or 10, exp.data.batch_size
+        callbacks.append(cb.ProgressBar(every, batch, steps_per_epoch=steps_estimate(exp)))
     callbacks.append(
         cb.TensorBoardScalars(
             os.path.join(model_dir, "tensorboard"),
@@ -154,6 +155,17 @@ def train(
         max_to_keep=exp.train.max_to_keep, callbacks=callbacks, hooks=hooks,
     )  # fmt: skip
     return trainer.fit(train_dataset_fn(exp))
+
+
+def steps_estimate(exp) -> int | None:
+    """Steps of a training epoch, for the run's ETA before the first epoch ends: the step cap,
+    else the split's examples over the batch size (None when the manifest does not say)."""
+    from mmnas_tf.data.writer import split_examples
+
+    examples = split_examples(exp.data.data_dir, exp.data.train_split)
+    steps = -(-examples // exp.data.batch_size) if examples else None
+    cap = exp.train.steps_per_epoch
+    return min(cap, steps) if cap and steps else cap or steps
 
 
 def train_dataset_fn(exp):

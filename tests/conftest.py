@@ -68,3 +68,13 @@ def reference_by_task():
 @pytest.fixture(scope="session")
 def trained_reference_by_task():
     return {t: Reference(t, "trained") for t in ("vqa", "itm", "vg")}
+
+
+@pytest.fixture(autouse=True)
+def _progress_back_on():
+    """An entry point's ``main([... "--noprogress"])`` turns progress off for the process; the
+    next test starts with it on again."""
+    yield
+    from mmnas_tf import console
+
+    console.set_progress(True)

@@ -3,6 +3,8 @@
 nothing)."""
 
 import io
+import os
+import subprocess
 import sys
 import textwrap
 
@@ -120,6 +122,20 @@ def test_an_import_s_file_descriptor_writes_are_filtered(tmp_path, monkeypatch, 
     console.import_quietly(module, verbosity)
     assert module in sys.modules
     assert capfd.readouterr().err == want
+
+
+def test_verbosity_2_brings_tensorflow_s_log_lines_back():
+    # the same process start as the quickstart's (tests/engine/test_quickstart.py), where the
+    # default verbosity shows none of them; TF_CPP_MIN_LOG_LEVEL unset as a user's shell has it
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmnas_tf.export", "--verbosity=2", "--help"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0 and "--verbosity" in proc.stdout
+    shown = proc.stderr.splitlines()
+    assert sum(bool(console.CPP_LINE.match(line)) for line in shown) >= 2, proc.stderr
+    assert console.filter_cpp_log(proc.stderr, 0) == ""  # nothing else was written
 
 
 # ---- progress -----------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Order of work (why): read shards interleaved -> keep the D_m or D_a part (by a seeded hash of the
 IMAGE id, so an image never feeds both) -> decode one record per image and pad its regions ONCE ->
 expand to one example per text (the image tensors are shared, not copied) -> shuffle examples ->
-batch (optionally bucketed by region count) -> cast features to float32 per batch (float16 shards
-stay float16 in the shuffle buffer: half the memory).
+batch (optionally grouped by region count, see ``PipelineConfig.bucket_boundaries``) -> cast
+features to float32 per batch (float16 shards stay float16 in the shuffle buffer: half the memory).
 
 Element: ``(inputs, targets)``; ``inputs`` keyed by :mod:`mmnas_tf.inputs` names
 (``text_ids`` int32 [B, m], ``image_features`` float32 [B, n, d], ``boxes`` float32 [B, n, 4],
@@ -25,6 +25,7 @@ from mmnas_tf.data import schema, writer
 
 ON_CORRUPT = ("raise", "skip")
 SUBSETS = ("all", "dm", "da")
+PAD_TO = ("bucket", "batch")
 _IMAGE_KEYS = ("image_id", "image_index", "image_size", "num_regions", "features", "boxes")
 
 
@@ -47,9 +48,15 @@ class PipelineConfig:
       subset: ``all``, ``dm`` (weights part of a search split) or ``da`` (architecture part).
       subset_ratio: |D_m| : |D_a| (original 4:1).
       subset_seed: seed of the image-id hash that assigns D_m / D_a.
-      bucket_boundaries: e.g. (20, 36, 50, 100): pad each image's regions to the smallest boundary
-        that holds them and batch per bucket (fewer padded objects; one XLA shape per bucket).
-        The last boundary must equal ``max_regions``.
+      bucket_boundaries: e.g. (20, 36, 50, 100): batch examples per bucket of region count (the
+        smallest boundary that holds them), in stream order (``group_by_window``, one window of
+        ``batch_size`` per bucket; training drops each bucket's partial window, evaluation keeps
+        it). The last boundary must equal ``max_regions``. None = no grouping: every image is
+        padded to ``max_regions`` (fixed shapes). :func:`region_buckets` gives tenths.
+      pad_to: how a bucketed batch is padded: ``bucket`` (each image to its bucket's boundary: one
+        shape per bucket, for XLA) or ``batch`` (to the largest region count in the batch: no
+        padded region beyond what the batch needs; evaluation). Text stays padded to
+        ``max_tokens`` (the sentence LSTM runs over a fixed number of steps).
       on_corrupt: ``raise`` (error naming file and record index) or ``skip`` (drop the unreadable
         rest of that shard, counted in :attr:`Pipeline.skipped_records`).
       repeat: repeat forever (training loops that count steps).
@@ -69,6 +76,7 @@ class PipelineConfig:
     subset_ratio: tuple[int, int] = (4, 1)
     subset_seed: int = 0
     bucket_boundaries: Sequence[int] | None = None
+    pad_to: str = "bucket"
     on_corrupt: str = "raise"
     repeat: bool = False
     cycle_length: int = 4
@@ -78,6 +86,7 @@ class PipelineConfig:
         for name, value, choices in (
             ("on_corrupt", self.on_corrupt, ON_CORRUPT),
             ("subset", self.subset, SUBSETS),
+            ("pad_to", self.pad_to, PAD_TO),
         ):
             if value not in choices:
                 raise ValueError(f"{name}={value!r}; expected one of {choices}")
@@ -145,11 +154,18 @@ class Pipeline:
         if c.repeat:
             ds = ds.repeat()
         if c.bucket_boundaries:
-            ds = ds.group_by_window(
-                key_func=lambda e: tf.shape(e["features"], out_type=tf.int64)[0],
-                reduce_func=lambda _, w: w.batch(c.batch_size, drop_remainder=c.training),
-                window_size=c.batch_size,
-            )
+            bounds = tf.constant(list(c.bucket_boundaries), tf.int64)
+
+            def bucket(e):
+                n = tf.shape(e["features"], out_type=tf.int64)[0]
+                return tf.reduce_sum(tf.cast(bounds < n, tf.int64))
+
+            def batch(_, window):
+                if c.pad_to == "batch":  # to the batch's largest region count
+                    return window.padded_batch(c.batch_size, drop_remainder=c.training)
+                return window.batch(c.batch_size, drop_remainder=c.training)
+
+            ds = ds.group_by_window(key_func=bucket, reduce_func=batch, window_size=c.batch_size)
         else:
             ds = ds.batch(c.batch_size, drop_remainder=c.training)
         ds = ds.map(
@@ -158,6 +174,13 @@ class Pipeline:
         options = tf.data.Options()
         options.deterministic = c.deterministic
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def region_buckets(max_regions: int) -> tuple[int, ...]:
+    """Bucket boundaries at every tenth of ``max_regions`` (100: 10, 20, ..., 100; 6: 1, ..., 6)."""
+    if max_regions < 1:
+        raise ValueError(f"max_regions must be >= 1, got {max_regions}")
+    return tuple(sorted({-(-max_regions * k // 10) for k in range(1, 11)}))
 
 
 def _read_lines(path: str) -> list[str]:
@@ -277,7 +300,9 @@ def prepare_record(
         )
     d = schema.decode_record(c.task, serialized, feature_dtype)
     n = tf.minimum(d["num_regions"], c.max_regions)
-    if c.bucket_boundaries:
+    if c.bucket_boundaries and c.pad_to == "batch":
+        slots = n  # the regions sent; the batch pads them to its own largest count
+    elif c.bucket_boundaries:
         bounds = tf.constant(list(c.bucket_boundaries), tf.int64)
         slots = tf.gather(bounds, tf.reduce_sum(tf.cast(bounds < n, tf.int32)))
     else:

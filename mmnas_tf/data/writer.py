@@ -152,6 +152,15 @@ def load_manifest(data_dir: str) -> dict[str, Any]:
     return manifest
 
 
+def split_examples(data_dir: str, split: str) -> int | None:
+    """Examples in ``split`` by the manifest (None when the folder or split is not there): a
+    progress line's total, before the data is read."""
+    try:
+        return int(load_manifest(data_dir)["splits"][split]["examples"])
+    except (FileNotFoundError, KeyError, ValueError):
+        return None
+
+
 def split_files(data_dir: str, split: str) -> list[str]:
     """Shard paths of one split, from the manifest (so a missing shard is an error, not less data)."""
     manifest = load_manifest(data_dir)

@@ -8,13 +8,14 @@ global batch of the step; otherwise the ``batch_size`` given to the callback).
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 import keras
 import tensorflow as tf
+
+from mmnas_tf.console import Progress, format_seconds
 
 
 def parse_profile_steps(text: str) -> tuple[int, int] | None:
@@ -31,13 +32,6 @@ def parse_profile_steps(text: str) -> tuple[int, int] | None:
     if not 0 < start <= stop:
         raise ValueError(f"--profile_steps needs 0 < a <= b, got {text!r}")
     return start, stop
-
-
-def _format_seconds(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
 class _Throughput:
@@ -59,59 +53,93 @@ class _Throughput:
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """One self-overwriting line per epoch: step, loss, examples/s and ETA.
+    """Training progress (:class:`mmnas_tf.console.Progress` on stderr): per epoch, a line with the
+    step, loss and the other scalars, steps/s, examples/s and the ETA of the whole run; at each
+    epoch end a line that stays. When stderr is not a terminal only the epoch-end lines are
+    written; under ``--noprogress`` nothing.
+
+    The run's ETA needs the steps of an epoch: the loop's cap (``params["steps"]``), else the
+    length of the last epoch seen, else ``steps_per_epoch`` (an estimate from the split's size),
+    so every configuration gets one from its first step on.
 
     Args:
-      every_steps: int, refresh interval in steps.
+      every_steps: int, refresh interval in steps (a terminal line refreshes at most twice a
+        second).
       batch_size: int, examples per step when the logs carry no ``examples``.
-      stream: where to write (stderr).
+      steps_per_epoch: int, the estimate above (None: from the second epoch on).
+      stream, clock, is_tty: for tests (default: stderr, ``time.monotonic``, ``stream.isatty()``).
     """
 
     def __init__(
-        self, every_steps: int = 10, batch_size: int | None = None, stream: TextIO | None = None
+        self,
+        every_steps: int = 10,
+        batch_size: int | None = None,
+        steps_per_epoch: int | None = None,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        is_tty: bool | None = None,
     ):
         super().__init__()
         self.every_steps = max(1, every_steps)
         self.batch_size = batch_size
-        self.stream = stream or sys.stderr
-        self._meter = _Throughput()
-        self.last_line = ""
+        self.estimate = steps_per_epoch
+        self.stream, self.clock, self.is_tty = stream, clock, is_tty
+        self.bar: Progress | None = None
+        self.lines: list[str] = []  # the epoch-end lines
+
+    def _epoch_steps(self) -> int | None:
+        return (self.params or {}).get("steps") or self.estimate
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._epoch_start = time.perf_counter()
-        self._meter.reset()
-        self._seen = 0
+        epochs = (self.params or {}).get("epochs") or epoch + 1
+        steps = self._epoch_steps()
+        self._epoch, self._examples = epoch, 0
+        self.bar = Progress(
+            steps, f"epoch {epoch + 1}/{epochs}", unit="steps", stream=self.stream,
+            clock=self.clock, is_tty=self.is_tty, later=(epochs - epoch - 1) * (steps or 0),
+            eta_label="run",
+        )  # fmt: skip
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        rate = self._meter.add(int(logs.get("examples", self.batch_size or 0)))
-        self._seen = batch + 1
-        if self._seen % self.every_steps:
-            return
-        steps = self.params.get("steps") if self.params else None
-        epochs = self.params.get("epochs") if self.params else None
-        parts = [f"epoch {self._epoch + 1}" + (f"/{epochs}" if epochs else "")]
-        parts.append(f"step {self._seen}" + (f"/{steps}" if steps else ""))
-        parts += [
-            f"{k} {float(v):.4g}" for k, v in logs.items()
-            if k not in ("examples", "step") and _is_scalar(v)
-        ]  # fmt: skip
-        if rate:
-            parts.append(f"{rate:.1f} ex/s")
-        if steps:
-            elapsed = time.perf_counter() - self._epoch_start
-            parts.append("ETA " + _format_seconds(elapsed / self._seen * (steps - self._seen)))
-        self.last_line = " - ".join(parts)
-        self.stream.write("\r" + self.last_line + " ")
-        self.stream.flush()
+        if self.bar is None:
+            self.on_epoch_begin(0)
+        logs, bar = logs or {}, self.bar
+        examples = int(logs.get("examples", self.batch_size or 0))
+        if bar.done:
+            self._examples += examples
+        scalars = {k: float(v) for k, v in logs.items() if k not in ("examples", "step") and _is_scalar(v)}  # fmt: skip
+        if (batch + 1) % self.every_steps == 0 or batch + 1 == bar.total:
+            scalars["ex/s"] = self._examples_per_second()
+        bar.update(batch + 1 - bar.done, **scalars)
+
+    def _examples_per_second(self) -> float | None:
+        """Examples per second after the first (tracing) step."""
+        first, now = self.bar.first, self.clock()
+        if first is None or now <= first[1] or not self._examples:
+            return None
+        return self._examples / (now - first[1])
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        took = time.perf_counter() - getattr(self, "_epoch_start", time.perf_counter())
-        summary = " - ".join(f"{k} {float(v):.4g}" for k, v in logs.items() if _is_scalar(v))
-        self.stream.write(f"\repoch {epoch + 1} done in {_format_seconds(took)}: {summary}\n")
-        self.stream.flush()
+        bar = self.bar
+        if bar is None:
+            return
+        steps = bar.done
+        self.estimate = steps or self.estimate  # the measured epoch length for the next ETAs
+        epochs = (self.params or {}).get("epochs") or epoch + 1
+        bar.total = steps
+        bar.later = (epochs - epoch - 1) * ((self.params or {}).get("steps") or steps)
+        parts = [f"epoch {epoch + 1}/{epochs} done in {format_seconds(self.clock() - bar.start)}"]
+        parts += [f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if _is_scalar(v)]
+        rate, eta = bar.rate(), bar.eta()
+        if rate:
+            parts.append(f"{rate:.3g} steps/s")
+            parts.append(f"{self._examples_per_second():.1f} ex/s")
+        if eta is not None and bar.later:
+            parts.append(f"ETA run {format_seconds(eta)}")
+        line = " - ".join(parts)
+        self.lines.append(line)
+        bar.write_line(line)
+        self.bar = None
 
 
 def _is_scalar(value) -> bool:

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
+from mmnas_tf.console import Progress
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
 from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
 from mmnas_tf.engine.loop import DatasetFn, EpochLoop
@@ -58,7 +59,11 @@ class Searcher(EpochLoop):
       max_to_keep: checkpoints kept.
       tensorboard: write TensorBoard summaries (chief only).
       run_eagerly: run cycles and evaluation eagerly (debugging and fast tests).
-      log: ``fn(str)`` for one progress line per epoch (default: print).
+      log: ``fn(str)`` for the result line of each epoch (default: print).
+      cycles_per_epoch: an estimate of the cycles of an epoch without a cap, for the phase's ETA
+        before the first epoch ends (afterwards the measured length).
+      progress: the progress line on stderr (:class:`mmnas_tf.console.Progress`; default: the
+        process's ``--[no]progress``): per cycle on a terminal, one line per epoch otherwise.
       hooks: the task's ``EpochHooks`` (``Task.epoch_hooks``): ``before_epoch`` runs at the start
         of a fresh epoch, not when resuming mid-epoch (ITM: mine hard negatives), and its
         ``trackables`` join the checkpoint.
@@ -81,8 +86,12 @@ class Searcher(EpochLoop):
         log: Callable[[str], None] = print,
         hooks: EpochHooks | None = None,
         callbacks: Sequence = (),
+        cycles_per_epoch: int | None = None,
+        progress: bool | None = None,
     ):
         hooks = hooks or EpochHooks()
+        self.cycles_per_epoch = steps_per_epoch or cycles_per_epoch
+        self.progress, self.bar = progress, None
         self.model, self.config, self.model_dir = search_model, config, model_dir
         self.strategy = strategy or tf.distribute.get_strategy()
         if jit_compile and needs_distribution(self.strategy):
@@ -189,6 +198,33 @@ class Searcher(EpochLoop):
     def on_epoch_start(self, epoch: int, resumed_mid_epoch: bool) -> None:
         if not resumed_mid_epoch:
             self.model.reset_metrics()
+        phase, cycles = self.phase(epoch)[0], self.cycles_per_epoch
+        self.bar = Progress(
+            cycles, f"epoch {epoch + 1}/{self.total_epochs} {phase}",
+            self.progress if self.is_chief else False, unit="cycles",
+            later=self._epochs_after(epoch) * (cycles or 0), eta_label=phase,
+        )  # fmt: skip
+        self.bar.done = int(self.state.step_in_epoch.numpy())
+        self._stop_in = self.epochs_before_early_stop(epoch)
+
+    def _epochs_after(self, epoch: int) -> int:
+        """Epochs of ``epoch``'s phase after it."""
+        warmup = self.config.warmup_epochs
+        return (warmup if epoch < warmup else self.total_epochs) - epoch - 1
+
+    def epochs_before_early_stop(self, epoch: int) -> int | None:
+        """The fewest epochs, ``epoch`` included, after which the early stop could fire (the
+        argmax genotype unchanged from now on); None when it cannot fire by the last epoch."""
+        patience, warmup = self.config.early_stop_patience, self.config.warmup_epochs
+        if not patience:
+            return None
+        if epoch < warmup:  # the first search epoch has no search epoch before it to match
+            n = warmup - epoch + 1 + patience
+        elif epoch == warmup:
+            n = 1 + patience
+        else:
+            n = patience - self.status["unchanged"]
+        return n if n <= self.total_epochs - epoch else None
 
     def train_step_on(self, iterator, epoch: int, in_epoch: int) -> dict:
         if self._train is None:
@@ -199,6 +235,10 @@ class Searcher(EpochLoop):
         logs = self._train(iterator)
         for cb in self.callbacks:
             cb.on_train_batch_end(in_epoch, {"step": step})
+        fields = {"loss": _number(logs.get("loss"))}
+        if self._stop_in is not None:
+            fields["early stop in >="] = f"{self._stop_in} epochs"
+        self.bar.update(1, **fields)
         return logs
 
     def end_epoch(self, epoch: int, steps: int, seconds: float, logs: dict) -> dict:
@@ -239,7 +279,18 @@ class Searcher(EpochLoop):
     def after_save(self, epoch: int, result: dict) -> None:
         pictures = self._write_files(result)
         self._summaries(*self._epoch_summary, pictures)
+        self._close_bar(epoch)
         self.log(self._epoch_line)
+
+    def _close_bar(self, epoch: int) -> None:
+        """The epoch's progress line stays, its phase ETA from the measured epoch length."""
+        bar = self.bar
+        measured = bar.done or self.cycles_per_epoch
+        self.cycles_per_epoch = self.steps_per_epoch or measured
+        bar.total = bar.done
+        bar.later = 0 if self.status["stopped"] else self._epochs_after(epoch) * (measured or 0)
+        bar.fields.pop("early stop in >=", None)
+        bar.close()
 
     def _write_files(self, status: dict) -> dict | None:
         """Writes the history files and pictures (chief only); returns the pictures."""

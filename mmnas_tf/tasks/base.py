@@ -17,8 +17,10 @@ from keras import ops
 
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.console import Progress
 from mmnas_tf.data import schema
-from mmnas_tf.data.pipeline import Pipeline, PipelineConfig
+from mmnas_tf.data.pipeline import Pipeline, PipelineConfig, region_buckets
+from mmnas_tf.data.writer import split_examples
 
 
 def sigmoid_cross_entropy_sum(labels, logits):
@@ -163,15 +165,22 @@ class Task(schema.RecordFormat):
     # ---- data ------------------------------------------------------------------------------------
     def pipeline_config(self, data, model: ModelConfig, training: bool = True, **overrides):
         """The ``PipelineConfig`` of an experiment's ``data`` section (a ``DataConfig``) and model
-        sizes: training batches shuffle with ``data.seed``; evaluation batches
-        (``training=False``) are ``data.eval_batch_size`` in a fixed order. ``overrides`` replace
-        any field (e.g. ``seed``, ``subset``, ``repeat``)."""
+        sizes: training batches shuffle with ``data.seed`` and, with ``data.bucketing``, are
+        grouped by region count and padded to their bucket's boundary; evaluation batches
+        (``training=False``) are ``data.eval_batch_size`` in a fixed order and, with
+        ``data.eval_padding == "batch"``, grouped by region count and padded only to their own
+        largest count. Boundaries: ``data.bucket_boundaries`` or every tenth of
+        ``model.max_regions``. ``overrides`` replace any field (e.g. ``seed``, ``subset``,
+        ``repeat``; ``bucket_boundaries=None`` pads every image to ``max_regions``)."""
+        grouped = data.bucketing if training else data.eval_padding == "batch"
+        bounds = tuple(data.bucket_boundaries) or region_buckets(model.max_regions)
         fields = dict(
             task=self, batch_size=data.batch_size if training else data.eval_batch_size,
             max_tokens=model.max_tokens, max_regions=model.max_regions, training=training,
             num_answers=data.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
             deterministic=not training, subset_ratio=tuple(data.search_ratio),
-            subset_seed=data.seed, bucket_boundaries=data.bucket_boundaries or None,
+            subset_seed=data.seed, bucket_boundaries=bounds if grouped else None,
+            pad_to="bucket" if training else "batch",
         )  # fmt: skip
         fields.update(overrides)
         return PipelineConfig(**fields)
@@ -222,12 +231,16 @@ class Task(schema.RecordFormat):
         """Evaluates ``model`` on ``split`` of ``data.data_dir`` (the model's sizes ``config``);
         files it writes go to ``output_dir``. The default runs the evaluation pipeline through
         :meth:`update_metrics`, :meth:`validation_step` and :meth:`aggregate_logs`, then
-        :meth:`reduce_aggregated_logs`."""
+        :meth:`reduce_aggregated_logs`; a progress line counts the examples."""
         predict, metrics, state = predict_fn(model), self.build_metrics(), None
+        total = split_examples(data.data_dir, split)
+        bar = Progress(total, f"evaluate {self.name}/{split}", unit="examples")
         for inputs, targets in self.build_inputs(data, config, split, training=False):
             outputs = predict(inputs)
             self.update_metrics(metrics, outputs, inputs, targets)
             state = self.aggregate_logs(state, self.validation_step(outputs, inputs, targets))
+            bar.update(int(inputs[names.TEXT_IDS].shape[0]))
+        bar.close()
         return self.reduce_aggregated_logs(state, metrics, data, split, output_dir)
 
     # ---- the epoch loop --------------------------------------------------------------------------

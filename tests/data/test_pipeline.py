@@ -133,6 +133,48 @@ def test_bucketing_pads_to_the_smallest_boundary(tmp_path, helpers):
     assert count == sum(len(r["texts"]) for r in records)
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_batch_padding_pads_each_bucket_batch_to_its_own_largest_count(tmp_path, helpers, training):
+    regions = (10, 100, 3, 36, 50, 7, 20, 100, 12, 14, 45, 33)
+    records = helpers.write_random(str(tmp_path), "itm", regions=regions)
+    bounds = (10, 20, 50)
+    config = _config(
+        "itm", bucket_boundaries=bounds, pad_to="batch", batch_size=3, training=training, seed=1
+    )
+    by_image = {r["image_index"]: r for r in records}
+    seen, widths = [], []
+    for inputs, targets in pipeline.Pipeline(str(tmp_path), "train", config).dataset():
+        feats = inputs[names.IMAGE_FEATURES].numpy()
+        counts = [
+            min(len(by_image[int(i)]["features"]), MAX_REGIONS) for i in targets["image_index"]
+        ]
+        assert feats.shape[1] == max(counts)  # the batch's own largest count, not a boundary
+        buckets = {min(b for b in bounds if b >= n) for n in counts}
+        assert len(buckets) == 1  # one bucket per batch
+        for row, n, image in zip(feats, counts, targets["image_index"].numpy()):
+            np.testing.assert_array_equal(row[:n], by_image[int(image)]["features"][:n])
+            assert not row[n:].any()
+        assert training is False or len(counts) == 3
+        widths.append(feats.shape[1])
+        seen += targets["caption_index"].numpy().tolist()
+    texts = sorted(t for r in records for t in r["text_id"])
+    assert len(set(widths)) > 2
+    if training:  # each bucket drops its partial window; the same seed gives the same batches
+        assert len(seen) == len(set(seen)) and len(seen) % 3 == 0 and set(seen) <= set(texts)
+        again = pipeline.Pipeline(str(tmp_path), "train", config).dataset()
+        assert [i for _, t in again for i in t["caption_index"].numpy().tolist()] == seen
+    else:
+        assert sorted(seen) == texts
+
+
+def test_region_buckets_are_tenths():
+    assert pipeline.region_buckets(100) == (10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+    assert pipeline.region_buckets(36) == (4, 8, 11, 15, 18, 22, 26, 29, 33, 36)
+    assert pipeline.region_buckets(6) == (1, 2, 3, 4, 5, 6)
+    with pytest.raises(ValueError, match="max_regions must be >= 1"):
+        pipeline.region_buckets(0)
+
+
 def test_search_subsets_are_disjoint_reproducible_and_complete(tmp_path, helpers):
     helpers.write_random(str(tmp_path), "itm", regions=[5] * 60, shards=2)
 
@@ -189,6 +231,8 @@ def test_bad_config_names_choices(tmp_path, helpers):
         _config("vqa", on_corrupt="ignore")
     with pytest.raises(ValueError, match="subset='train'"):
         _config("vqa", subset="train")
+    with pytest.raises(ValueError, match=r"pad_to='max'; expected one of \('bucket', 'batch'\)"):
+        _config("vqa", pad_to="max")
     with pytest.raises(ValueError, match="end at max_regions=50"):
         _config("vqa", bucket_boundaries=(20, 36))
     helpers.write_random(str(tmp_path), "vg")

@@ -1,20 +1,53 @@
 """The README's first command end to end (synthetic -> search -> retrain -> evaluate -> export ->
-prediction) on a very small dataset."""
+prediction) on a very small dataset, as a user runs it: ``python -m mmnas_tf.quickstart`` in a
+process of its own, without ``TF_CPP_MIN_LOG_LEVEL`` (quiet by default must not lean on it), stderr
+a pipe (progress: one line per pass)."""
 
+import json
 import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from support.session_loader import SessionModel, loaded_outputs
 
-from mmnas_tf import quickstart
+#: A line of TensorFlow's C++ logging (absl's format or TensorFlow's older one), absl's notice,
+#: and the messages seen before the entry points were quieted.
+CPP_LOG = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]|\d{4}-\d\d-\d\d [\d:.]+: [IWEF] )"
+    r"|WARNING: All log messages before absl|cudart_stub|TFT_OPTIONAL|port\.cc:|cpu_feature_guard",
+    re.M,
+)
+
+
+def _run(*argv, timeout=1800):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", *argv], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.slow
-def test_quickstart_runs_every_stage(tmp_path, capsys):
-    out = quickstart.main(["quickstart", f"--workdir={tmp_path}", "--num_images=30", "--epochs=1"])
-    text = capsys.readouterr().out
+def test_quickstart_runs_every_stage_quietly(tmp_path):
+    proc = _run("mmnas_tf.quickstart", f"--workdir={tmp_path}", "--num_images=30", "--epochs=1")
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    text, err = proc.stdout, proc.stderr
+    with open(tmp_path / "summary.json") as f:
+        out = json.load(f)
+    # quiet: not one line of TensorFlow's C++ logging at the default verbosity
+    assert not CPP_LOG.search(text + err), CPP_LOG.search(text + err).group(0)
+    # progress on a pipe: one line per pass (writing, each search epoch, each training epoch,
+    # the evaluation), no self-overwriting lines
+    assert "\r" not in err
+    passes = [re.sub(r" in [\d:]+$", "", re.split(r": | - ", line)[0]) for line in err.splitlines()]
+    assert passes == [
+        "vqa/train", "vqa/val", "epoch 1/3 warmup", "epoch 2/3 search", "epoch 3/3 search",
+        "epoch 1/1 done", "evaluate vqa/val",
+    ], err  # fmt: skip
+    assert "ETA search" in err.splitlines()[3] and "ETA" not in err.splitlines()[4]
     for stage in ("data", "search", "retrain", "evaluate", "export"):
         assert f"=== {stage}:" in text
     assert "skipped" not in text  # every entry point exists in this checkout

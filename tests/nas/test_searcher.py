@@ -1,16 +1,21 @@
 """The search loop in-process (eager, tiny): history files, early stop, TensorBoard, reporting."""
 
 import dataclasses
+import functools
 import glob
+import io
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
 
+from mmnas_tf.console import Progress
 from mmnas_tf.experiments import get_experiment
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import reporting
+from mmnas_tf.nas import searcher as searcher_module
 from mmnas_tf.nas.search_model import cycle_dataset
 from mmnas_tf.nas.searcher import Searcher
 
@@ -23,8 +28,10 @@ def summary_tags(logdir):
     return tags
 
 
-def test_early_stop_history_files_and_tensorboard(nas, tmp_path):
+def test_early_stop_history_files_and_tensorboard(nas, tmp_path, monkeypatch):
     u = 2
+    terminal = io.StringIO()  # the progress line as a terminal shows it
+    monkeypatch.setattr(searcher_module, "Progress", functools.partial(Progress, stream=terminal, is_tty=True, interval=0.0))  # fmt: skip
     search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="prior")
     config = dataclasses.replace(
         get_experiment("vqa_tiny").search,
@@ -37,7 +44,7 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path):
     )
     lines = []
     searcher = Searcher(
-        search_model, config, str(tmp_path), steps_per_epoch=1, run_eagerly=True, log=lines.append
+        search_model, config, str(tmp_path), steps_per_epoch=2, run_eagerly=True, log=lines.append
     )
     dm = nas.random_dataset(16, 4, seed=0).repeat()
     da = nas.random_dataset(8, 4, seed=1)
@@ -49,6 +56,24 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path):
     assert [status["history"][k]["phase"] for k in ("epoch1", "epoch2")] == ["warmup", "search"]
     assert status["history"]["epoch1"]["arch_loss"] is None
     assert "early stop" in lines[-1]
+    # per cycle: count, loss, the fewest epochs before the early stop could fire (warm-up 1 +
+    # a first search epoch + patience 1 = 3; it fires at epoch 3), cycles/s, the phase's ETA
+    shown = [line.rstrip() for line in terminal.getvalue().replace("\n", "\r").split("\r")]
+    number = r"[0-9.e+-]+"
+    cycle = [
+        rf"epoch 1/5 warmup: 1/2 - loss {number} - early stop in >= 3 epochs",
+        rf"epoch 1/5 warmup: 2/2 - loss {number} - early stop in >= 3 epochs - {number} cycles/s",
+        rf"epoch 1/5 warmup: 2/2 - loss {number} - {number} cycles/s",  # the line that stays
+        rf"epoch 2/5 search: 1/2 - loss {number} - early stop in >= 2 epochs",
+        rf"epoch 2/5 search: 2/2 - loss {number} - early stop in >= 2 epochs - {number} cycles/s - ETA search \d+:\d\d",
+        rf"epoch 2/5 search: 2/2 - loss {number} - {number} cycles/s - ETA search \d+:\d\d",
+        rf"epoch 3/5 search: 1/2 - loss {number} - early stop in >= 1 epochs",
+    ]  # fmt: skip
+    shown = [line for line in shown if line]
+    assert len(shown) == 9  # 3 epochs of 2 cycles, each with the line that stays
+    for pattern, line in zip(cycle, shown):
+        assert re.fullmatch(pattern, line), (pattern, line)
+    assert re.fullmatch(rf"epoch 3/5 search: 2/2 - loss {number} - {number} cycles/s", shown[-1])
 
     with open(tmp_path / reporting.GENOTYPE_FILE) as f:
         original = json.load(f)

@@ -31,13 +31,20 @@ class CountingScorer:
         return caption + 100.0 * image
 
 
-def test_mining_keeps_the_top_scored_non_matching_candidates_in_batches():
+def test_mining_keeps_the_top_scored_non_matching_candidates_in_batches(capsys):
     store = _store()
     miner = HardNegativeMiner(store, num_candidates=4, top_k=2, batch_size=16, seed=1)
     scorer = CountingScorer()
     miner.mine(scorer, epoch=0)
     # 6 images * 4 + 12 captions * 4 pairs: ceil(24/16) + ceil(48/16) = 5 calls of 16 pairs
     assert scorer.pairs == 80 and scorer.calls == 5
+    # progress (stderr is not a terminal here): one line per scoring pass
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == [
+        "mining epoch 1: captions for each image: 24/24",
+        "mining epoch 1: images for each caption: 48/48",
+    ]
+    assert lines[1].endswith(" pairs/s")
     for i, row in enumerate(miner.top_captions):
         assert not np.any(store.caption_image[row] == i)  # never its own caption
         assert row[0] > row[1]  # sorted by score (= caption row)

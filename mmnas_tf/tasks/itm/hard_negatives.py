@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
+from mmnas_tf.console import Progress
 from mmnas_tf.data.feature_store import MatchingStore
 
 __all__ = ["HardNegativeMiner", "MatchingStore", "epoch_miner", "score_pairs"]
@@ -35,13 +36,16 @@ def score_pairs(
     image_rows: np.ndarray,
     caption_rows: np.ndarray,
     batch_size: int,
+    label: str = "scoring pairs",
 ) -> np.ndarray:
     """Scores of the pairs (image_rows[p], caption_rows[p]), ``batch_size`` pairs per model call
-    (the last chunk is padded to full size so a ``tf.function`` scorer traces once)."""
+    (the last chunk is padded to full size so a ``tf.function`` scorer traces once); a progress
+    line named ``label`` counts the pairs."""
     image_rows = np.asarray(image_rows, np.int64).reshape(-1)
     caption_rows = np.asarray(caption_rows, np.int64).reshape(-1)
     total = len(image_rows)
     out = np.empty(total, np.float32)
+    bar = Progress(total, label, unit="pairs")
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         pad = batch_size - (stop - start)
@@ -49,6 +53,8 @@ def score_pairs(
         cap = np.pad(caption_rows[start:stop], (0, pad), mode="edge")
         inputs = dict(store.images(img), **{names.TEXT_IDS: store.captions(cap)})
         out[start:stop] = np.asarray(score_fn(inputs)).reshape(-1)[: stop - start]
+        bar.update(stop - start)
+    bar.close()
     return out
 
 
@@ -136,10 +142,16 @@ class HardNegativeMiner:
         k = self.num_candidates
         # for each image: k captions of other images
         cand_caps = _sample_others(rng, s.num_captions, _group(owner, s.num_images), k)
-        cap_scores = score_pairs(score_fn, s, np.repeat(images, k), cand_caps, self.batch_size)
+        cap_scores = score_pairs(
+            score_fn, s, np.repeat(images, k), cand_caps, self.batch_size,
+            f"mining epoch {epoch + 1}: captions for each image",
+        )  # fmt: skip
         # for each caption: k images that are not its own
         cand_imgs = _sample_others(rng, s.num_images, list(owner[:, None]), k)
-        img_scores = score_pairs(score_fn, s, cand_imgs, np.repeat(captions, k), self.batch_size)
+        img_scores = score_pairs(
+            score_fn, s, cand_imgs, np.repeat(captions, k), self.batch_size,
+            f"mining epoch {epoch + 1}: images for each caption",
+        )  # fmt: skip
         self.top_captions = _top(cand_caps, cap_scores.reshape(-1, k), self.top_k)
         self.top_images = _top(cand_imgs, img_scores.reshape(-1, k), self.top_k)
         # one uniform draw per training example (caption) for this epoch

@@ -101,6 +101,7 @@ class ITMTask(Task):
         scores = score_pairs(
             lambda inputs: predict(inputs)["logits"], store,
             np.repeat(images, len(captions)), np.tile(captions, len(images)), data.eval_batch_size,
+            f"retrieval {self.name}/{split}",
         ).reshape(len(images), len(captions))  # fmt: skip
         np.save(os.path.join(output_dir, f"itm_scores_{split}.npy"), scores)
         metrics = retrieval_metrics(scores, store.caption_image)
