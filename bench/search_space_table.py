@@ -209,6 +209,8 @@ def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, 
     from mmnas_tf.tasks import get_task
 
     keras.config.set_floatx("float32")
+    # The table is float32 on every machine (protocol "dtype"), whatever --dtype_policy defaults to.
+    keras.config.set_dtype_policy(protocol.get("dtype", "float32"))
     keras.utils.set_random_seed(seed)
     task = get_task("vqa")
     manifest = writer.load_manifest(data_dir)

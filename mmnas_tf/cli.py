@@ -11,7 +11,8 @@ defined, so passing it fails with the list of accepted flags.
 Every entry point takes ``--verbosity`` (0 by default: TensorFlow's start-up and C++ log lines and
 absl INFO lines are hidden, see :mod:`mmnas_tf.console`, which this module imports before anything
 imports TensorFlow); one that shows progress takes ``--[no]progress``
-(:func:`define_progress_flag`).
+(:func:`define_progress_flag`); one that builds a model takes ``--dtype_policy``
+(:func:`define_dtype_policy_flag`) and prints the precision it took first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mmnas_tf.experiments import (
     get_experiment,
     split_overrides,
 )
+from mmnas_tf.precision import FLOAT32, POLICY_CHOICES
 
 
 def define_experiment_flags(
@@ -91,6 +93,21 @@ def flag_overrides(fv: flags.FlagValues, pairs: Sequence[tuple[str, str]]) -> li
     """``field=value`` overrides from convenience flags: ``pairs`` of (flag name, config field);
     flags left at None are skipped."""
     return [f"{key}={getattr(fv, flag)}" for flag, key in pairs if getattr(fv, flag) is not None]
+
+
+def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> None:
+    """--dtype_policy: ``auto`` (bf16 where the hardware computes it natively and the model is
+    wide enough, see ``mmnas_tf.precision``), ``float32`` or ``mixed_bfloat16``. Training,
+    search and evaluation default to ``auto``; exports, imports and predictions to ``float32``
+    (reproducible across machines)."""
+    flags.DEFINE_enum(
+        "dtype_policy", default, list(POLICY_CHOICES),
+        "Precision of the model: auto (mixed_bfloat16 on AMX CPUs and GPUs of "
+        "compute capability >= 8.0 for models of d >= 256, else float32), float32, or "
+        "mixed_bfloat16 (bf16 matmuls; variables, LayerNorm statistics, softmax, logits and "
+        "losses float32). The run's first line says which it took.",
+        flag_values=fv,
+    )  # fmt: skip
 
 
 def define_progress_flag(fv: flags.FlagValues) -> None:

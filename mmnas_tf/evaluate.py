@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf import cli
+from mmnas_tf import cli, precision
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -35,6 +35,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     flags.DEFINE_integer("batch_size", None, "Overrides data.eval_batch_size.", flag_values=fv)
     cli.define_progress_flag(fv)
+    cli.define_dtype_policy_flag(fv, default="auto")
     flags.mark_flag_as_required("checkpoint", flag_values=fv)
 
 
@@ -43,7 +44,7 @@ def main(argv: Sequence[str]) -> dict:
     fv = cli.parse(define_flags, argv)
     extra = cli.flag_overrides(fv, [("batch_size", "data.eval_batch_size")])
     exp = cli.experiment_from_flags(fv, extra)
-    return evaluate(exp, fv.checkpoint, fv.genotype, fv.split, fv.output_dir)
+    return evaluate(exp, fv.checkpoint, fv.genotype, fv.split, fv.output_dir, fv.dtype_policy)
 
 
 def evaluate(
@@ -52,6 +53,7 @@ def evaluate(
     genotype_path: str | None = None,
     split: str | None = None,
     output_dir: str | None = None,
+    dtype_policy: str = "auto",
 ) -> dict:
     from mmnas_tf.engine.checkpoint import restore_model
     from mmnas_tf.runs import find_run, resolve_model
@@ -66,6 +68,7 @@ def evaluate(
         config, num_answers = run["model"], run["num_answers"]
     else:
         config, num_answers = resolve_model(exp, exp.load_genotype(genotype_path))
+    print(precision.apply(dtype_policy, precision.hidden_size_of(config)), flush=True)
     model = task.build_model(config, num_answers)
     path = restore_model(model, checkpoint)
     print(f"evaluating {path} on {exp.data.data_dir}/{split}")

@@ -52,6 +52,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "Add the 'explain' signature: outputs plus attention weights (docs/explain.md).",
         flag_values=fv,
     )  # fmt: skip
+    cli.define_dtype_policy_flag(fv)
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str]) -> str:
         fv.task, fv.checkpoint, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
-        explain=fv.explain,
+        explain=fv.explain, dtype_policy=fv.dtype_policy,
     )  # fmt: skip
     print(f"SavedModel written to {path}")
     return path

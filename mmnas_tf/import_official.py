@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf import cli
+from mmnas_tf import cli, precision
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -75,6 +75,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "any number up to them.",
         flag_values=fv,
     )
+    cli.define_dtype_policy_flag(fv)
     flags.mark_flags_as_required(["task", "checkpoint", "arch", "export_dir"], flag_values=fv)
 
 
@@ -90,6 +91,7 @@ def main(argv: Sequence[str]) -> str:
         overrides["max_tokens"] = fv.max_tokens
     if fv.max_regions:
         overrides["max_regions"] = fv.max_regions
+    print(precision.apply(fv.dtype_policy), flush=True)
     try:
         model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
     except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file

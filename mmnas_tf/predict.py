@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf import cli
+from mmnas_tf import cli, precision
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -44,6 +44,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "truncate_regions", False, "Keep the first n regions if the file has more.", flag_values=fv
     )
     flags.DEFINE_float("timeout", 30.0, "Seconds per call.", flag_values=fv)
+    cli.define_dtype_policy_flag(fv)  # --checkpoint only: a server's model has its own
     flags.mark_flags_as_required(["question", "features"], flag_values=fv)
 
 
@@ -130,6 +131,7 @@ def _local(fv) -> str:
     from mmnas_tf.explain_run import explain_checkpoint
     from mmnas_tf.viz.explain import describe
 
+    print(precision.apply(fv.dtype_policy), file=sys.stderr, flush=True)  # stdout: the answer
     try:
         explanation = explain_checkpoint(
             fv.checkpoint, fv.question, fv.features, fv.vocab, fv.truncate_regions

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf import cli
+from mmnas_tf import cli, precision
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
 #: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
@@ -67,6 +67,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )  # fmt: skip
     cli.define_progress_flag(fv)
+    cli.define_dtype_policy_flag(fv, default="auto")
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
@@ -78,7 +79,10 @@ def main(argv: Sequence[str]) -> dict:
     ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
     exp = cli.experiment_from_flags(fv, extra)
-    return search(exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps)
+    return search(
+        exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps,
+        fv.dtype_policy,
+    )  # fmt: skip
 
 
 def search(
@@ -88,8 +92,10 @@ def search(
     jit_compile: bool = False,
     tensorboard: bool = True,
     profile_steps: str = "",
+    dtype_policy: str = "auto",
 ) -> dict:
-    """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
+    """The driver body: ``exp`` is a validated ``ExperimentConfig``; ``dtype_policy`` as
+    ``--dtype_policy`` (sets the process's Keras policy, :func:`mmnas_tf.precision.apply`)."""
     import keras
 
     from mmnas_tf.engine import callbacks as cb
@@ -109,6 +115,7 @@ def search(
         print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
         jit_compile = False
     config, num_answers = search_model_config(exp, data_sizes(exp.data.data_dir))
+    print(precision.apply(dtype_policy, config.hidden_size), flush=True)
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)
     s = exp.search

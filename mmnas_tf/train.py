@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from mmnas_tf import cli
+from mmnas_tf import cli, precision
 
 #: convenience flag -> the experiment field it overrides.
 FLAG_OVERRIDES = (
@@ -57,6 +57,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )
     cli.define_progress_flag(fv)
+    cli.define_dtype_policy_flag(fv, default="auto")
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
@@ -74,6 +75,7 @@ def main(argv: Sequence[str]) -> list[dict]:
         fv.init_from_supernet,
         fv.deterministic,
         fv.progress,
+        fv.dtype_policy,
     )
 
 
@@ -86,8 +88,10 @@ def train(
     init_from_supernet: str | None = None,
     deterministic: bool = False,
     progress: bool = True,
+    dtype_policy: str = "auto",
 ) -> list[dict]:
-    """The driver body: ``exp`` is a validated ``ExperimentConfig``."""
+    """The driver body: ``exp`` is a validated ``ExperimentConfig``; ``dtype_policy`` as
+    ``--dtype_policy`` (sets the process's Keras policy, :func:`mmnas_tf.precision.apply`)."""
     import keras
     import tensorflow as tf
 
@@ -114,6 +118,7 @@ def train(
     task = get_task(exp.task)
     genotype = exp.load_genotype(genotype_path)
     config, num_answers = resolve_model(exp, genotype)
+    print(precision.apply(dtype_policy, config.hidden_size), flush=True)
     _, is_chief = worker_info()
     if is_chief:
         save_run(model_dir, exp, genotype, config, num_answers)

@@ -20,7 +20,8 @@ class AttentionPooling(keras.layers.Layer):
 
     Call: ``AttentionPooling(512, 512, 1, 1024)(x, mask)``, ``x`` [B, L, d], ``mask`` bool [B, L]
     (True = real) -> [B, o]. With ``return_weights=True`` returns ``(pooled, alpha)``, ``alpha``
-    [B, L, g] the pooling weights (each glimpse sums to 1 over real positions, 0 on padding).
+    [B, L, g] the pooling weights (each glimpse sums to 1 over real positions, 0 on padding),
+    float32 under any policy (the softmax is computed in float32).
     """
 
     def __init__(
@@ -52,10 +53,11 @@ class AttentionPooling(keras.layers.Layer):
         logits = self.glimpse_dense(
             self.mlp_dropout(ops.relu(self.mlp_dense(x)), training=training)
         )  # [B, L, g]
+        logits = ops.cast(logits, "float32")  # softmax in float32 under a mixed policy
         if mask is not None:
-            logits = ops.where(mask[..., None], logits, ops.cast(NEG_INF, logits.dtype))
+            logits = ops.where(mask[..., None], logits, NEG_INF)
         alpha = ops.softmax(logits, axis=1)
-        pooled = ops.einsum("blg,bld->bgd", alpha, x)
+        pooled = ops.einsum("blg,bld->bgd", ops.cast(alpha, x.dtype), x)
         b = ops.shape(pooled)[0]
         pooled = ops.reshape(pooled, (b, self.glimpses * self.hidden_size))
         pooled = self.merge_dense(pooled)

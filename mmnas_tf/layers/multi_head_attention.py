@@ -28,6 +28,11 @@ class MultiHeadAttention(keras.layers.Layer):
     are ignored later by pooling). With ``return_attention=True`` returns ``(output, attention)``,
     ``attention`` [B, h, Lq, Lk] the map multiplied with the values (after dropout when training);
     a Python flag, so graphs traced without it hold no extra output.
+
+    Precision: under a mixed policy the projections and the two attention matmuls run in the
+    compute dtype (bfloat16); the scores, the bias, the mask and the softmax are float32 (a
+    bfloat16 softmax over 100 keys keeps 3 significant digits), the map is cast back for the
+    matmul with the values.
     """
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
@@ -57,19 +62,24 @@ class MultiHeadAttention(keras.layers.Layer):
         x = ops.reshape(x, (b, length, self.num_heads, self.head_size))
         return ops.transpose(x, (0, 2, 1, 3))
 
+    def _project(self, query, key_value):
+        """The Q, K, V heads [B, h, L, d_h]: three matmuls. (One [d, 3d] matmul over the
+        concatenated kernels was measured slower on CPU: docs/performance.md, "bfloat16".)"""
+        q, k, v = self.query_dense(query), self.key_dense(key_value), self.value_dense(key_value)
+        return [self._split_heads(t) for t in (q, k, v)]
+
     def call(
         self, query, key_value, key_mask=None, bias=None, training=None, return_attention=False
     ):
-        q = self._split_heads(self.query_dense(query))
-        k = self._split_heads(self.key_dense(key_value))
-        v = self._split_heads(self.value_dense(key_value))
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_size)
+        q, k, v = self._project(query, key_value)
+        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2)))
+        scores = ops.cast(scores, "float32") / math.sqrt(self.head_size)
         if bias is not None:
-            scores = scores + bias
+            scores = scores + ops.cast(bias, "float32")
         if key_mask is not None:
-            scores = ops.where(key_mask[:, None, None, :], scores, ops.cast(NEG_INF, scores.dtype))
+            scores = ops.where(key_mask[:, None, None, :], scores, NEG_INF)
         attention = ops.softmax(scores, axis=-1)
-        attention = self.attention_dropout(attention, training=training)
+        attention = self.attention_dropout(ops.cast(attention, v.dtype), training=training)
         out = ops.matmul(attention, v)
         b, length = ops.shape(out)[0], ops.shape(out)[2]
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (b, length, self.hidden_size))

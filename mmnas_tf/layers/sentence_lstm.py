@@ -38,19 +38,22 @@ class SentenceLSTM(keras.layers.Layer):
             raise ValueError("SentenceLSTM needs a static sequence length (pad text to max_tokens)")
         u = self.units
         # One big input matmul for all steps; only the recurrent matmul stays in the loop.
-        z_in = ops.matmul(x, self.kernel) + (self.bias_ih + self.bias_hh)
+        # Under a mixed policy the matmuls run in the compute dtype and the gates and the cell
+        # state in float32 (c sums over every step); h is cast back for the next matmul.
+        z_in = ops.cast(ops.matmul(x, self.kernel), "float32")
+        z_in = z_in + ops.cast(self.bias_ih + self.bias_hh, "float32")
         batch = ops.shape(x)[0]
         h = ops.zeros((batch, u), dtype=x.dtype)
-        c = ops.zeros((batch, u), dtype=x.dtype)
+        c = ops.zeros((batch, u), dtype="float32")
         outputs = []
         for t in range(steps):
-            z = z_in[:, t] + ops.matmul(h, self.recurrent_kernel)
+            z = z_in[:, t] + ops.cast(ops.matmul(h, self.recurrent_kernel), "float32")
             i = ops.sigmoid(z[:, :u])
             f = ops.sigmoid(z[:, u : 2 * u])
             g = ops.tanh(z[:, 2 * u : 3 * u])
             o = ops.sigmoid(z[:, 3 * u :])
             c = f * c + i * g
-            h = o * ops.tanh(c)
+            h = ops.cast(o * ops.tanh(c), x.dtype)
             outputs.append(h)
         return ops.stack(outputs, axis=1)
 

@@ -36,7 +36,7 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
     return_attention=False)`` -> ``{"logits": [B, k] or [B]}``; with ``return_attention`` also
     ``"attention"``: ``{"image_pooling": [B, n], "text_pooling": [B, m]}`` (the pooling weights,
     averaged over glimpses: each row sums to 1 over real items, 0 on padding) and the backbone's
-    ``"decoder_i"`` GA maps [B, n, m].
+    ``"decoder_i"`` GA maps [B, n, m]. Logits are float32 under any dtype policy.
     """
 
     def __init__(
@@ -59,8 +59,10 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
         )
         self.text_pooling = pooling("text_pooling")
         self.image_pooling = pooling("image_pooling")
-        self.fusion_norm = OriginalLayerNorm(name="fusion_norm")
-        self.classifier = keras.layers.Dense(num_outputs, name="classifier")
+        # The fusion LayerNorm and the classifier run in float32 under any policy: logits (and
+        # so the sum-reduced losses) stay float32.
+        self.fusion_norm = OriginalLayerNorm(name="fusion_norm", dtype="float32")
+        self.classifier = keras.layers.Dense(num_outputs, name="classifier", dtype="float32")
         self.built = True
         self(backbone.dummy_inputs(), training=False)
 
@@ -73,7 +75,7 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
         )  # fmt: skip
         pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
         pooled_y, image_weights = pool(self.image_pooling, f, "image", training, return_attention)
-        fused = self.fusion_norm(pooled_x + pooled_y)
+        fused = self.fusion_norm(ops.cast(pooled_x, "float32") + ops.cast(pooled_y, "float32"))
         logits = self.classifier(fused)
         if self.scalar_output:
             logits = logits[:, 0]

@@ -36,9 +36,10 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
             name="text_pooling",
         )  # fmt: skip
         self.object_projection = keras.layers.Dense(c.pool_output_size, name="object_projection")
-        self.fusion_norm = OriginalLayerNorm(name="fusion_norm")
-        self.score_dense = keras.layers.Dense(1, name="score")
-        self.delta_dense = keras.layers.Dense(4, name="box_delta")
+        # float32 under any policy: the log-softmax over n slots and the box offsets.
+        self.fusion_norm = OriginalLayerNorm(name="fusion_norm", dtype="float32")
+        self.score_dense = keras.layers.Dense(1, name="score", dtype="float32")
+        self.delta_dense = keras.layers.Dense(4, name="box_delta", dtype="float32")
         self.built = True
         self(backbone.dummy_inputs(), training=False)
 
@@ -51,7 +52,9 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
         )  # fmt: skip
         pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
         objects = self.object_projection(f["image"])
-        fused = self.fusion_norm(pooled_x[:, None, :] + objects)
+        fused = self.fusion_norm(
+            ops.cast(pooled_x[:, None, :], "float32") + ops.cast(objects, "float32")
+        )
         scores = ops.log_softmax(self.score_dense(fused)[..., 0], axis=-1)
         out = {"object_scores": scores, "box_deltas": self.delta_dense(fused)}
         if return_intermediates:

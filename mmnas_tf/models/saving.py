@@ -10,7 +10,16 @@ class ExplicitSignaturesOnly:
     - Keras 3 converts its tracked lists (``encoder_blocks``, ``decoder_blocks``) into plain
       children only for SavedModels; in a ``tf.train.Checkpoint`` they were left out, so the
       checkpoint silently lacked every block's weights. They are children in both cases now.
+    - Keras 3 casts every floating input of a layer (dicts included) to its ``input_dtype``, the
+      compute dtype by default; under ``mixed_bfloat16`` that would round pixel boxes and image
+      sizes to bfloat16 (8 bits of mantissa: up to 2 px off at 640) before the relation and box
+      features are computed. Our models take float inputs as float32 and cast what they compute
+      on themselves.
     """
+
+    @property
+    def input_dtype(self):
+        return "float32"
 
     @property
     def _default_save_signature(self):

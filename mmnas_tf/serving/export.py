@@ -7,6 +7,11 @@ but the MetaGraph's saver does not restore them, so TF1-style loaders (``tensorf
 ``saved_model_cli run``: import the graph, run the restore op, run the init op) fail with "Could not
 find variable ... uninitialized". The version directory is written under a temporary name and renamed into place,
 so a server polling ``BASE`` never loads a half-written version.
+
+Precision: the export computes in the dtype policy the model was built with (float32 by default;
+``export_checkpoint(dtype_policy="mixed_bfloat16")`` builds it under bf16). Either way the
+signatures take and return float32 (and int32 / string): inputs are cast inside the model, floating
+outputs cast back to float32; variables are stored in float32.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ class ServingModule(tf.Module):
 
     def predict(self, inputs: dict) -> dict:
         outputs = self.model(inputs, training=False)
-        return self.task.serving_outputs(outputs, inputs, self.answer_table)
+        return float32_outputs(self.task.serving_outputs(outputs, inputs, self.answer_table))
 
     def input_spec(self) -> dict:
         """serving_default's input specs: axis 1 of text and regions variable unless fixed."""
@@ -138,7 +143,9 @@ class ServingModule(tf.Module):
 
         def explain(**kwargs):
             inputs = self.checked_inputs({k: kwargs[k] for k in names})
-            return explain_outputs(self.model, self.task.name, inputs, self.answer_table)
+            return float32_outputs(
+                explain_outputs(self.model, self.task.name, inputs, self.answer_table)
+            )
 
         return tf.function(explain).get_concrete_function(**spec)
 
@@ -160,6 +167,16 @@ class ServingModule(tf.Module):
                 self.input_spec(), max_len=self.config.max_tokens,
             )  # fmt: skip
         return signatures
+
+
+def float32_outputs(outputs: dict) -> dict:
+    """``outputs`` with every floating tensor as float32: a model built under ``mixed_bfloat16``
+    exports the same signature dtypes as a float32 one (its logits already are float32; attention
+    maps are not)."""
+    return {
+        k: tf.cast(v, tf.float32) if v.dtype.is_floating and v.dtype != tf.float32 else v
+        for k, v in outputs.items()
+    }
 
 
 _VARIABLE = (TEXT_IDS, IMAGE_FEATURES, BOXES)  # inputs whose axis 1 may be shorter than the maxima

@@ -43,14 +43,18 @@ def export_checkpoint(
     overwrite: bool = False,
     fixed_shapes: bool = False,
     explain: bool = False,
+    dtype_policy: str = "float32",
 ) -> str:
     """Restores ``checkpoint`` (directory or prefix with ``run.json`` beside it) and exports it.
 
     Vocabularies default to ``vocab.txt`` / ``answers.txt`` of the run's data directory; with a
     vocabulary the export also gets the ``predict_text`` signature; ``fixed_shapes`` as in
     :func:`export_saved_model`; with ``explain`` the ``explain`` signature (attention weights).
-    Returns the version path.
+    ``dtype_policy`` ("float32", "mixed_bfloat16" or "auto": the machine's, see
+    ``mmnas_tf.precision``) is what the exported graph computes in; its signatures take and return
+    float32 either way. Returns the version path.
     """
+    from mmnas_tf import precision
     from mmnas_tf.data import writer
     from mmnas_tf.engine.checkpoint import restore_model
     from mmnas_tf.runs import find_run
@@ -70,7 +74,9 @@ def export_checkpoint(
         raise ValueError(f"{checkpoint} was trained for task {run_task!r}, not {task!r}")
     config, num_answers = run["model"], run.get("num_answers")
     task_obj = get_task(task)
-    model = task_obj.build_model(config, num_answers)
+    policy = precision.resolve_policy(dtype_policy, hidden_size=precision.hidden_size_of(config))
+    with precision.policy_scope(policy):
+        model = task_obj.build_model(config, num_answers)
     restore_model(model, checkpoint)
     data_dir = (experiment.get("data") or {}).get("data_dir", "")
     vocab_file = _data_file(vocab_file, data_dir, writer.VOCAB_FILE)
