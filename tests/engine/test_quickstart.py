@@ -46,6 +46,7 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
     assert passes == [
         "vqa/train", "vqa/val", "epoch 1/3 warmup", "epoch 2/3 search", "epoch 3/3 search",
         "epoch 1/1 done", "evaluate vqa/val",
+        "precision",  # predict --checkpoint names its precision on stderr (stdout is the answer)
     ], err  # fmt: skip
     assert "ETA search" in err.splitlines()[3] and "ETA" not in err.splitlines()[4]
     for stage in ("data", "search", "retrain", "evaluate", "export"):
