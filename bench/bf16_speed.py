@@ -21,7 +21,15 @@ import sys
 import time
 
 from bench.common import load_average, peak_rss_mb, summary, timed
-from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, signature
+from bench.model_step import (
+    PAPER,
+    SMOKE,
+    build_vqa,
+    make_batch,
+    make_eval_step,
+    make_train_step,
+    signature,
+)
 
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16"}
 FUSIONS = {"fused": True, "separate": False}
@@ -60,23 +68,10 @@ def set_fusion(model, fused: bool) -> None:
 
 
 def make_step(task, model, optimizer, mode: str, spec):
-    import tensorflow as tf
-
+    """The graph (no XLA) step of ``mode``: the training or evaluation step of bench.model_step."""
     if mode == "eval":
-        return tf.function(
-            lambda inputs, targets: model(inputs, training=False)["logits"], input_signature=spec
-        )
-
-    def step(inputs, targets):
-        variables = model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = task.compute_loss(model, inputs, targets, training=True)
-        grads = tape.gradient(loss, variables)
-        grads, _ = tf.clip_by_global_norm(grads, 1.0)
-        optimizer.apply(grads, variables)
-        return loss
-
-    return tf.function(step, input_signature=spec)
+        return make_eval_step(model, False, spec)[0]
+    return make_train_step(task, model, optimizer, False, spec)[0]
 
 
 def matmuls(n: int = 2048):

@@ -157,8 +157,7 @@ class Pipeline:
             bounds = tf.constant(list(c.bucket_boundaries), tf.int64)
 
             def bucket(e):
-                n = tf.shape(e["features"], out_type=tf.int64)[0]
-                return tf.reduce_sum(tf.cast(bounds < n, tf.int64))
+                return bucket_index(bounds, tf.shape(e["features"], out_type=tf.int64)[0])
 
             def batch(_, window):
                 if c.pad_to == "batch":  # to the batch's largest region count
@@ -174,6 +173,11 @@ class Pipeline:
         options = tf.data.Options()
         options.deterministic = c.deterministic
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def bucket_index(bounds, n):
+    """Index of the smallest of the increasing ``bounds`` that holds ``n`` regions (int64)."""
+    return tf.reduce_sum(tf.cast(bounds < n, tf.int64))
 
 
 def region_buckets(max_regions: int) -> tuple[int, ...]:
@@ -304,7 +308,7 @@ def prepare_record(
         slots = n  # the regions sent; the batch pads them to its own largest count
     elif c.bucket_boundaries:
         bounds = tf.constant(list(c.bucket_boundaries), tf.int64)
-        slots = tf.gather(bounds, tf.reduce_sum(tf.cast(bounds < n, tf.int32)))
+        slots = tf.gather(bounds, bucket_index(bounds, tf.cast(n, tf.int64)))
     else:
         slots = tf.constant(c.max_regions, tf.int64)
     out = {
