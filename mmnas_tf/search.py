@@ -181,15 +181,15 @@ def search_model_config(exp, sizes: dict):
 def search_datasets(exp, num_answers: int | None):
     """``(cycles_fn(epoch), eval_fn())``: D_m / D_a of the training split (split by image id,
     ``data.search_ratio``), shuffled with seed + epoch; one cycle = u D_m batches + one D_a batch;
-    the evaluation reads D_a once."""
+    the evaluation reads every D_a example once, in evaluation batches."""
     from mmnas_tf.nas.search_model import cycle_dataset
     from mmnas_tf.tasks import get_task
 
     d, task = exp.data, get_task(exp.task)
 
-    def pipeline(subset: str, seed: int, repeat: bool):
+    def pipeline(subset: str, seed: int, repeat: bool, training: bool = True):
         return task.build_inputs(
-            d, exp.search_model, d.train_split, training=True, num_answers=num_answers,
+            d, exp.search_model, d.train_split, training=training, num_answers=num_answers,
             seed=seed, deterministic=True, subset=subset, repeat=repeat, bucket_boundaries=None,
         )  # fmt: skip
 
@@ -198,8 +198,8 @@ def search_datasets(exp, num_answers: int | None):
         da = pipeline("da", d.seed + 7919 + epoch, True)
         return cycle_dataset(dm, da, exp.search.weight_steps_per_arch_step)
 
-    def eval_fn():
-        return pipeline("da", d.seed, False)
+    def eval_fn():  # every D_a example once (no partial batch dropped), in a fixed order
+        return pipeline("da", d.seed, False, training=False)
 
     return cycles_fn, eval_fn
 
