@@ -110,6 +110,41 @@ def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> No
     )  # fmt: skip
 
 
+def define_saved_model_flags(fv: flags.FlagValues, vocab_dir: str | None = None) -> None:
+    """The flags of an entry point that writes a TF Serving version (``export``,
+    ``import_official``): --export_dir, --version, --vocab, --answer_vocab, --overwrite,
+    --fixed_shapes and --dtype_policy (default float32). ``vocab_dir``: where the vocabularies
+    are read from by default (said in the help), e.g. "the run's data_dir"."""
+    where = f" (default: {vocab_dir}/%s)" if vocab_dir else ""
+    flags.DEFINE_string(
+        "export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>.",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_integer(
+        "version", None, "Version N (default: newest existing + 1).", flag_values=fv
+    )
+    flags.DEFINE_string(
+        "vocab", None,
+        "Token vocabulary (one token per line), stored as an asset; with it the export also gets "
+        "the predict_text signature" + (where % "vocab.txt" if where else "") + ".",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_string(
+        "answer_vocab", None,
+        "VQA answers (one per line, line i = answer i)" + (where % "answers.txt" if where else "")
+        + ".",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
+    flags.DEFINE_bool(
+        "fixed_shapes", False,
+        "Signatures take exactly max_tokens tokens and max_regions regions (static shapes for "
+        "XLA / TPU) instead of any number up to them.",
+        flag_values=fv,
+    )  # fmt: skip
+    define_dtype_policy_flag(fv)
+
+
 def define_progress_flag(fv: flags.FlagValues) -> None:
     """--[no]progress, for an entry point that shows progress (:class:`console.Progress`)."""
     flags.DEFINE_bool(

@@ -24,35 +24,12 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "checkpoint", None, "Training model directory or checkpoint prefix.", flag_values=fv
     )
-    flags.DEFINE_string(
-        "export_dir", None, "Base directory; the SavedModel goes to <dir>/<N>.", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "version", None, "Version N (default: newest existing + 1).", flag_values=fv
-    )
-    flags.DEFINE_string(
-        "vocab", None, "Token vocabulary (default: the run's data_dir/vocab.txt).", flag_values=fv
-    )
-    flags.DEFINE_string(
-        "answer_vocab",
-        None,
-        "VQA answers (default: the run's data_dir/answers.txt).",
-        flag_values=fv,
-    )
-    flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
-    flags.DEFINE_bool(
-        "fixed_shapes",
-        False,
-        "Signatures take exactly max_tokens tokens and max_regions regions (static shapes for "
-        "XLA / TPU) instead of any number up to them.",
-        flag_values=fv,
-    )
     flags.DEFINE_bool(
         "explain", False,
         "Add the 'explain' signature: outputs plus attention weights (docs/explain.md).",
         flag_values=fv,
     )  # fmt: skip
-    cli.define_dtype_policy_flag(fv)
+    cli.define_saved_model_flags(fv, vocab_dir="the run's data_dir")
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 

@@ -39,22 +39,6 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "arch_epoch", None, "Which 'epochK' of --arch (default: the last one).", flag_values=fv
     )
-    flags.DEFINE_string(
-        "export_dir",
-        None,
-        "Base directory; the SavedModel goes to <export_dir>/<version>.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer("version", 1, "Model version directory.", flag_values=fv)
-    flags.DEFINE_string(
-        "answer_vocab",
-        None,
-        "Answer list (one per line, line i = answer i) for VQA.",
-        flag_values=fv,
-    )
-    flags.DEFINE_string(
-        "vocab", None, "Token vocabulary (one per line) stored as an asset.", flag_values=fv
-    )
     flags.DEFINE_integer(
         "max_tokens",
         None,
@@ -67,15 +51,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "Most regions n a request may send (default: the task's).",
         flag_values=fv,
     )
-    flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
-    flags.DEFINE_bool(
-        "fixed_shapes",
-        False,
-        "Signatures take exactly max_tokens / max_regions (static shapes for XLA / TPU) instead of "
-        "any number up to them.",
-        flag_values=fv,
-    )
-    cli.define_dtype_policy_flag(fv)
+    cli.define_saved_model_flags(fv)
     flags.mark_flags_as_required(["task", "checkpoint", "arch", "export_dir"], flag_values=fv)
 
 
@@ -84,6 +60,7 @@ def main(argv: Sequence[str]) -> str:
     fv = cli.parse(define_flags, argv)
     from mmnas_tf.compat import import_original
     from mmnas_tf.serving.export import export_saved_model
+    from mmnas_tf.serving.from_checkpoint import next_version
     from mmnas_tf.tasks import get_task
 
     overrides = {}
@@ -113,7 +90,8 @@ def main(argv: Sequence[str]) -> str:
                 "the original read (tfrecords/README.md)"
             )
     path = export_saved_model(
-        model, fv.task, config, fv.export_dir, fv.version,
+        model, fv.task, config, fv.export_dir,
+        next_version(fv.export_dir) if fv.version is None else fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
     )  # fmt: skip

@@ -6,7 +6,9 @@
         --question="man on the left" --features=img.npz
 
 ``--features`` is a bottom-up-attention ``.npz`` (``x`` 2048 x n or n x 2048, ``bbox``, ``image_h``,
-``image_w``); regions are zero-padded to the model's n. Exits 1 with the server's error on failure.
+``image_w``). Its regions are sent as they are (an export takes any number up to its n), and
+zero-padded to n only for a ``--fixed_shapes`` export; more than n is an error unless
+``--truncate_regions``. Exits 1 with the server's error on failure.
 
 Where the model looked, drawn (needs the ``viz`` extra), from a model directory of
 ``python -m mmnas_tf.train`` (no server)::
