@@ -70,18 +70,49 @@ def make_adam(
 
 
 def global_sum_gradients(
-    grads: Sequence[tf.Tensor], clip_norm: float
+    grads: Sequence[tf.Tensor], clip_norm: float, nonzero: Sequence | None = None
 ) -> tuple[list[tf.Tensor], tf.Tensor]:
     """In a replica context: the all-reduced (SUM) gradients clipped by their global norm, divided
-    by the replica count (Keras's optimizer sums replicas again), and that global norm."""
+    by the replica count (Keras's optimizer sums replicas again), and that global norm.
+
+    ``nonzero``: optional per gradient a bool tensor, or None (always), that is False only where
+    the gradient is known to be exactly zero (a supernet candidate the step did not sample): such
+    a gradient is neither read for the norm nor scaled, which changes no value (it adds 0 to the
+    norm and stays 0) but saves passes over it."""
     ctx = tf.distribute.get_replica_context()
     grads = [tf.convert_to_tensor(g) for g in grads]  # dense, as PyTorch's embedding gradients
     replicas = ctx.num_replicas_in_sync if ctx is not None else 1
     if replicas > 1:
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    norm = tf.linalg.global_norm(grads)
-    if clip_norm > 0:
-        grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    if nonzero is None or all(f is None for f in nonzero):
+        norm = tf.linalg.global_norm(grads)
+        if clip_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+    else:
+        norm, grads = _clip_known_zeros(grads, clip_norm, nonzero)
     if replicas > 1:
         grads = [g / replicas for g in grads]
     return grads, norm
+
+
+def _clip_known_zeros(grads, clip_norm, nonzero):
+    """``tf.linalg.global_norm`` and ``tf.clip_by_global_norm``'s arithmetic, each pass over a
+    gradient under ``tf.cond(nonzero)`` (a zero gradient adds 0 and stays 0)."""
+
+    def when(flag, fn, otherwise):
+        return fn() if flag is None else tf.cond(flag, fn, otherwise)
+
+    halves = [
+        when(f, lambda g=g: tf.nn.l2_loss(g), lambda g=g: tf.zeros((), g.dtype))
+        for g, f in zip(grads, nonzero)
+    ]
+    norm = tf.sqrt(tf.reduce_sum(tf.stack(halves)) * 2)
+    if clip_norm <= 0:
+        return norm, grads
+    scale = clip_norm * tf.minimum(1.0 / norm, tf.constant(1.0, norm.dtype) / clip_norm)
+    scale = scale + (norm - norm)  # NaN / inf norm -> NaN scale, as tf.clip_by_global_norm
+    clipped = [
+        when(f, lambda g=g: g * tf.cast(scale, g.dtype), lambda g=g: g)
+        for g, f in zip(grads, nonzero)
+    ]
+    return norm, clipped

@@ -56,6 +56,7 @@ class SampledPathAdam(keras.optimizers.Adam):
         if self.amsgrad:
             raise ValueError("SampledPathAdam implements PyTorch's Adam without amsgrad")
         self.fused = engine_optimizers.FUSED_ADAM if fused is None else bool(fused)
+        self.sampled = None  # {variable index: bool tensor} during a search weight step
 
     def get_config(self):
         return {**super().get_config(), "fused": self.fused}
@@ -94,7 +95,15 @@ class SampledPathAdam(keras.optimizers.Adam):
             self.assign_sub(variable, step_size * m / denom)
             return tf.constant(True)
 
-        used = tf.reduce_any(tf.not_equal(gradient, 0))
+        def nonzero():
+            return tf.reduce_any(tf.not_equal(gradient, 0))
+
+        # ``sampled`` (set by the search model's weight step for the duration of one ``apply``):
+        # False for a candidate the step did not run, whose gradient is then not even read
+        sampled = (self.sampled or {}).get(index)
+        used = (
+            nonzero() if sampled is None else tf.cond(sampled, nonzero, lambda: tf.constant(False))
+        )
         tf.cond(used, update, lambda: tf.constant(False))
 
 
@@ -219,6 +228,15 @@ class SearchModel(keras.Model):
         self.arch_variables = backbone.architecture_variables()
         arch_ids = {id(v) for v in self.arch_variables}
         self.weight_variables = [v for v in model.trainable_variables if id(v) not in arch_ids]
+        # (mixed slot, candidate) of each weight variable of a candidate op, else None: a weight
+        # step knows from its architecture which gradients are exactly zero without reading them
+        owner = {
+            id(v): (s, j)
+            for s, (_, _, block) in enumerate(self.mixed)
+            for j, op in enumerate(block.candidate_ops)
+            for v in op.trainable_variables
+        }
+        self._candidate_of = [owner.get(id(v)) for v in self.weight_variables]
         self._noise_width = max(len(b.candidates) for _, _, b in self.mixed)
         self.phase = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="phase")  # fmt: skip
         self.temperature = self.add_weight(
@@ -340,11 +358,31 @@ class SearchModel(keras.Model):
         with tf.GradientTape() as tape:
             loss = self._loss(inputs, targets, arch)
         grads = tape.gradient(loss, self.weight_variables)
-        pairs = [(g, v) for g, v in zip(grads, self.weight_variables) if g is not None]
-        grads, _ = global_sum_gradients([g for g, _ in pairs], self.clip_norm)
-        self.weight_optimizer.apply(grads, [v for _, v in pairs])
+        sampled = self._sampled_flags(arch)
+        kept = [i for i, g in enumerate(grads) if g is not None]
+        variables, flags = [self.weight_variables[i] for i in kept], [sampled[i] for i in kept]
+        grads, _ = global_sum_gradients([grads[i] for i in kept], self.clip_norm, flags)
+        optimizer = self.weight_optimizer
+        # one replica only: replicas trace in threads, and the update runs in a merge call
+        flagged = isinstance(optimizer, SampledPathAdam) and _replicas() == 1
+        if flagged:  # the optimizer skips unsampled candidates without reading their gradient
+            optimizer.sampled = {optimizer._get_variable_index(v): f for v, f in zip(variables, flags)}  # fmt: skip
+        try:
+            optimizer.apply(grads, variables)
+        finally:
+            if flagged:
+                optimizer.sampled = None
         _track(self.loss_tracker, loss, inputs)
         return loss
+
+    def _sampled_flags(self, arch) -> list:
+        """Per weight variable: None (not a candidate's) or a bool tensor, True iff ``arch`` runs
+        its candidate (the gradient of one it does not run is exactly zero: ``switch``)."""
+        choices = [arch[stage][i] for stage, i, _ in self.mixed]
+        return [
+            None if owner is None else tf.equal(choices[owner[0]], owner[1])
+            for owner in self._candidate_of
+        ]
 
     def _arch_step(self, da, noise):
         inputs, targets = self.prepare(*da)
@@ -430,6 +468,11 @@ class SearchModel(keras.Model):
 
     def get_config(self):
         raise NotImplementedError("a SearchModel is not serialised; save its checkpoint instead")
+
+
+def _replicas() -> int:
+    ctx = tf.distribute.get_replica_context()
+    return ctx.num_replicas_in_sync if ctx is not None else 1
 
 
 def _tf_variable(v):

@@ -289,6 +289,30 @@ def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, m
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=f"source {i}")
 
 
+def test_weight_steps_skip_unsampled_gradients_unread_with_the_same_result(nas, monkeypatch):
+    """A weight step knows from its architecture which candidates' gradients are zero and leaves
+    them out of the clip's passes and of SampledPathAdam's zero test: two search cycles end with
+    the same weights, theta and per-variable Adam steps as when every gradient is read."""
+    dm = nas.random_dataset(16, 4, seed=0).repeat()
+    da = nas.random_dataset(8, 4, seed=1).repeat()
+    ends = []
+    for read_all in (False, True):
+        search = nas.build_search_model(estimator="gumbel", weight_steps=2, seed=6)
+        if read_all:
+            monkeypatch.setattr(search, "_sampled_flags", lambda arch: [None] * 10**4)
+        search.set_state("search", temperature=1.0)
+        train = search.make_train_function()
+        iterator = iter(cycle_dataset(dm, da, 2))
+        train(iterator)
+        train(iterator)
+        steps = [float(s.numpy()) for s in search.weight_optimizer._steps]
+        ends.append((snapshot(search.weight_variables + search.arch_variables), steps))
+    (weights, steps), (ref_weights, ref_steps) = ends
+    assert steps == ref_steps and 0 < min(steps) < max(steps) == 4  # some candidates skipped
+    for a, b in zip(weights, ref_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
 def test_a_fixed_genotype_model_is_refused(nas):
     from mmnas_tf.tasks import get_task
 
