@@ -66,7 +66,10 @@ def save_run(
     genotype: Genotype,
     config: ModelConfig,
     num_answers: int | None,
+    dtype_policy: str | None = None,
 ) -> str:
+    """Writes ``run.json``; ``dtype_policy``: the Keras policy the run trains in (recorded, not
+    reused: evaluation and export choose their own, float32 by default for export)."""
     os.makedirs(model_dir, exist_ok=True)
     data = {
         "experiment": exp.to_dict(),
@@ -74,6 +77,8 @@ def save_run(
         "model": config.to_dict(),
         "num_answers": num_answers,
     }
+    if dtype_policy is not None:
+        data["dtype_policy"] = dtype_policy
     path = os.path.join(model_dir, RUN_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -54,6 +54,7 @@ def test_vqa_train_then_evaluate(eh, data_dirs, tmp_path):
     assert all(np.isfinite(h["loss"]) for h in history)
     run = json.load(open(tmp_path / "run.json"))
     assert run["model"]["genotype"]["decoder"] == ["RSA", "GA", "FFN"]
+    assert run["dtype_policy"] == "float32"  # auto keeps float32 below d=256 (vqa_tiny: d=16)
     metrics = evaluate.main(
         ["evaluate", "--config=vqa_tiny", f"--data_dir={data}", f"--checkpoint={tmp_path}"]
     )
