@@ -202,8 +202,14 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: dict):
-    """One search; returns (search model, found genotype string, CPU minutes, details)."""
+def run_search(
+    data_dir, protocol, spec, estimator: str, seed: int, settings: dict, theta_every: int = 0
+):
+    """One search; returns (search model, found genotype string, CPU minutes, details). With
+    ``theta_every``, ``details["theta_history"]`` holds softmax(theta) after the warm-up and
+    after every ``theta_every`` search cycles, as ``{"epochK": {"theta": ...}}`` (K = cycles /
+    ``theta_every``; the format of a search's ``theta_history.json``); the search is the same
+    (it runs the same cycles, in chunks)."""
     import keras
 
     from bench.search_diagnosis import run_cycles
@@ -255,7 +261,16 @@ def run_search(data_dir, protocol, spec, estimator: str, seed: int, settings: di
         ]
     else:
         sm.set_state("search", settings["temperature"])
-        run_cycles(sm, cycles, settings["search_cycles"])
+        if theta_every:
+            history, done = {"epoch0": {"theta": sm.theta_table()}}, 0
+            while done < settings["search_cycles"]:
+                chunk = min(theta_every, settings["search_cycles"] - done)
+                run_cycles(sm, cycles, chunk)
+                done += chunk
+                history[f"epoch{-(-done // theta_every)}"] = {"theta": sm.theta_table()}
+            details["theta_history"] = history
+        else:
+            run_cycles(sm, cycles, settings["search_cycles"])
         found = str(sm.genotype())  # the string carries no head size
         details["theta"] = sm.theta_table()
     return sm, found, (_cpu_seconds() - cpu0) / 60, details
@@ -403,6 +418,37 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
     return path
 
 
+def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_dir: str,
+                    every: int, quality: dict | None = None, log=print) -> dict:  # fmt: skip
+    """Reruns seed 0 of each theta estimator recording theta every ``every`` search cycles;
+    writes ``out_dir/theta_<name>.json`` and ``.png`` (``mmnas_tf.viz.plot_theta_history``).
+    Returns ``{name: {"pick", "scoreboard_pick"}}``: the rerun is the scoreboard's search, so
+    with the same code its pick equals the one in ``quality`` (when given; a difference is
+    printed)."""
+    from mmnas_tf import viz
+
+    tables.prepare_data(data_dir, table["protocol"])
+    os.makedirs(out_dir, exist_ok=True)
+    result = {}
+    for name in estimators:
+        if name == "uniform":
+            continue  # no theta: its architecture is chosen after training
+        _, found, minutes, details = run_search(
+            data_dir, table["protocol"], table["space"], name, 0, settings, theta_every=every
+        )
+        path = os.path.join(out_dir, f"theta_{name}")
+        tables.write_json(path + ".json", details["theta_history"])
+        viz.plot_theta_history(details["theta_history"], path + ".png")
+        entry = ((quality or {}).get("estimators") or {}).get(name) or {}
+        listed = dict(zip(entry.get("seeds", []), entry.get("picks", []))).get(0)
+        result[name] = {"pick": found, "scoreboard_pick": listed}
+        same = "" if listed in (None, found) else " (DIFFERS: other code or machine?)"
+        log(
+            f"{name} seed 0: {found} ({minutes:.2f} CPU-min); scoreboard: {listed}{same}; {path}.png"
+        )
+    return result
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default="bench/results/search_space_table.json")
@@ -414,6 +460,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no_pool_searches", action="store_true", help="skip Table 2a searches")
     parser.add_argument("--score_only", action="store_true", help="recompute from --out only")
     parser.add_argument("--smoke", action="store_true", help="builds a 4-genotype table first")
+    parser.add_argument(
+        "--theta_history", default="",
+        help="DIR: instead of the scoreboard, rerun seed 0 of each theta estimator recording "
+        "softmax(theta) every --theta_every search cycles; writes DIR/theta_<estimator>.json/.png",
+    )  # fmt: skip
+    parser.add_argument("--theta_every", type=int, default=10)
     args = parser.parse_args(argv)
     settings = dict(SEARCH)
     estimators = args.estimators.split(",")
@@ -433,6 +485,12 @@ def main(argv: list[str]) -> int:
     table = tables.load_table(args.table)
     if table is None:
         raise FileNotFoundError(f"no table at {args.table}: run python -m bench.search_space_table")
+    if args.theta_history:
+        if args.theta_every < 1:
+            raise ValueError(f"--theta_every must be >= 1, got {args.theta_every}")
+        theta_histories(table, args.data_dir, estimators, settings, args.theta_history,
+                        args.theta_every, tables.load_table(args.out))  # fmt: skip
+        return 0
     if args.score_only:
         quality = tables.load_table(args.out)
     else:

@@ -26,6 +26,7 @@ NEEDS = {
     "test_smoke_report_structure": ("all",),
     "test_search_benchmarks_smoke": ("searched_vs_random", "search_diagnosis"),
     "test_smoke_scoreboard": ("search_quality",),
+    "test_theta_history_reruns_the_scoreboard_search": ("search_quality",),
 }
 
 

@@ -148,3 +148,26 @@ def _has_matplotlib() -> bool:
     except ImportError:
         return False
     return True
+
+
+def test_theta_history_reruns_the_scoreboard_search(smoke_runs, tmp_path):
+    """``--theta_history``: seed 0 of the default estimator rerun with theta recorded after the
+    warm-up and every search cycle picks what the scoreboard's search picked, and the history is
+    drawn."""
+    run = smoke_runs["search_quality"]
+    quality = run.result()
+    table = json.loads((pathlib.Path(run.dir) / "smoke_table.json").read_text())
+    settings = {**sq.SEARCH, **sq.SMOKE_SEARCH}
+    out = tmp_path / "theta"
+    result = sq.theta_histories(
+        table, str(tmp_path / "data"), ["gumbel", "uniform"], settings, str(out), 1, quality
+    )
+    assert set(result) == {"gumbel"}  # uniform has no theta
+    assert result["gumbel"]["pick"] == result["gumbel"]["scoreboard_pick"] is not None
+    history = json.loads((out / "theta_gumbel.json").read_text())
+    assert sorted(history) == ["epoch0", "epoch1", "epoch2"]  # 2 smoke search cycles
+    for entry in history.values():
+        for row in entry["theta"]["decoder"]:
+            assert sum(row) == pytest.approx(1.0, abs=1e-5)
+    assert history["epoch0"] != history["epoch2"]  # the theta steps moved it
+    assert (out / "theta_gumbel.png").stat().st_size > 1000 or not _has_matplotlib()
