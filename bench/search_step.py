@@ -34,26 +34,18 @@ def _stack_cycle(batches: list[tuple[dict, dict]]):
     return tf.nest.map_structure(lambda *t: tf.stack(t, axis=1), *batches)
 
 
-def run_search(
-    smoke: bool, estimators: tuple[str, ...] = ("gumbel",), batch: int | None = None,
-    rounds: int | None = None,
-) -> dict:  # fmt: skip
-    """Seconds per search cycle per estimator and per 6 fixed-network steps; ratio = cycle / 6.
-
-    The first call of each estimator's cycle (trace + Grappler of 30 mixed slots) took 246 s and
-    7.2 GB at d=256 (load 3-5), so the full run measures ``gumbel`` (the target) unless asked."""
-    try:
-        from mmnas_tf.nas.search_model import SearchModel
-    except ImportError as e:
-        return {"status": "skipped", "reason": f"not available: {e}"}
+def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = None):
+    """``(size, batch, one_fixed_cycle, {estimator: one_search_cycle}, fixed_variant,
+    fixed_counter)``: callables that run 6 fixed-network training steps and one search cycle of
+    each estimator (d=256 supernet; smoke: a 2-slot one) on the same pre-made batches."""
     from mmnas_tf.engine import optimizers as engine_optimizers
+    from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.tasks import get_task
 
     paper = dataclasses.replace(PAPER, name="search_d256", hidden_size=256, num_heads=4)
     # smoke: a 2-slot supernet (tracing a cycle is what costs; each slot holds every candidate)
     size = dataclasses.replace(SMOKE, encoder=("SA",), decoder=("GA",)) if smoke else paper
     batch = batch or (2 if smoke else 8)
-    rounds = rounds or (1 if smoke else 6)
     rng = np.random.default_rng(3)
     data = [make_batch(size, batch, rng) for _ in range(WEIGHT_STEPS + 1)]
     cycle = (_stack_cycle(data[:WEIGHT_STEPS]), data[WEIGHT_STEPS])
@@ -90,16 +82,35 @@ def run_search(
         out = fn(iter([cycle]))
         return {k: v.numpy() for k, v in out.items()}
 
+    cycles = {name: (lambda fn=fn: one_search_cycle(fn)) for name, fn in searches.items()}
+    return size, batch, one_fixed_cycle, cycles, fixed_variant, fixed_counter
+
+
+def run_search(
+    smoke: bool, estimators: tuple[str, ...] = ("gumbel",), batch: int | None = None,
+    rounds: int | None = None,
+) -> dict:  # fmt: skip
+    """Seconds per search cycle per estimator and per 6 fixed-network steps; ratio = cycle / 6.
+
+    The first call of each estimator's cycle (trace + Grappler of 30 mixed slots) took 246 s and
+    7.2 GB at d=256 (load 3-5), so the full run measures ``gumbel`` (the target) unless asked."""
+    from mmnas_tf.engine import optimizers as engine_optimizers
+
+    rounds = rounds or (1 if smoke else 6)
+    estimators = tuple(e for e in ESTIMATORS if e in estimators)
+    size, batch, one_fixed_cycle, cycles, fixed_variant, fixed_counter = build_cycles(
+        smoke, estimators, batch
+    )
     first = {"fixed_6_steps": timed(one_fixed_cycle)}
-    for name, fn in searches.items():
-        first[name] = timed(lambda fn=fn: one_search_cycle(fn))
+    for name, cycle_fn in cycles.items():
+        first[name] = timed(cycle_fn)
     matmul = MatmulProbe()
     times: dict[str, list[float]] = {"fixed_6_steps": [], **{e: [] for e in estimators}}
     for _ in range(rounds):
         matmul.measure()
         times["fixed_6_steps"].append(timed(one_fixed_cycle))
-        for name, fn in searches.items():
-            times[name].append(timed(lambda fn=fn: one_search_cycle(fn)))
+        for name, cycle_fn in cycles.items():
+            times[name].append(timed(cycle_fn))
     stats = {k: summary(v) for k, v in times.items()}
     # Per-round ratios (each round runs the fixed steps and every cycle back to back), then their
     # median: load bursts on a shared machine last seconds and would skew a ratio of medians.
