@@ -18,11 +18,7 @@ import sys
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--mode", default="train", choices=("train", "eval", "search_cycle"),
-        help="search_cycle: the gumbel cycle (u=5 weight steps + 1 theta step, d=256 supernet) "
-        "and 6 fixed-network steps of the same width, profiled one after the other and compared",
-    )  # fmt: skip
+    p.add_argument("--mode", default="train", choices=("train", "eval"))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variant", default="graph", choices=("graph", "xla", "graph_fused_adam"))
     p.add_argument(
@@ -60,66 +56,31 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     import keras
     import numpy as np
+    import tensorflow as tf
 
     keras.mixed_precision.set_global_policy(args.dtype_policy)
     from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
 
-    if args.mode == "search_cycle":
-        return _search_cycle(args)
     size = SMOKE if args.smoke else PAPER
     fn, _ = step_function(
         build_vqa(size), size, args.mode, args.batch, args.variant, size.max_regions
     )
     batch = make_batch(size, args.batch, np.random.default_rng(0))
-    table = profile(lambda: fn(*batch).numpy(), args.warmup, args.steps, args.logdir)
-    if table is not None:
-        print(f"{'op type':40s} {'self s/step':>12s} {'share':>7s}")
-        for op_type, seconds, share in table[: args.top]:
-            print(f"{op_type:40s} {seconds / args.steps:12.4f} {100 * share:6.1f}%")
-
-
-def profile(run, warmup: int, steps: int, logdir: str):
-    """Calls ``run`` once plus ``warmup`` times, then ``steps`` times under the profiler; returns
-    :func:`op_type_table` of the trace (None if it cannot be summarised)."""
-    import tensorflow as tf
-
-    for _ in range(1 + warmup):
-        run()
-    tf.profiler.experimental.start(logdir)
-    for _ in range(steps):
-        run()
+    for _ in range(1 + args.warmup):
+        fn(*batch).numpy()
+    tf.profiler.experimental.start(args.logdir)
+    for _ in range(args.steps):
+        fn(*batch).numpy()
     tf.profiler.experimental.stop()
-    print(f"trace written under {logdir} (TensorBoard: --logdir={logdir}, Profile tab)")
+    print(f"trace written under {args.logdir} (TensorBoard: --logdir={args.logdir}, Profile tab)")
     try:
-        return op_type_table(logdir)
+        table = op_type_table(args.logdir)
     except Exception as e:  # noqa: BLE001 - the trace is still there for TensorBoard
         print(f"could not summarise the trace ({type(e).__name__}: {e})")
-        return None
-
-
-def _search_cycle(args) -> None:
-    """Op types of one gumbel search cycle next to 6 fixed steps: seconds per cycle each and the
-    difference (what the search adds)."""
-    from bench.search_step import build_cycles
-
-    _, batch, fixed, cycles, variant, _ = build_cycles(args.smoke, ("gumbel",), args.batch)
-    tables = {}
-    for name, run in (("fixed_6_steps", fixed), ("gumbel_cycle", cycles["gumbel"])):
-        table = profile(run, args.warmup, args.steps, os.path.join(args.logdir, name))
-        if table is None:
-            return
-        tables[name] = {t: sec / args.steps for t, sec, _ in table}
-    fixed_s, cycle_s = (sum(t.values()) for t in tables.values())
-    print(f"batch {batch}; fixed steps: {variant}; busy s per cycle: 6 fixed {fixed_s:.3f}, "
-          f"gumbel cycle {cycle_s:.3f} (ratio {cycle_s / fixed_s:.3f})")  # fmt: skip
-    types = sorted(
-        set(tables["fixed_6_steps"]) | set(tables["gumbel_cycle"]),
-        key=lambda t: -abs(tables["gumbel_cycle"].get(t, 0) - tables["fixed_6_steps"].get(t, 0)),
-    )
-    print(f"{'op type':36s} {'6 fixed s':>10s} {'cycle s':>10s} {'cycle - fixed':>14s}")
-    for t in types[: args.top]:
-        a, b = tables["fixed_6_steps"].get(t, 0.0), tables["gumbel_cycle"].get(t, 0.0)
-        print(f"{t:36s} {a:10.4f} {b:10.4f} {b - a:+14.4f}")
+        return
+    print(f"{'op type':40s} {'self s/step':>12s} {'share':>7s}")
+    for op_type, seconds, share in table[: args.top]:
+        print(f"{op_type:40s} {seconds / args.steps:12.4f} {100 * share:6.1f}%")
 
 
 if __name__ == "__main__":

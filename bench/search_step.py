@@ -17,6 +17,9 @@ from bench.common import MatmulProbe, load_average, peak_rss_mb, summary, timed
 from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
 
 WEIGHT_STEPS = 5
+#: the gumbel cycle's 5 weight steps alone (the same compiled cycle in the warm-up phase, where
+#: the theta step is skipped): splits the cycle's cost into weight steps and theta step
+SPLIT = "gumbel_weight_steps"
 #: measured variant -> (estimator, arch_paths): ``gumbel`` is the default search (its theta step
 #: computes every candidate); ``gumbel_sampled`` runs only the sampled op in the theta step too.
 ESTIMATORS = {
@@ -62,7 +65,7 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
     estimators = tuple(e for e in ESTIMATORS if e in estimators)
     supernet_config = dataclasses.replace(size.model_config(task), genotype=None)
     supernet = task.build_model(supernet_config, size.num_answers)
-    searches = {}
+    searches, models = {}, {}
     for estimator in estimators:
         kind, paths = ESTIMATORS[estimator]
         search = SearchModel(
@@ -70,7 +73,7 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
         )
         search.compile(jit_compile=False)
         search.set_state("search")
-        searches[estimator] = search.make_train_function()
+        searches[estimator], models[estimator] = search.make_train_function(), search
 
     def one_fixed_cycle():
         loss = None
@@ -83,6 +86,16 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
         return {k: v.numpy() for k, v in out.items()}
 
     cycles = {name: (lambda fn=fn: one_search_cycle(fn)) for name, fn in searches.items()}
+    if "gumbel" in searches:  # the same cycle with the theta step switched off (phase warm-up)
+
+        def weight_steps_only():
+            models["gumbel"].set_state("warmup")
+            try:
+                return one_search_cycle(searches["gumbel"])
+            finally:
+                models["gumbel"].set_state("search")
+
+        cycles[SPLIT] = weight_steps_only
     return size, batch, one_fixed_cycle, cycles, fixed_variant, fixed_counter
 
 
@@ -105,7 +118,7 @@ def run_search(
     for name, cycle_fn in cycles.items():
         first[name] = timed(cycle_fn)
     matmul = MatmulProbe()
-    times: dict[str, list[float]] = {"fixed_6_steps": [], **{e: [] for e in estimators}}
+    times: dict[str, list[float]] = {"fixed_6_steps": [], **{e: [] for e in cycles}}
     for _ in range(rounds):
         matmul.measure()
         times["fixed_6_steps"].append(timed(one_fixed_cycle))
@@ -130,6 +143,7 @@ def run_search(
         "ratios_per_round": {
             e: summary([c / f for c, f in zip(times[e], fixed)]) for e in estimators
         },
+        "split": _split(times) if SPLIT in times else None,
         "skipped_estimators": {
             e: "not asked (--search_estimators): a first call costs ~4 min at d=256"
             for e in ESTIMATORS
@@ -141,4 +155,16 @@ def run_search(
         "matmul_probe": matmul.result(),
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _split(times: dict[str, list[float]]) -> dict:
+    """Per-round medians: the 5 weight steps over 5 fixed steps, and the theta step (cycle minus
+    its weight steps) over one fixed step."""
+    fixed, cycle, weights = times["fixed_6_steps"], times["gumbel"], times[SPLIT]
+    return {
+        "weight_steps_over_5_fixed": summary([w / (f * 5 / 6) for w, f in zip(weights, fixed)]),
+        "theta_step_over_1_fixed": summary(
+            [(c - w) / (f / 6) for c, w, f in zip(cycle, weights, fixed)]
+        ),
     }

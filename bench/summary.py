@@ -79,6 +79,8 @@ def summarize(entries: dict) -> dict:
     out["bucketing_speedup"] = bucketing["speedup"] if bucketing else None
     search = _ok(entries, "search_cycle")
     out["search_gumbel_over_fixed"] = search["ratios"].get("gumbel") if search else None
+    split = (search or {}).get("split") or {}
+    out["search_split"] = {k: v["median"] for k, v in split.items()} or None
     adam = _ok(entries, "adam_update")
     out["adam_update_fused_over_keras"] = (
         adam["fused_over_keras_per_round"]["median"] if adam else None
@@ -161,6 +163,9 @@ def markdown_table(report: dict) -> str:
     rows += [
         f"| bucketing / padding to 100 (examples/s) | {_fmt(s['bucketing_speedup'], '.2f')}x |",
         f"| search cycle (gumbel) / 6 fixed steps | {_fmt(s['search_gumbel_over_fixed'], '.2f')}x |",
+        "| its 5 weight steps / 5 fixed steps; its theta step / 1 fixed step | "
+        + ", ".join(f"{v:.2f}x" for v in (s.get("search_split") or {}).values())
+        + " |",
         f"| Adam update alone, FusedAdam / Keras's Adam | "
         f"{_fmt(s['adam_update_fused_over_keras'], '.2f')}x |",
         "| theta gradient, per-round ratios | "
