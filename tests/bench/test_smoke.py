@@ -39,6 +39,9 @@ def test_smoke_report_structure(smoke_runs):
             assert {"median", "min", "max", "n"} <= set(variant["step_s"])
             assert variant["traces"] >= 1
     assert set(entries["bucketing"]["examples_per_s"]) == {"padded", "bucketed"}
+    split = entries["search_cycle"]["split"]  # the gumbel cycle: weight steps vs theta step
+    assert set(split) == {"weight_steps_over_5_fixed", "theta_step_over_1_fixed"}
+    assert all(v["n"] >= 1 and v["median"] > 0 for v in split.values())
     for fn in entries["retrace"]["functions"].values():
         assert {"after_warmup", "end", "constant"} <= set(fn)
     summary = report["summary"]
