@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 import pytest
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -41,7 +42,7 @@ def test_smoke_report_structure(smoke_runs):
     assert set(entries["bucketing"]["examples_per_s"]) == {"padded", "bucketed"}
     split = entries["search_cycle"]["split"]  # the gumbel cycle: weight steps vs theta step
     assert set(split) == {"weight_steps_over_5_fixed", "theta_step_over_1_fixed"}
-    assert all(v["n"] >= 1 and v["median"] > 0 for v in split.values())
+    assert all(v["n"] >= 1 and np.isfinite(v["median"]) for v in split.values())  # no timing claim
     for fn in entries["retrace"]["functions"].values():
         assert {"after_warmup", "end", "constant"} <= set(fn)
     summary = report["summary"]
