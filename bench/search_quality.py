@@ -438,7 +438,9 @@ def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_
         )
         path = os.path.join(out_dir, f"theta_{name}")
         tables.write_json(path + ".json", details["theta_history"])
-        viz.plot_theta_history(details["theta_history"], path + ".png")
+        viz.plot_theta_history(
+            details["theta_history"], path + ".png", f"search cycles / {every} (0: end of warm-up)"
+        )
         entry = ((quality or {}).get("estimators") or {}).get(name) or {}
         listed = dict(zip(entry.get("seeds", []), entry.get("picks", []))).get(0)
         result[name] = {"pick": found, "scoreboard_pick": listed}

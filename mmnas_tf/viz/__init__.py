@@ -20,11 +20,11 @@ __all__ = [
 ]
 
 
-def plot_theta_history(history, path=None):
+def plot_theta_history(history, path=None, xlabel="epoch"):
     """See :func:`mmnas_tf.viz.search_plots.plot_theta_history`."""
     from mmnas_tf.viz.search_plots import plot_theta_history as plot
 
-    return plot(history, path)
+    return plot(history, path, xlabel)
 
 
 def draw_genotype(genotype, path=None, title=None):

@@ -67,7 +67,7 @@ def _to_png(fig, path: str | None) -> np.ndarray:
     return np.asarray(image.open(io.BytesIO(data)).convert("RGB"))
 
 
-def theta_figure(history):
+def theta_figure(history, xlabel: str = "epoch"):
     """The matplotlib figure of :func:`plot_theta_history` (a grid, one panel per block)."""
     plt = pyplot()
     ticker = require("matplotlib.ticker")
@@ -91,23 +91,24 @@ def theta_figure(history):
         ax.axis("off")
     handles = [plt.Line2D([], [], color=OP_COLOURS[op], lw=2) for op in OP_COLOURS]
     fig.legend(handles, list(OP_COLOURS), loc="upper center", ncol=4, fontsize=8, frameon=False)
-    fig.supxlabel("epoch", fontsize=8)
+    fig.supxlabel(xlabel, fontsize=8)
     fig.supylabel("softmax(theta)", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     return fig
 
 
-def plot_theta_history(history, path: str | None = None) -> np.ndarray:
+def plot_theta_history(history, path: str | None = None, xlabel: str = "epoch") -> np.ndarray:
     """softmax(theta) of every searched block over the epochs, one line per op (coloured as
     ``OP_COLOURS``), one labelled panel per block (encoder first).
 
     Args:
       history: the ``theta_history.json`` the search writes (a path or its loaded dict).
       path: PNG to write (optional).
+      xlabel: what the history's ``epochK`` keys count (a search: epochs).
 
     Returns the picture as an RGB uint8 array [H, W, 3] (what goes to TensorBoard).
     """
-    return _to_png(theta_figure(history), path)
+    return _to_png(theta_figure(history, xlabel), path)
 
 
 def genotype_figure(genotype: Genotype, title: str | None = None):

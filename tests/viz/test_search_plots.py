@@ -53,6 +53,8 @@ def test_theta_curves_follow_the_history(tmp_path):
     assert titles == ["encoder 0", "encoder 1", "decoder 0", "decoder 1"]
     lines = {ax.get_title(): [ln.get_label() for ln in ax.lines] for ax in fig.axes}
     assert lines["decoder 1"] == ["SA", "GA", "RSA", "FFN"] and lines["encoder 0"] == ["SA", "FFN"]
+    assert fig.get_supxlabel() == "epoch"
+    assert theta_figure(str(path), "search cycles / 10").get_supxlabel() == "search cycles / 10"
 
 
 def test_theta_plot_file(tmp_path):
