@@ -232,7 +232,9 @@ def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, 
         with tf.GradientTape() as tape:
             loss = task.compute_loss(model, inputs, targets, training=True) * scale
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
+        # a genotype without RSA leaves the relation embedding unused: no gradient, no warning
+        present = [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None]
+        optimizer.apply([g for g, _ in present], [v for _, v in present])
         return loss
 
     cpu0, start = _cpu_seconds(), time.perf_counter()

@@ -106,7 +106,9 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=Non
         with tf.GradientTape() as tape:
             loss = task.compute_loss(model, inputs, targets, training=True)
         grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
+        # a genotype without RSA leaves the relation embedding unused: no gradient, no warning
+        present = [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None]
+        optimizer.apply([g for g, _ in present], [v for _, v in present])
         return loss
 
     start, done = time.perf_counter(), 0
