@@ -121,9 +121,7 @@ def train(
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
     _, is_chief = worker_info()
     if is_chief:
-        save_run(
-            model_dir, exp, genotype, config, num_answers, keras.config.dtype_policy().name
-        )
+        save_run(model_dir, exp, genotype, config, num_answers, keras.config.dtype_policy().name)
     print(f"{exp.name}: {genotype}  d={config.hidden_size} heads={config.heads}")
     with strategy.scope():
         model = task.build_model(config, num_answers)
