@@ -17,6 +17,12 @@ import tensorflow as tf
 STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
+def replicas_in_sync() -> int:
+    """Replicas of the running distributed step (1 on one device or outside a replica context)."""
+    ctx = tf.distribute.get_replica_context()
+    return ctx.num_replicas_in_sync if ctx is not None else 1
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """``default`` (one device), ``mirrored`` (all local devices) or ``multi_worker``
     (``MultiWorkerMirroredStrategy``, cluster from the ``TF_CONFIG`` environment variable)."""

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from mmnas_tf.engine.distribute import replicas_in_sync
+
 #: The one switch: ``make_adam`` (retraining, the theta optimizer) and the search's
 #: ``SampledPathAdam`` run their update as one ``ResourceApplyAdam`` kernel per variable (one
 #: multi-threaded pass over the variable, both moments and the gradient) instead of Keras's ~8
@@ -79,10 +81,10 @@ def global_sum_gradients(
     the gradient is known to be exactly zero (a supernet candidate the step did not sample): such
     a gradient is neither read for the norm nor scaled, which changes no value (it adds 0 to the
     norm and stays 0) but saves passes over it."""
-    ctx = tf.distribute.get_replica_context()
     grads = [tf.convert_to_tensor(g) for g in grads]  # dense, as PyTorch's embedding gradients
-    replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+    replicas = replicas_in_sync()
     if replicas > 1:
+        ctx = tf.distribute.get_replica_context()
         grads = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
     if nonzero is None or all(f is None for f in nonzero):
         norm = tf.linalg.global_norm(grads)

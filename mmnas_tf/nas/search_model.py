@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from mmnas_tf import inputs as names
 from mmnas_tf.engine import optimizers as engine_optimizers
+from mmnas_tf.engine.distribute import replicas_in_sync
 from mmnas_tf.engine.optimizers import fused_adam_update, global_sum_gradients, make_adam
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
@@ -364,7 +365,7 @@ class SearchModel(keras.Model):
         grads, _ = global_sum_gradients([grads[i] for i in kept], self.clip_norm, flags)
         optimizer = self.weight_optimizer
         # one replica only: replicas trace in threads, and the update runs in a merge call
-        flagged = isinstance(optimizer, SampledPathAdam) and _replicas() == 1
+        flagged = isinstance(optimizer, SampledPathAdam) and replicas_in_sync() == 1
         if flagged:  # the optimizer skips unsampled candidates without reading their gradient
             optimizer.sampled = {optimizer._get_variable_index(v): f for v, f in zip(variables, flags)}  # fmt: skip
         try:
@@ -468,11 +469,6 @@ class SearchModel(keras.Model):
 
     def get_config(self):
         raise NotImplementedError("a SearchModel is not serialised; save its checkpoint instead")
-
-
-def _replicas() -> int:
-    ctx = tf.distribute.get_replica_context()
-    return ctx.num_replicas_in_sync if ctx is not None else 1
 
 
 def _tf_variable(v):
