@@ -60,7 +60,6 @@ def main(argv: Sequence[str]) -> str:
     fv = cli.parse(define_flags, argv)
     from mmnas_tf.compat import import_original
     from mmnas_tf.serving.export import export_saved_model
-    from mmnas_tf.serving.from_checkpoint import next_version
     from mmnas_tf.tasks import get_task
 
     overrides = {}
@@ -90,8 +89,7 @@ def main(argv: Sequence[str]) -> str:
                 "the original read (tfrecords/README.md)"
             )
     path = export_saved_model(
-        model, fv.task, config, fv.export_dir,
-        next_version(fv.export_dir) if fv.version is None else fv.version,
+        model, fv.task, config, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
     )  # fmt: skip

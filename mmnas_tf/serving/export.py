@@ -182,12 +182,25 @@ def float32_outputs(outputs: dict) -> dict:
 _VARIABLE = (TEXT_IDS, IMAGE_FEATURES, BOXES)  # inputs whose axis 1 may be shorter than the maxima
 
 
+def next_version(export_dir: str) -> int:
+    """One more than the highest numeric directory under ``export_dir`` (1 if there is none).
+
+    Half-written versions count too: another export may be writing them.
+    """
+    if not tf.io.gfile.isdir(export_dir):
+        return 1
+    numbers = [
+        int(e.rstrip("/")) for e in tf.io.gfile.listdir(export_dir) if e.rstrip("/").isdigit()
+    ]
+    return max(numbers, default=0) + 1
+
+
 def export_saved_model(
     model,
     task_name: str,
     config: ModelConfig,
     export_dir: str,
-    version: int = 1,
+    version: int | None = 1,
     vocab_file: str | None = None,
     answers_file: str | None = None,
     overwrite: bool = False,
@@ -202,13 +215,14 @@ def export_saved_model(
       task_name: "vqa", "itm" or "vg".
       config: the model's ModelConfig (its maxima m and n, its vocabulary size).
       export_dir: the base path TF Serving watches.
-      version: positive int, the version directory.
+      version: positive int, the version directory; None: :func:`next_version`.
       vocab_file / answers_file: vocabularies copied in as assets (answers give string outputs).
       overwrite: replace an existing version instead of refusing.
       fixed_shapes: signatures take exactly m tokens and n regions (static shapes for XLA / TPU)
         instead of any number up to them.
       explain: add the ``explain`` signature (outputs plus attention weights, docs/explain.md).
     """
+    version = next_version(export_dir) if version is None else version
     if not isinstance(version, int) or version <= 0:
         raise ValueError(f"version must be a positive int, got {version!r}")
     for path in (vocab_file, answers_file):

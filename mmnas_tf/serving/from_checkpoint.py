@@ -10,21 +10,6 @@ from __future__ import annotations
 
 import os
 
-import tensorflow as tf
-
-
-def next_version(export_dir: str) -> int:
-    """One more than the highest numeric directory under ``export_dir`` (1 if there is none).
-
-    Half-written versions count too: another export may be writing them.
-    """
-    if not tf.io.gfile.isdir(export_dir):
-        return 1
-    numbers = [
-        int(e.rstrip("/")) for e in tf.io.gfile.listdir(export_dir) if e.rstrip("/").isdigit()
-    ]
-    return max(numbers, default=0) + 1
-
 
 def _data_file(explicit: str | None, data_dir: str, name: str) -> str | None:
     if explicit:
@@ -82,7 +67,6 @@ def export_checkpoint(
     vocab_file = _data_file(vocab_file, data_dir, writer.VOCAB_FILE)
     if task_obj.uses_answer_vocabulary:
         answers_file = _data_file(answers_file, data_dir, writer.ANSWERS_FILE)
-    version = next_version(export_dir) if version is None else version
     return export_saved_model(
         model, task, config, export_dir, version,
         vocab_file=vocab_file, answers_file=answers_file, overwrite=overwrite,
