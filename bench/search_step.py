@@ -40,7 +40,8 @@ def _stack_cycle(batches: list[tuple[dict, dict]]):
 def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = None):
     """``(size, batch, one_fixed_cycle, {estimator: one_search_cycle}, fixed_variant,
     fixed_counter)``: callables that run 6 fixed-network training steps and one search cycle of
-    each estimator (d=256 supernet; smoke: a 2-slot one) on the same pre-made batches."""
+    each of ``estimators`` (keys of :data:`ESTIMATORS`; d=256 supernet; smoke: a 2-slot one) on
+    the same pre-made batches."""
     from mmnas_tf.engine import optimizers as engine_optimizers
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.tasks import get_task
@@ -62,7 +63,6 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
         built, size, "train", batch, fixed_variant, size.max_regions, shared
     )
     task = get_task("vqa")
-    estimators = tuple(e for e in ESTIMATORS if e in estimators)
     supernet_config = dataclasses.replace(size.model_config(task), genotype=None)
     supernet = task.build_model(supernet_config, size.num_answers)
     searches, models = {}, {}

@@ -90,9 +90,11 @@ class ProgressBar(keras.callbacks.Callback):
     def _epoch_steps(self) -> int | None:
         return (self.params or {}).get("steps") or self.estimate
 
+    def _epochs(self, epoch: int) -> int:
+        return (self.params or {}).get("epochs") or epoch + 1
+
     def on_epoch_begin(self, epoch, logs=None):
-        epochs = (self.params or {}).get("epochs") or epoch + 1
-        steps = self._epoch_steps()
+        epochs, steps = self._epochs(epoch), self._epoch_steps()
         self._epoch, self._examples = epoch, 0
         self.bar = Progress(
             steps, f"epoch {epoch + 1}/{epochs}", unit="steps", stream=self.stream,
@@ -123,11 +125,10 @@ class ProgressBar(keras.callbacks.Callback):
         bar = self.bar
         if bar is None:
             return
-        steps = bar.done
-        self.estimate = steps or self.estimate  # the measured epoch length for the next ETAs
-        epochs = (self.params or {}).get("epochs") or epoch + 1
-        bar.total = steps
-        bar.later = (epochs - epoch - 1) * ((self.params or {}).get("steps") or steps)
+        self.estimate = bar.done or self.estimate  # the measured epoch length for the next ETAs
+        epochs = self._epochs(epoch)
+        bar.total = bar.done
+        bar.later = (epochs - epoch - 1) * (self._epoch_steps() or 0)
         parts = [f"epoch {epoch + 1}/{epochs} done in {format_seconds(self.clock() - bar.start)}"]
         parts += [f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if _is_scalar(v)]
         rate, eta = bar.rate(), bar.eta()

@@ -342,7 +342,7 @@ def _epoch_line(head: str, record: dict, evaluation: dict, seconds_per_cycle: fl
     if record.get("arch_loss") is not None:
         parts.append(f"arch loss {record['arch_loss']:.4g}")
     if evaluation:
-        scores = " ".join(f"{k} {v:.4g}" for k, v in evaluation.items() if k not in ("examples",))
+        scores = " ".join(f"{k} {v:.4g}" for k, v in evaluation.items() if k != "examples")
         parts.append(f"eval {scores} ({evaluation['examples']} examples)")
     parts += [f"{seconds_per_cycle:.3g} s/cycle", str(genotype)]
     return " - ".join(parts)
