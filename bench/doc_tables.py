@@ -77,7 +77,8 @@ def _loads(report: dict) -> str:
         end = f" -> {_f(load['end'], 2)}" if load.get("end") is not None else ""
         return f"{_f(load['start'], 2)}{end}"
     if isinstance(load, (int, float)):
-        return f"{_f(load, 2)}"
+        end = re.search(r"load average: ([\d.]+)", report.get("uptime_after") or "")
+        return _f(load, 2) + (f" -> {_f(float(end.group(1)), 2)}" if end else "")
     uptimes = [report.get(k) or (report.get("machine") or {}).get(k) for k in ("uptime_before", "uptime_after")]  # fmt: skip
     found = [re.search(r"load average: ([\d.]+)", u) for u in uptimes if u]
     if found and all(found):
