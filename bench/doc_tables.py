@@ -269,20 +269,19 @@ def targets(reports: dict[str, dict]) -> str:
     rows = ["| target | value | met | report |", "|---|---|---|---|"]
     for key, (op, threshold) in TARGETS.items():
         t = judged[key]
-        value = t["value"]
+        value, unit = t["value"], "%" if key.endswith("percent_of_peak") else "x"
+        target = "" if isinstance(threshold, bool) else f" {op} {threshold:g}{unit}"
         if value is None:
             rows.append(
-                f"| {names[key]} {op} {threshold} | no committed report measures it "
-                "| not judged | none |"
+                f"| {names[key]}{target} | no committed report measures it | not judged | none |"
             )
             continue
-        shown = f"{_f(value, 1)}%" if key.endswith("percent_of_peak") else f"{_f(value, 2)}x"
-        if key.endswith("percent_of_peak"):
-            target = f"{op} {threshold:g}%"
+        if isinstance(value, bool):
+            shown = "none" if value else "retraced"
         else:
-            target = f"{op} {threshold:g}x"
+            shown = f"{_f(value, 1)}%" if unit == "%" else f"{_f(value, 2)}x"
         met = "yes" if t["met"] else "no" if t["met"] is not None else "not judged"
-        rows.append(f"| {names[key]} {target} | {shown} | {met} | {source[key]} |")
+        rows.append(f"| {names[key]}{target} | {shown} | {met} | {source[key]} |")
     res = padding["results"]
     ratios = {p: res[p]["speedup_median"] for p in ("float32", "mixed_bfloat16")}
     met = "yes" if all(v >= EVAL_PADDING_TARGET for v in ratios.values()) else "no"

@@ -86,6 +86,20 @@ def test_tables_follow_their_reports(copy_root):
     assert problems == [] and "1.44x the time" in new and "1.22x the time" not in new
 
 
+def test_targets_that_a_report_measures_are_judged(copy_root):
+    """The targets no committed report measures today are judged once a report has them."""
+    path = copy_root / "bench/results/model_suite.json"
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert "| no committed report measures it |" in doc_tables.render("targets", str(copy_root))
+    report["entries"]["bucketing"] = {"status": "ok", "speedup": 1.655}
+    report["entries"]["retrace"] = {"status": "ok", "functions": {"train": {"constant": False}}}
+    path.write_text(json.dumps(report), encoding="utf-8")
+    rows = doc_tables.render("targets", str(copy_root)).splitlines()
+    assert "| training b8 bucketed by region count / padded to 100 >= 1.6x | 1.66x | yes | model_suite |" in rows  # fmt: skip
+    assert "| no retracing over 50 steps after warm-up | retraced | no | model_suite |" in rows
+    assert "| input pipeline / what training consumes >= 3x | no committed report measures it | not judged | none |" in rows  # fmt: skip
+
+
 def test_numbers_are_rounded_as_the_report_reads():
     assert doc_tables._f(2.065, 2) == "2.07"  # binary float formatting gives 2.06
     assert doc_tables._f(52.745, 2) == "52.75"
