@@ -55,8 +55,9 @@ def machine_kind(flags: list[str] | None) -> str:
 
 
 def _flags(report: dict) -> list[str] | None:
-    """The CPU flags a report recorded: ``lscpu_flags`` (every flag; written since the docs were
-    generated), else bench.run's ``simd`` subset (the peak entry's), else None."""
+    """The CPU flags a report recorded: ``lscpu_flags`` (every flag, written through
+    ``bench.common.report_context``), else bench.run's ``simd`` subset (the peak entry's), else
+    None."""
     machines = [report.get("machine") or {}]
     machines += [e.get("machine") or {} for e in (report.get("entries") or {}).values()]
     for key in ("lscpu_flags", "simd"):
@@ -71,25 +72,32 @@ def _short_command(command: str) -> str:
     return re.sub(r"(?<![\w.])/(?:[\w.-]+/)+([\w.-]+)", r"\1", command)
 
 
+def _uptime_load(text: str | None) -> str | None:
+    """The 1-minute load of an ``uptime`` line (``... load average: 22.53, 17.95, 10.60``)."""
+    found = re.search(r"load average: ([\d.]+)", text or "")
+    return _f(float(found.group(1)), 2) if found else None
+
+
 def _loads(report: dict) -> str:
+    """The 1-minute load average a report recorded, in whichever form its writer used."""
     load = report.get("load_average_1min")
-    if isinstance(load, dict) and "start" in load:
+    if isinstance(load, dict) and "start" in load:  # bench.run: start and end of the run
         end = f" -> {_f(load['end'], 2)}" if load.get("end") is not None else ""
         return f"{_f(load['start'], 2)}{end}"
-    if isinstance(load, (int, float)):
-        end = re.search(r"load average: ([\d.]+)", report.get("uptime_after") or "")
-        return _f(load, 2) + (f" -> {_f(float(end.group(1)), 2)}" if end else "")
-    uptimes = [report.get(k) or (report.get("machine") or {}).get(k) for k in ("uptime_before", "uptime_after")]  # fmt: skip
-    found = [re.search(r"load average: ([\d.]+)", u) for u in uptimes if u]
-    if found and all(found):
-        return " -> ".join(f"{_f(float(m.group(1)), 2)}" for m in found) + " (`uptime`)"
-    per_entry = {k: v["load_average"] for k, v in report.items() if isinstance(v, dict) and isinstance(v.get("load_average"), dict)}  # fmt: skip
-    if per_entry:
-        return ", ".join(
-            f"{_f(v['start'], 2)} -> {_f(v['end'], 2)} ({k})" for k, v in per_entry.items()
-        )
-    runs = [v for r in report.get("runs") or [] for v in (r.get("load_before"), r.get("load_after")) if v is not None]  # fmt: skip
-    if runs:
+    after = _uptime_load(report.get("uptime_after"))
+    if isinstance(load, (int, float)):  # bench.common.report_context: at the start
+        return _f(load, 2) + (f" -> {after}" if after else "")
+    before = _uptime_load((report.get("machine") or {}).get("uptime_before"))
+    after = after or _uptime_load((report.get("machine") or {}).get("uptime_after"))
+    if before and after:  # older eval_padding reports: `uptime` before and after
+        return f"{before} -> {after} (`uptime`)"
+    entries = {k: v.get("load_average") for k, v in report.items() if isinstance(v, dict)}
+    entries = {k: v for k, v in entries.items() if isinstance(v, dict)}
+    if entries:  # bf16_speed: one entry per run
+        return ", ".join(f"{_f(v['start'], 2)} -> {_f(v['end'], 2)} ({k})" for k, v in entries.items())  # fmt: skip
+    runs = [r.get(k) for r in report.get("runs") or [] for k in ("load_before", "load_after")]
+    runs = [v for v in runs if v is not None]
+    if runs:  # bf16_accuracy: before and after each training
         return f"{_f(min(runs), 2)}-{_f(max(runs), 2)} over its runs"
     return "not recorded"
 

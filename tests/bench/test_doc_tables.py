@@ -100,6 +100,26 @@ def test_targets_that_a_report_measures_are_judged(copy_root):
     assert "| input pipeline / what training consumes >= 3x | no committed report measures it | not judged | none |" in rows  # fmt: skip
 
 
+UP = "08:00:00 up 9 min,  0 user,  load average: {}, 3.78, 1.69"
+
+
+@pytest.mark.parametrize(
+    "report, load",
+    [
+        ({"load_average_1min": {"start": 10.775, "end": 1.7548}}, "10.78 -> 1.75"),  # bench.run
+        ({"load_average_1min": 6.657, "uptime_after": UP.format("7.13")}, "6.66 -> 7.13"),
+        ({"machine": {"uptime_before": UP.format("22.53"), "uptime_after": UP.format("29.85")}},
+         "22.53 -> 29.85 (`uptime`)"),
+        ({"train_b8": {"load_average": {"start": 28.1, "end": 36.4}}}, "28.10 -> 36.40 (train_b8)"),
+        ({"runs": [{"load_before": 17.71, "load_after": 19.78}, {"load_before": 33.69}]},
+         "17.71-33.69 over its runs"),
+        ({"train_b8": {"mode": "train"}}, "not recorded"),
+    ],
+)  # fmt: skip
+def test_load_in_each_writers_form(report, load):
+    assert f"; load {load}; command not recorded" in doc_tables.describe("r.json", report)
+
+
 def test_numbers_are_rounded_as_the_report_reads():
     assert doc_tables._f(2.065, 2) == "2.07"  # binary float formatting gives 2.06
     assert doc_tables._f(52.745, 2) == "52.75"
