@@ -21,6 +21,7 @@ import sys
 import time
 
 from bench import search_space_table as table
+from bench.common import report_context
 
 POLICIES = ("float32", "mixed_bfloat16")
 #: The best genotype of the partial table (every op type once).
@@ -70,7 +71,7 @@ def main(argv=None) -> int:
     batches = table.eval_batches(args.data_dir, protocol)
     families = table.family_names(protocol)
     report = {"protocol": protocol, "genotype": GENOTYPE, "hardware_path": path.name,
-              "command": " ".join(sys.argv), "runs": []}  # fmt: skip
+              **report_context("bench.bf16_accuracy", argv), "runs": []}  # fmt: skip
     if os.path.exists(args.out):
         with open(args.out, encoding="utf-8") as f:
             old = json.load(f)

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from bench.common import load_average, peak_rss_mb, summary, timed
+from bench.common import load_average, peak_rss_mb, report_context, summary, timed
 from bench.model_step import (
     PAPER,
     SMOKE,
@@ -149,6 +149,7 @@ def main(argv=None) -> int:
                                for k, t in mm_times.items()},
         "peak_rss_mb": round(peak_rss_mb()),
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        **report_context("bench.bf16_speed", argv),  # machine (lscpu), load at the end, command
     }  # fmt: skip
     # time(a) / time(b) per round: < 1 means a is faster.
     pairs = [("bf16_fused", "fp32_fused"), ("bf16_separate", "fp32_separate"),

@@ -9,7 +9,10 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import shlex
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -46,6 +49,41 @@ def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def parse_lscpu(text: str) -> dict:
+    """``lscpu``'s model name and CPU flags: ``{"lscpu_model_name": str, "lscpu_flags": [...]}``
+    (``"not recorded"`` / ``[]`` for a field the text lacks)."""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, sep, value in (line.partition(":") for line in text.splitlines())
+        if sep
+    )
+    return {
+        "lscpu_model_name": fields.get("Model name") or "not recorded",
+        "lscpu_flags": sorted(fields.get("Flags", "").split()),
+    }
+
+
+def lscpu() -> dict:
+    """:func:`parse_lscpu` of this machine's ``lscpu`` (``not recorded`` without ``lscpu``)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = ""
+    return parse_lscpu(out)
+
+
+def report_context(module: str, args: list[str] | None = None) -> dict:
+    """What every committed report must say about its run (the documentation tables print it):
+    the machine (``lscpu`` model name and flags, core count), the 1-minute load average now and
+    the command line ``python -m <module> <args>`` (``args`` defaults to ``sys.argv[1:]``)."""
+    args = sys.argv[1:] if args is None else args
+    return {
+        "machine": {**lscpu(), "cores": os.cpu_count()},
+        "load_average_1min": load_average(),
+        "command": " ".join(["python", "-m", module, *map(shlex.quote, args)]),
+    }
 
 
 def machine() -> dict:

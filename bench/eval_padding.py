@@ -34,21 +34,10 @@ import time
 
 import numpy as np
 
-from bench.common import load_average, peak_rss_mb, summary, timed
+from bench.common import load_average, peak_rss_mb, report_context, summary, timed
 from bench.model_step import PAPER, SMOKE
 
 MIN_REGIONS = 10
-
-
-def lscpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return next(
-        (line.split(":", 1)[1].strip() for line in out.splitlines() if "Model name" in line),
-        "unknown",
-    )
 
 
 def uptime() -> str:
@@ -177,7 +166,8 @@ def run(size, images: int, questions: int, passes: int, batch: int, dtypes: list
     report = {
         "benchmark": "evaluation: regions as present (grouped, padded per batch) vs padded to max",
         "started": started,
-        "machine": {"lscpu_model_name": lscpu_model(), "uptime_before": uptime()},
+        **report_context("bench.eval_padding"),  # machine (lscpu), load, command
+        "uptime_before": uptime(),
         "size": size.name,
         "model": {
             "network": "MMnasNet-VQA, published genotype (mmnas_tf/genotypes/mmnas_vqa.json)",
@@ -217,7 +207,7 @@ def run(size, images: int, questions: int, passes: int, batch: int, dtypes: list
     for policy in dtypes:
         report["results"][policy] = measure(config, batches, passes, policy)
         print(json.dumps({policy: report["results"][policy]}, indent=1), flush=True)
-    report["machine"]["uptime_after"] = uptime()
+    report["uptime_after"] = uptime()
     report["peak_rss_mb"] = peak_rss_mb()
     return report
 

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from bench.common import report_context  # no TensorFlow: the parent never imports it
+
 SUITES = ("all", "model", "search", "pipeline", "memory")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = "mmnas_tf.bench/1"
@@ -275,16 +277,17 @@ def main(argv: list[str] | None = None) -> dict | None:
 
     names = select(args.suite, args.entries)
     started = datetime.datetime.now(datetime.UTC)
+    context = report_context("bench.run", sys.argv[1:] if argv is None else argv)
     report = {
         "schema": SCHEMA,
-        "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": context["command"],
         "smoke": args.smoke,
         "suite": args.suite,
         "dtype_policy": args.dtype_policy,
         "threads": {"intra_op": args.intra_op_threads, "inter_op": args.inter_op_threads},
         "started_utc": started.isoformat(timespec="seconds"),
-        "machine": machine_light(),
-        "load_average_1min": {"start": os.getloadavg()[0]},
+        "machine": {**machine_light(), **context["machine"]},
+        "load_average_1min": {"start": context["load_average_1min"]},
         "entries": {},
     }
     # Smoke: ONE process for every entry (a TF import costs ~5 s per process), so its memory
