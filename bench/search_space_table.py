@@ -132,16 +132,21 @@ def sample(spec: dict, size: int, seed: int = SAMPLE_SEED) -> list:
 
 
 def code_version() -> str:
-    """``git describe`` of the checkout this file is in (``-dirty`` when it has edits)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The commit of the checkout this file is in, ``-dirty`` when a tracked file outside
+    ``bench/results`` has edits (the builders write their tables there, in the checkout)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=here,
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        edits = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit + ("-dirty" if edits else "")
 
 
 def prepare_data(data_dir: str, protocol: dict) -> str:
