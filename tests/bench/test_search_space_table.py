@@ -238,19 +238,24 @@ def test_machine_kinds():
 
 
 def test_data_hash_reads_records_not_bytes(tmp_path):
-    """Two writes of the same examples with the feature map in another order: one hash."""
+    """The same example serialised with its feature map in two orders (as two processes with
+    other string hashes write it): other bytes, one hash."""
     import tensorflow as tf
 
-    def example(order):
-        feats = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in order}
-        return tf.train.Example(features=tf.train.Features(feature=feats))
-
-    items = [("a", 1), ("b", 2), ("c", 3)]
+    feats = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in
+             (("a", 1), ("b", 2), ("c", 3))}  # fmt: skip
+    one = [tf.train.Features(feature={k: f}).SerializeToString() for k, f in feats.items()]
+    raw = []
+    for order in (one, one[::-1]):  # map entries are repeated fields: they concatenate
+        body = b"".join(order)
+        raw.append(b"\x0a" + bytes([len(body)]) + body)  # Example.features, field 1
+    assert raw[0] != raw[1]
+    assert tf.train.Example.FromString(raw[0]) == tf.train.Example.FromString(raw[1])
     hashes = []
-    for name, order in (("x", items), ("y", items[::-1])):
+    for name, record in zip("xy", raw):
         (tmp_path / name).mkdir()
         with tf.io.TFRecordWriter(str(tmp_path / name / "train.tfrecord")) as w:
-            w.write(example(order).SerializeToString())
+            w.write(record)
         hashes.append(tables.data_hash(str(tmp_path / name)))
     assert hashes[0] == hashes[1]
     (tmp_path / "y" / "vocab.txt").write_text("a b\n")
