@@ -889,7 +889,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sample", type=int, help=f"large: genotypes sampled ({SAMPLE})")
     parser.add_argument("--sample_seed", type=int, default=SAMPLE_SEED)
     parser.add_argument("--reference", help="the table whose stable run checks a new commit or "
-                        "machine kind (small: --out; large: the small table)")  # fmt: skip
+                        "machine kind (small: --out; large: the small table; 'self': --out, "
+                        "whose first builder is then its origin)")  # fmt: skip
     parser.add_argument("--report", action="store_true", help="print the table's summary")
     parser.add_argument("--first_seed", type=int, default=0, help="--genotypes: first seed")
     parser.add_argument("--limit", type=int, help="stop after this many trainings")
@@ -935,6 +936,7 @@ def main(argv: list[str]) -> int:
     else:
         spec = space(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space()
         size, reference = None, args.reference
+    reference = None if reference in ("self", args.out) else reference
     seeds = args.seeds or (1 if large else SEEDS)
     bimodal_seeds = args.bimodal_seeds or (seeds if large else BIMODAL_SEEDS)
     index, _, count = args.shard.partition("/")

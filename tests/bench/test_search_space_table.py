@@ -323,6 +323,19 @@ def test_cli_reports_a_refusal_in_one_line(tmp_path, monkeypatch, capsys):
     assert err == "search_space_table: code-version check FAILED: commit bbb on amd-avx2: ...\n"
 
 
+def test_cli_reference_of_the_large_table(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(tables, "build", lambda *a, **kw: seen.append(kw))
+    out = f"--out={tmp_path / 'large.json'}"
+    for extra in ([], ["--reference=self"], ["--reference=other.json"]):
+        assert tables.main(["--space=large", out, *extra]) == 0
+    first = os.path.join("bench", "results", "search_space_table.json")
+    assert [kw["reference"] for kw in seen] == [first, None, "other.json"]
+    assert {(kw["sample_size"], kw["bimodal_seeds"]) for kw in seen} == {(tables.SAMPLE, 1)}
+    assert tables.main([out]) == 0  # the first table is its own reference, 3 / 5 seeds
+    assert (seen[-1]["reference"], seen[-1]["bimodal_seeds"]) == (None, tables.BIMODAL_SEEDS)
+
+
 def test_bimodal_genotypes_get_more_seeds_first(tmp_path, monkeypatch):
     out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
     table = json.load(open(out))
