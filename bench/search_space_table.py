@@ -629,7 +629,7 @@ def ensure_verified(out: str, prov: dict, reference: str | None, train, log=prin
     if not found["passed"]:
         raise RuntimeError(
             f"code-version check FAILED: {verdict}; this commit / machine kind may not add runs "
-            f"to {out}: find what changed the numerics, or build a new table"
+            f"to {out} (changed code or another CPU kind: docs/search_results.md, Protocol)"
         )
     log(f"code-version check passed: {verdict}")
     return found
