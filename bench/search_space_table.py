@@ -3,21 +3,31 @@
 scored on the held-out ``val`` split (searches use D_m / D_a of ``train`` only).
 
     python -m bench.search_space_table --out=bench/results/search_space_table.json \\
-        --data_dir=/tmp/mmnas_table_data [--seeds=2] [--limit=N] [--smoke]
+        --data_dir=/tmp/mmnas_table_data [--seeds=3 --bimodal_seeds=5] [--limit=N] [--smoke]
+    python -m bench.search_space_table --space=large --sample=96 \\
+        --out=bench/results/search_space_table_large.json
+    python -m bench.search_space_table --report [--out=...]
 
 Resumable: the JSON is rewritten atomically after every training, and a (genotype, seed) already
-in it is skipped; the protocol, the code version and the command are pinned in the JSON, and a
-run whose protocol differs from the file's refuses to continue it. fp32, no bucketing.
-``docs/synthetic_benchmark.md`` describes the benchmark, the protocol and how it was chosen.
+in it is skipped; the protocol and the command are pinned in the JSON, and a run whose protocol
+differs from the file's refuses to continue it. fp32, no bucketing. Every run records its
+provenance (commit, library versions, CPU model and flags, threads, a hash of the generated
+data), and a commit or machine kind new to a table adds runs only after it has reproduced one
+recorded run of a stable genotype within the robust seed std (:func:`ensure_verified`).
+``docs/synthetic_benchmark.md`` describes the benchmark, the protocol and how it was chosen;
+``docs/search_results.md`` ("Protocol") the rules this module applies.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import itertools
 import json
+import math
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -39,29 +49,56 @@ PROTOCOL = {
 SMOKE = {"num_images": 60, "width": 16, "steps": 3, "warmup_steps": 1, "batch_size": 16}
 #: The smoke space: 4 genotypes (CI).
 SMOKE_POOL, SMOKE_DECODER = ("GA", "RSA"), 2
+#: The second space, too big to enumerate: searchable encoder slots, the original's pools.
+ENCODER_POOL, NUM_ENCODER_LARGE, NUM_DECODER_LARGE = ("SA", "FFN"), 2, 4
+SAMPLE, SAMPLE_SEED = 96, 0  # the large table's uniform sample (ground truth)
+#: The large smoke space: 16 genotypes, a sample of 6 (CI).
+SMOKE_LARGE_SAMPLE = 6
+
+#: The rules of the protocol (docs/search_results.md, "Protocol"), fixed before the first
+#: table's extra seeds and the second table were built; each table records them.
+ROBUST = 0.6745 * math.sqrt(2)  # |a - b| of two normal draws: median = ROBUST * std
+INFORMATIVE_RATIO = 3.0  # a family is informative when between-genotype std >= 3 x seed std
+BIMODAL_RATIO = 5.0  # a genotype is bimodal when its seeds span >= 5 x the robust seed std
+SEEDS, BIMODAL_SEEDS = 3, 5  # target seeds per genotype of the first table
+RULES = {
+    "robust_seed_std": "median over genotypes with >= 2 seeds of the median over their seed "
+    "pairs of |a - b|, divided by 0.6745 * sqrt(2)",
+    "informative_family": f"between-genotype std of the family's accuracy (genotype means) >= "
+    f"{INFORMATIVE_RATIO:g} x the family's robust seed std (first table's seeds), and > 0",
+    "bimodal_genotype": f"max - min of its seeds >= {BIMODAL_RATIO:g} x the table's robust "
+    "seed std",
+    "stable_genotype": "max - min of its seeds <= the table's robust seed std; the check "
+    "reproduces the lowest recorded seed of the best-mean stable genotype",
+    "version_check": "a (commit, machine kind) new to a table adds runs only after it has "
+    "reproduced that run within the robust seed std",
+}
 
 
-def space(pool=DECODER_POOL, num_decoder=NUM_DECODER) -> dict:
-    """The slots and their pools (a one-op pool is a fixed slot)."""
-    return {
-        "encoder": [[op] for op in ENCODER],
-        "decoder": [list(pool) for _ in range(num_decoder)],
-    }
+def space(pool=DECODER_POOL, num_decoder=NUM_DECODER, encoder=ENCODER) -> dict:
+    """The slots and their pools (a one-op pool is a fixed slot); ``encoder``: one pool per
+    encoder slot's op (fixed slots, the first table) or, as a list of pools, searchable slots."""
+    slots = [list(p) if isinstance(p, (list, tuple)) else [p] for p in encoder]
+    return {"encoder": slots, "decoder": [list(pool) for _ in range(num_decoder)]}
+
+
+def space_large(pool=DECODER_POOL, num_decoder=NUM_DECODER_LARGE, enc_pool=ENCODER_POOL,
+                num_encoder=NUM_ENCODER_LARGE) -> dict:  # fmt: skip
+    """The second space: ``num_encoder`` encoder slots over ``enc_pool`` and ``num_decoder``
+    decoder slots over ``pool`` (default 2 x {SA, FFN}, 4 x {SA, GA, RSA, FFN}: 1,024)."""
+    return space(pool, num_decoder, [tuple(enc_pool)] * num_encoder)
 
 
 def stage_pools(spec: dict) -> tuple[tuple[str, ...], tuple[str, ...], int]:
-    """(encoder ops, decoder pool, decoder blocks) of ``spec``: the supernet has one pool per
-    decoder stage and a fixed encoder."""
+    """(encoder pool, decoder pool, decoder blocks) of ``spec``: the supernet has one pool for
+    every encoder slot (one op: a fixed encoder) and one for every decoder slot."""
     decoder = {tuple(p) for p in spec["decoder"]}
-    if (
-        len(decoder) != 1
-        or len({tuple(p) for p in spec["encoder"]}) > 1
-        or any(len(p) != 1 for p in spec["encoder"])
-    ):
+    encoder = {tuple(p) for p in spec["encoder"]}
+    if len(decoder) != 1 or len(encoder) > 1:
         raise ValueError(
-            f"space {spec}: expected encoder slots fixed to one op and one pool for every decoder slot"
+            f"space {spec}: expected one pool for every encoder slot and one for every decoder slot"
         )
-    return tuple(p[0] for p in spec["encoder"]), decoder.pop(), len(spec["decoder"])
+    return (encoder.pop() if encoder else ()), decoder.pop(), len(spec["decoder"])
 
 
 def genotypes(spec: dict | None = None) -> list:
@@ -83,17 +120,33 @@ def build_order(spec: dict | None = None) -> list:
     return [names[i] for i in np.random.default_rng(0).permutation(len(names))]
 
 
+def sample(spec: dict, size: int, seed: int = SAMPLE_SEED) -> list:
+    """``size`` distinct genotypes of ``spec`` drawn uniformly with ``seed`` (in draw order:
+    the large table's build order, so a partial table is a uniform sample too)."""
+    import numpy as np
+
+    names = genotypes(spec)
+    if not 0 < size <= len(names):
+        raise ValueError(f"sample of {size}: expected 1..{len(names)} (the space's size)")
+    return [names[i] for i in np.random.default_rng(seed).choice(len(names), size, replace=False)]
+
+
 def code_version() -> str:
-    """``git describe`` of the checkout this file is in (``-dirty`` when it has edits)."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The commit of the checkout this file is in, ``-dirty`` when a tracked file outside
+    ``bench/results`` has edits (the builders write their tables there, in the checkout)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
     try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=40"], cwd=here,
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.strip()
+        commit = git("rev-parse", "HEAD")
+        edits = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return commit + ("-dirty" if edits else "")
 
 
 def prepare_data(data_dir: str, protocol: dict) -> str:
@@ -122,15 +175,15 @@ def model_config(data_dir: str, protocol: dict, genotype, spec: dict | None = No
     with open(os.path.join(data_dir, writer.VOCAB_FILE), encoding="utf-8") as f:
         vocab = len(f.read().split())
     d = protocol["width"]
-    encoder, pool, num_decoder = stage_pools(spec or space())
+    spec = spec or space()
+    encoder, pool, num_decoder = stage_pools(spec)
     return ModelConfig(
         hidden_size=d, num_heads=protocol["heads"], ffn_size=4 * d,
         relation_size=protocol["relation_size"], vocab_size=vocab, word_embed_size=64,
         feature_size=manifest["feature_dim"], max_tokens=protocol["max_tokens"],
         max_regions=manifest["max_regions"], pool_mlp_size=d, pool_output_size=2 * d,
-        num_encoder_blocks=len(encoder), num_decoder_blocks=num_decoder,
-        dropout=protocol["dropout"], genotype=genotype,
-        pools=OpPools(encoder[:1], pool),
+        num_encoder_blocks=len(spec["encoder"]), num_decoder_blocks=num_decoder,
+        dropout=protocol["dropout"], genotype=genotype, pools=OpPools(encoder, pool),
     )  # fmt: skip
 
 
@@ -273,8 +326,9 @@ def write_json(path: str, data: dict) -> None:
     write(path, data)
 
 
-def new_table(protocol: dict, command: str, spec: dict) -> dict:
-    return {
+def new_table(protocol: dict, command: str, spec: dict, sampled: list | None = None,
+              sample_seed: int | None = None) -> dict:  # fmt: skip
+    table = {
         "metric": METRIC,
         "space": spec,
         "protocol": protocol,
@@ -282,7 +336,11 @@ def new_table(protocol: dict, command: str, spec: dict) -> dict:
         "code_version": code_version(),
         "command": command,
         "genotypes": {},
+        "rules": RULES,
     }
+    if sampled is not None:
+        table.update(space_size=len(genotypes(spec)), sample=sampled, sample_seed=sample_seed)
+    return table
 
 
 def record(entry: dict | None, seed: int, run: dict) -> dict:
@@ -300,48 +358,380 @@ def record(entry: dict | None, seed: int, run: dict) -> dict:
     return entry
 
 
+# ---- provenance and the code-version check --------------------------------------------------
+def cpu_info() -> dict:
+    """Vendor, model name (with family and model number) and flags of the first CPU listed in
+    /proc/cpuinfo (``platform`` where there is none)."""
+    fields = {}
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                break  # the first processor is enough
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    model = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields:
+        model += f" (family {fields['cpu family']} model {fields.get('model', '?')})"
+    return {
+        "vendor": fields.get("vendor_id", ""),
+        "model": model,
+        "flags": sorted(fields.get("flags", "").split()),
+    }
+
+
+def machine_kind(vendor: str, flags) -> str:
+    """``<vendor>-<widest vector unit>``: intel-amx, amd-avx512, amd-avx2, ... (the CPU kinds
+    whose float32 rounding differs)."""
+    flags = set(flags)
+    unit = next((u for f, u in _UNITS if f in flags), "other")
+    brand = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(vendor, vendor.lower() or "cpu")
+    return f"{brand}-{unit}"
+
+
+_UNITS = (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"), ("asimd", "neon"))
+
+
+def data_hash(data_dir: str) -> str:
+    """sha256 (first 16 hex digits) of the generated data: every file's name and content, a
+    TFRecord file's records as deterministically serialised ``tf.train.Example`` protos (the
+    writer's bytes order the feature map by Python's per-process string hash)."""
+    import tensorflow as tf
+
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(data_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            digest.update(os.path.relpath(path, data_dir).encode() + b"\0")
+            if name.endswith(".tfrecord"):
+                for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                    example = tf.train.Example.FromString(raw)
+                    digest.update(example.SerializeToString(deterministic=True))
+                continue
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def provenance(data_dir: str) -> dict:
+    """What a run depends on besides the protocol: commit, library versions, CPU, threads and
+    the generated data. ``cpu_flags`` is the full flag list (a table keeps it once, under
+    :func:`flags_id`)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = cpu_info()
+    return {
+        "commit": code_version(),
+        "machine_kind": machine_kind(cpu["vendor"], cpu["flags"]),
+        "cpu_model": cpu["model"],
+        "cpu_flags": " ".join(cpu["flags"]),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "threads": {
+            "cpus": len(os.sched_getaffinity(0)),  # the CPUs this process may run on
+            # 0: TensorFlow's default (one thread per available CPU)
+            "tf_intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tf_inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        },
+        "data_hash": data_hash(data_dir),
+    }
+
+
+PROVENANCE_KEYS = ("commit", "machine_kind", "cpu_model", "cpu_flags", "tensorflow", "keras",
+                   "numpy", "python", "threads", "data_hash")  # fmt: skip
+
+
+def flags_id(flags: str) -> str:
+    return hashlib.sha256(flags.encode()).hexdigest()[:12]
+
+
+def _stamp(table: dict, prov: dict) -> dict:
+    """``prov`` as a run records it: the flags kept once in ``table["cpu_flags"]``."""
+    key = flags_id(prov["cpu_flags"])
+    table.setdefault("cpu_flags", {})[key] = prov["cpu_flags"]
+    return {**prov, "cpu_flags": key}
+
+
+def _pairs(values) -> list[float]:
+    return [abs(a - b) for a, b in itertools.combinations(values, 2)]
+
+
+def robust_seed_std(seed_lists) -> float:
+    """Median over the lists with >= 2 values of the median |a - b| over their pairs, divided by
+    0.6745 * sqrt(2) (a normal std; the bimodal genotypes do not inflate it). NaN: no pairs."""
+    import numpy as np
+
+    per = [float(np.median(_pairs(s))) for s in seed_lists if len(s) > 1]
+    return float(np.median(per) / ROBUST) if per else float("nan")
+
+
+def table_seed_std(table: dict) -> float:
+    """The table's robust seed std of :data:`METRIC`."""
+    return robust_seed_std([e["seeds"] for e in table["genotypes"].values()])
+
+
+def family_stats(table: dict, noise: dict | None = None) -> dict:
+    """Per question family: the std between the genotypes' mean accuracies in ``table``, the
+    robust seed std of the family in ``noise`` (default ``table``; the large table has one seed
+    per genotype and takes the first table's) and whether the family is informative
+    (:data:`INFORMATIVE_RATIO`)."""
+    import numpy as np
+
+    noise = noise or table
+    out = {}
+    for family in table["families"]:
+        means = [e["per_family"][family] for e in table["genotypes"].values()]
+        between = float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
+        seed = robust_seed_std(
+            [[r["per_family"][family] for r in e["runs"]] for e in noise["genotypes"].values()]
+        )
+        informative = bool(between > 0 and between >= INFORMATIVE_RATIO * seed)
+        out[family] = {"between_std": between, "seed_std": seed, "informative": informative}
+    return out
+
+
+def informative_families(table: dict, noise: dict | None = None) -> list[str]:
+    """The families the table can rank genotypes on (docs/search_results.md, "Protocol")."""
+    return [f for f, s in family_stats(table, noise).items() if s["informative"]]
+
+
+def macros(entry: dict, informative: list[str]) -> dict:
+    """A genotype's mean over seeds of the macro over every family and over the informative
+    ones (NaN when none is)."""
+    import numpy as np
+
+    per = entry["per_family"]
+    return {
+        "all": round(float(np.mean(entry["seeds"])), 3),
+        "informative": round(float(np.mean([per[f] for f in informative])), 3)
+        if informative
+        else float("nan"),
+    }
+
+
+def bimodal(table: dict) -> list[str]:
+    """Genotypes whose seeds span >= :data:`BIMODAL_RATIO` x the table's robust seed std."""
+    std = table_seed_std(table)
+    return [
+        g
+        for g, e in table["genotypes"].items()
+        if len(e["seeds"]) > 1 and max(e["seeds"]) - min(e["seeds"]) >= BIMODAL_RATIO * std
+    ]
+
+
+def stable_run(table: dict) -> tuple[str, int, float]:
+    """(genotype, seed, value) the code-version check reproduces: the lowest recorded seed of the
+    best-mean genotype whose seeds span at most the robust seed std."""
+    std = table_seed_std(table)
+    stable = {
+        g: sum(e["seeds"]) / len(e["seeds"])
+        for g, e in table["genotypes"].items()
+        if len(e["seeds"]) > 1 and max(e["seeds"]) - min(e["seeds"]) <= std
+    }
+    if not stable:
+        raise ValueError("no stable genotype (>= 2 seeds within the robust seed std) to reproduce")
+    name = max(stable, key=stable.get)
+    entry = table["genotypes"][name]
+    seed = min(entry["seed_ids"])
+    return name, seed, entry["seeds"][entry["seed_ids"].index(seed)]
+
+
+def accepted(table: dict) -> set[tuple[str, str]]:
+    """The (commit, machine kind) pairs allowed to add runs: the table's origin and every pair
+    that passed the check."""
+    pairs = {
+        (v["commit"], v["machine_kind"]) for v in table.get("verifications", []) if v["passed"]
+    }
+    if "origin" in table:
+        pairs.add((table["origin"]["commit"], table["origin"]["machine_kind"]))
+    return pairs
+
+
+def runs_per_machine_kind(table: dict) -> dict[str, int]:
+    counts = {}
+    for e in table["genotypes"].values():
+        for run in e["runs"]:
+            kind = run.get("provenance", {}).get("machine_kind", "unrecorded")
+            counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def ensure_verified(out: str, prov: dict, reference: str | None, train, log=print) -> dict | None:
+    """Lets ``prov``'s (commit, machine kind) add runs to ``out``, or raises RuntimeError.
+
+    The reference table (``reference``, default ``out`` itself) decides: a pair it accepts
+    passes; a table without runs and without a reference takes the pair as its origin; else
+    ``train(genotype, seed, spec)`` reproduces :func:`stable_run` of the reference and the pair
+    passes when the result is within the reference's robust seed std. The outcome is recorded
+    in the reference (and in ``out``); a recorded failure refuses without training again."""
+    key = (prov["commit"], prov["machine_kind"])
+    ref_path = reference or out
+    with _locked(ref_path + ".verify"):  # two builders: one trains the check, the other waits
+        ref = load_table(ref_path)
+        if ref is None:
+            raise FileNotFoundError(f"no reference table at {ref_path}")
+        if ref["protocol"] != load_table(out)["protocol"]:
+            raise ValueError(f"{ref_path} was built with another protocol than {out}: no reference")
+        if (
+            reference is None
+            and "origin" not in ref
+            and not any(e["runs"] for e in ref["genotypes"].values())
+        ):
+            with _locked(out):
+                table = load_table(out)
+                table["origin"] = {"commit": key[0], "machine_kind": key[1]}
+                write_json(out, table)
+            return None
+        found = _verification(ref, key)
+        if found is None:
+            name, seed, value = stable_run(ref)
+            tolerance = table_seed_std(ref)
+            log(f"code-version check: {key[0]} on {key[1]} reproduces {name} seed {seed} ({value:.3f}, tolerance {tolerance:.3f})")  # fmt: skip
+            from bench.searched_vs_random import parse_genotype
+
+            run = train(parse_genotype(name), seed, ref["space"])
+            got = run[METRIC]
+            found = {
+                "commit": key[0], "machine_kind": key[1], "genotype": name, "seed": seed,
+                "recorded": value, "reproduced": got, "difference": round(got - value, 3),
+                "tolerance": round(tolerance, 3), "passed": abs(got - value) <= tolerance,
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "run": {k: run[k] for k in ("per_family", "train_seconds", "train_cpu_seconds")},
+            }  # fmt: skip
+            with _locked(ref_path):
+                ref = load_table(ref_path)
+                found["provenance"] = _stamp(ref, prov)
+                ref.setdefault("verifications", []).append(found)
+                write_json(ref_path, ref)
+        if ref_path != out:
+            with _locked(out):
+                table = load_table(out)
+                if _verification(table, key) is None:
+                    _stamp(table, prov)
+                    table.setdefault("verifications", []).append(
+                        {"commit": key[0], "machine_kind": key[1], "passed": True,
+                         "genotype": None, "note": f"the origin of {ref_path}"}
+                        if found == "origin" else found
+                    )  # fmt: skip
+                    write_json(out, table)
+    if found == "origin":
+        return None
+    verdict = (
+        f"commit {key[0]} on {key[1]}: {found['genotype']} seed {found['seed']} gave "
+        f"{found['reproduced']:.3f}, recorded {found['recorded']:.3f} (difference "
+        f"{found['difference']:+.3f}, tolerance {found['tolerance']:.3f}, the robust seed std)"
+    )
+    if not found["passed"]:
+        raise RuntimeError(
+            f"code-version check FAILED: {verdict}; this commit / machine kind may not add runs "
+            f"to {out} (changed code or another CPU kind: docs/search_results.md, Protocol)"
+        )
+    log(f"code-version check passed: {verdict}")
+    return found
+
+
+def _verification(table: dict, key: tuple[str, str]) -> dict | str | None:
+    """The recorded check of ``key`` in ``table``, "origin" for the pair that built it, or None."""
+    origin = table.get("origin") or {}
+    if (origin.get("commit"), origin.get("machine_kind")) == key:
+        return "origin"
+    return next(
+        (v for v in table.get("verifications", []) if (v["commit"], v["machine_kind"]) == key),
+        None,
+    )
+
+
+# ---- building ----------------------------------------------------------------------------------
+def pending(table: dict, order: list, seeds: int, bimodal_seeds: int | None = None) -> list:
+    """The (genotype, seed) trainings still missing from ``table`` for ``seeds`` seeds per
+    genotype of ``order`` and ``bimodal_seeds`` per :func:`bimodal` one (these first), each
+    genotype's seeds together."""
+    bimodal_seeds = max(bimodal_seeds or seeds, seeds)
+    twin = set(bimodal(table)) if bimodal_seeds > seeds else set()
+    todo = []
+    for g in sorted(order, key=lambda g: str(g) not in twin):  # stable: keeps ``order``
+        have = table["genotypes"].get(str(g), {}).get("seed_ids", [])
+        target = bimodal_seeds if str(g) in twin else seeds
+        todo += [(g, s) for s in range(target) if s not in have]
+    return todo
+
+
 def build(
     out: str, data_dir: str, protocol: dict, seeds: int, command: str, limit=None, spec=None,
-    log=print, shard: tuple[int, int] = (0, 1),
+    log=print, shard: tuple[int, int] = (0, 1), bimodal_seeds: int | None = None,
+    sample_size: int | None = None, sample_seed: int = SAMPLE_SEED, reference: str | None = None,
+    require_clean: bool = False,
 ):  # fmt: skip
     """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
-    a genotype one after the other, genotypes in :func:`build_order`, rewriting ``out`` after
-    each training (a partial table is a uniform sample of the space with every seed). ``shard=(i, n)``: only the i-th of every n genotypes of that order, so n
-    builders can share one file (each write re-reads the file under a lock and adds its training)."""
+    a genotype one after the other, genotypes in :func:`build_order` (with ``sample_size``: the
+    uniform :func:`sample` of that size, in draw order), :func:`bimodal` ones first up to
+    ``bimodal_seeds``, rewriting ``out`` after each training (a partial table is a uniform
+    sample of the space). ``shard=(i, n)``: only the i-th of every n genotypes of that order, so
+    n builders can share one file (each write re-reads the file under a lock and adds its
+    training). Before the first training the commit and machine kind must pass
+    :func:`ensure_verified` against ``reference`` (default: ``out``); ``require_clean`` refuses
+    a checkout with uncommitted edits (its runs could not be reproduced)."""
     spec = spec or space()
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard {index}/{count}: expected 0 <= i < n")
+    order = build_order(spec) if sample_size is None else sample(spec, sample_size, sample_seed)
+    sampled = None if sample_size is None else (sample_seed, [str(g) for g in order])
+    if require_clean and (code_version().endswith("-dirty") or code_version() == "unknown"):
+        raise RuntimeError(
+            f"the checkout has uncommitted edits (version {code_version()}): commit them (or "
+            "build from a checkout pinned to a commit) before adding runs to a table"
+        )
     with _locked(out):
-        table = _checked_table(out, protocol, command, spec)
+        table = _checked_table(out, protocol, command, spec, sampled)
         write_json(out, table)
     prepare_data(data_dir, protocol)
+    prov = provenance(data_dir)
+    if table.get("data_hash", prov["data_hash"]) != prov["data_hash"]:
+        raise RuntimeError(
+            f"the data in {data_dir} hash to {prov['data_hash']}, the table's runs used "
+            f"{table['data_hash']}: regenerate it with this protocol into an empty directory"
+        )
     batches, families = eval_batches(data_dir, protocol), family_names(protocol)
-    todo = [
-        (g, s)
-        for k, g in enumerate(build_order(spec))
-        if k % count == index
-        for s in range(seeds)
-        if s not in table["genotypes"].get(str(g), {}).get("seed_ids", [])
-    ]
-    for done, (genotype, seed) in enumerate(todo[:limit] if limit else todo, 1):
-        run = train_one(data_dir, protocol, genotype, seed, batches, families, spec)
+
+    def train(genotype, seed, genotype_spec):
+        return train_one(data_dir, protocol, genotype, seed, batches, families, genotype_spec)
+
+    ensure_verified(out, prov, reference, train, log)
+    mine = [g for k, g in enumerate(order) if k % count == index]
+    done = 0
+    while limit is None or done < limit:
+        todo = pending(table, mine, seeds, bimodal_seeds)  # a new seed can make a genotype bimodal
+        if not todo:
+            break
+        genotype, seed = todo[0]
+        run = train(genotype, seed, spec)
+        done += 1
         key = str(genotype)
         with _locked(out):
-            table = _checked_table(out, protocol, command, spec)
+            table = _checked_table(out, protocol, command, spec, sampled)
             if seed not in table["genotypes"].get(key, {}).get("seed_ids", []):
+                run["provenance"] = _stamp(table, prov)
+                table.setdefault("data_hash", prov["data_hash"])
                 table["genotypes"][key] = record(table["genotypes"].get(key), seed, run)
                 write_json(out, table)
         log(
-            f"[{done}/{len(todo)}] {key} seed {seed}: {METRIC} {run[METRIC]:.1f} "
+            f"[{done}/{done + len(todo) - 1}] {key} seed {seed}: {METRIC} {run[METRIC]:.1f} "
             f"{json.dumps(run['per_family'])} {run['train_seconds']} s"
         )
     return table
 
 
-def _checked_table(out: str, protocol: dict, command: str, spec: dict) -> dict:
-    """The table in ``out`` (or a new one) after checking that it was built the same way."""
-    table = load_table(out) or new_table(protocol, command, spec)
+def _checked_table(out: str, protocol: dict, command: str, spec: dict, sampled=None) -> dict:
+    """The table in ``out`` (or a new one) after checking that it was built the same way
+    (``sampled``: (seed, genotype strings) of the large table's sample)."""
+    seed, names = sampled or (None, None)
+    table = load_table(out) or new_table(protocol, command, spec, names, seed)
     if table["space"] != spec:
         raise ValueError(f"{out} holds the space {table['space']}, this run {spec}")
     if table["protocol"] != protocol:
@@ -349,10 +739,125 @@ def _checked_table(out: str, protocol: dict, command: str, spec: dict) -> dict:
             f"{out} was built with another protocol ({table['protocol']}); this run uses "
             f"{protocol}: write to another file"
         )
+    if sampled is not None and (table.get("sample_seed"), table.get("sample")) != sampled:
+        raise ValueError(
+            f"{out} holds another sample (seed {table.get('sample_seed')}, "
+            f"{len(table.get('sample') or [])} genotypes) than this run's (seed {sampled[0]}, "
+            f"{len(sampled[1])}): write to another file"
+        )
+    if table.setdefault("rules", RULES) != RULES:
+        raise ValueError(
+            f"{out} was built under other rules ({table['rules']}); this code applies {RULES}"
+        )
     table.setdefault("code_versions", [table["code_version"]])
     if code_version() not in table["code_versions"]:
         table["code_versions"].append(code_version())
     return table
+
+
+# ---- checking and reporting ------------------------------------------------------------------
+def check_table(table: dict) -> list[str]:
+    """Every way ``table`` breaks the builder's invariants, one message each ([]: sound): entries
+    consistent with their runs, every run with its provenance from an accepted (commit, machine
+    kind), every check within its tolerance, the sample reproducible from its seed."""
+    import numpy as np
+
+    problems = []
+    names = {str(g) for g in genotypes(table["space"])}
+    if "sample" in table:
+        drawn = [str(g) for g in sample(table["space"], len(table["sample"]), table["sample_seed"])]
+        if table["sample"] != drawn:
+            problems.append(f"the sample is not the one seed {table['sample_seed']} draws")
+        if table["space_size"] != len(names):
+            problems.append(f"space_size {table['space_size']}, the space has {len(names)}")
+        names = set(table["sample"])
+    ok = accepted(table)
+    for v in table.get("verifications", []):
+        if v.get("genotype") and v["passed"] != (abs(v["reproduced"] - v["recorded"]) <= v["tolerance"]):  # fmt: skip
+            problems.append(
+                f"check of {v['commit']} on {v['machine_kind']}: 'passed' contradicts its numbers"
+            )
+    for name, e in table["genotypes"].items():
+        where = f"{name}:"
+        if name not in names:
+            problems.append(f"{where} not in the space{' sample' if 'sample' in table else ''}")
+        if not (e["seeds"] and len(e["seeds"]) == len(e["seed_ids"]) == len(e["runs"])):
+            problems.append(f"{where} seeds, seed_ids and runs differ in length")
+            continue
+        if sorted(e["seed_ids"]) != list(range(len(e["seed_ids"]))):
+            problems.append(f"{where} seed ids {e['seed_ids']} are not 0..{len(e['seeds']) - 1}")
+        if not all(math.isfinite(v) and 0 <= v <= 100 for v in e["seeds"]):
+            problems.append(f"{where} a seed's value is not a percentage")
+        if not (e["params"] > 0 and e["flops"] > 0):
+            problems.append(f"{where} params / flops missing")
+        for fam in table["families"]:
+            mean = np.mean([r["per_family"][fam] for r in e["runs"]])
+            if abs(e["per_family"].get(fam, -1) - mean) > 0.0015:  # rounded to 3 decimals
+                problems.append(f"{where} per_family[{fam}] is not the mean of its runs")
+        for seed, value, run in zip(e["seed_ids"], e["seeds"], e["runs"]):
+            fams = [run["per_family"][f] for f in table["families"]]
+            if run[METRIC] != value or abs(sum(fams) / len(fams) - value) > 0.0015:
+                problems.append(f"{where} seed {seed}: {METRIC} is not its families' mean")
+            prov = run.get("provenance")
+            if prov is None:
+                problems.append(f"{where} seed {seed}: no provenance")
+                continue
+            if (prov.get("commit"), prov.get("machine_kind")) not in ok:
+                problems.append(
+                    f"{where} seed {seed}: {prov.get('commit')} on {prov.get('machine_kind')} "
+                    "never passed the code-version check"
+                )
+            if not prov.get("backfilled"):
+                missing = [k for k in PROVENANCE_KEYS if k not in prov]
+                if missing:
+                    problems.append(f"{where} seed {seed}: provenance lacks {missing}")
+                elif prov["data_hash"] != table.get("data_hash"):
+                    problems.append(f"{where} seed {seed}: data hash {prov['data_hash']} is not the table's")  # fmt: skip
+                elif prov["cpu_flags"] not in table.get("cpu_flags", {}):
+                    problems.append(f"{where} seed {seed}: CPU flags {prov['cpu_flags']} not recorded")  # fmt: skip
+    return problems
+
+
+def report(table: dict, noise: dict | None = None) -> dict:
+    """The table's summary: runs per machine kind and commit, the checks, the robust seed std,
+    the bimodal genotypes, the families (and which are informative, seed noise from ``noise``,
+    default the table) and per genotype the 6-family and the informative-family macro."""
+    stats = family_stats(table, noise)
+    informative = [f for f, s in stats.items() if s["informative"]]
+    commits = {}
+    for e in table["genotypes"].values():
+        for run in e["runs"]:
+            c = run.get("provenance", {}).get("commit", "unrecorded")
+            commits[c] = commits.get(c, 0) + 1
+    return {
+        "genotypes": len(table["genotypes"]),
+        "trainings": sum(len(e["seeds"]) for e in table["genotypes"].values()),
+        "runs_per_machine_kind": runs_per_machine_kind(table),
+        "runs_per_commit": commits,
+        "verifications": table.get("verifications", []),
+        "robust_seed_std": table_seed_std(noise or table),
+        "bimodal": bimodal(table),
+        "families": stats,
+        "informative_families": informative,
+        "macro": {g: macros(e, informative) for g, e in table["genotypes"].items()},
+    }
+
+
+def print_report(summary: dict, top: int = 10) -> None:
+    for key in ("genotypes", "trainings", "runs_per_machine_kind", "runs_per_commit"):
+        print(f"{key}: {summary[key]}")
+    for v in summary["verifications"]:
+        print(f"check: {json.dumps({k: v[k] for k in v if k != 'provenance'})}")
+    print(f"robust seed std: {summary['robust_seed_std']:.3f}; bimodal: {summary['bimodal']}")
+    for fam, s in summary["families"].items():
+        print(
+            f"  {fam}: between-genotype std {s['between_std']:.2f}, robust seed std "
+            f"{s['seed_std']:.2f}: {'informative' if s['informative'] else 'not informative'}"
+        )
+    rows = sorted(summary["macro"].items(), key=lambda kv: -kv[1]["all"])[:top]
+    print(f"top {len(rows)} (6-family macro, informative-family macro):")
+    for g, m in rows:
+        print(f"  {g}: {m['all']:.2f} {m['informative']:.2f}")
 
 
 @contextlib.contextmanager
@@ -371,9 +876,22 @@ def _locked(out: str):
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="bench/results/search_space_table.json")
+    parser.add_argument("--out", help="default bench/results/search_space_table[_large].json")
     parser.add_argument("--data_dir", default="/tmp/mmnas_table_data", help="generated once")
-    parser.add_argument("--seeds", type=int, default=2, help="trainings per genotype")
+    parser.add_argument("--space", default="small", choices=("small", "large"),
+                        help="small: enc[SA] + 3 decoder slots (64); large: 2 encoder slots "
+                        "over {SA, FFN} + 4 decoder slots (1,024), a uniform sample")  # fmt: skip
+    parser.add_argument(
+        "--seeds", type=int, help=f"trainings per genotype (small {SEEDS}, large 1)"
+    )
+    parser.add_argument("--bimodal_seeds", type=int,
+                        help=f"trainings per bimodal genotype (small {BIMODAL_SEEDS})")  # fmt: skip
+    parser.add_argument("--sample", type=int, help=f"large: genotypes sampled ({SAMPLE})")
+    parser.add_argument("--sample_seed", type=int, default=SAMPLE_SEED)
+    parser.add_argument("--reference", help="the table whose stable run checks a new commit or "
+                        "machine kind (small: --out; large: the small table; 'self': --out, "
+                        "whose first builder is then its origin)")  # fmt: skip
+    parser.add_argument("--report", action="store_true", help="print the table's summary")
     parser.add_argument("--first_seed", type=int, default=0, help="--genotypes: first seed")
     parser.add_argument("--limit", type=int, help="stop after this many trainings")
     parser.add_argument(
@@ -389,19 +907,49 @@ def main(argv: list[str]) -> int:
         "--set", default="", help="protocol changes key=value,... (numbers parsed as JSON)"
     )
     args = parser.parse_args(argv)
+    large = args.space == "large"
+    first = os.path.join("bench", "results", "search_space_table.json")
+    args.out = args.out or (first.replace(".json", "_large.json") if large else first)
     protocol = {**PROTOCOL, **SMOKE} if args.smoke else dict(PROTOCOL)
     for item in filter(None, args.set.split(",")):
         key, _, value = item.partition("=")
         if key not in protocol:
             raise ValueError(f"--set: unknown protocol key {key!r}; accepted: {sorted(protocol)}")
         protocol[key] = json.loads(value) if value[:1].isdigit() or value[:1] == "-" else value
+    if args.report:
+        table = load_table(args.out)
+        if table is None:
+            raise FileNotFoundError(f"no table at {args.out}")
+        large_noise = "sample" in table and not args.smoke  # one seed each: the first table's
+        noise = load_table(args.reference or first) if large_noise else None
+        print_report(report(table, noise))
+        problems = check_table(table)
+        print("\n".join(["problems:", *problems]) if problems else "no problems found")
+        return 1 if problems else 0
     command = "python -m bench.search_space_table " + " ".join(argv)
     if args.genotypes:
         return check_genotypes(args, protocol)
-    spec = space(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space()
+    if large:
+        spec = space_large(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space_large()
+        size = args.sample or (SMOKE_LARGE_SAMPLE if args.smoke else SAMPLE)
+        reference = args.reference or (None if args.smoke else first)
+    else:
+        spec = space(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space()
+        size, reference = None, args.reference
+    reference = None if reference in ("self", args.out) else reference
+    seeds = args.seeds or (1 if large else SEEDS)
+    bimodal_seeds = args.bimodal_seeds or (seeds if large else BIMODAL_SEEDS)
     index, _, count = args.shard.partition("/")
     shard = (int(index), int(count or 1))
-    build(args.out, args.data_dir, protocol, args.seeds, command, args.limit, spec, shard=shard)
+    try:
+        build(
+            args.out, args.data_dir, protocol, seeds, command, args.limit, spec, shard=shard,
+            bimodal_seeds=bimodal_seeds, sample_size=size, sample_seed=args.sample_seed,
+            reference=reference, require_clean=not args.smoke,
+        )  # fmt: skip
+    except RuntimeError as e:  # a refused code version, checkout or data: one clear line
+        print(f"search_space_table: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,15 +1,18 @@
-"""The committed ground-truth table (``bench/results/search_space_table.json``) and its builder.
+"""The committed ground-truth tables (``bench/results/search_space_table.json`` and, once
+committed, ``search_space_table_large.json``) and their builder.
 
-While the build is under way the committed table is partial: the test validates what is there
-and says so (a warning naming how many genotypes and seeds are in); once every genotype of the
-space is present it checks the whole space with at least two seeds each."""
+The first table is complete (every genotype with at least two seeds); its extra seeds (3 per
+genotype, 5 per bimodal one) arrive while the builder runs, so the test accepts any count >= 2
+but fails on a table that breaks the builder's invariants (:func:`check_table`): a run without
+provenance or from an unchecked commit or machine kind, seed ids with gaps, figures that are
+not their runs' means, a sample that its seed does not draw."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
-import warnings
 
 import pytest
 
@@ -17,6 +20,7 @@ from bench import search_space_table as tables
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABLE = os.path.join(REPO_ROOT, "bench", "results", "search_space_table.json")
+LARGE = TABLE.replace(".json", "_large.json")
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +39,8 @@ def test_table_format(table):
     assert table["command"].startswith("python -m bench.search_space_table")
     assert table["code_version"] and table["code_version"] != "unknown"
     assert table["families"] == tables.family_names(protocol)
+    assert table["rules"] == tables.RULES  # decided before the extra seeds and the second table
+    assert table["origin"]["machine_kind"] == "intel-amx"
 
 
 def test_every_entry_is_well_formed(table):
@@ -54,17 +60,68 @@ def test_every_entry_is_well_formed(table):
             assert run["train_cpu_seconds"] > 0 and run["train_seconds"] > 0
 
 
-def test_complete_or_partial(table):
+def test_table_is_complete_and_sound(table):
     names = {str(g) for g in tables.genotypes(table["space"])}
-    done = {n for n, e in table["genotypes"].items() if len(e["seeds"]) >= 2}
-    if done == names:
-        return  # complete: every genotype with >= 2 seeds
-    trainings = sum(len(e["seeds"]) for e in table["genotypes"].values())
-    warnings.warn(
-        f"the committed table is PARTIAL: {len(table['genotypes'])}/{len(names)} genotypes, "
-        f"{len(done)} with 2 seeds, {trainings}/{2 * len(names)} trainings",
-        stacklevel=1,
+    assert set(table["genotypes"]) == names  # every genotype of the space
+    short = {n: len(e["seeds"]) for n, e in table["genotypes"].items() if len(e["seeds"]) < 2}
+    assert not short, f"genotypes with fewer than 2 seeds: {short}"
+    assert tables.check_table(table) == []
+    assert sum(tables.runs_per_machine_kind(table).values()) == sum(
+        len(e["runs"]) for e in table["genotypes"].values()
     )
+
+
+def test_committed_informative_families(table):
+    """The rule's verdict on the committed table (docs/search_results.md, "Protocol")."""
+    stats = tables.family_stats(table)
+    assert tables.informative_families(table) == ["colour_of_shape", "furthest_colour"]
+    assert stats["colour_of_shape"]["between_std"] > 10 * stats["colour_of_shape"]["seed_std"]
+    two_hop = stats["two_hop"]  # the closest miss: 2.67 between genotypes, 1.71 seed std
+    assert two_hop["seed_std"] < two_hop["between_std"] < 3 * two_hop["seed_std"]
+    assert 0.5 < tables.table_seed_std(table) < 2.0  # 0.83 with two seeds per genotype
+
+
+def test_large_table_if_committed():
+    if not os.path.exists(LARGE):
+        pytest.skip("the large table is not committed yet")
+    with open(LARGE, encoding="utf-8") as f:
+        large = json.load(f)
+    assert large["space"] == tables.space_large() and large["space_size"] == 1024
+    assert large["protocol"] == tables.PROTOCOL and large["rules"] == tables.RULES
+    assert len(large["sample"]) >= tables.SAMPLE
+    assert tables.check_table(large) == []
+
+
+def _broken(table, how):
+    bad = copy.deepcopy(table)
+    name = sorted(bad["genotypes"])[0]
+    entry = bad["genotypes"][name]
+    if how == "seed gap":
+        entry["seed_ids"][-1] = 7
+    elif how == "no provenance":
+        del entry["runs"][0]["provenance"]
+    elif how == "unchecked commit":
+        entry["runs"][0]["provenance"]["commit"] = "0" * 40
+    elif how == "per-family mean":
+        entry["per_family"][bad["families"][0]] += 1.0
+    elif how == "seed value":
+        entry["seeds"][0] += 1.0
+    return bad
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("seed gap", "are not 0..1"),
+        ("no provenance", "no provenance"),
+        ("unchecked commit", "never passed the code-version check"),
+        ("per-family mean", "is not the mean of its runs"),
+        ("seed value", "is not its families' mean"),
+    ],
+)
+def test_check_table_names_what_is_broken(table, how, message):
+    problems = tables.check_table(_broken(table, how))
+    assert len(problems) == 1 and message in problems[0], problems
 
 
 def test_builder_resumes_and_refuses_another_protocol(tmp_path, monkeypatch):
@@ -125,3 +182,264 @@ def test_genotype_strings_are_the_package_form():
     first = tables.genotypes()[0]
     assert str(first) == "enc[SA] dec[SA SA SA]"
     assert len({str(g) for g in tables.genotypes()}) == 64
+
+
+# ---- the builder's provenance, code-version check, rules and large space (fake trainings) ----
+DATA = "no-data-generated"  # prepare_data is replaced: the data hash is of an empty folder
+
+
+def _fake_trainer(monkeypatch, calls, value):
+    """Replaces the training by ``value(genotype string, seed)`` (every family at that value)."""
+
+    def fake_train(data_dir, protocol, genotype, seed, batches, families, spec=None):
+        calls.append((str(genotype), seed))
+        v = value(str(genotype), seed)
+        return {tables.METRIC: v, "overall": v, "per_family": dict.fromkeys(families, v),
+                "params": 5, "flops": 7, "train_seconds": 1.0, "train_cpu_seconds": 1.0,
+                "final_loss": 0.1}  # fmt: skip
+
+    monkeypatch.setattr(tables, "train_one", fake_train)
+    monkeypatch.setattr(tables, "prepare_data", lambda d, p: d)
+    monkeypatch.setattr(tables, "eval_batches", lambda d, p: [])
+
+
+def _quiet(_):
+    pass
+
+
+def test_every_run_records_its_provenance(tmp_path, monkeypatch):
+    calls = []
+    _fake_trainer(monkeypatch, calls, lambda g, s: 40.0 + s)
+    monkeypatch.setattr(tables, "code_version", lambda: "a" * 40)
+    out = str(tmp_path / "t.json")
+    spec = tables.space(("GA", "RSA"), 2)
+    tables.build(out, DATA, tables.PROTOCOL, 2, "cmd", spec=spec, log=_quiet)
+    table = json.load(open(out))
+    assert table["origin"] == {"commit": "a" * 40, "machine_kind": tables.machine_kind(
+        tables.cpu_info()["vendor"], tables.cpu_info()["flags"])}  # fmt: skip
+    runs = [r for e in table["genotypes"].values() for r in e["runs"]]
+    assert len(runs) == 8
+    for run in runs:
+        prov = run["provenance"]
+        assert set(prov) == set(tables.PROVENANCE_KEYS)
+        assert prov["commit"] == "a" * 40 and prov["data_hash"] == table["data_hash"]
+        assert prov["tensorflow"] and prov["keras"] and prov["numpy"]
+        assert prov["threads"]["cpus"] >= 1
+        assert table["cpu_flags"][prov["cpu_flags"]] == " ".join(tables.cpu_info()["flags"])
+    assert tables.check_table(table) == []
+    assert tables.runs_per_machine_kind(table) == {runs[0]["provenance"]["machine_kind"]: 8}
+
+
+def test_machine_kinds():
+    assert tables.machine_kind("GenuineIntel", ["avx2", "avx512f", "amx_tile"]) == "intel-amx"
+    assert tables.machine_kind("AuthenticAMD", ["avx2", "avx512f", "avx512_bf16"]) == "amd-avx512"
+    assert tables.machine_kind("AuthenticAMD", ["sse2", "avx2"]) == "amd-avx2"
+    assert tables.machine_kind("", []) == "cpu-other"
+
+
+def test_data_hash_reads_records_not_bytes(tmp_path):
+    """The same example serialised with its feature map in two orders (as two processes with
+    other string hashes write it): other bytes, one hash."""
+    import tensorflow as tf
+
+    feats = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in
+             (("a", 1), ("b", 2), ("c", 3))}  # fmt: skip
+    one = [tf.train.Features(feature={k: f}).SerializeToString() for k, f in feats.items()]
+    raw = []
+    for order in (one, one[::-1]):  # map entries are repeated fields: they concatenate
+        body = b"".join(order)
+        raw.append(b"\x0a" + bytes([len(body)]) + body)  # Example.features, field 1
+    assert raw[0] != raw[1]
+    assert tf.train.Example.FromString(raw[0]) == tf.train.Example.FromString(raw[1])
+    hashes = []
+    for name, record in zip("xy", raw):
+        (tmp_path / name).mkdir()
+        with tf.io.TFRecordWriter(str(tmp_path / name / "train.tfrecord")) as w:
+            w.write(record)
+        hashes.append(tables.data_hash(str(tmp_path / name)))
+    assert hashes[0] == hashes[1]
+    (tmp_path / "y" / "vocab.txt").write_text("a b\n")
+    assert tables.data_hash(str(tmp_path / "y")) != hashes[0]
+
+
+def _two_seed_table(tmp_path, monkeypatch, value):
+    """A 4-genotype table of two seeds each built by commit aaa (the origin)."""
+    calls = []
+    _fake_trainer(monkeypatch, calls, value)
+    monkeypatch.setattr(tables, "code_version", lambda: "aaa")
+    out = str(tmp_path / "t.json")
+    spec = tables.space(("GA", "RSA"), 2)
+    tables.build(out, DATA, tables.PROTOCOL, 2, "cmd", spec=spec, log=_quiet)
+    return out, spec, calls
+
+
+#: seed noise 0.4 on three genotypes, the best (60) stable; one bimodal (10 points apart)
+BASE = {"enc[SA] dec[GA GA]": 60.0, "enc[SA] dec[GA RSA]": 50.0, "enc[SA] dec[RSA GA]": 45.0}
+
+
+def _value(g, s):
+    return BASE[g] + 0.4 * (s % 2) if g in BASE else 40.0 + 10.0 * (s % 2)
+
+
+def test_version_check_refuses_a_run_that_does_not_reproduce(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    table = json.load(open(out))
+    std = tables.table_seed_std(table)
+    assert std == pytest.approx(0.4 / tables.ROBUST)
+    assert tables.stable_run(table) == ("enc[SA] dec[GA GA]", 0, 60.0)
+    # a new commit whose numerics moved by more than the robust seed std: refused, recorded
+    monkeypatch.setattr(tables, "code_version", lambda: "bbb")
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 1.5 * std)
+    before = len(calls)
+    with pytest.raises(RuntimeError, match=r"code-version check FAILED: commit bbb on .*enc\[SA\] dec\[GA GA\] seed 0"):  # fmt: skip
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert calls[before:] == [("enc[SA] dec[GA GA]", 0)]  # only the check trained
+    table = json.load(open(out))
+    assert all(len(e["seeds"]) == 2 for e in table["genotypes"].values())
+    (check,) = table["verifications"]
+    assert check["passed"] is False and check["difference"] == pytest.approx(1.5 * std, abs=1e-3)
+    with pytest.raises(RuntimeError, match="FAILED"):  # the recorded failure: no new training
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert len(calls) == before + 1
+    # another commit within the tolerance adds the runs
+    monkeypatch.setattr(tables, "code_version", lambda: "ccc")
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 0.5 * std)
+    tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    table = json.load(open(out))
+    assert all(len(e["seeds"]) >= 3 for e in table["genotypes"].values())
+    assert [v["passed"] for v in table["verifications"]] == [False, True]
+    assert tables.check_table(table) == []
+    kinds = {r["provenance"]["commit"] for e in table["genotypes"].values() for r in e["runs"]}
+    assert kinds == {"aaa", "ccc"}
+
+
+def test_cli_reports_a_refusal_in_one_line(tmp_path, monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("code-version check FAILED: commit bbb on amd-avx2: ...")
+
+    monkeypatch.setattr(tables, "build", refuse)
+    assert tables.main(["--smoke", f"--out={tmp_path / 't.json'}"]) == 2
+    err = capsys.readouterr().err
+    assert err == "search_space_table: code-version check FAILED: commit bbb on amd-avx2: ...\n"
+
+
+def test_cli_reference_of_the_large_table(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(tables, "build", lambda *a, **kw: seen.append(kw))
+    out = f"--out={tmp_path / 'large.json'}"
+    for extra in ([], ["--reference=self"], ["--reference=other.json"]):
+        assert tables.main(["--space=large", out, *extra]) == 0
+    first = os.path.join("bench", "results", "search_space_table.json")
+    assert [kw["reference"] for kw in seen] == [first, None, "other.json"]
+    assert {(kw["sample_size"], kw["bimodal_seeds"]) for kw in seen} == {(tables.SAMPLE, 1)}
+    assert tables.main([out]) == 0  # the first table is its own reference, 3 / 5 seeds
+    assert (seen[-1]["reference"], seen[-1]["bimodal_seeds"]) == (None, tables.BIMODAL_SEEDS)
+
+
+def test_bimodal_genotypes_get_more_seeds_first(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    table = json.load(open(out))
+    assert tables.bimodal(table) == ["enc[SA] dec[RSA RSA]"]  # 10 points >= 5 x 0.59
+    order = tables.build_order(spec)
+    todo = tables.pending(table, order, 3, 5)
+    assert todo[:3] == [(tables.genotypes(spec)[3], s) for s in (2, 3, 4)]
+    assert [s for _, s in todo[3:]] == [2, 2, 2]
+    assert tables.pending(table, order, 2, 5) == todo[:3]  # the target counts per genotype
+    tables.build(out, DATA, tables.PROTOCOL, 3, "c", spec=spec, bimodal_seeds=5, log=_quiet)  # fmt: skip
+    table = json.load(open(out))
+    assert {g: len(e["seeds"]) for g, e in table["genotypes"].items()} == {
+        **dict.fromkeys(BASE, 3), "enc[SA] dec[RSA RSA]": 5}  # fmt: skip
+
+
+def test_informative_rule_and_macros():
+    """Between-genotype std >= 3 x the family's robust seed std, else not informative."""
+    seeds = {"g1": (80.0, 81.0), "g2": (60.0, 60.0), "g3": (40.0, 42.0)}  # family a
+    noise = {"g1": (50.0, 53.0), "g2": (52.0, 50.0), "g3": (51.0, 49.0)}  # family b
+    table = {"families": ["a", "b"], "genotypes": {}}
+    for g in seeds:
+        runs = [{"per_family": {"a": a, "b": b}} for a, b in zip(seeds[g], noise[g])]
+        per = {f: sum(r["per_family"][f] for r in runs) / 2 for f in ("a", "b")}
+        table["genotypes"][g] = {"runs": runs, "per_family": per,
+                                 "seeds": [(r["per_family"]["a"] + r["per_family"]["b"]) / 2 for r in runs]}  # fmt: skip
+    stats = tables.family_stats(table)
+    assert stats["a"]["seed_std"] == pytest.approx(1.0 / tables.ROBUST)  # median of 1, 0, 2
+    assert stats["a"]["between_std"] == pytest.approx(math.sqrt((20**2 + 0.5**2 + 19.5**2) / 2))
+    assert stats["b"]["seed_std"] == pytest.approx(2.0 / tables.ROBUST)
+    assert stats["b"]["between_std"] == pytest.approx(
+        math.sqrt(((2 / 3) ** 2 + (1 / 6) ** 2 + (5 / 6) ** 2) / 2)
+    )
+    assert tables.informative_families(table) == ["a"]
+    assert tables.macros(table["genotypes"]["g1"], ["a"]) == {"all": 66.0, "informative": 80.5}
+    # the large table takes its seed noise from another table (one seed per genotype)
+    one_seed = copy.deepcopy(table)
+    for e in one_seed["genotypes"].values():
+        e["runs"], e["seeds"] = e["runs"][:1], e["seeds"][:1]
+    assert math.isnan(tables.family_stats(one_seed)["a"]["seed_std"])
+    assert tables.informative_families(one_seed, noise=table) == ["a"]
+
+
+def test_large_space_and_its_sample():
+    large = tables.space_large()
+    assert large["encoder"] == [["SA", "FFN"]] * 2 and len(large["decoder"]) == 4
+    names = [str(g) for g in tables.genotypes(large)]
+    assert len(names) == len(set(names)) == 1024
+    drawn = [str(g) for g in tables.sample(large, 96, 0)]
+    assert drawn == [str(g) for g in tables.sample(large, 96, 0)]  # reproducible from its seed
+    assert len(set(drawn)) == 96 and set(drawn) <= set(names)
+    assert drawn != [str(g) for g in tables.sample(large, 96, 1)]
+    with pytest.raises(ValueError, match="expected 1..1024"):
+        tables.sample(large, 1025)
+    assert tables.stage_pools(large) == (("SA", "FFN"), tables.DECODER_POOL, 4)
+    assert tables.stage_pools(tables.space()) == (("SA",), tables.DECODER_POOL, 3)
+
+
+def test_large_build_keeps_its_sample(tmp_path, monkeypatch):
+    calls = []
+    _fake_trainer(monkeypatch, calls, lambda g, s: 40.0)
+    spec = tables.space_large(("GA", "RSA"), 2)
+    out = str(tmp_path / "large.json")
+    build = dict(spec=spec, sample_size=6, sample_seed=3, log=_quiet)
+    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", limit=4, **build)
+    table = json.load(open(out))
+    drawn = [str(g) for g in tables.sample(spec, 6, 3)]
+    assert table["space_size"] == 16 and table["sample"] == drawn and table["sample_seed"] == 3
+    assert [g for g, _ in calls] == drawn[:4]  # in draw order: a partial table is a sample too
+    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", **build)
+    assert sorted(json.load(open(out))["genotypes"]) == sorted(drawn)
+    assert tables.check_table(json.load(open(out))) == []
+    with pytest.raises(ValueError, match="another sample"):
+        tables.build(out, DATA, tables.PROTOCOL, 1, "c", **{**build, "sample_seed": 4})
+    tampered = json.load(open(out))
+    tampered["sample"][0] = "enc[SA SA] dec[GA GA]" if drawn[0] != "enc[SA SA] dec[GA GA]" else "enc[FFN FFN] dec[GA GA]"  # fmt: skip
+    assert any("not the one seed 3 draws" in p for p in tables.check_table(tampered))
+
+
+@pytest.mark.slow
+def test_large_smoke_build_trains_searchable_encoder_slots(tmp_path, capsys):
+    """The real training on the smoke protocol: a genotype with two encoder slots over
+    {SA, FFN} trains and is recorded; the supernet over the large space searches those slots."""
+    from mmnas_tf.nas.search_model import SearchModel
+    from mmnas_tf.synthbench import questions
+    from mmnas_tf.tasks import get_task
+
+    out, data = str(tmp_path / "large.json"), str(tmp_path / "data")
+    argv = ["--space=large", "--smoke", "--limit=1", f"--out={out}", f"--data_dir={data}"]
+    assert tables.main(argv) == 0
+    table = json.load(open(out))
+    spec = tables.space_large(tables.SMOKE_POOL, tables.SMOKE_DECODER)
+    assert table["space"] == spec and table["space_size"] == 16
+    assert table["sample"] == [str(g) for g in tables.sample(spec, tables.SMOKE_LARGE_SAMPLE)]
+    (name,) = table["genotypes"]
+    assert name == table["sample"][0] and tables.check_table(table) == []
+    assert table["genotypes"][name]["runs"][0]["provenance"]["data_hash"] == tables.data_hash(data)
+    protocol = {**tables.PROTOCOL, **tables.SMOKE}
+    config = tables.model_config(data, protocol, None, spec)
+    assert config.num_encoder_blocks == 2 and config.pools.encoder == ("SA", "FFN")
+    task = get_task("vqa")
+    search = SearchModel(task, task.build_model(config, num_answers=len(questions.ANSWERS)))
+    assert search.stages == {"encoder": 2, "decoder": 2}
+    assert [stage for stage, _, _ in search.mixed] == ["encoder"] * 2 + ["decoder"] * 2
+    for g in tables.sample(spec, tables.SMOKE_LARGE_SAMPLE):
+        search.arch_of(g)  # every sampled genotype is a path of the supernet
+    assert tables.main(["--report", f"--out={out}", "--space=large"]) == 0
+    assert "runs_per_machine_kind" in capsys.readouterr().out
