@@ -31,6 +31,8 @@ from keras import ops
 from mmnas_tf.data.answers import process_digit_article, process_punctuation
 
 ANSWER_TYPES = ("yes/no", "number", "other")
+IN_VOCABULARY = "in_vocabulary_accuracy"
+"""The name :class:`VQAAccuracy` logs under (and the evaluation's key for it)."""
 OFFICIAL_DECIMALS = 2
 """The official evaluation rounds every accuracy it reports to two decimals."""
 
@@ -114,7 +116,7 @@ class VQAAccuracy(keras.metrics.Mean):
     def __init__(self, answer_type: str | None = None, name: str | None = None, **kwargs):
         if answer_type is not None and answer_type not in ANSWER_TYPES:
             raise ValueError(f"answer_type={answer_type!r}; accepted: {ANSWER_TYPES} or None")
-        name = name or ("vqa_accuracy" if answer_type is None else f"vqa_accuracy_{answer_type}")
+        name = name or (IN_VOCABULARY if answer_type is None else f"{IN_VOCABULARY}_{answer_type}")
         super().__init__(name=name.replace("/", "_"), **kwargs)
         self.answer_type = answer_type
 
