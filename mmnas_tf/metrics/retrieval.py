@@ -7,7 +7,7 @@ images): the rank of the caption's image. Ranks are 1-based; R@K = percent of qu
 
 Ties: an entry ranks behind the entries that score strictly higher only, so a ground truth tied
 with another entry takes the better place. The original ranks by reversing numpy's default
-(unstable) ``argsort``, whose order among equal scores depends on the machine's sort kernel; its
+(unstable) ``argsort``, whose order among equal scores depends on the sort kernel numpy picks; its
 ranks equal these wherever no other entry ties with the ground truth's score (ties among the other
 entries, or among an image's own captions, change nothing), and lie in
 ``[rank, rank + tied entries]`` otherwise.
