@@ -1,6 +1,6 @@
-"""Evaluate a trained model (docs/original_behaviour.md, "Metrics"): VQA accuracy (overall, per
-answer type) and a
-challenge-format results file, ITM retrieval R@1/5/10 and ranks, VG accuracy at IoU >= 0.5.
+"""Evaluate a trained model (docs/original_behaviour.md, "Metrics"): the official VQA accuracy
+(``overall`` and per answer type, as ``vqaEval.py`` computes it from the challenge-format results
+file written next to it), ITM retrieval R@1/5/10 and ranks, VG accuracy at IoU >= 0.5.
 
 python -m mmnas_tf.evaluate --config=vqa --data_dir=tfrecords/vqa --checkpoint=runs/vqa
 

@@ -51,6 +51,7 @@ _DIGITS = {
 _ARTICLES = ("a", "an", "the")
 _PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _COMMA_STRIP = re.compile(r"(\d)(,)(\d)")
+_OFFICIAL_PERIOD_COUNT = int(re.UNICODE)
 _PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]  # fmt: skip
 
 MIN_ANSWER_COUNT = 9
@@ -65,7 +66,8 @@ def process_punctuation(text: str) -> str:
             out = out.replace(p, "")
         else:
             out = out.replace(p, " ")
-    return _PERIOD_STRIP.sub("", out)
+    # The official call passes re.UNICODE (= 32) where ``sub`` takes its count: at most 32 dots go.
+    return _PERIOD_STRIP.sub("", out, count=_OFFICIAL_PERIOD_COUNT)
 
 
 def process_digit_article(text: str) -> str:

@@ -55,8 +55,9 @@ class _Throughput:
 class ProgressBar(keras.callbacks.Callback):
     """Training progress (:class:`mmnas_tf.console.Progress` on stderr): per epoch, a line with the
     step, loss and the other scalars, steps/s, examples/s and the ETA of the whole run; at each
-    epoch end a line that stays. When stderr is not a terminal only the epoch-end lines are
-    written; under ``--noprogress`` nothing.
+    epoch end a line that stays, each quantity once (the logs' ``epoch`` and ``examples_per_sec``
+    are left to the heading and the line's ``ex/s``, measured after the first step). When stderr
+    is not a terminal only the epoch-end lines are written; under ``--noprogress`` nothing.
 
     The run's ETA needs the steps of an epoch: the loop's cap (``params["steps"]``), else the
     length of the last epoch seen, else ``steps_per_epoch`` (an estimate from the split's size),
@@ -130,7 +131,11 @@ class ProgressBar(keras.callbacks.Callback):
         bar.total = bar.done
         bar.later = (epochs - epoch - 1) * (self._epoch_steps() or 0)
         parts = [f"epoch {epoch + 1}/{epochs} done in {format_seconds(self.clock() - bar.start)}"]
-        parts += [f"{k} {float(v):.4g}" for k, v in (logs or {}).items() if _is_scalar(v)]
+        parts += [
+            f"{k} {float(v):.4g}"
+            for k, v in (logs or {}).items()
+            if _is_scalar(v) and k not in _SAID_BY_THE_LINE
+        ]
         rate, eta = bar.rate(), bar.eta()
         if rate:
             parts.append(f"{rate:.3g} steps/s")
@@ -141,6 +146,11 @@ class ProgressBar(keras.callbacks.Callback):
         self.lines.append(line)
         bar.write_line(line)
         self.bar = None
+
+
+# Log keys the epoch line already says in its own words: the epoch number (its heading) and the
+# whole-epoch rate, tracing included (the line's ``ex/s`` is the rate after the first step).
+_SAID_BY_THE_LINE = ("epoch", "examples_per_sec")
 
 
 def _is_scalar(value) -> bool:

@@ -1,5 +1,5 @@
 """Visual-grounding accuracy (docs/original_behaviour.md, "Metrics"): share of queries whose box
-has IoU >= 0.5."""
+has IoU >= 0.5, as the original's evaluation computes it (+1-pixel widths, in float64)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ IOU_THRESHOLD = 0.5
 class GroundingAccuracy(keras.metrics.Mean):
     """Mean of ``IoU(predicted box, ground truth) >= threshold`` (+1-pixel IoU of the original).
 
+    The IoU is computed in float64 in the original's order of operations, so a box on the
+    threshold counts as it does there; boxes that do not overlap (touching boxes do: they share a
+    pixel) and zero-area boxes (``x2 = x1 - 1``) never count.
+
     Args:
       threshold: float, the IoU a prediction needs (0.5).
       name: metric name.
@@ -29,11 +33,21 @@ class GroundingAccuracy(keras.metrics.Mean):
         super().__init__(name=name, **kwargs)
         self.threshold = threshold
 
+    def hits(self, gt_box, predicted_box):
+        """[B] bool: whether each predicted box counts (IoU >= threshold)."""
+        overlap = iou(ops.cast(predicted_box, "float64"), ops.cast(gt_box, "float64"))
+        return overlap >= self.threshold
+
     def update_state(self, gt_box, predicted_box, sample_weight=None):
-        overlap = iou(ops.cast(predicted_box, "float32"), ops.cast(gt_box, "float32"))
         return super().update_state(
-            ops.cast(overlap >= self.threshold, "float32"), sample_weight=sample_weight
+            ops.cast(self.hits(gt_box, predicted_box), "float32"), sample_weight=sample_weight
         )
+
+    def percent(self) -> float:
+        """Accuracy in percent as the original reports it: hits / float(queries) * 100 (exact
+        counts, where ``result()`` is a float32 ratio)."""
+        total, count = (float(ops.convert_to_numpy(v)) for v in (self.total, self.count))
+        return total / count * 100.0
 
     def get_config(self):
         return {"name": self.name, "threshold": self.threshold}

@@ -4,6 +4,13 @@ pair-accuracy metric for fit.
 Scores form a matrix images x captions. Text retrieval (image -> captions): the rank of an image is
 the best rank among its ground-truth captions (5 per image on Flickr30K); image retrieval (caption ->
 images): the rank of the caption's image. Ranks are 1-based; R@K = percent of queries with rank <= K.
+
+Ties: an entry ranks behind the entries that score strictly higher only, so a ground truth tied
+with another entry takes the better place. The original ranks by reversing numpy's default
+(unstable) ``argsort``, whose order among equal scores depends on the sort kernel numpy picks; its
+ranks equal these wherever no other entry ties with the ground truth's score (ties among the other
+entries, or among an image's own captions, change nothing), and lie in
+``[rank, rank + tied entries]`` otherwise.
 """
 
 from __future__ import annotations
@@ -48,9 +55,12 @@ def retrieval_ranks(
 
 
 def _summary(ranks: np.ndarray, prefix: str) -> dict[str, float]:
-    out = {f"{prefix}_r@{k}": 100.0 * float(np.mean(ranks <= k)) for k in RECALL_AT}
-    out[f"{prefix}_median_rank"] = float(np.floor(np.median(ranks)))
-    out[f"{prefix}_mean_rank"] = float(np.mean(ranks))
+    # the original's arithmetic on 0-based float64 ranks, so the figures agree to the last bit
+    zero_based = np.asarray(ranks, np.float64) - 1
+    n = len(zero_based)
+    out = {f"{prefix}_r@{k}": 100.0 * int(np.sum(zero_based < k)) / n for k in RECALL_AT}
+    out[f"{prefix}_median_rank"] = float(np.floor(np.median(zero_based)) + 1)
+    out[f"{prefix}_mean_rank"] = float(zero_based.mean() + 1)
     return out
 
 

@@ -336,8 +336,8 @@ def _number(value) -> float | None:
 
 
 def _epoch_line(head: str, record: dict, evaluation: dict, seconds_per_cycle: float, genotype):
-    """``epoch 2/3 search - loss 1.234 - arch loss 1.3 - eval loss 1.2 vqa_accuracy 41.5 (310
-    examples) - 0.21 s/cycle - enc[SA] dec[GA RSA]``."""
+    """``epoch 2/3 search - loss 1.234 - arch loss 1.3 - eval loss 1.2 in_vocabulary_accuracy 0.415
+    (310 examples) - 0.21 s/cycle - enc[SA] dec[GA RSA]``."""
     parts = [head, f"loss {record['loss']:.4g}"]
     if record.get("arch_loss") is not None:
         parts.append(f"arch loss {record['arch_loss']:.4g}")

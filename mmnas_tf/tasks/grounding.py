@@ -151,7 +151,7 @@ class GroundingTask(Task):
     def reduce_aggregated_logs(self, state, metrics, data, split, output_dir):
         """Accuracy at IoU >= 0.5 (percent) and the number of queries."""
         return {
-            "accuracy": 100.0 * float(metrics[0].result()),
+            "accuracy": metrics[0].percent(),
             "queries": (state or {}).get("queries", 0),
         }
 

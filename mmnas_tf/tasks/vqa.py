@@ -12,7 +12,7 @@ from keras import ops
 from mmnas_tf.data.converters import vqa as vqa_converter
 from mmnas_tf.data.schema import NUM_RAW_ANSWERS, Field, pad_answers
 from mmnas_tf.data.writer import ANSWERS_FILE
-from mmnas_tf.metrics.vqa import VQAAccuracy, results_file_entries, vqa_accuracy
+from mmnas_tf.metrics.vqa import IN_VOCABULARY, VQAAccuracy, results_file_entries, vqa_accuracy
 from mmnas_tf.models import MMnasBackbone, MMnasClassifier
 from mmnas_tf.tasks.base import (
     Recipe,
@@ -196,8 +196,9 @@ class VQATask(Task):
         return predictions, answers, types
 
     def reduce_aggregated_logs(self, state, metrics, data, split, output_dir):
-        """Accuracy overall and per answer type (official normalisation) where the split has
-        annotations, the in-vocabulary accuracy, and the challenge-format results file."""
+        """The official accuracy overall and per answer type where the split has annotations,
+        the in-vocabulary accuracy, the number of questions and the challenge-format results file
+        (docs/original_behaviour.md, "Metrics")."""
         from mmnas_tf.data.answers import load_answers
 
         vocab = load_answers(os.path.join(data.data_dir, ANSWERS_FILE))
@@ -211,7 +212,7 @@ class VQATask(Task):
             out.update(
                 vqa_accuracy(predictions, answers, types if len(types) == len(answers) else None)
             )
-            out["in_vocabulary_accuracy"] = 100.0 * float(metrics[0].result())
+            out[IN_VOCABULARY] = 100.0 * float(metrics[0].result())
         return out
 
     # ---- serving ---------------------------------------------------------------------------------

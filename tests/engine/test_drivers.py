@@ -60,8 +60,9 @@ def test_vqa_train_then_evaluate(eh, data_dirs, tmp_path):
     )
     assert {"overall", "yes/no", "number", "other"} <= set(metrics)
     assert 0.0 <= metrics["overall"] <= 100.0
-    # the official score of the arg-max equals its soft score: both paths agree
-    assert metrics["overall"] == pytest.approx(metrics["in_vocabulary_accuracy"], abs=1e-3)
+    # ten identical, normalised answers per synthetic question: the official score of the arg-max
+    # equals its soft score, up to the official two decimals (0.005) and the float32 mean (<1e-4)
+    assert metrics["overall"] == pytest.approx(metrics["in_vocabulary_accuracy"], abs=5.1e-3)
     results = json.load(open(metrics["results_file"]))
     assert len(results) == metrics["questions"] and set(results[0]) == {"question_id", "answer"}
     tags = eh.tensorboard_tags(tmp_path / "tensorboard")

@@ -111,3 +111,17 @@ def test_noprogress_writes_nothing(tty):
     finally:
         console.set_progress(True)
     assert stream.getvalue() == ""
+
+
+def test_the_epoch_line_says_each_quantity_once():
+    """The trainer's epoch logs carry the epoch number and a whole-epoch rate; the line already
+    has its heading and its own ex/s, so neither appears a second time under another name."""
+    bar, stream, clock = _bar(tty=False, steps=4, epochs=1)
+    bar.on_epoch_begin(0)
+    for b in range(4):
+        bar.on_train_batch_end(b, {"loss": 2.0})
+        clock.now += 1
+    clock.now -= 1
+    logs = {"epoch": 1, "loss": 1.5, "steps": 4, "examples_per_sec": 6.0}
+    bar.on_epoch_end(0, logs)
+    assert bar.lines == ["epoch 1/1 done in 0:03 - loss 1.5 - steps 4 - 1 steps/s - 8.0 ex/s"]

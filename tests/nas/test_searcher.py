@@ -84,7 +84,7 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path, monkeypatch):
         theta = json.load(f)
     assert len(theta["epoch3"]["theta"]["decoder"]) == 3
     assert theta["epoch3"]["eval"]["examples"] == 8
-    assert 0.0 <= theta["epoch3"]["eval"]["vqa_accuracy"] <= 1.0
+    assert 0.0 <= theta["epoch3"]["eval"]["in_vocabulary_accuracy"] <= 1.0
 
     tags = summary_tags(tmp_path / "tensorboard")
     assert {"genotype", "entropy/mean", "entropy/decoder_2", "eval/loss"} <= tags
@@ -92,7 +92,7 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path, monkeypatch):
     assert {"theta_plot", "genotype_diagram"} <= tags
     for name in (reporting.THETA_PLOT, reporting.GENOTYPE_PLOT):
         assert os.path.getsize(tmp_path / name) > 3000
-    assert {"search/arch_loss", "search/temperature", "eval/vqa_accuracy"} <= tags
+    assert {"search/arch_loss", "search/temperature", "eval/in_vocabulary_accuracy"} <= tags
 
 
 def test_entropies_and_heatmap():
