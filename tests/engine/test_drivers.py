@@ -1,7 +1,6 @@
-"""The real entry points on generated data: train -> evaluate (VQA; ITM and VG marked slow), and,
-with the default flags, two uninterrupted trainings with one seed that end with the same weights,
-and a training killed with SIGKILL then restarted that ends with the weights of an uninterrupted
-run."""
+"""The real entry points on generated data: train -> evaluate (VQA; ITM and VG marked slow), and
+two uninterrupted trainings with one seed that end with the same weights, and a training killed
+with SIGKILL mid-epoch then restarted that ends with the weights of an uninterrupted run."""
 
 import json
 import os
@@ -145,8 +144,19 @@ def _saved_state(model_dir):
     return {k: v for k, v in values.items() if "save_counter" not in k}
 
 
+def _checkpoint_step(model_dir) -> int:
+    """The step number of the latest checkpoint the manager registered in ``model_dir``."""
+    import tensorflow as tf
+
+    return int(tf.train.latest_checkpoint(str(model_dir)).rsplit("-", 1)[1])
+
+
 @pytest.mark.slow
 def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_path):
+    """Default flags but one: ``train.checkpoint_every_steps=2``. The default (50 steps) is more
+    than this whole run (2 epochs of 13 steps), so its first checkpoint would be the end of epoch 1
+    and a restart would only ever resume at an epoch boundary; every 2 steps, the first checkpoint
+    is mid-epoch and the restart must also restore the data iterator's position and the RNGs."""
     data = data_dirs("vqa")
     args = lambda d: [  # noqa: E731
         sys.executable, "-m", "mmnas_tf.train", "--config=vqa_tiny", f"--data_dir={data}",
@@ -177,11 +187,15 @@ def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    # the kill landed before the final checkpoint: the restart has steps left to redo
+    killed_at, final = (_checkpoint_step(d) for d in (killed_dir, tmp_path / "full"))
+    assert killed_at < final, (killed_at, final)
     resumed = subprocess.run(
         args(killed_dir), cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed from" in resumed.stdout
+    assert f"resumed from {killed_dir / f'ckpt-{killed_at}'}" in resumed.stdout, resumed.stdout
+    assert _checkpoint_step(killed_dir) == final
 
     a = _saved_state(tmp_path / "full")
     for other in (tmp_path / "again", killed_dir):
