@@ -64,6 +64,10 @@ def json_to_array(name: str, value, signature: Signature) -> np.ndarray:
         return array
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise invalid_argument(f"input '{name}' must be numbers: {spec.describe()}")
+    if array.size == 0 and 0 < array.ndim < len(spec.shape):
+        # JSON cannot spell an empty axis with axes after it ([2, 0, d] arrives as [[], []]):
+        # the dropped axes come from the signature, so validation names what is empty.
+        array = array.reshape(array.shape + tuple(d or 0 for d in spec.shape[array.ndim :]))
     if np.issubdtype(want, np.integer) and array.dtype.kind == "f":
         if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
             raise invalid_argument(f"input '{name}' must hold integers: {spec.describe()}")

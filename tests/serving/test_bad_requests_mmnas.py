@@ -1,7 +1,9 @@
 """Bad requests against a real exported MMnas model (a tiny VQA network built here, not a stand-in).
 
 Over gRPC and REST the server refuses them before they reach the model, with INVALID_ARGUMENT
-naming the input and the expected shape or range; the limits the graph itself asserts (token ids,
+naming the input and the expected shape or range (NaN features and batch sizes that differ too;
+over REST no regions arrive as JSON spells them, ``[[], []]``), and an unknown model or version
+with NOT_FOUND naming what it serves; the limits the graph itself asserts (token ids,
 most tokens and regions, region counts) give the same clear error through the TF1 session loader,
 the path of ``tensorflow_model_server``, which does not check shapes.
 """
@@ -62,6 +64,8 @@ def bad_cases(config):
     high, negative = good["text_ids"].copy(), good["text_ids"].copy()
     high[1, 2], negative[0, 0] = v, -1
     more = good_inputs(config)
+    nan = good["image_features"].copy()
+    nan[1, 0, 0] = np.nan
     more_regions = {
         "image_features": np.concatenate([more["image_features"]] * 2, 1)[:, : n + 1],
         "boxes": np.concatenate([more["boxes"]] * 2, 1)[:, : n + 1],
@@ -96,6 +100,13 @@ def bad_cases(config):
             },
             ["input image_features", "at least 1 region"],
             True,
+        ),
+        ("NaN feature", {**good, "image_features": nan}, ["'image_features'", "NaN"], False),
+        (
+            "batch sizes differ",
+            {**good, "boxes": good["boxes"][:1]},
+            ["different batch sizes", "'boxes': 1", "'text_ids': 2"],
+            False,
         ),
         (
             "feature width",
@@ -140,8 +151,7 @@ def test_rest_refuses_with_the_input_and_its_limits(tiny):
     config, _, server = tiny
     url = f"http://127.0.0.1:{server.rest_port}/v1/models/vqa:predict"
     for what, inputs, fragments, _ in bad_cases(config):
-        if any(0 in v.shape for v in inputs.values()):
-            continue  # JSON cannot spell [2, 0, d]: [[], []] reads as [2, 0]
+        # "no regions" goes as JSON spells it, [[], []] (2 examples, 0 regions, no feature axis)
         body = json.dumps({"inputs": {k: v.tolist() for k, v in inputs.items()}}).encode()
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60)
@@ -161,3 +171,26 @@ def test_the_graph_itself_refuses_in_a_tf1_session(tiny):
                 session.run(inputs)
             _assert_names(what, e.value.message, fragments)
         assert session.run(good_inputs(config))["logits"].shape == (2, 12)
+
+
+def test_unknown_model_or_version_is_not_found_naming_what_is_served(tiny):
+    config, _, server = tiny
+    good = good_inputs(config)
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    for model, version, fragments in (
+        ("nope", None, ["'nope'", "['vqa']"]),
+        ("vqa", 9, ["Specific(vqa, 9)", "loaded versions: [1]"]),
+    ):
+        with pytest.raises(grpc.RpcError) as e:
+            stub.Predict(predict_request(model, good, version=version), timeout=60)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND, (model, e.value.details())
+        _assert_names(model, e.value.details(), fragments)
+        path = f"/v1/models/{model}" + (f"/versions/{version}" if version else "") + ":predict"
+        body = json.dumps({"inputs": {k: v.tolist() for k, v in good.items()}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{server.rest_port}{path}", data=body)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(request, timeout=60)
+        assert e.value.code == 404, path
+        _assert_names(path, json.load(e.value)["error"], fragments)
+    channel.close()

@@ -107,18 +107,26 @@ def test_store_from_dataset_and_validation():
         HardNegativeMiner(store, num_candidates=2, top_k=3)
 
 
-def _one_hot_theta(search, choices):
-    """theta favouring one op per mixed slot: ``choices[s]`` for slot s (the argmax)."""
+#: theta's lead of the favoured op: enough for argmax (float32 resolves it at 0), far too little
+#: for a sample of softmax(theta), which is then close to uniform over the pool (see below).
+THETA_MARGIN = 0.01
+
+
+def _favour(search, choices):
+    """theta favouring one op per mixed slot by :data:`THETA_MARGIN`: ``choices[s]`` for slot s
+    (the argmax), the others tied at 0."""
     for variable, k in zip(search.arch_variables, choices):
-        value = np.full(variable.shape, -3.0, np.float32)
-        value[k] = 3.0
+        value = np.zeros(variable.shape, np.float32)
+        value[k] = THETA_MARGIN
         variable.assign(value)
 
 
 def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
     """The hook the search driver installs (``task.epoch_hooks(exp, config, search_model)``) mines
     with the argmax architecture of the current theta: its negatives equal a miner run directly on
-    that fixed path of the supernet, and change when theta (only theta) changes."""
+    that fixed path of the supernet, and change when theta (only theta) changes. theta leads by
+    only THETA_MARGIN, so a miner scoring with architectures sampled from softmax(theta) would
+    score most batches with another path and fail the comparison."""
     import keras
 
     from mmnas_tf.experiments import apply_overrides, get_experiment
@@ -144,6 +152,9 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
     miner = hooks.batch_fn.__self__  # the HardNegativeMiner behind the hook
     options = [len(v.numpy()) for v in search.arch_variables]
     archs = ([0] * len(options), [n - 1 for n in options])
+    # a sample of softmax(theta) is the argmax path with this probability (per scoring call)
+    lead = np.exp(THETA_MARGIN)
+    assert np.prod([lead / (lead + n - 1) for n in options]) < 0.1, options
 
     def direct(choices):
         """A fresh miner, same candidates (same seed and epoch), scoring with a fixed path."""
@@ -155,7 +166,7 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
 
     mined = {}
     for choices in archs:
-        _one_hot_theta(search, choices)
+        _favour(search, choices)
         hooks.before_epoch(0)
         mined[tuple(choices)] = (miner.neg_caption.numpy().copy(), miner.neg_image.numpy().copy())
         want = direct(choices)
