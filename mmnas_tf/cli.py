@@ -193,7 +193,7 @@ def parse_with_arguments(
         rest = fv(list(argv))
     except flags.UnrecognizedFlagError as e:
         accepted = ", ".join(f"--{name}" for name in sorted(fv))
-        raise app.UsageError(f"{e}; {argv[0]} accepts {accepted}") from e
+        raise app.UsageError(f"{e}; {program_name(argv)} accepts {accepted}") from e
     except flags.Error as e:
         raise app.UsageError(str(e)) from e
     verbosity = console.resolve_verbosity(fv.verbosity, os.environ)
@@ -244,6 +244,8 @@ _TF_ASSERTION = re.compile(r"assertion failed: \[(.*?)\](?:\s*\[\[|\s*$)", re.S)
 #: Framing TensorFlow adds around an op's message.
 _TF_FRAMING = re.compile(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]|\s*name: ?$", re.S)
 _ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
+_GRPC_BIND = "Failed to bind to address"
+_PORT_IN_USE = "the port is in use (another server?): stop that one or choose another --port"
 _RERUN = "run the same command again (a training or search continues from its last checkpoint)"
 
 
@@ -282,6 +284,8 @@ def describe_fault(error: BaseException) -> tuple[str, int] | None:
                 "REST port)"
             ), 1
         return str(error), 1
+    if isinstance(error, RuntimeError) and str(error).startswith(_GRPC_BIND):
+        return f"{str(error).split(';')[0]}: {_PORT_IN_USE}", 1  # gRPC's bind failure
     if isinstance(error, ValueError) or type(error).__name__ == "UnpicklingError":
         return str(error), 1  # our own refusals name the input and the accepted values
     return None
@@ -307,6 +311,8 @@ def _file_fault(error: Exception, tf) -> str | None:
             f"{text}; write the data again with the command that made it (mmnas_tf.convert or "
             "mmnas_tf.synthetic)"
         )
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return f"{text}: {_PORT_IN_USE} / --rest_api_port"
     if isinstance(error, FileNotFoundError | tf.errors.NotFoundError):
         return f"{text}; check the path given on the command line (or in the experiment)"
     if isinstance(error, PermissionError | tf.errors.PermissionDeniedError):
