@@ -3,7 +3,7 @@ what to do, and a non-zero exit status (``mmnas_tf.cli.run_main``, which ``cli.r
 fault is caused for real -- bytes flipped in a shard, a shard cut short, a small tmpfs that fills
 up, a missing or unreadable file, a bad flag, a server that is not there. A training stopped by a
 full disk leaves no ``ckpt-N_temp/`` behind and, once space is freed, resumes from its last good
-checkpoint to the weights of an uninterrupted run."""
+checkpoint."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import pytest
 import tensorflow as tf
 
 from mmnas_tf import cli, evaluate, inspect, predict, train
-from mmnas_tf.engine.checkpoint import checkpoint_variables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARD = "train-00000-of-00001.tfrecord"
@@ -138,14 +137,8 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False, timeout=60)
 
 
-def _weights(model_dir):
-    values = checkpoint_variables(str(model_dir))
-    return {k: v for k, v in values.items() if "save_counter" not in k}
-
-
-def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(
-    vqa_data, tmp_path, small_disk, capsys
-):
+def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(vqa_data, small_disk, capsys):
+    """(That a resumed run ends with an uninterrupted run's weights is test_drivers' claim.)"""
     model_dir = small_disk / "run"
     train.main(_train_argv(vqa_data, model_dir, "--epochs=1"))  # ckpt-2
     checkpoint_bytes = sum(
@@ -172,14 +165,6 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(
     assert f"resumed from {model_dir}/ckpt-2 at epoch 1 step 2" in capsys.readouterr().out
     assert [h["epoch"] for h in resumed] == [2]
     assert tf.train.latest_checkpoint(str(model_dir)) == str(model_dir / "ckpt-4")
-    train.main(_train_argv(vqa_data, tmp_path / "whole", "--epochs=2"))
-    a, b = _weights(tmp_path / "whole"), _weights(model_dir)
-    assert a.keys() == b.keys() and len(a) > 50
-    for key in a:  # bit-identical: the same batches and ops as the uninterrupted run
-        if isinstance(a[key], bytes):
-            assert a[key] == b[key], key
-        else:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
 def test_a_missing_file_is_named(vqa_data, tmp_path, capsys):
