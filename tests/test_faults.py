@@ -7,6 +7,7 @@ checkpoint."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -137,8 +138,20 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], check=False, timeout=60)
 
 
+def _fill(path):
+    """Writes zeros to ``path`` until the disk is full."""
+    with open(path, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+
+
 def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(vqa_data, small_disk, capsys):
-    """(That a resumed run ends with an uninterrupted run's weights is test_drivers' claim.)"""
+    """A checkpoint that does not fit, then a run.json that does not fit; the disk freed, the run
+    resumes. (That a resumed run ends with an uninterrupted run's weights is test_drivers'
+    claim.)"""
     model_dir = small_disk / "run"
     train.main(_train_argv(vqa_data, model_dir, "--epochs=1"))  # ckpt-2
     checkpoint_bytes = sum(
@@ -159,7 +172,17 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(vqa_data, sma
     assert not [name for name in left if "ckpt-4" in name or ".tmp" in name], left
     assert tf.train.latest_checkpoint(str(model_dir)) == str(model_dir / "ckpt-2")
 
+    # no byte left: the run's first write (run.json, through a temporary file) fails
+    run_json = (model_dir / "run.json").read_text()
+    _fill(small_disk / "ballast2")
+    status, err = _fault(capsys, train.main, _train_argv(vqa_data, model_dir, "--epochs=2"))
+    assert status == 1
+    assert _one_line(err).startswith(f"{model_dir}/run.json: No space left on device; free space")
+    assert (model_dir / "run.json").read_text() == run_json
+    assert sorted(os.listdir(model_dir)) == left
+
     os.remove(small_disk / "ballast")
+    os.remove(small_disk / "ballast2")
     capsys.readouterr()
     resumed = train.main(_train_argv(vqa_data, model_dir, "--epochs=2"))
     assert f"resumed from {model_dir}/ckpt-2 at epoch 1 step 2" in capsys.readouterr().out
