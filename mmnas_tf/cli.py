@@ -266,12 +266,12 @@ def describe_fault(error: BaseException) -> tuple[str, int] | None:
 
     The message names the flag or file (the error's own text does, or its ``filename``) and ends
     with what to do."""
-    import tensorflow as tf
-
     if isinstance(error, app.UsageError | flags.Error):
         return f"{error} (--help lists the flags)", 2
     if isinstance(error, KeyboardInterrupt):
         return f"interrupted; {_RERUN}", 130
+    import tensorflow as tf
+
     if isinstance(error, OSError | tf.errors.OpError):
         message = _file_fault(error, tf)
         return None if message is None else (message, 1)
