@@ -275,3 +275,24 @@ def test_an_unreachable_server_is_named(tmp_path, capsys, rest):
         "; start it (python -m mmnas_tf.serve or tensorflow_model_server) or give its host:port "
         "with --server (--rest for its REST port)"
     )
+
+
+def test_a_port_in_use_is_named():
+    """gRPC's own error for a taken port (as ``mmnas_tf.serve`` meets it) becomes one line."""
+    from concurrent import futures
+
+    import grpc
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+        with pytest.raises(RuntimeError) as e:
+            server.add_insecure_port(f"127.0.0.1:{port}")
+        server.stop(None)
+    assert cli.describe_fault(e.value) == (
+        f"Failed to bind to address 127.0.0.1:{port}: the port is in use (another server?): stop "
+        "that one or choose another --port",
+        1,
+    )
