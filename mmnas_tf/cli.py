@@ -13,11 +13,22 @@ absl INFO lines are hidden, see :mod:`mmnas_tf.console`, which this module impor
 imports TensorFlow); one that shows progress takes ``--[no]progress``
 (:func:`define_progress_flag`); one that builds a model takes ``--dtype_policy``
 (:func:`define_dtype_policy_flag`) and prints the precision it took first.
+
+Faults (:func:`run_main`, which :func:`run` calls): an error a user can cause or meet -- a bad flag,
+a missing or unreadable file, a corrupt or truncated record, a full disk, an unreachable server, an
+input our code refuses with a ``ValueError`` -- ends the program with one line on stderr,
+``mmnas_tf.<name>: error: <what, naming the file or flag>; <what to do>``, and a non-zero exit
+status (2 for a bad flag, 130 for Ctrl-C, else 1); the traceback is printed above it only at
+``--verbosity=2``. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from absl import app, flags, logging
@@ -182,7 +193,7 @@ def parse_with_arguments(
         rest = fv(list(argv))
     except flags.UnrecognizedFlagError as e:
         accepted = ", ".join(f"--{name}" for name in sorted(fv))
-        raise app.UsageError(f"{e}; {argv[0]} accepts {accepted}") from e
+        raise app.UsageError(f"{e}; {program_name(argv)} accepts {accepted}") from e
     except flags.Error as e:
         raise app.UsageError(str(e)) from e
     verbosity = console.resolve_verbosity(fv.verbosity, os.environ)
@@ -193,11 +204,128 @@ def parse_with_arguments(
 
 
 def run(main: Callable[[list[str]], object]) -> None:
-    """``app.run`` that leaves flag parsing to ``main`` (its own FlagValues)."""
+    """``app.run`` that leaves flag parsing to ``main`` (its own FlagValues) and reports faults
+    through :func:`run_main`."""
 
     def parser(argv: list[str]) -> list[str]:
         flags.FLAGS(argv[:1])  # absl's own flags keep their defaults; ours are parsed by main
         logging.set_verbosity(logging.WARNING)  # until main's --verbosity is parsed
         return list(argv)
 
-    app.run(lambda argv: main(argv) and None, flags_parser=parser)
+    app.run(lambda argv: run_main(main, argv), flags_parser=parser)
+
+
+def run_main(main: Callable[[list[str]], object], argv: Sequence[str]) -> None:
+    """Calls ``main(argv)``; a fault (:func:`describe_fault`) raises ``SystemExit`` with its exit
+    status after printing ``<program>: error: <message>`` to stderr (the traceback first at
+    ``--verbosity=2``). Anything else propagates with its traceback."""
+    try:
+        main(list(argv))
+    except BaseException as e:  # noqa: B036  (Ctrl-C is a fault too)
+        fault = describe_fault(e)
+        if fault is None:
+            raise
+        message, status = fault
+        flag = console.verbosity_from_argv(argv)
+        if console.resolve_verbosity(flag, os.environ) >= 2:
+            traceback.print_exc()
+        print(f"{program_name(argv)}: error: {message}", file=sys.stderr, flush=True)
+        raise SystemExit(status) from None
+
+
+def program_name(argv: Sequence[str]) -> str:
+    """``mmnas_tf.train`` for ``argv[0]`` = ``.../mmnas_tf/train.py`` (``python -m``) or ``train``."""
+    name = os.path.splitext(os.path.basename(argv[0] if argv else ""))[0] or "mmnas_tf"
+    return name if name.startswith("mmnas_tf") else f"mmnas_tf.{name}"
+
+
+#: The message of an assertion inside a TensorFlow graph: ``assertion failed: [<message>]``.
+_TF_ASSERTION = re.compile(r"assertion failed: \[(.*?)\](?:\s*\[\[|\s*$)", re.S)
+#: Framing TensorFlow adds around an op's message.
+_TF_FRAMING = re.compile(r"\{\{[^}]*\}\}|\[\[.*?\]\]|\[Op:[^\]]*\]|\s*name: ?$", re.S)
+_ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
+_GRPC_BIND = "Failed to bind to address"
+_PORT_IN_USE = "the port is in use (another server?): stop that one or choose another --port"
+_RERUN = "run the same command again (a training or search continues from its last checkpoint)"
+
+
+def tf_message(error: BaseException) -> str:
+    """The message of a TensorFlow error without the framing TensorFlow adds (function and node
+    names, ``[Op:...]``, a graph's stack of Python frames): the assertion's own text, or the last
+    non-empty line."""
+    text = getattr(error, "message", None) or str(error)
+    match = _TF_ASSERTION.search(text)
+    if match:
+        return match.group(1).strip()
+    lines = [_TF_FRAMING.sub("", line).strip() for line in text.splitlines()]
+    return next((line for line in reversed(lines) if line), text.strip())
+
+
+def describe_fault(error: BaseException) -> tuple[str, int] | None:
+    """(one-line message, exit status) for an error a user can cause or meet, else None (a bug).
+
+    The message names the flag or file (the error's own text does, or its ``filename``) and ends
+    with what to do."""
+    if isinstance(error, app.UsageError | flags.Error):
+        return f"{error} (--help lists the flags)", 2
+    if isinstance(error, KeyboardInterrupt):
+        return f"interrupted; {_RERUN}", 130
+    import tensorflow as tf
+
+    if isinstance(error, OSError | tf.errors.OpError):
+        message = _file_fault(error, tf)
+        return None if message is None else (message, 1)
+    client_error = _serving_client_error()
+    if client_error is not None and isinstance(error, client_error):
+        if error.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+            return (
+                f"no answer from the server ({error}); start it (python -m mmnas_tf.serve or "
+                "tensorflow_model_server) or give its host:port with --server (--rest for its "
+                "REST port)"
+            ), 1
+        return str(error), 1
+    if isinstance(error, RuntimeError) and str(error).startswith(_GRPC_BIND):
+        return f"{str(error).split(';')[0]}: {_PORT_IN_USE}", 1  # gRPC's bind failure
+    if isinstance(error, ValueError) or type(error).__name__ == "UnpicklingError":
+        return str(error), 1  # our own refusals name the input and the accepted values
+    return None
+
+
+def _file_fault(error: Exception, tf) -> str | None:
+    """The message of an OSError or a TensorFlow op error about a file, a disk or memory; None for
+    other op errors (a bug: an op refusing a tensor our code made)."""
+    if isinstance(error, OSError):
+        name, what = error.filename, error.strerror or str(error)
+        text = f"{name}: {what}" if name else str(error)
+        full = error.errno == errno.ENOSPC
+    else:
+        text = tf_message(error)
+        full = _ENOSPC in text
+    if full:
+        return (
+            f"{text}; free space on that disk (or write elsewhere: --model_dir, --export_dir, "
+            f"--out_dir) and {_RERUN}"
+        )
+    if "corrupt or truncated TFRecord file" in text or isinstance(error, tf.errors.DataLossError):
+        return (
+            f"{text}; write the data again with the command that made it (mmnas_tf.convert or "
+            "mmnas_tf.synthetic)"
+        )
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return f"{text}: {_PORT_IN_USE} / --rest_api_port"
+    if isinstance(error, FileNotFoundError | tf.errors.NotFoundError):
+        return f"{text}; check the path given on the command line (or in the experiment)"
+    if isinstance(error, PermissionError | tf.errors.PermissionDeniedError):
+        return f"{text}; give this user access to it or choose another path"
+    if isinstance(error, tf.errors.ResourceExhaustedError):
+        return f"{text}; out of memory: lower the batch size (--batch_size or --override)"
+    if isinstance(error, OSError):
+        return f"{text}; check the path given on the command line"
+    return None
+
+
+def _serving_client_error() -> type | None:
+    """The serving client's error class when a program loaded the client (gRPC is not imported
+    for it otherwise)."""
+    module = sys.modules.get("mmnas_tf.devserver.client")
+    return getattr(module, "ServingClientError", None)

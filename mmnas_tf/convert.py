@@ -18,7 +18,6 @@ found in --out_dir.
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 
 from absl import app, flags
@@ -82,12 +81,8 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    """Runs the conversion; an input problem ends the run with its message (file named), no trace."""
-    fv = cli.parse(define_flags, argv)
-    try:
-        _convert(fv)
-    except (ValueError, OSError, pickle.UnpicklingError) as e:
-        raise SystemExit(f"mmnas_tf.convert: error: {e}") from e
+    """Runs the conversion (an input problem raises an error naming the file)."""
+    _convert(cli.parse(define_flags, argv))
 
 
 def _convert(fv: flags.FlagValues) -> None:

@@ -68,10 +68,7 @@ def main(argv: Sequence[str]) -> str:
     if fv.max_regions:
         overrides["max_regions"] = fv.max_regions
     print(precision.apply(fv.dtype_policy), flush=True)
-    try:
-        model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
-    except (FileNotFoundError, ValueError) as e:  # a bad checkpoint or architecture file
-        raise SystemExit(f"import_official: {e}") from e
+    model, config = import_original(fv.task, fv.checkpoint, fv.arch, fv.arch_epoch, **overrides)
     if fv.answer_vocab and get_task(fv.task).uses_answer_vocabulary:
         with open(fv.answer_vocab, encoding="utf-8") as f:
             count = sum(1 for line in f if line.strip())

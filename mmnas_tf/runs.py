@@ -11,6 +11,7 @@ import numpy as np
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.data import writer
 from mmnas_tf.experiments import ExperimentConfig
+from mmnas_tf.files import replaced_when_written
 from mmnas_tf.genotype import Genotype
 
 RUN_FILE = "run.json"
@@ -80,10 +81,8 @@ def save_run(
     if dtype_policy is not None:
         data["dtype_policy"] = dtype_policy
     path = os.path.join(model_dir, RUN_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replaced_when_written(path) as f:
         json.dump(data, f, indent=1)
-    os.replace(tmp, path)
     return path
 
 

@@ -18,7 +18,10 @@ import mmnas_tf
 #: Lowest first. Units are the top-level modules and subpackages of ``mmnas_tf`` ("" = its
 #: ``__init__``). A unit may import units of its own layer or of lower layers, never a higher one.
 ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("core types", ("", "console", "inputs", "config", "genotype", "text", "ops", "precision")),
+    (
+        "core types",
+        ("", "console", "files", "inputs", "config", "genotype", "text", "ops", "precision"),
+    ),
     ("layers and the mixed op", ("layers",)),
     ("models", ("models",)),
     ("data", ("data",)),

@@ -12,6 +12,8 @@ import os
 import re
 from collections.abc import Iterable
 
+from mmnas_tf.files import replaced_when_written
+
 # The contraction table of the official evaluation: apostrophe-less spellings -> canonical form.
 _CONTRACTIONS = {
     "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've", "couldnt": "couldn't",
@@ -105,10 +107,8 @@ def save_answers(answers: list[str], path: str) -> None:
     for a in answers:
         if "\n" in a or not a:
             raise ValueError(f"answer {a!r} cannot be stored one per line")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replaced_when_written(path) as f:
         f.write("\n".join(answers) + "\n")
-    os.replace(tmp, path)
 
 
 def load_answers(path: str) -> list[str]:

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from mmnas_tf.console import Progress
 from mmnas_tf.data import schema
+from mmnas_tf.files import replaced_when_written
 
 MANIFEST = "manifest.json"
 FORMAT = "mmnas_tf.tfrecord/1"
@@ -131,10 +132,8 @@ def update_manifest(out_dir: str, task: str, update: Mapping[str, Any]) -> dict[
             manifest[key] = max(manifest.get(key, 0), value)
         else:
             manifest[key] = value
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replaced_when_written(path) as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
     return manifest
 
 
@@ -190,7 +189,5 @@ def summary_lines(manifest: Mapping[str, Any], out_dir: str) -> list[str]:
 
 
 def write_lines(path: str, lines: Iterable[str]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replaced_when_written(path) as f:
         f.writelines(line + "\n" for line in lines)
-    os.replace(tmp, path)

@@ -160,10 +160,34 @@ class Checkpointer:
             self._root.iterator = iterator
         elif hasattr(self._root, "iterator"):
             del self._root.iterator
-        path = self.manager.save(checkpoint_number=int(self.state.step.numpy()))
+        number = int(self.state.step.numpy())
+        try:
+            path = self.manager.save(checkpoint_number=number)
+        except BaseException:  # a full disk, Ctrl-C: keep only the checkpoints that are whole
+            self._remove_partial(number)
+            raise
         if not self.is_chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
         return path
+
+    def _remove_partial(self, number: int) -> None:
+        """Deletes what an interrupted write of checkpoint ``number`` left: its ``ckpt-N_temp/``
+        folder, its files unless an earlier save of the same number is registered, and temporary
+        copies of the ``checkpoint`` index. The checkpoints registered before stay."""
+        prefix = os.path.join(self._write_dir, f"ckpt-{number}")
+        leftovers = tf.io.gfile.glob(prefix + "_temp*") + tf.io.gfile.glob(
+            os.path.join(self._write_dir, "checkpoint.tmp*")
+        )
+        if prefix not in self.manager.checkpoints:
+            leftovers += tf.io.gfile.glob(prefix + ".index") + tf.io.gfile.glob(prefix + ".data-*")
+        for path in leftovers:
+            try:
+                if tf.io.gfile.isdir(path):
+                    tf.io.gfile.rmtree(path)
+                else:
+                    tf.io.gfile.remove(path)
+            except tf.errors.OpError:
+                pass  # already gone; the error being raised is the one to report
 
     def restore(self, path: str | None = None) -> str | None:
         """Restores ``path`` (default: the latest in ``directory``) except the iterator, which the

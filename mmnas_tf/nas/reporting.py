@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from mmnas_tf.files import replaced_when_written
+
 #: The original's per-epoch architecture file (``{"epochK": {"enc": ..., "dec": ...}}``).
 GENOTYPE_FILE = "genotypes.json"
 #: softmax(theta) per block and epoch, with the evaluation of the argmax architecture.
@@ -101,8 +103,6 @@ def pictures(history: dict, directory: str | None = None) -> dict[str, np.ndarra
 
 def write_json(path: str, data) -> None:
     """Writes ``data`` as JSON atomically (write + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with replaced_when_written(path) as f:
         json.dump(data, f, indent=1)
         f.write("\n")
-    os.replace(tmp, path)

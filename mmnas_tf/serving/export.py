@@ -240,8 +240,12 @@ def export_saved_model(
         explain=explain,
     )  # fmt: skip
     signatures = module.signatures()
-    tf.saved_model.save(module, tmp, signatures=signatures)
-    write_warmup_requests(tmp, warmup_requests(task_name, signatures))
+    try:
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        write_warmup_requests(tmp, warmup_requests(task_name, signatures))
+    except BaseException:  # a full disk, Ctrl-C: no half-written folder stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if os.path.exists(final):
         shutil.rmtree(final)
     os.replace(tmp, final)

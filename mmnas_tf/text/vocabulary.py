@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
+from mmnas_tf.files import replaced_when_written
+
 PAD, UNK, CLS = "PAD", "UNK", "CLS"
 RESERVED_TOKENS = (PAD, UNK, CLS)
 
@@ -47,10 +49,8 @@ class Vocabulary:
         for t in self.tokens:
             if "\n" in t or t != t.strip():
                 raise ValueError(f"token {t!r} cannot be stored one per line")
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with replaced_when_written(path) as f:
             f.write("\n".join(self.tokens) + "\n")
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str) -> Vocabulary:

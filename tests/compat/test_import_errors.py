@@ -137,6 +137,7 @@ def test_import_official_cli_writes_servable_model(
         bad = subprocess.run(
             cmd[:4] + [f"--checkpoint={cut}"] + cmd[5:], capture_output=True, text=True, timeout=300
         )
-        assert bad.returncode != 0 and f"import_official: {cut}: truncated: storage" in bad.stderr
+        assert bad.returncode != 0
+        assert f"mmnas_tf.import_official: error: {cut}: truncated: storage" in bad.stderr
         assert "Traceback" not in bad.stderr
     json.dumps(out["object_index"].numpy().tolist())

@@ -92,7 +92,7 @@ def test_wrong_feature_size_is_named(served, tmp_path):
 
 
 def test_predict_main_prints_the_answer_or_fails_with_the_status(served, tmp_path, capsys):
-    from mmnas_tf import predict
+    from mmnas_tf import cli, predict
 
     write_npz(tmp_path / "img.npz", served.models["itm"], regions=2, transpose=False)
     argv = [
@@ -105,6 +105,6 @@ def test_predict_main_prints_the_answer_or_fails_with_the_status(served, tmp_pat
     text = predict.main(argv)
     assert text.startswith("match score: ") and text in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:
-        predict.main([*argv, "--model_name=nope"])
+        cli.run_main(predict.main, [*argv, "--model_name=nope"])
     assert e.value.code == 1
-    assert "NOT_FOUND" in capsys.readouterr().err
+    assert "mmnas_tf.predict: error: NOT_FOUND" in capsys.readouterr().err

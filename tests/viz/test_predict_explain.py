@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from support.runs import tiny_vqa_run
 
-from mmnas_tf import predict
+from mmnas_tf import cli, predict
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.explain_run import explain_checkpoint
@@ -73,6 +73,6 @@ def test_predict_explain_errors(run, tmp_path):
     model_dir, _, features = run
     with pytest.raises(ValueError, match="expected top_answers .VQA., score .ITM. or box .VG."):
         task_of_outputs({"logits": None})
-    with pytest.raises(SystemExit):
-        predict.main(["predict", f"--checkpoint={tmp_path}", "--question=q",
-                      f"--features={features}"])  # fmt: skip
+    with pytest.raises(SystemExit, match="1"):
+        cli.run_main(predict.main, ["predict", f"--checkpoint={tmp_path}", "--question=q",
+                                    f"--features={features}"])  # fmt: skip
