@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -37,19 +38,53 @@ def plan_shards(num_items: int, num_shards: int) -> list[range]:
     return [range(bounds[s], bounds[s + 1]) for s in range(num_shards)]
 
 
-def count_examples(path: str) -> tuple[int, int]:
-    """(records, examples) of one shard; a corrupt record raises naming the file and index."""
+def shard_sizes(path: str) -> tuple[int, int, Counter, Counter]:
+    """(records, examples, images per region count, texts per token count) of one shard; a
+    corrupt record raises naming the file and index."""
     records = examples = 0
-    spec = {"text_id": tf.io.VarLenFeature(tf.int64)}
+    regions, tokens = Counter(), Counter()
+    spec = {
+        "num_regions": tf.io.FixedLenFeature([], tf.int64),
+        "text_lengths": tf.io.VarLenFeature(tf.int64),
+    }
     try:
         for serialized in tf.data.TFRecordDataset(path):
-            examples += int(tf.io.parse_single_example(serialized, spec)["text_id"].dense_shape[0])
+            parsed = tf.io.parse_single_example(serialized, spec)
+            lengths = parsed["text_lengths"].values.numpy().tolist()
+            regions[int(parsed["num_regions"])] += 1
+            tokens.update(lengths)
+            examples += len(lengths)
             records += 1
     except tf.errors.DataLossError as e:
         raise tf.errors.DataLossError(
             None, None, f"{path}: record {records} is corrupt ({e.message})"
         ) from e
-    return records, examples
+    return records, examples, regions, tokens
+
+
+def percentile(counts: Mapping[int, int], q: float) -> int:
+    """The smallest value at or below which ``q`` percent of the counted items lie (nearest rank;
+    0 for no items): ``counts`` maps a value to how many items have it."""
+    total = sum(counts.values())
+    rank, seen = -(-total * q // 100), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return int(value)
+    return 0
+
+
+def size_stats(regions: Mapping[int, int], tokens: Mapping[int, int]) -> dict[str, Any]:
+    """A split's ``sizes`` manifest entry: the largest region count and question (text) length in
+    tokens, the length's 99th percentile, and both histograms (value -> images / texts), from
+    which the drivers tell what share a model's limits cut."""
+    return {
+        "max_regions": max(regions, default=0),
+        "max_tokens": max(tokens, default=0),
+        "tokens_p99": percentile(tokens, 99),
+        "regions": {str(k): regions[k] for k in sorted(regions)},
+        "tokens": {str(k): tokens[k] for k in sorted(tokens)},
+    }
 
 
 def write_split(
@@ -76,12 +111,15 @@ def write_split(
     os.makedirs(out_dir, exist_ok=True)
     shards: dict[str, dict[str, int]] = {}
     info: dict[str, Any] = {}
+    regions, tokens = Counter(), Counter()
     bar = Progress(len(items), f"{task.name}/{split}", progress, unit="records")
     for s, chunk in enumerate(plan_shards(len(items), num_shards)):
         name = shard_name(split, s, num_shards)
         path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            records, examples = count_examples(path)
+        if os.path.exists(path):  # written by an earlier run: read its sizes back
+            records, examples, shard_regions, shard_tokens = shard_sizes(path)
+            regions.update(shard_regions)
+            tokens.update(shard_tokens)
             if records != len(chunk):
                 raise ValueError(
                     f"{path} holds {records} records but this run assigns it {len(chunk)}: it was "
@@ -98,6 +136,8 @@ def write_split(
                     record = make_record(items[i], i)
                     writer.write(schema.encode_record(task, record))
                     examples += len(record["texts"])
+                    regions[len(record["features"])] += 1
+                    tokens.update(len(t) for t in record["text_ids"])
                     info.setdefault("feature_dim", int(record["features"].shape[1]))
                     info.setdefault("feature_dtype", record["features"].dtype.name)
                     info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
@@ -113,6 +153,7 @@ def write_split(
         "shards": shards,
         "records": sum(v["records"] for v in shards.values()),
         "examples": sum(v["examples"] for v in shards.values()),
+        "sizes": size_stats(regions, tokens),
     }
     update_manifest(out_dir, task.name, {"splits": {split: entry}, **info})
     return entry
