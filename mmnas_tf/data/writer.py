@@ -111,6 +111,9 @@ def write_split(
     os.makedirs(out_dir, exist_ok=True)
     shards: dict[str, dict[str, int]] = {}
     info: dict[str, Any] = {}
+    if os.path.exists(os.path.join(out_dir, MANIFEST)):  # an earlier split fixed the width
+        width = load_manifest(out_dir).get("feature_dim")
+        info.update({"feature_dim": width} if width else {})
     regions, tokens = Counter(), Counter()
     bar = Progress(len(items), f"{task.name}/{split}", progress, unit="records")
     for s, chunk in enumerate(plan_shards(len(items), num_shards)):
@@ -134,11 +137,17 @@ def write_split(
             with tf.io.TFRecordWriter(tmp) as writer:
                 for i in chunk:
                     record = make_record(items[i], i)
+                    width = info.setdefault("feature_dim", int(record["features"].shape[1]))
+                    if record["features"].shape[1] != width:
+                        raise ValueError(
+                            f"image {record['image_id']} of split {split!r} has features of width "
+                            f"{record['features'].shape[1]}, the dataset's other images {width}: "
+                            "every image of a dataset needs features of one width"
+                        )
                     writer.write(schema.encode_record(task, record))
                     examples += len(record["texts"])
                     regions[len(record["features"])] += 1
                     tokens.update(len(t) for t in record["text_ids"])
-                    info.setdefault("feature_dim", int(record["features"].shape[1]))
                     info.setdefault("feature_dtype", record["features"].dtype.name)
                     info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
                     bar.update()
@@ -216,18 +225,26 @@ def split_files(data_dir: str, split: str) -> list[str]:
 
 
 def summary_lines(manifest: Mapping[str, Any], out_dir: str) -> list[str]:
-    """One line per split: images and examples written, images skipped (what the entry points
-    print)."""
+    """Per split: images and examples written, images skipped, and (when the manifest records
+    them) the largest region count and text lengths (what the entry points print)."""
     skipped = manifest.get("skipped_images", {})
-    return [
-        f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
-        + (
-            f" ({skipped[split]} images skipped: corrupt region features)"
-            if skipped.get(split)
-            else ""
+    lines = []
+    for split, info in manifest["splits"].items():
+        lines.append(
+            f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
+            + (
+                f" ({skipped[split]} images skipped: corrupt region features)"
+                if skipped.get(split)
+                else ""
+            )
         )
-        for split, info in manifest["splits"].items()
-    ]
+        if "sizes" in info:
+            s = info["sizes"]
+            lines.append(
+                f"{split}: up to {s['max_regions']} regions per image, texts of up to "
+                f"{s['max_tokens']} tokens (99% of them up to {s['tokens_p99']})"
+            )
+    return lines
 
 
 def write_lines(path: str, lines: Iterable[str]) -> None:

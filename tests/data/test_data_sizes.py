@@ -3,6 +3,7 @@ bound to a checkpoint take them (tiny configs), and every run whose model takes 
 it cuts, in one line."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -71,6 +72,9 @@ def test_manifest_records_sizes_per_split(data, tmp_path):
     }  # fmt: skip
     assert splits["val"]["sizes"]["max_regions"] == 10
     assert splits["val"]["sizes"]["max_tokens"] == 10
+    assert "train: up to 12 regions per image, texts of up to 11 tokens (99% of them up to 11)" in (
+        writer.summary_lines(writer.load_manifest(data), data)
+    )
     # A resumed conversion (every shard there already) reads the sizes back from the shards.
     manifest = json.load(open(f"{data}/manifest.json"))
     for split in ("train", "val"):
@@ -79,6 +83,22 @@ def test_manifest_records_sizes_per_split(data, tmp_path):
             lambda *_: pytest.fail("a finished shard was rewritten"), 2, progress=False,
         )  # fmt: skip
         assert entry["sizes"] == manifest["splits"][split]["sizes"]
+
+
+def test_features_of_another_width_are_refused(tmp_path, helpers):
+    rng = np.random.default_rng(0)
+    records = [helpers.random_record("vqa", rng, i, 5, dim=16) for i in range(3)]
+    writer.write_split(str(tmp_path), "train", get_task("vqa"), records, lambda r, _: r, 1, False)
+    odd = [
+        helpers.random_record("vqa", rng, 3, 5, dim=16),
+        helpers.random_record("vqa", rng, 4, 5, dim=8),
+    ]
+    with pytest.raises(
+        ValueError,
+        match=r"image 5004 of split 'val' has features of width 8, the dataset's other images 16",
+    ):
+        writer.write_split(str(tmp_path), "val", get_task("vqa"), odd, lambda r, _: r, 1, False)
+    assert sorted(os.listdir(tmp_path)) == ["manifest.json", "train-00000-of-00001.tfrecord"]
 
 
 def test_percentile_is_nearest_rank():
