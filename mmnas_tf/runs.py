@@ -84,13 +84,15 @@ def size_line(
     fix: str = "model",
 ) -> str | None:
     """One line saying what ``config``'s limits cut of ``splits`` of the data (None when nothing
-    is cut): the share of images with more regions than
+    is cut, or no split of ``splits`` is there): the share of images with more regions than
     ``max_regions`` and of texts with more tokens than ``max_tokens``, and how to take them all.
     ``fix``: the config section a run sets (``model``, ``search_model``), or ``checkpoint`` for a
     run bound to a trained model's sizes (only retraining changes them)."""
-    manifest = writer.load_manifest(data_dir)
-    recorded = [(s, manifest["splits"][s].get("sizes")) for s in splits if s in manifest["splits"]]
-    recorded = [(s, r) for s, r in recorded if r]
+    present = writer.load_manifest(data_dir).get("splits", {})
+    present = {s: present[s] for s in splits if s in present}
+    recorded = [(s, entry["sizes"]) for s, entry in present.items() if "sizes" in entry]
+    if not present:
+        return None
     if not recorded:
         return (
             f"sizes: {data_dir}/manifest.json does not record region counts and text lengths "
@@ -102,10 +104,9 @@ def size_line(
         ("max_regions", "regions", "images", config.max_regions),
         ("max_tokens", "tokens", "texts", config.max_tokens),
     ):
-        counts = {int(k): v for _, r in recorded for k, v in r[key].items()}
         total = sum(v for _, r in recorded for v in r[key].values())
         over = sum(v for _, r in recorded for k, v in r[key].items() if int(k) > limit)
-        largest = max(counts, default=0)
+        largest = max(r[name] for _, r in recorded)
         if over:
             cuts.append(
                 f"{over / total:.1%} of {what} ({over} of {total}) have more {key} than its "

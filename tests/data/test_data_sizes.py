@@ -198,3 +198,17 @@ def test_predict_text_reports_the_tokens_it_cut(tmp_path):
     described = describe_outputs({k: v.numpy()[1:] for k, v in out.items()})
     assert "question truncated: its last 3 tokens went past the model's max_tokens" in described
     assert "truncated" not in describe_outputs({k: v.numpy()[:1] for k, v in out.items()})
+
+
+def test_a_manifest_without_sizes_says_so(data, tmp_path):
+    manifest = json.load(open(f"{data}/manifest.json"))
+    for entry in manifest["splits"].values():
+        del entry["sizes"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    config = get_experiment("vqa_tiny").model
+    assert size_line(str(tmp_path), ["train"], config) == (
+        f"sizes: {tmp_path}/manifest.json does not record region counts and text lengths "
+        "(converted by an older version): convert again to see what the model's 6 regions and "
+        "8 tokens cut"
+    )
+    assert size_line(data, ["test"], config) is None  # no such split: nothing to say
