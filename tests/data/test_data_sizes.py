@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmnas_tf import evaluate, train
+from mmnas_tf import evaluate, predict, train
 from mmnas_tf.data import writer
 from mmnas_tf.data.converters import common
 from mmnas_tf.experiments import apply_overrides, get_experiment
-from mmnas_tf.runs import resolve_experiment, size_line
+from mmnas_tf.runs import resolve_experiment, say_run_sizes, size_line
 from mmnas_tf.tasks import get_task
 
 WORDS = "what is the colour of the shape in the top left corner of this small picture".split()
@@ -175,6 +175,22 @@ def test_fewer_sizes_say_what_they_cut_and_a_checkpoint_keeps_its_sizes(data, tm
         "its 6 (up to 10); 33.3% of texts (1 of 3) have more tokens than its 8 (up to 10); "
         "retrain with --override=model.max_regions=10 --override=model.max_tokens=10"
     ]
+    # Export's line: the checkpoint against every split it was trained on.
+    say_run_sizes(str(tmp_path))
+    assert capsys.readouterr().out.startswith(
+        f"sizes: the model cuts {data} (train, val): 71.4% of images (5 of 7) have more regions "
+        "than its 6 (up to 12); 44.4% of texts (4 of 9) have more tokens than its 8 (up to 11); "
+        "retrain with"
+    )
+    # predict with the checkpoint: an 11-word question, of which the model reads 8.
+    question = " ".join(WORDS[:11])
+    features = os.path.join(os.path.dirname(data), "feats", "train", "0.npz")
+    answer = predict.main(["predict", f"--checkpoint={tmp_path}", f"--question={question}",
+                           f"--features={features}"])  # fmt: skip
+    assert answer.endswith(
+        "question truncated: its last 3 tokens went past the model's max_tokens and were not read "
+        "(a model trained with a larger model.max_tokens reads them)"
+    )
 
 
 def test_predict_text_reports_the_tokens_it_cut(tmp_path):
