@@ -358,12 +358,8 @@ def _parse_value(text: str, current):
     if isinstance(current, float):
         return float(text)
     if isinstance(current, tuple):
-        if not text:
-            return ()
-        try:
-            return tuple(json.loads(text if text.startswith("[") else f"[{text}]"))
-        except json.JSONDecodeError:  # names: data.sizes_from_data=max_regions,max_tokens
-            return tuple(part.strip() for part in text.split(","))
+        value = json.loads(text if text.startswith("[") else f"[{text}]") if text else []
+        return tuple(value)
     if isinstance(current, str):
         return text
     if current is None:
@@ -384,7 +380,10 @@ def _set(obj, path: Sequence[str], text: str, full: str):
     if len(path) == 1:
         if path[0] in ("genotype", "pools") and isinstance(obj, ModelConfig):
             raise ValueError(f"{full}: set the genotype with --genotype, not an override")
-        value = _parse_value(text, current)
+        if path[0] == "sizes_from_data":  # names, not JSON: max_regions,max_tokens
+            value = tuple(part.strip() for part in text.split(",") if part.strip())
+        else:
+            value = _parse_value(text, current)
     else:
         if not dataclasses.is_dataclass(current):
             raise ValueError(f"{full}: {path[0]!r} has no sub-fields")
