@@ -56,7 +56,7 @@ def evaluate(
     dtype_policy: str = "auto",
 ) -> dict:
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.runs import find_run, resolve_model
+    from mmnas_tf.runs import find_run, resolve_model, say_sizes
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
@@ -69,6 +69,8 @@ def evaluate(
     else:
         config, num_answers = resolve_model(exp, exp.load_genotype(genotype_path))
     print(precision.apply(dtype_policy, precision.hidden_size_of(config)), flush=True)
+    bound = "checkpoint" if run is not None and genotype_path is None else "model"
+    say_sizes(exp.data.data_dir, [split], config, fix=bound)
     model = task.build_model(config, num_answers)
     path = restore_model(model, checkpoint)
     print(f"evaluating {path} on {exp.data.data_dir}/{split}")

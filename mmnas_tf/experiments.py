@@ -46,6 +46,8 @@ HEADS_FROM = ("genotype", "config")
 EVAL_PADDING = ("batch", "max")
 #: Tasks whose data has a variable number of regions per image: their named configs bucket.
 VARIABLE_REGION_TASKS = ("vqa",)
+#: The model sizes that can follow the data (``DataConfig.sizes_from_data``).
+DATA_SIZES = ("max_regions", "max_tokens")
 #: The published genotypes (package data).
 GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 
@@ -79,6 +81,11 @@ class DataConfig:
       seed: data-order seed; epoch e uses ``seed + e`` so a resumed run sees the same order.
       search_ratio: |D_m| : |D_a| of the search split (4 : 1).
       num_answers: VQA answers k; None = lines of ``answers.txt`` (or 3129 without data).
+      sizes_from_data: which of ``max_regions`` / ``max_tokens`` a run not bound to a checkpoint
+        takes from the data (the largest of any split in ``manifest.json``, up to
+        ``mmnas_tf.runs.SIZE_CAPS``) for ``model`` and ``search_model``. Both in the tiny configs,
+        none in the paper configs (100 regions / 14 tokens for VQA, as the original). A size set
+        by an override (``model.max_regions=17``) is taken as given: it leaves this list.
     """
 
     data_dir: str = ""
@@ -93,6 +100,7 @@ class DataConfig:
     seed: int = 0
     search_ratio: tuple[int, int] = (4, 1)
     num_answers: int | None = None
+    sizes_from_data: tuple[str, ...] = ()
 
     def validate(self) -> DataConfig:
         for name in ("batch_size", "eval_batch_size", "shuffle_buffer"):
@@ -108,6 +116,10 @@ class DataConfig:
         if b != sorted(set(b)) or b[:1] and b[0] < 1:
             raise ValueError(
                 f"data.bucket_boundaries must be positive and increase strictly, got {b}"
+            )
+        if not set(self.sizes_from_data) <= set(DATA_SIZES):
+            raise ValueError(
+                f"data.sizes_from_data={list(self.sizes_from_data)}; accepted: any of {DATA_SIZES}"
             )
         if self.eval_padding not in EVAL_PADDING:
             raise ValueError(f"data.eval_padding={self.eval_padding!r}; accepted: {EVAL_PADDING}")
@@ -368,7 +380,10 @@ def _set(obj, path: Sequence[str], text: str, full: str):
     if len(path) == 1:
         if path[0] in ("genotype", "pools") and isinstance(obj, ModelConfig):
             raise ValueError(f"{full}: set the genotype with --genotype, not an override")
-        value = _parse_value(text, current)
+        if path[0] == "sizes_from_data":  # names, not JSON: max_regions,max_tokens
+            value = tuple(part.strip() for part in text.split(",") if part.strip())
+        else:
+            value = _parse_value(text, current)
     else:
         if not dataclasses.is_dataclass(current):
             raise ValueError(f"{full}: {path[0]!r} has no sub-fields")
@@ -386,7 +401,13 @@ def apply_overrides(config: ExperimentConfig, overrides: Iterable[str]) -> Exper
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form section.field=value")
         key, text = item.split("=", 1)
-        config = _set(config, key.strip().split("."), text.strip(), key)
+        path = key.strip().split(".")
+        config = _set(config, path, text.strip(), key)
+        if path[0] in ("model", "search_model") and path[1:] and path[1] in DATA_SIZES:
+            follow = tuple(n for n in config.data.sizes_from_data if n != path[1])
+            config = dataclasses.replace(
+                config, data=dataclasses.replace(config.data, sizes_from_data=follow)
+            )
     return config.validate()
 
 
@@ -484,8 +505,9 @@ TINY_GENOTYPE = {
 
 
 def tiny_experiment(task: str) -> ExperimentConfig:
-    """A CI-size variant: d=32 / 4 heads (search d=16 / 2 heads), M/N 2/3, 8 tokens, 6 regions,
-    3 epochs at lr 1e-3 (decay from the third), batch 8; the recipe's shape otherwise."""
+    """A CI-size variant: d=32 / 4 heads (search d=16 / 2 heads), M/N 2/3, 8 tokens and 6 regions
+    until a run reads data (then the data's: ``data.sizes_from_data``), 3 epochs at lr 1e-3
+    (decay from the third), batch 8; the recipe's shape otherwise."""
     paper = paper_experiment(task)
     model = ModelConfig(
         hidden_size=32, num_heads=4, ffn_size=64, relation_size=8, dropout=0.1, vocab_size=64,
@@ -502,7 +524,13 @@ def tiny_experiment(task: str) -> ExperimentConfig:
         search_model=search_model,
         genotype=dict(TINY_GENOTYPE),
         heads_from="config",
-        data=dataclasses.replace(paper.data, batch_size=8, eval_batch_size=32, shuffle_buffer=256),
+        data=dataclasses.replace(
+            paper.data,
+            batch_size=8,
+            eval_batch_size=32,
+            shuffle_buffer=256,
+            sizes_from_data=DATA_SIZES,
+        ),
         train=dataclasses.replace(
             paper.train,
             epochs=3,

@@ -36,8 +36,10 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> str:
     """Exports; returns (and prints) the version directory written."""
     fv = cli.parse(define_flags, argv)
+    from mmnas_tf.runs import say_run_sizes
     from mmnas_tf.serving.from_checkpoint import export_checkpoint
 
+    say_run_sizes(fv.checkpoint)
     path = export_checkpoint(
         fv.task, fv.checkpoint, fv.export_dir, fv.version,
         vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,

@@ -85,6 +85,7 @@ def _served_explain(client, fv) -> str:
     from mmnas_tf import viz
     from mmnas_tf.data.converters.region_features import load_regions
     from mmnas_tf.devserver.client import pad_to_signature
+    from mmnas_tf.devserver.one_image import question_cut_line
     from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
     from mmnas_tf.text import Vocabulary, encode, tokenize
     from mmnas_tf.viz.explain import (
@@ -121,13 +122,18 @@ def _served_explain(client, fv) -> str:
     explanation = explanation_from_outputs(task_of_outputs(outputs), outputs, inputs, words)
     viz.draw_explanation(explanation, fv.explain, image=fv.image)
     text = describe(explanation) + f"\nexplanation: {fv.explain}"
+    if max_len and len(tokenize(fv.question)) > max_len:
+        text += "\n" + question_cut_line(len(tokenize(fv.question)) - max_len)
     print(text)
     return text
 
 
 def _local(fv) -> str:
     """Answers (and with --explain draws) with the model restored from --checkpoint."""
+    from mmnas_tf.devserver.one_image import question_cut_line
     from mmnas_tf.explain_run import explain_checkpoint
+    from mmnas_tf.runs import find_run
+    from mmnas_tf.text import tokenize
     from mmnas_tf.viz.explain import describe
 
     print(precision.apply(fv.dtype_policy), file=sys.stderr, flush=True)  # stdout: the answer
@@ -135,6 +141,9 @@ def _local(fv) -> str:
         fv.checkpoint, fv.question, fv.features, fv.vocab, fv.truncate_regions
     )
     text = describe(explanation)
+    cut = len(tokenize(fv.question)) - find_run(fv.checkpoint)["model"].max_tokens
+    if cut > 0:
+        text += "\n" + question_cut_line(cut)
     if fv.explain:
         from mmnas_tf import viz
 

@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+from collections.abc import Sequence
 
 import numpy as np
 
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.data import writer
-from mmnas_tf.experiments import ExperimentConfig
+from mmnas_tf.experiments import DATA_SIZES, ExperimentConfig
 from mmnas_tf.files import replaced_when_written
 from mmnas_tf.genotype import Genotype
 
@@ -30,21 +32,113 @@ def data_sizes(data_dir: str) -> dict:
     return out
 
 
+#: The most regions / tokens a size that follows the data (``data.sizes_from_data``) takes;
+#: beyond it the data is cut, and the run says so.
+SIZE_CAPS = {"max_regions": 100, "max_tokens": 64}
+
+
+def resolve_experiment(exp: ExperimentConfig) -> tuple[ExperimentConfig, int | None]:
+    """(the experiment with its data's sizes in ``model`` and ``search_model``, number of answers).
+
+    The one place a run not bound to a checkpoint takes its sizes from ``exp.data.data_dir``:
+    ``feature_size`` (manifest feature_dim), ``vocab_size`` (vocab.txt) and, for the names in
+    ``data.sizes_from_data``, ``max_regions`` / ``max_tokens``: the largest of any split, up to
+    :data:`SIZE_CAPS` (a manifest written before conversion recorded sizes leaves them as they
+    are). Without a data directory the experiment is returned as it is."""
+    num_answers = exp.data.num_answers
+    if not exp.data.data_dir:
+        return exp, num_answers
+    sizes = data_sizes(exp.data.data_dir)
+    if sizes["task"] != exp.task:
+        raise ValueError(
+            f"{exp.data.data_dir} holds {sizes['task']!r} data, the experiment is {exp.task!r}"
+        )
+    changes = {"feature_size": sizes["feature_size"]}
+    if "vocab_size" in sizes:
+        changes["vocab_size"] = sizes["vocab_size"]
+    largest = _largest(writer.load_manifest(exp.data.data_dir))
+    for name in exp.data.sizes_from_data:
+        if largest.get(name):
+            changes[name] = min(largest[name], SIZE_CAPS[name])
+    model, search_model = exp.model.replace(**changes), exp.search_model.replace(**changes)
+    if num_answers is None:
+        num_answers = sizes.get("num_answers")
+    return dataclasses.replace(exp, model=model, search_model=search_model).validate(), num_answers
+
+
 def resolve_model(exp: ExperimentConfig, genotype: Genotype) -> tuple[ModelConfig, int | None]:
     """(ModelConfig with the genotype and the data's sizes, number of answers)."""
-    changes, num_answers = {}, exp.data.num_answers
-    if exp.data.data_dir:
-        sizes = data_sizes(exp.data.data_dir)
-        if sizes["task"] != exp.task:
-            raise ValueError(
-                f"{exp.data.data_dir} holds {sizes['task']!r} data, the experiment is {exp.task!r}"
+    exp, num_answers = resolve_experiment(exp)
+    return exp.model_config(genotype), num_answers
+
+
+def _largest(manifest: dict) -> dict[str, int]:
+    """The largest region count and text length over the splits that record them."""
+    recorded = [v["sizes"] for v in manifest.get("splits", {}).values() if "sizes" in v]
+    return {name: max((r[name] for r in recorded), default=0) for name in DATA_SIZES}
+
+
+def size_line(
+    data_dir: str,
+    splits: Sequence[str],
+    config: ModelConfig,
+    fix: str = "model",
+) -> str | None:
+    """One line saying what ``config``'s limits cut of ``splits`` of the data (None when nothing
+    is cut, or no split of ``splits`` is there): the share of images with more regions than
+    ``max_regions`` and of texts with more tokens than ``max_tokens``, and how to take them all.
+    ``fix``: the config section a run sets (``model``, ``search_model``), or ``checkpoint`` for a
+    run bound to a trained model's sizes (only retraining changes them)."""
+    present = writer.load_manifest(data_dir).get("splits", {})
+    present = {s: present[s] for s in splits if s in present}
+    recorded = [(s, entry["sizes"]) for s, entry in present.items() if "sizes" in entry]
+    if not present:
+        return None
+    if not recorded:
+        return (
+            f"sizes: {data_dir}/manifest.json does not record region counts and text lengths "
+            "(converted by an older version): convert again to see what the model's "
+            f"{config.max_regions} regions and {config.max_tokens} tokens cut"
+        )
+    cuts, wanted = [], {}
+    for name, key, what, limit in (
+        ("max_regions", "regions", "images", config.max_regions),
+        ("max_tokens", "tokens", "texts", config.max_tokens),
+    ):
+        total = sum(v for _, r in recorded for v in r[key].values())
+        over = sum(v for _, r in recorded for k, v in r[key].items() if int(k) > limit)
+        largest = max(r[name] for _, r in recorded)
+        if over:
+            cuts.append(
+                f"{over / total:.1%} of {what} ({over} of {total}) have more {key} than its "
+                f"{limit} (up to {largest})"
             )
-        changes["feature_size"] = sizes["feature_size"]
-        if "vocab_size" in sizes:
-            changes["vocab_size"] = sizes["vocab_size"]
-        if num_answers is None:
-            num_answers = sizes.get("num_answers")
-    return exp.model_config(genotype, **changes), num_answers
+            wanted[name] = largest
+    if not cuts:
+        return None
+    where = f"{data_dir} ({', '.join(s for s, _ in recorded)})"
+    settings = " ".join(
+        f"--override={'model' if fix == 'checkpoint' else fix}.{k}={v}" for k, v in wanted.items()
+    )
+    how = f"retrain with {settings}" if fix == "checkpoint" else f"to keep them: {settings}"
+    return f"sizes: the model cuts {where}: {'; '.join(cuts)}; {how}"
+
+
+def say_sizes(data_dir: str, splits: Sequence[str], config: ModelConfig, fix: str = "model"):
+    """Prints :func:`size_line` when the model cuts some of the data."""
+    line = size_line(data_dir, splits, config, fix)
+    if line:
+        print(line, flush=True)
+
+
+def say_run_sizes(checkpoint: str) -> None:
+    """:func:`say_sizes` for the model trained at ``checkpoint`` (its ``run.json``) against every
+    split of the data it was trained on, when that folder is still there."""
+    run = find_run(checkpoint)
+    data_dir = ((run or {}).get("experiment") or {}).get("data", {}).get("data_dir")
+    if run and data_dir and os.path.exists(os.path.join(data_dir, writer.MANIFEST)):
+        splits = list(writer.load_manifest(data_dir).get("splits", {}))
+        say_sizes(data_dir, splits, run["model"], fix="checkpoint")
 
 
 def load_embeddings(model, data_dir: str) -> bool:

@@ -102,7 +102,7 @@ def search(
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
-    from mmnas_tf.runs import data_sizes, load_embeddings
+    from mmnas_tf.runs import load_embeddings, resolve_experiment, say_sizes
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
@@ -114,8 +114,10 @@ def search(
     if jit_compile and needs_distribution(strategy):
         print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
         jit_compile = False
-    config, num_answers = search_model_config(exp, data_sizes(exp.data.data_dir))
+    exp, num_answers = resolve_experiment(exp)  # the data's sizes, for the model and its inputs
+    config = exp.search_model
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
+    say_sizes(exp.data.data_dir, [exp.data.train_split], config, fix="search_model")
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)
     s = exp.search
@@ -163,19 +165,6 @@ def cycles_estimate(exp) -> int | None:
         return None
     dm = examples * d.search_ratio[0] // sum(d.search_ratio)
     return -(-dm // d.batch_size) // exp.search.weight_steps_per_arch_step or None
-
-
-def search_model_config(exp, sizes: dict):
-    """(supernet ModelConfig with the data's sizes, number of answers)."""
-    if sizes["task"] != exp.task:
-        raise ValueError(
-            f"{exp.data.data_dir} holds {sizes['task']!r} data, the experiment is {exp.task!r}"
-        )
-    changes = {"feature_size": sizes["feature_size"]}
-    if "vocab_size" in sizes:
-        changes["vocab_size"] = sizes["vocab_size"]
-    num_answers = exp.data.num_answers or sizes.get("num_answers")
-    return exp.search_model.replace(**changes), num_answers
 
 
 def search_datasets(exp, num_answers: int | None):

@@ -99,7 +99,7 @@ def train(
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution, worker_info
     from mmnas_tf.engine.optimizers import make_adam
     from mmnas_tf.engine.trainer import Trainer
-    from mmnas_tf.runs import load_embeddings, resolve_model, save_run
+    from mmnas_tf.runs import load_embeddings, resolve_experiment, save_run, say_sizes
     from mmnas_tf.tasks import get_task
 
     if not exp.data.data_dir:
@@ -117,8 +117,10 @@ def train(
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)
     genotype = exp.load_genotype(genotype_path)
-    config, num_answers = resolve_model(exp, genotype)
+    exp, num_answers = resolve_experiment(exp)  # the data's sizes, for the model and its inputs
+    config = exp.model_config(genotype)
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
+    say_sizes(exp.data.data_dir, [exp.data.train_split], config)
     _, is_chief = worker_info()
     if is_chief:
         save_run(model_dir, exp, genotype, config, num_answers, keras.config.dtype_policy().name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -38,19 +39,53 @@ def plan_shards(num_items: int, num_shards: int) -> list[range]:
     return [range(bounds[s], bounds[s + 1]) for s in range(num_shards)]
 
 
-def count_examples(path: str) -> tuple[int, int]:
-    """(records, examples) of one shard; a corrupt record raises naming the file and index."""
+def shard_sizes(path: str) -> tuple[int, int, Counter, Counter]:
+    """(records, examples, images per region count, texts per token count) of one shard; a
+    corrupt record raises naming the file and index."""
     records = examples = 0
-    spec = {"text_id": tf.io.VarLenFeature(tf.int64)}
+    regions, tokens = Counter(), Counter()
+    spec = {
+        "num_regions": tf.io.FixedLenFeature([], tf.int64),
+        "text_lengths": tf.io.VarLenFeature(tf.int64),
+    }
     try:
         for serialized in tf.data.TFRecordDataset(path):
-            examples += int(tf.io.parse_single_example(serialized, spec)["text_id"].dense_shape[0])
+            parsed = tf.io.parse_single_example(serialized, spec)
+            lengths = parsed["text_lengths"].values.numpy().tolist()
+            regions[int(parsed["num_regions"])] += 1
+            tokens.update(lengths)
+            examples += len(lengths)
             records += 1
     except tf.errors.DataLossError as e:
         raise tf.errors.DataLossError(
             None, None, f"{path}: record {records} is corrupt ({e.message})"
         ) from e
-    return records, examples
+    return records, examples, regions, tokens
+
+
+def percentile(counts: Mapping[int, int], q: float) -> int:
+    """The smallest value at or below which ``q`` percent of the counted items lie (nearest rank;
+    0 for no items): ``counts`` maps a value to how many items have it."""
+    total = sum(counts.values())
+    rank, seen = -(-total * q // 100), 0
+    for value in sorted(counts):
+        seen += counts[value]
+        if seen >= rank:
+            return int(value)
+    return 0
+
+
+def size_stats(regions: Mapping[int, int], tokens: Mapping[int, int]) -> dict[str, Any]:
+    """A split's ``sizes`` manifest entry: the largest region count and question (text) length in
+    tokens, the length's 99th percentile, and both histograms (value -> images / texts), from
+    which the drivers tell what share a model's limits cut."""
+    return {
+        "max_regions": max(regions, default=0),
+        "max_tokens": max(tokens, default=0),
+        "tokens_p99": percentile(tokens, 99),
+        "regions": {str(k): regions[k] for k in sorted(regions)},
+        "tokens": {str(k): tokens[k] for k in sorted(tokens)},
+    }
 
 
 def write_split(
@@ -77,12 +112,18 @@ def write_split(
     os.makedirs(out_dir, exist_ok=True)
     shards: dict[str, dict[str, int]] = {}
     info: dict[str, Any] = {}
+    if os.path.exists(os.path.join(out_dir, MANIFEST)):  # an earlier split fixed the width
+        width = load_manifest(out_dir).get("feature_dim")
+        info.update({"feature_dim": width} if width else {})
+    regions, tokens = Counter(), Counter()
     bar = Progress(len(items), f"{task.name}/{split}", progress, unit="records")
     for s, chunk in enumerate(plan_shards(len(items), num_shards)):
         name = shard_name(split, s, num_shards)
         path = os.path.join(out_dir, name)
-        if os.path.exists(path):
-            records, examples = count_examples(path)
+        if os.path.exists(path):  # written by an earlier run: read its sizes back
+            records, examples, shard_regions, shard_tokens = shard_sizes(path)
+            regions.update(shard_regions)
+            tokens.update(shard_tokens)
             if records != len(chunk):
                 raise ValueError(
                     f"{path} holds {records} records but this run assigns it {len(chunk)}: it was "
@@ -97,9 +138,17 @@ def write_split(
             with tf.io.TFRecordWriter(tmp) as writer:
                 for i in chunk:
                     record = make_record(items[i], i)
+                    width = info.setdefault("feature_dim", int(record["features"].shape[1]))
+                    if record["features"].shape[1] != width:
+                        raise ValueError(
+                            f"image {record['image_id']} of split {split!r} has features of width "
+                            f"{record['features'].shape[1]}, the dataset's other images {width}: "
+                            "every image of a dataset needs features of one width"
+                        )
                     writer.write(schema.encode_record(task, record))
                     examples += len(record["texts"])
-                    info.setdefault("feature_dim", int(record["features"].shape[1]))
+                    regions[len(record["features"])] += 1
+                    tokens.update(len(t) for t in record["text_ids"])
                     info.setdefault("feature_dtype", record["features"].dtype.name)
                     info["max_regions"] = max(info.get("max_regions", 0), len(record["features"]))
                     bar.update()
@@ -114,6 +163,7 @@ def write_split(
         "shards": shards,
         "records": sum(v["records"] for v in shards.values()),
         "examples": sum(v["examples"] for v in shards.values()),
+        "sizes": size_stats(regions, tokens),
     }
     update_manifest(out_dir, task.name, {"splits": {split: entry}, **info})
     return entry
@@ -174,18 +224,26 @@ def split_files(data_dir: str, split: str) -> list[str]:
 
 
 def summary_lines(manifest: Mapping[str, Any], out_dir: str) -> list[str]:
-    """One line per split: images and examples written, images skipped (what the entry points
-    print)."""
+    """Per split: images and examples written, images skipped, and (when the manifest records
+    them) the largest region count and text lengths (what the entry points print)."""
     skipped = manifest.get("skipped_images", {})
-    return [
-        f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
-        + (
-            f" ({skipped[split]} images skipped: corrupt region features)"
-            if skipped.get(split)
-            else ""
+    lines = []
+    for split, info in manifest["splits"].items():
+        lines.append(
+            f"{split}: {info['records']} images, {info['examples']} examples -> {out_dir}"
+            + (
+                f" ({skipped[split]} images skipped: corrupt region features)"
+                if skipped.get(split)
+                else ""
+            )
         )
-        for split, info in manifest["splits"].items()
-    ]
+        if "sizes" in info:
+            s = info["sizes"]
+            lines.append(
+                f"{split}: up to {s['max_regions']} regions per image, texts of up to "
+                f"{s['max_tokens']} tokens (99% of them up to {s['tokens_p99']})"
+            )
+    return lines
 
 
 def write_lines(path: str, lines: Iterable[str]) -> None:

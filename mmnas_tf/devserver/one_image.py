@@ -6,12 +6,14 @@ What ``python -m mmnas_tf.predict`` sends: the ``predict_text`` signature when t
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from mmnas_tf.data.converters.region_features import load_regions
 from mmnas_tf.devserver.client import ServingClient
 from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
-from mmnas_tf.serving.text_signature import PREDICT_TEXT, TEXT
+from mmnas_tf.serving.text_signature import PREDICT_TEXT, TEXT, TRUNCATED_TOKENS
 from mmnas_tf.text import Vocabulary, encode, tokenize
 
 
@@ -38,6 +40,8 @@ def build_request(
     tokens = tokenize(sentence)
     # A variable-size export takes any length up to its m (a longer one is refused, naming m).
     max_len = spec.inputs[TEXT_IDS].shape[1] or max(len(tokens), 1)
+    if len(tokens) > max_len:  # a fixed-shape export: the ids are cut here, so say it
+        print(question_cut_line(len(tokens) - max_len), file=sys.stderr)
     inputs[TEXT_IDS] = encode(tokens, Vocabulary.load(vocab_path), max_len)[None]
     return name, inputs
 
@@ -59,5 +63,16 @@ def describe_outputs(outputs: dict[str, np.ndarray]) -> str:
             f"log-score {float(outputs['object_scores'][0][index]):.4f})"
         )
     if not lines:
-        lines = [f"{k}: {v[0].tolist()}" for k, v in outputs.items()]
+        lines = [f"{k}: {v[0].tolist()}" for k, v in outputs.items() if k != TRUNCATED_TOKENS]
+    cut = int(outputs[TRUNCATED_TOKENS][0]) if TRUNCATED_TOKENS in outputs else 0
+    if cut:
+        lines.append(question_cut_line(cut))
     return "\n".join(lines)
+
+
+def question_cut_line(cut: int) -> str:
+    """What a prediction says when the model read only the first tokens of the question."""
+    return (
+        f"question truncated: its last {cut} token{'s' if cut > 1 else ''} went past the model's "
+        "max_tokens and were not read (a model trained with a larger model.max_tokens reads them)"
+    )

@@ -1,4 +1,6 @@
-"""The ``predict_text`` signature: raw question strings in, tokenised in-graph, same outputs.
+"""The ``predict_text`` signature: raw question strings in, tokenised in-graph, the outputs of
+``serving_default`` plus ``truncated_tokens`` (int32 [B]: the tokens of each question beyond the
+model's m, which it did not read; 0 = the whole question was read).
 
 The vocabulary file becomes a SavedModel asset because the tokenizer's lookup table is tracked by
 the module being saved, so a client needs no vocabulary to send questions.
@@ -15,6 +17,7 @@ from mmnas_tf.text import TFTokenizer
 
 TEXT = "text"
 PREDICT_TEXT = "predict_text"
+TRUNCATED_TOKENS = "truncated_tokens"
 
 
 def make_text_signature(
@@ -49,7 +52,8 @@ def make_text_signature(
     ]
 
     def run(text, *images):
-        return call({TEXT_IDS: tokenizer(text), **dict(zip(image_names, images))})
+        outputs = dict(call({TEXT_IDS: tokenizer(text), **dict(zip(image_names, images))}))
+        return {**outputs, TRUNCATED_TOKENS: tokenizer.cut(text)}
 
     # Signatures need named positional parameters; build one with exactly the model's image inputs.
     if IMAGE_SIZE in image_names:

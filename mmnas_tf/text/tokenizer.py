@@ -52,15 +52,27 @@ class TFTokenizer:
         )
         self.table = tf.lookup.StaticHashTable(init, default_value=unk_id)
 
-    def __call__(self, sentences):
+    def split(self, sentences):
+        """The tokens of each sentence, untrimmed (a ragged [B, None] string tensor)."""
         import tensorflow as tf
 
         text = tf.strings.lower(sentences, encoding="utf-8")
         text = tf.strings.regex_replace(text, _DELETE_TF, "")
         text = tf.strings.regex_replace(text, r"[-/]", " ")
         # Python's str.split() splits on any Unicode whitespace run; match the ASCII + common set.
-        tokens = tf.strings.split(tf.strings.strip(text))
-        tokens = tokens[:, : self.max_len]
+        return tf.strings.split(tf.strings.strip(text))
+
+    def cut(self, sentences):
+        """int32 [B]: how many tokens of each sentence fall beyond ``max_len`` (0 = none)."""
+        import tensorflow as tf
+
+        lengths = tf.cast(self.split(sentences).row_lengths(), tf.int32)
+        return tf.maximum(lengths - self.max_len, 0)
+
+    def __call__(self, sentences):
+        import tensorflow as tf
+
+        tokens = self.split(sentences)[:, : self.max_len]
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         ids = ids.to_tensor(default_value=0, shape=[None, self.max_len])
         return tf.cast(ids, tf.int32)

@@ -131,8 +131,7 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
 
     from mmnas_tf.experiments import apply_overrides, get_experiment
     from mmnas_tf.nas.search_model import SearchModel
-    from mmnas_tf.runs import data_sizes
-    from mmnas_tf.search import search_model_config
+    from mmnas_tf.runs import resolve_experiment
     from mmnas_tf.synthbench import benchmark
     from mmnas_tf.tasks import get_task
 
@@ -144,7 +143,8 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
         "search_model.num_heads=2", "search_model.ffn_size=32", "search_model.dropout=0.0",
         "train.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
     ])  # fmt: skip
-    config, _ = search_model_config(exp, data_sizes(data))
+    exp, _ = resolve_experiment(exp)
+    config = exp.search_model
     task = get_task("itm")
     keras.utils.set_random_seed(0)
     search = SearchModel(task, task.build_model(config, None), seed=0)
