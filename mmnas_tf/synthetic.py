@@ -28,8 +28,9 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum(
         "size",
         "tiny",
-        ["tiny", "full"],
-        "tiny: laptop/CI seconds; full: 10-100 regions, 2048-d.",
+        ["tiny", "full", "quick"],
+        "tiny: laptop/CI seconds; full: 10-100 regions, 2048-d; quick: 3-5 objects in at most 6 "
+        "regions (the quickstart's).",
         flag_values=fv,
     )
     flags.DEFINE_integer(
@@ -54,9 +55,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     cli.define_progress_flag(fv)
     flags.mark_flag_as_required("out_dir", flag_values=fv)
     flags.DEFINE_enum(
-        "question_set", "standard", ["standard", "structured"],
-        "VQA questions: standard, or structured (families whose needs differ: two hops, size "
-        "comparison, relational counting; docs/synthetic_benchmark.md).",
+        "question_set", "standard", ["standard", "structured", "attributes"],
+        "VQA questions: standard, structured (families whose needs differ: two hops, size "
+        "comparison, relational counting; docs/synthetic_benchmark.md) or attributes (standard's "
+        "non-relational families only: the quickstart's).",
         flag_values=fv,
     )  # fmt: skip
 

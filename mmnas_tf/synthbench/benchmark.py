@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 from mmnas_tf.data import schema, writer
-from mmnas_tf.synthbench import questions, scenes, structured
+from mmnas_tf.synthbench import attributes, questions, scenes, structured
 from mmnas_tf.text import Vocabulary, tokenize
 
 SIZES = tuple(scenes.SCENE_SETTINGS)
-DEFAULT_IMAGES = {"tiny": 240, "full": 10000}
+DEFAULT_IMAGES = {"tiny": 240, "full": 10000, "quick": 400}
 EMBEDDING_DIM = 300
 #: VQA question sets: the module holding FAMILIES and vqa_texts (docs/synthetic_benchmark.md).
-QUESTION_SETS = {"standard": questions, "structured": structured}
+QUESTION_SETS = {"standard": questions, "structured": structured, "attributes": attributes}
 _CHUNK = 256  # images rendered together (vectorised); seeded per chunk, so resumable runs agree
 
 

@@ -129,10 +129,12 @@ def select_balanced(
     shares=None,
 ):  # fmt: skip
     """Picks per family share * num_scenes * per_scene questions, equally many per answer
-    (``shares``: one per family of ``candidates``; default those of :data:`FAMILIES`)."""
+    (``shares``: one per family of ``candidates``, 0 = none; default those of :data:`FAMILIES`)."""
     shares = [f[1] for f in FAMILIES] if shares is None else shares
     chosen = []
     for f, (scene, a, b, answer, *stratum) in enumerate(candidates):
+        if not shares[f]:  # not asked (the per-stratum minimum below would ask a few)
+            continue
         want = shares[f] * num_scenes * per_scene
         answers = np.unique(answer)
         quota = np.full(len(answer), int(np.ceil(want / max(len(answers), 1))))
@@ -182,9 +184,10 @@ def _question(scenes: Scenes, s: int, family: int, a: int, b: int) -> str:
     )
 
 
-def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator) -> Texts:
-    """Balanced VQA questions (see FAMILIES) with their answers."""
-    rows = select_balanced(vqa_candidates(scenes), len(scenes), per_scene, rng)
+def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator, shares=None) -> Texts:
+    """Balanced VQA questions (see FAMILIES; ``shares`` as :func:`select_balanced`'s) with their
+    answers."""
+    rows = select_balanced(vqa_candidates(scenes), len(scenes), per_scene, rng, shares)
     text = [_question(scenes, s, f, a, b) for s, f, a, b, _ in rows.tolist()]
     named = np.where(np.isin(rows[:, 1], ATTRIBUTE_FAMILIES), rows[:, 2], -1)
     return Texts(rows[:, 0], text, rows[:, 1], answer=rows[:, 4], named=named)

@@ -24,7 +24,7 @@ WORLD_SEED = 20200  # the attribute -> feature map; the same for every split and
 
 @dataclasses.dataclass(frozen=True)
 class SceneSpec:
-    """Scene and detector sizes of one benchmark size (``tiny`` or ``full``)."""
+    """Scene and detector sizes of one benchmark size (``tiny``, ``full`` or ``quick``)."""
 
     min_objects: int
     max_objects: int
@@ -37,6 +37,8 @@ class SceneSpec:
 SCENE_SETTINGS = {
     "tiny": SceneSpec(4, 7, 2, 8, 28, 128),
     "full": SceneSpec(4, 10, 4, 10, 100, 2048),
+    # the quickstart's: few objects, no duplicate proposals, every region fits 6 slots
+    "quick": SceneSpec(3, 5, 0, 3, 6, 128),
 }
 
 
