@@ -2,7 +2,11 @@
 
 ``python -m bench.run --entries=original --original_src=DIR`` imports the original's VQA network
 (``mmnas.model.full_vqa.Net_Full``) from ``DIR`` (an extracted checkout of the original code) and
-times it interleaved with ours in one process, on the same examples:
+times it interleaved with ours, batch by batch, on the same examples. The original runs in a worker
+process of its own (``python -m bench.original``, driven over a pipe): PyTorch's and TensorFlow's
+thread pools never share a process, and each side waits idle while the other runs.
+
+Inputs:
 
 - padded: every image has 100 regions, 14-token questions (the original's inputs: its loader pads
   every image to 100 regions);
@@ -110,29 +114,12 @@ class Original:
         self.a, self.b = torch.randn(n, n), torch.randn(n, n)
         self.probe_samples: list[float] = []
 
-    def inputs(self, inputs: dict, targets: dict, padded_regions: int) -> tuple:
-        """Our batch as the original's ``(features, boxes, region relations, question ids,
-        question relations)`` and targets, padded to ``padded_regions`` as its loader does."""
-        from mmnas_tf.layers.relation_features import relation_features
-
-        torch = self.torch
-        features = inputs["image_features"].numpy()
-        boxes = inputs["boxes"].numpy()
-        pad = padded_regions - features.shape[1]
-        features = np.pad(features, ((0, 0), (0, pad), (0, 0)))
-        boxes = np.pad(boxes, ((0, 0), (0, pad), (0, 0)))
-        real = np.abs(features).sum(-1) > 0
-        rel = np.asarray(relation_features(boxes, real))
-        ids = inputs["text_ids"].numpy().astype(np.int64)
-        b, t = ids.shape
-        inp = (
-            torch.from_numpy(features),
-            torch.from_numpy(np.pad(boxes, ((0, 0), (0, 0), (0, 1)))),  # 5 box fields, unused
-            torch.from_numpy(rel),
-            torch.from_numpy(ids),
-            torch.zeros(b, t, t, QUESTION_REL),
-        )
-        return inp, torch.from_numpy(targets["answer_scores"].numpy())
+    def batch(self, arrays: dict) -> tuple:
+        """Torch tensors of :func:`original_arrays`' output."""
+        t = self.torch
+        inp = tuple(t.from_numpy(arrays[k]) for k in INPUT_KEYS[:-1])
+        b, n = arrays["text_ids"].shape
+        return inp + (t.zeros(b, n, n, QUESTION_REL),), t.from_numpy(arrays["answer_scores"])
 
     def train_step(self, batch: tuple) -> float:
         inp, answers = batch
@@ -152,6 +139,103 @@ class Original:
     def probe(self) -> None:
         seconds = timed(lambda: self.torch.mm(self.a, self.b))
         self.probe_samples.append(2.0 * 2048**3 / seconds / 1e9)
+
+
+#: The original's forward inputs in order (the last, question relations, made by the worker).
+INPUT_KEYS = ("features", "boxes", "relations", "text_ids", "question_relations")
+
+
+def original_arrays(inputs: dict, targets: dict, padded_regions: int) -> dict:
+    """Our batch as the original's inputs (numpy), padded to ``padded_regions`` as its loader
+    does: features, 5 box fields (unused by the VQA network), region relation features (ours,
+    computed as the original's loader does), question ids, and the answer scores."""
+    from mmnas_tf.layers.relation_features import relation_features
+
+    features = inputs["image_features"].numpy()
+    boxes = inputs["boxes"].numpy()
+    pad = ((0, 0), (0, padded_regions - features.shape[1]), (0, 0))
+    features, boxes = np.pad(features, pad), np.pad(boxes, pad)
+    real = np.abs(features).sum(-1) > 0
+    return {
+        "features": features,
+        "boxes": np.pad(boxes, ((0, 0), (0, 0), (0, 1))),
+        "relations": np.asarray(relation_features(boxes, real), np.float32),
+        "text_ids": inputs["text_ids"].numpy().astype(np.int64),
+        "answer_scores": targets["answer_scores"].numpy(),
+    }
+
+
+class Worker:
+    """The original in a subprocess (``python -m bench.original``): ``load`` hands it batches,
+    ``run`` times one step there, ``probe`` its 2048 matmul; each returns what the worker
+    measured."""
+
+    def __init__(self, src: str, size: BenchSize, threads: int):
+        import subprocess
+
+        cmd = [sys.executable, "-m", "bench.original", src, size.name, str(threads)]
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen(
+            cmd, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.info = self._ask("info")
+
+    def _ask(self, *command) -> dict:
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the original's worker ended (exit code {self.proc.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"the original's worker: {reply['error']}")
+        return reply
+
+    def load(self, key: str, arrays: dict, directory: str) -> None:
+        path = os.path.join(directory, f"{key}.npz")
+        np.savez(path, **arrays)
+        self._ask("load", key, path)
+
+    def run(self, mode: str, key: str) -> float:
+        return self._ask(mode, key)["seconds"]
+
+    def probe(self) -> float:
+        return self._ask("probe")["gflops"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self._ask("quit")
+        self.proc.wait(timeout=60)
+
+
+def serve(src: str, size_name: str, threads: int) -> None:
+    """The worker's loop: one JSON command per stdin line, one JSON reply per stdout line."""
+    from bench.model_step import PAPER
+
+    original = Original(src, {"paper": PAPER, "smoke": SMOKE}[size_name], threads)
+    batches: dict = {}
+    steps = {"train": original.train_step, "eval": original.eval_step}
+    for line in sys.stdin:
+        command, *rest = json.loads(line)
+        try:
+            if command == "quit":
+                reply = {}
+            elif command == "info":
+                reply = {"torch": original.torch.__version__, "threads": original.threads}
+            elif command == "load":
+                with np.load(rest[1]) as f:
+                    batches[rest[0]] = original.batch(dict(f))
+                reply = {}
+            elif command == "probe":
+                original.probe()
+                reply = {"gflops": original.probe_samples[-1]}
+            else:
+                reply = {"seconds": timed(lambda f=steps[command], b=batches[rest[0]]: f(b))}
+        except Exception as e:  # noqa: BLE001 - the driver raises it
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(reply), flush=True)
+        if command == "quit":
+            return
 
 
 def realistic_batches(
@@ -183,45 +267,58 @@ class Side:
     original_s: list = dataclasses.field(default_factory=list)
 
 
+def _interleave(worker, tmp, size, batches, rounds, realistic_per_round):
+    shared = size.name == "smoke"
+    built = build_vqa(size, shared)
+    rng = np.random.default_rng(0)
+    sides: dict[tuple[str, str], Side] = {}
+    fns = {}
+    for (mode, b), n_real in zip(batches.items(), realistic_per_round):
+        fns[mode] = step_function(built, size, mode, b, DEFAULT_VARIANT[mode], None, shared)[0]
+        padded = [make_batch(size, b, rng)]
+        plan = realistic_batches(size, b, n_real, "bucket" if mode == "train" else "batch", rng)
+        real = [make_batch(size, b, rng, slots, counts) for slots, counts in plan]
+        for name, ours in (("padded", padded), ("realistic", real)):
+            keys = [f"{mode}_{name}_{k}" for k in range(len(ours))]
+            for key, x in zip(keys, ours):
+                worker.load(key, original_arrays(*x, size.max_regions), tmp)
+            sides[(mode, name)] = Side(ours, keys)
+    # Untimed warm-up at every shape (tracing; oneDNN and torch build kernels per shape).
+    for (mode, _), side in sides.items():
+        for x in side.ours:
+            fns[mode](*x).numpy()
+        worker.run(mode, side.original[0])
+    tf_probe, torch_probe = MatmulProbe(2048, "float32"), []
+    for _ in range(rounds):
+        tf_probe.measure()
+        torch_probe.append(worker.probe())
+        for (mode, _), side in sides.items():
+            ours_s = original_s = 0.0
+            for x, key in zip(side.ours, side.original):
+                ours_s += timed(lambda f=fns[mode], x=x: f(*x).numpy())
+                original_s += worker.run(mode, key)
+            side.ours_s.append(ours_s)
+            side.original_s.append(original_s)
+    return sides, fns, tf_probe, torch_probe
+
+
 def run_original(
     src: str, size: BenchSize, batches: dict, rounds: int = 5, threads: int = 0,
     realistic_batches_per_round: tuple[int, int] = (10, 4),
 ) -> dict:  # fmt: skip
     """Side by side: ours (default path) and the original, interleaved batch by batch, every
     round preceded by both frameworks' matmul probes. ``batches``: mode -> batch size."""
+    import tempfile
+
     threads = threads or os.cpu_count() or 1
-    original = Original(src, size, threads)
-    shared = size.name == "smoke"
-    built = build_vqa(size, shared)
-    rng = np.random.default_rng(0)
-    sides: dict[tuple[str, str], Side] = {}
-    fns = {}
-    for (mode, b), n_real in zip(batches.items(), realistic_batches_per_round):
-        variant = DEFAULT_VARIANT[mode]
-        fns[mode] = step_function(built, size, mode, b, variant, None, shared)[0]
-        padded = [make_batch(size, b, rng)]
-        plan = realistic_batches(size, b, n_real, "bucket" if mode == "train" else "batch", rng)
-        real = [make_batch(size, b, rng, slots, counts) for slots, counts in plan]
-        for name, ours in (("padded", padded), ("realistic", real)):
-            theirs = [original.inputs(*x, size.max_regions) for x in ours]
-            sides[(mode, name)] = Side(ours, theirs)
-    run = {"train": original.train_step, "eval": original.eval_step}
-    # Untimed warm-up at every shape (tracing; oneDNN and torch build kernels per shape).
-    for (mode, _), side in sides.items():
-        for x in side.ours:
-            fns[mode](*x).numpy()
-        run[mode](side.original[0])
-    tf_probe = MatmulProbe(2048, "float32")
-    for _ in range(rounds):
-        tf_probe.measure()
-        original.probe()
-        for (mode, _), side in sides.items():
-            ours_s = original_s = 0.0
-            for x, y in zip(side.ours, side.original):
-                ours_s += timed(lambda x=x: fns[mode](*x).numpy())
-                original_s += timed(lambda y=y: run[mode](y))
-            side.ours_s.append(ours_s)
-            side.original_s.append(original_s)
+    worker = Worker(src, size, threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            sides, fns, tf_probe, torch_probe = _interleave(
+                worker, tmp, size, batches, rounds, realistic_batches_per_round
+            )
+    finally:
+        worker.close()
     results = {}
     for (mode, name), side in sides.items():
         examples = sum(int(x[0]["text_ids"].shape[0]) for x in side.ours)
@@ -241,13 +338,14 @@ def run_original(
         "status": "ok",
         "size": size.name,
         "rounds": rounds,
-        "threads": {"torch": original.threads, "tensorflow_intra_op": _tf_threads()},
-        "torch": original.torch.__version__,
+        "threads": {"torch": worker.info["threads"], "tensorflow_intra_op": _tf_threads()},
+        "torch": worker.info["torch"],
+        "process": "the original in a worker process of its own, driven over a pipe",
         "original_src": os.path.abspath(src),
         "comparisons": results,
         "matmul_probe_gflops": {
             "tensorflow": summary(tf_probe.samples),
-            "torch": summary(original.probe_samples),
+            "torch": summary(torch_probe),
         },
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),
@@ -259,3 +357,7 @@ def _tf_threads() -> int:
     import tensorflow as tf
 
     return tf.config.threading.get_intra_op_parallelism_threads()
+
+
+if __name__ == "__main__":  # the worker: python -m bench.original SRC SIZE THREADS
+    serve(sys.argv[1], sys.argv[2], int(sys.argv[3]))

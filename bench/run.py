@@ -130,7 +130,7 @@ def _original(args):
         {"train": _batch(args.smoke, 8), "eval": _batch(args.smoke, 64)},
         1 if args.smoke else args.original_rounds,
         args.intra_op_threads,
-        (train, evaluation),
+        (1, 1) if args.smoke else (train, evaluation),
     )
 
 
