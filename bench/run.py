@@ -23,8 +23,6 @@ import time
 from bench.common import report_context  # no TensorFlow: the parent never imports it
 
 SUITES = ("all", "model", "search", "pipeline", "memory")
-#: entries run only when named in --entries (not part of any suite)
-NAMED_ONLY = ("original",)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA = "mmnas_tf.bench/1"
 
@@ -154,7 +152,7 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "bucketing": ("model", _bucketing),
     "retrace": ("model", _retrace),
     "pipeline": ("pipeline", _pipeline),
-    # the original PyTorch code side by side (only when named: needs --original_src and torch)
+    # the original PyTorch code side by side (needs --original_src and torch, else skipped)
     "original": ("original", _original),
     "search_cycle": ("search", _search),
     "theta_step": ("search", _theta_step),  # the theta gradient: forward-only vs where() form
@@ -234,7 +232,7 @@ def select(suite: str, entries: str) -> list[str]:
         if unknown:
             raise ValueError(f"unknown entries {unknown}; accepted: {sorted(ENTRIES)}")
         return names
-    return [n for n, (s, _) in ENTRIES.items() if suite in ("all", s) and n not in NAMED_ONLY]
+    return [n for n, (s, _) in ENTRIES.items() if suite in ("all", s)]
 
 
 def run_child(args: argparse.Namespace) -> None:
