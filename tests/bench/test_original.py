@@ -43,7 +43,9 @@ def test_skipped_in_one_line_without_torch(tmp_path, capsys, monkeypatch):
     )
     entry, lines = _run_skipped(tmp_path, capsys, f"--original_src={tmp_path}")
     assert entry["status"] == "skipped"
-    assert entry["reason"] == "original: skipped, torch is not installed (pip install -e '.[torch]')"
+    assert (
+        entry["reason"] == "original: skipped, torch is not installed (pip install -e '.[torch]')"
+    )
     assert len(lines) == 1
 
 
@@ -82,7 +84,7 @@ def test_summary_reports_ours_over_the_original_and_both_probes():
 #: A stand-in of the original: the same import path, constructor and forward inputs; it logs the
 #: shapes it is given, so the test sees what the entry feeds the original.
 STAND_IN = textwrap.dedent(
-    '''
+    """
     import json, os
     import torch
 
@@ -107,7 +109,7 @@ STAND_IN = textwrap.dedent(
                                     "dtypes": [str(t.dtype) for t in input]}) + "\\n")
             y = self.image(feat).mean(1) + rel.mean((1, 2, 3))[:, None]
             return self.proj(y + self.text(self.embedding(ques)).mean(1))
-    '''
+    """
 )
 
 
