@@ -117,6 +117,21 @@ def _theta_step(args):
     return run_theta_step(args.smoke, 2 if args.smoke else 7)
 
 
+def _original(args):
+    from bench.model_step import PAPER
+    from bench.original import SMOKE, run_original
+
+    train, evaluation = (int(n) for n in args.original_batches.split(","))
+    return run_original(
+        args.original_src,
+        SMOKE if args.smoke else PAPER,
+        {"train": _batch(args.smoke, 8), "eval": _batch(args.smoke, 64)},
+        1 if args.smoke else args.original_rounds,
+        args.intra_op_threads,
+        (1, 1) if args.smoke else (train, evaluation),
+    )
+
+
 def _pipeline(args):
     from bench.input_rate import run_pipeline
 
@@ -137,6 +152,8 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "bucketing": ("model", _bucketing),
     "retrace": ("model", _retrace),
     "pipeline": ("pipeline", _pipeline),
+    # the original PyTorch code side by side (needs --original_src and torch, else skipped)
+    "original": ("original", _original),
     "search_cycle": ("search", _search),
     "theta_step": ("search", _theta_step),  # the theta gradient: forward-only vs where() form
     "eval_b8": ("model", _fixed("eval", 8)),
@@ -154,6 +171,16 @@ for _mode, _b in (("train", 8), ("eval", 64)):
             "memory",
             _fixed(_mode, _b, (_v,), probe=False, steps=(0, 0)),
         )
+
+
+def _batch_counts(text: str) -> str:
+    """``--original_batches``: two positive integers ``TRAIN,EVAL``."""
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected two positive integers TRAIN,EVAL (e.g. 10,4)"
+        )
+    return text
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -179,6 +206,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--intra_op_threads", type=int, default=0, help="0 = TensorFlow's default")
     p.add_argument("--inter_op_threads", type=int, default=0, help="0 = TensorFlow's default")
+    p.add_argument(
+        "--original_src",
+        default="",
+        help="entry `original`: a directory holding the extracted original MMnas code (mmnas/, "
+        "arch/); needs torch (the `torch` extra)",
+    )
+    p.add_argument("--original_rounds", type=int, default=5, help="entry `original`: rounds")
+    p.add_argument(
+        "--original_batches",
+        default="10,4",
+        type=_batch_counts,
+        help="entry `original`: realistic batches per round, training,evaluation",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)  # internal: entries to run here
     p.add_argument("--child_out", default="", help=argparse.SUPPRESS)
@@ -228,6 +268,8 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += [f"--intra_op_threads={args.intra_op_threads}"]
         cmd += [f"--inter_op_threads={args.inter_op_threads}"]
         cmd += ["--smoke"] if args.smoke else []
+        cmd += [f"--original_src={args.original_src}", f"--original_rounds={args.original_rounds}"]
+        cmd += [f"--original_batches={args.original_batches}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
             proc = subprocess.run(
@@ -290,6 +332,20 @@ def main(argv: list[str] | None = None) -> dict | None:
         "load_average_1min": {"start": context["load_average_1min"]},
         "entries": {},
     }
+    if "original" in names:
+        from bench.original import check_src, unavailable
+
+        reason = unavailable(args.original_src)
+        if reason:
+            print(f"[bench] {reason}", flush=True)
+            report["entries"]["original"] = {
+                "status": "skipped",
+                "reason": reason,
+                "suite": "original",
+            }
+            names = [n for n in names if n != "original"]
+        else:
+            check_src(args.original_src)
     # Smoke: ONE process for every entry (a TF import costs ~5 s per process), so its memory
     # entry's RSS is the whole smoke run's; the subprocess path is still the one of a full run.
     groups = [[n] for n in names]

@@ -103,6 +103,19 @@ def summarize(entries: dict) -> dict:
     out["no_retracing"] = (
         all(f["constant"] for f in retrace["functions"].values()) if retrace else None
     )
+    original = _ok(entries, "original")
+    # side by side (entry `original`): our default path's examples/s over the original's, median
+    # of the per-round ratios, per comparison (train/eval x padded/realistic region counts)
+    out["ours_over_original"] = (
+        {k: c["ours_over_original"]["median"] for k, c in original["comparisons"].items()}
+        if original
+        else None
+    )
+    out["original_matmul_probe_gflops"] = (
+        {k: v.get("median") for k, v in original["matmul_probe_gflops"].items()}
+        if original
+        else None
+    )
     out["peak_rss_mb"] = {
         name: e["peak_rss_mb"] for name, e in entries.items() if e.get("peak_rss_mb") is not None
     }
