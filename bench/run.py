@@ -132,6 +132,14 @@ def _original(args):
     )
 
 
+def _serving_latency(args):
+    from bench.serving_latency import run_serving_latency
+
+    return run_serving_latency(
+        args.smoke, args.original_src, args.intra_op_threads, args.serving_requests or None
+    )
+
+
 def _pipeline(args):
     from bench.input_rate import run_pipeline
 
@@ -154,6 +162,8 @@ ENTRIES = {  # in run order: the entries that the targets need first
     "pipeline": ("pipeline", _pipeline),
     # the original PyTorch code side by side (needs --original_src and torch, else skipped)
     "original": ("original", _original),
+    # the SavedModel in process and over gRPC, beside the original's forward (torch, if given)
+    "serving_latency": ("serving", _serving_latency),
     "search_cycle": ("search", _search),
     "theta_step": ("search", _theta_step),  # the theta gradient: forward-only vs where() form
     "eval_b8": ("model", _fixed("eval", 8)),
@@ -219,6 +229,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=_batch_counts,
         help="entry `original`: realistic batches per round, training,evaluation",
     )
+    p.add_argument(
+        "--serving_requests",
+        type=int,
+        default=0,
+        help="entry `serving_latency`: timed requests per cell (0: 200; --smoke: 16)",
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)  # internal: entries to run here
     p.add_argument("--child_out", default="", help=argparse.SUPPRESS)
@@ -270,6 +286,7 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += ["--smoke"] if args.smoke else []
         cmd += [f"--original_src={args.original_src}", f"--original_rounds={args.original_rounds}"]
         cmd += [f"--original_batches={args.original_batches}"]
+        cmd += [f"--serving_requests={args.serving_requests}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
             proc = subprocess.run(
@@ -346,6 +363,13 @@ def main(argv: list[str] | None = None) -> dict | None:
             names = [n for n in names if n != "original"]
         else:
             check_src(args.original_src)
+    if "serving_latency" in names:
+        from bench.original import unavailable
+        from bench.serving_latency import skip_line
+
+        reason = unavailable(args.original_src)
+        if reason:  # the entry runs in a child whose output is not shown: say it here
+            print(skip_line(reason), flush=True)
     # Smoke: ONE process for every entry (a TF import costs ~5 s per process), so its memory
     # entry's RSS is the whole smoke run's; the subprocess path is still the one of a full run.
     groups = [[n] for n in names]

@@ -116,6 +116,15 @@ def summarize(entries: dict) -> dict:
         if original
         else None
     )
+    serving = _ok(entries, "serving_latency")
+    # the SavedModel in process at batch 1 against the original's eager forward: p50 over p50
+    out["serving_b1_speed_over_original_p50"] = (
+        {"value": serving["b1_speed_over_original_p50"], "target": ">= 2.0"} if serving else None
+    )
+    if serving and serving["b1_speed_over_original_p50"] is not None:
+        out["serving_b1_speed_over_original_p50"]["met"] = (
+            serving["b1_speed_over_original_p50"] >= serving["target_b1_speed_over_original_p50"]
+        )
     out["peak_rss_mb"] = {
         name: e["peak_rss_mb"] for name, e in entries.items() if e.get("peak_rss_mb") is not None
     }
