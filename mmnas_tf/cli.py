@@ -12,7 +12,9 @@ Every entry point takes ``--verbosity`` (0 by default: TensorFlow's start-up and
 absl INFO lines are hidden, see :mod:`mmnas_tf.console`, which this module imports before anything
 imports TensorFlow); one that shows progress takes ``--[no]progress``
 (:func:`define_progress_flag`); one that builds a model takes ``--dtype_policy``
-(:func:`define_dtype_policy_flag`) and prints the precision it took first.
+(:func:`define_dtype_policy_flag`) and prints the precision it took first; ``train``, ``search``,
+``evaluate`` and ``export`` take the machine-choice overrides (:func:`define_machine_flags`) and
+print the machine's choice (:mod:`mmnas_tf.machine`) when their flags are parsed.
 
 Faults (:func:`run_main`, which :func:`run` calls): an error a user can cause or meet -- a bad flag,
 a missing or unreadable file, a corrupt or truncated record, a full disk, an unreachable server, an
@@ -41,6 +43,14 @@ from mmnas_tf.experiments import (
     experiment_names,
     get_experiment,
     split_overrides,
+)
+from mmnas_tf.machine import (
+    ONEDNN_CHOICES,
+    ONEDNN_ENV,
+    apply_threads,
+    check_onednn_env,
+    choose,
+    describe,
 )
 from mmnas_tf.precision import FLOAT32, POLICY_CHOICES
 
@@ -119,6 +129,24 @@ def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> No
         "losses float32). The run's first line says which it took.",
         flag_values=fv,
     )  # fmt: skip
+
+
+def define_machine_flags(fv: flags.FlagValues) -> None:
+    """--onednn_opts, --intra_op_threads, --inter_op_threads: overrides of the machine's choice
+    (:mod:`mmnas_tf.machine`), which :func:`parse` prints in one line and applies."""
+    flags.DEFINE_enum(
+        "onednn_opts", "auto", list(ONEDNN_CHOICES),
+        f"{ONEDNN_ENV} for this run: auto (the machine's choice: TensorFlow's default, "
+        "on), on or off. Read before TensorFlow is imported.",
+        flag_values=fv,
+    )  # fmt: skip
+    for pool in ("intra_op", "inter_op"):
+        flags.DEFINE_integer(
+            f"{pool}_threads", None,
+            f"TensorFlow's {pool.replace('_', '-')} thread pool size (default: the machine's "
+            "choice, TensorFlow's default).",
+            lower_bound=0, flag_values=fv,
+        )  # fmt: skip
 
 
 def define_saved_model_flags(fv: flags.FlagValues, vocab_dir: str | None = None) -> None:
@@ -200,7 +228,18 @@ def parse_with_arguments(
     logging.set_verbosity(logging.INFO if verbosity else logging.WARNING)
     if "progress" in fv:
         console.set_progress(fv.progress)
+    if "onednn_opts" in fv:
+        print(apply_machine_choice(fv), flush=True)
     return fv, rest[1:]
+
+
+def apply_machine_choice(fv: flags.FlagValues) -> str:
+    """The machine's choice with the flags' overrides: checks the oneDNN setting took, sets the
+    thread pools, returns the line the run prints among its first."""
+    choice = choose(None, fv.onednn_opts, fv.intra_op_threads, fv.inter_op_threads)
+    check_onednn_env(choice)
+    apply_threads(choice)
+    return describe(choice)
 
 
 def run(main: Callable[[list[str]], object]) -> None:

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from mmnas_tf import machine
+
 #: --verbosity -> TF_CPP_MIN_LOG_LEVEL (0 shows INFO and up, 1 WARNING, 2 ERROR, 3 FATAL only).
 #: At 0 even C++ ERROR lines are hidden: on a CPU machine they are advisories (no CUDA driver,
 #: oneDNN falling back to Eigen); a failing op raises a Python exception that carries its error.
@@ -137,6 +139,7 @@ def quiet_start(argv: Sequence[str], environ=os.environ) -> int:
     verbosity = resolve_verbosity(flag, environ)
     if flag is not None or "TF_CPP_MIN_LOG_LEVEL" not in environ:
         environ["TF_CPP_MIN_LOG_LEVEL"] = str(CPP_LOG_LEVEL[verbosity])
+    machine.set_onednn_env(argv[1:], environ)  # TensorFlow reads it once, at import
     import_quietly("tensorflow", verbosity)
     return verbosity
 

@@ -36,6 +36,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_integer("batch_size", None, "Overrides data.eval_batch_size.", flag_values=fv)
     cli.define_progress_flag(fv)
     cli.define_dtype_policy_flag(fv, default="auto")
+    cli.define_machine_flags(fv)
     flags.mark_flag_as_required("checkpoint", flag_values=fv)
 
 

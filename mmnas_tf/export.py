@@ -30,6 +30,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         flag_values=fv,
     )  # fmt: skip
     cli.define_saved_model_flags(fv, vocab_dir="the run's data_dir")
+    cli.define_machine_flags(fv)
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
 
 

@@ -58,6 +58,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     cli.define_progress_flag(fv)
     cli.define_dtype_policy_flag(fv, default="auto")
+    cli.define_machine_flags(fv)
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 

@@ -20,7 +20,18 @@ import mmnas_tf
 ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "core types",
-        ("", "console", "files", "inputs", "config", "genotype", "text", "ops", "precision"),
+        (
+            "",
+            "console",
+            "files",
+            "inputs",
+            "config",
+            "genotype",
+            "text",
+            "ops",
+            "precision",
+            "machine",
+        ),
     ),
     ("layers and the mixed op", ("layers",)),
     ("models", ("models",)),

@@ -1,0 +1,198 @@
+"""The default path per machine kind: what a run takes on the CPU it finds, and what backs it.
+
+``choose()`` reads the CPU flags (``/proc/cpuinfo``, or an injected set) and returns one
+:class:`MachineChoice` per kind: ``AMX`` (``amx_bf16``), ``AVX-512`` (``avx512f`` without AMX),
+``AVX2`` (``avx2`` without AVX-512) or ``other`` (none of them: another architecture or an older
+x86). It covers four settings, and changes one only where a committed report under
+``bench/results/`` measured the alternative on that kind (:data:`EVIDENCE`); every other setting
+stays what it was before per-kind choices existed, and the run's line says so:
+
+- precision (what ``--dtype_policy=auto`` resolves to for models of d >= 256): ``mixed_bfloat16``
+  on AMX (``model_suite.json``: bf16 training b8 0.67x and evaluation b64 0.53x the fp32 time;
+  ``bf16_speed.json``), ``float32`` elsewhere (``bf16_speed.json``, ``matmul_isa``: oneDNN's bf16
+  matmul capped to AVX512_CORE_BF16 took 1.5x the fp32 time, emulated 3.9-4.2x);
+- XLA in evaluation: off on every kind (AMX: ``model_suite.json``, evaluation b64 graph 1.60 s
+  against XLA 1.66 s; AVX-512 and AVX2: no committed report, so off as before);
+- ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
+  compares it); ``--onednn_opts=on|off`` sets it, before TensorFlow is imported
+  (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts);
+- threads: TensorFlow's defaults on every kind (no committed report compares thread counts);
+  ``--intra_op_threads`` / ``--inter_op_threads`` set them.
+
+No choice changes numerics beyond precision, which was machine-dependent already and is pinned
+where numerics matter (the reference tests pass explicit policies, the search-space table builder
+computes in its protocol's ``float32``). Nothing here imports TensorFlow at module level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+
+from mmnas_tf.precision import FLOAT32, MIXED_BFLOAT16, cpu_flags
+
+AMX = "AMX"
+AVX512 = "AVX-512"
+AVX2 = "AVX2"
+OTHER = "other"
+KINDS = (AMX, AVX512, AVX2, OTHER)
+
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
+#: ``--onednn_opts``: "auto" keeps the kind's choice (TensorFlow's default on every kind).
+ONEDNN_CHOICES = ("auto", "on", "off")
+_ONEDNN_VALUE = {"on": "1", "off": "0"}
+
+#: The reports each kind's choices rest on (files under bench/results/), for the run's line.
+EVIDENCE = {
+    AMX: "precision and XLA: model_suite.json, bf16_speed.json",
+    AVX512: "precision: bf16_speed.json (matmul_isa)",
+    AVX2: "precision: no bf16 hardware",
+    OTHER: "precision: no bf16 hardware",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MachineChoice:
+    """The settings a run takes on one machine kind.
+
+    Attributes:
+      kind: one of :data:`KINDS`.
+      detail: the CPU flags that decided the kind.
+      precision: what ``--dtype_policy=auto`` resolves to for wide models here.
+      eval_xla: whether evaluation is XLA-compiled.
+      onednn_opts: ``TF_ENABLE_ONEDNN_OPTS`` to set ("1" / "0"), or None: TensorFlow's default.
+      intra_op_threads, inter_op_threads: thread pools (0: TensorFlow's default).
+      overridden: names of the settings a flag set, for the line.
+    """
+
+    kind: str
+    detail: str
+    precision: str
+    eval_xla: bool = False
+    onednn_opts: str | None = None
+    intra_op_threads: int = 0
+    inter_op_threads: int = 0
+    overridden: tuple[str, ...] = ()
+
+
+def machine_kind(flags: frozenset[str] | set[str]) -> tuple[str, str]:
+    """(kind, the flags that decided it) of a CPU flag set."""
+    if "amx_bf16" in flags:
+        return AMX, "amx_bf16"
+    if "avx512f" in flags:
+        bf16 = "avx512_bf16" if "avx512_bf16" in flags else "no avx512_bf16"
+        return AVX512, f"avx512f, {bf16}, no amx_bf16"
+    if "avx2" in flags:
+        return AVX2, "avx2, no avx512f"
+    return OTHER, "no avx2"
+
+
+def choose(
+    flags: frozenset[str] | set[str] | None = None,
+    onednn_opts: str = "auto",
+    intra_op_threads: int | None = None,
+    inter_op_threads: int | None = None,
+) -> MachineChoice:
+    """The choice for this machine (or for the given CPU ``flags``), with the flags' overrides:
+    ``onednn_opts`` "on" / "off" and explicit thread counts (None: the kind's choice)."""
+    if onednn_opts not in ONEDNN_CHOICES:
+        raise ValueError(
+            f"onednn_opts must be one of {', '.join(ONEDNN_CHOICES)}; got {onednn_opts!r}"
+        )
+    for name, value in (
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ):
+        if value is not None and value < 0:
+            raise ValueError(f"{name} must be >= 0 (0: TensorFlow's default); got {value}")
+    kind, detail = machine_kind(cpu_flags() if flags is None else frozenset(flags))
+    choice = MachineChoice(kind, detail, MIXED_BFLOAT16 if kind == AMX else FLOAT32)
+    changes, overridden = {}, []
+    if onednn_opts != "auto":
+        changes["onednn_opts"] = _ONEDNN_VALUE[onednn_opts]
+        overridden.append("onednn_opts")
+    for name, value in (
+        ("intra_op_threads", intra_op_threads),
+        ("inter_op_threads", inter_op_threads),
+    ):
+        if value is not None:
+            changes[name] = value
+            overridden.append(name)
+    return dataclasses.replace(choice, **changes, overridden=tuple(overridden))
+
+
+def _threads(n: int) -> str:
+    return str(n) if n else "TensorFlow's default"
+
+
+def describe(choice: MachineChoice) -> str:
+    """The one line a run prints among its first: the kind, each setting, and what backs it."""
+    onednn = (
+        f"{ONEDNN_ENV}={choice.onednn_opts}"
+        if choice.onednn_opts is not None
+        else f"{ONEDNN_ENV} unset (TensorFlow's default: on)"
+    )
+    flagged = f"; set by flags: {', '.join(choice.overridden)}" if choice.overridden else ""
+    return (
+        f"machine: {choice.kind} ({choice.detail}): precision auto = {choice.precision} "
+        f"(d >= 256), evaluation {'XLA' if choice.eval_xla else 'in graph mode (no XLA)'}, "
+        f"{onednn}, threads intra-op {_threads(choice.intra_op_threads)} / inter-op "
+        f"{_threads(choice.inter_op_threads)}; measured: {EVIDENCE[choice.kind]} "
+        f"(bench/results/); the rest not measured on this kind, kept as before{flagged}"
+    )
+
+
+def onednn_from_argv(argv: Sequence[str]) -> str:
+    """The ``--onednn_opts`` value of a command line ("auto" when absent; the flag parser reports
+    a bad value)."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--onednn_opts="):
+            return arg.split("=", 1)[1]
+        if arg == "--onednn_opts" and i + 1 < len(argv):
+            return argv[i + 1]
+    return "auto"
+
+
+def set_onednn_env(argv: Sequence[str], environ=os.environ) -> None:
+    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn_opts`` on ``argv`` (or the machine's choice)
+    before TensorFlow is imported, which reads it once; an exported value is kept unless the
+    flag is given."""
+    requested = onednn_from_argv(argv)
+    if requested not in ONEDNN_CHOICES:
+        return  # the flag parser refuses it with the accepted values
+    value = choose(onednn_opts=requested).onednn_opts
+    if value is not None:
+        environ[ONEDNN_ENV] = value
+
+
+def check_onednn_env(choice: MachineChoice, environ: Mapping[str, str] = os.environ) -> None:
+    """Raises ValueError when ``--onednn_opts`` asks for a value TensorFlow was not imported with
+    (a library caller that imported TensorFlow first: the variable is read at import)."""
+    if choice.onednn_opts is not None and environ.get(ONEDNN_ENV) != choice.onednn_opts:
+        raise ValueError(
+            f"--onednn_opts={'on' if choice.onednn_opts == '1' else 'off'} needs "
+            f"{ONEDNN_ENV}={choice.onednn_opts} before TensorFlow is imported; give the flag to "
+            f"python -m mmnas_tf.<program> or export {ONEDNN_ENV}={choice.onednn_opts}"
+        )
+
+
+def apply_threads(choice: MachineChoice) -> None:
+    """Sets TensorFlow's thread pools where the choice names a count (before any op runs)."""
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    for count, get, set_ in (
+        (choice.intra_op_threads, threading.get_intra_op_parallelism_threads,
+         threading.set_intra_op_parallelism_threads),
+        (choice.inter_op_threads, threading.get_inter_op_parallelism_threads,
+         threading.set_inter_op_parallelism_threads),
+    ):  # fmt: skip
+        if count and get() != count:
+            try:
+                set_(count)
+            except RuntimeError as e:
+                raise ValueError(
+                    f"thread counts can only be set before TensorFlow runs its first op ({e}); "
+                    "give --intra_op_threads / --inter_op_threads on the command line"
+                ) from e
