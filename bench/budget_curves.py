@@ -9,7 +9,9 @@ table regularised evolution and local search (``mmnas_tf.benchmark.baselines``),
 ground truth found against CPU-minutes of stand-alone training, over ``--runs`` simulated seeds.
 Each estimator of the table's scoreboard is placed at its mean CPU-minutes (search plus one
 stand-alone training of its pick) and the mean ground truth of its picks, with 95% bootstrap
-intervals over its search seeds. A scoreboard file that does not exist yet is skipped.
+intervals over its search seeds, and the report keeps the scoreboard's statistics
+(``mmnas_tf.benchmark.scoreboard_statistics``: intervals, paired tests, the default against
+random search at equal cost). A scoreboard file that does not exist yet is skipped.
 """
 
 from __future__ import annotations
@@ -42,38 +44,42 @@ def budgets(table: Table, points: int = 24) -> list[float]:
     return [float(b) for b in np.geomspace(one, one * len(table.reference), points)]
 
 
-def estimators(path: str, table: Table, seed: int = 0) -> dict:
+def placements(stats: dict, default: str | None) -> dict:
     """Each estimator's cost (search + retraining of its pick) and ground truth, with intervals."""
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        board = json.load(f)
     out = {}
-    for name, result in board["estimators"].items():
-        e = scoreboard.estimator_statistics(name, result, table, [], seed)
+    for name, e in stats["estimators"].items():
         if "ground_truth" in e and "cpu_minutes" in e:
             cost = list(e["cpu_minutes"]["per_seed_with_retraining"].values())
             out[name] = {
                 "seeds": len(cost), "cpu_minutes": float(np.mean(cost)),
                 "cpu_minutes_range": [min(cost), max(cost)],
                 "ground_truth": e["ground_truth"]["mean"],
-                "interval": e["ground_truth"]["interval"],
-                "default": name == board.get("default_estimator"),
+                "interval": e["ground_truth"]["interval"], "default": name == default,
             }  # fmt: skip
     return out
 
 
-def space_report(name: str, runs: int, seed: int) -> dict:
+def space_report(name: str, runs: int, seed: int, noise: Table | None = None) -> dict:
+    """The curves of one table, and the statistics of its scoreboard when that file exists
+    (``noise``: the table giving the family seed noise of the informative rule)."""
     table_file, board_file, methods = SPACES[name]
     table = Table.load(os.path.join(RESULTS, table_file))
     grid = budgets(table)
-    return {
+    out = {
         "table": os.path.join(RESULTS, table_file), "scoreboard": os.path.join(RESULTS, board_file),
         "reference": len(table.reference), "sampled": table.sampled,
         "best": list(table.best), "mean": float(np.mean([table.accuracy(g) for g in table.reference])),
+        "table_cpu_hours": table.cpu_seconds() / 3600,
         "curves": {m: baselines.curve(table, m, grid, runs, seed, **OPTIONS.get(m, {})) for m in methods},
-        "estimators": estimators(os.path.join(RESULTS, board_file), table, seed),
+        "estimators": {},
     }  # fmt: skip
+    if os.path.exists(out["scoreboard"]):
+        with open(out["scoreboard"], encoding="utf-8") as f:
+            board = json.load(f)
+        stats = scoreboard.scoreboard_statistics(board, table, noise, runs, seed)
+        out["statistics"] = stats
+        out["estimators"] = placements(stats, board.get("default_estimator"))
+    return out
 
 
 def plot(report: dict, path: str) -> None:
@@ -119,8 +125,9 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     report = {**report_context("bench.budget_curves", argv), "runs": args.runs, "seed": args.seed,
               "options": OPTIONS, "spaces": {}}  # fmt: skip
+    first = Table.load(os.path.join(RESULTS, SPACES["first"][0]))
     for name, path in (("first", args.plot), ("large", args.plot_large)):
-        report["spaces"][name] = space_report(name, args.runs, args.seed)
+        report["spaces"][name] = space_report(name, args.runs, args.seed, first)
         if path:
             plot(report["spaces"][name], path)
         for method, c in report["spaces"][name]["curves"].items():
