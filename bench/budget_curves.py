@@ -59,14 +59,16 @@ def placements(stats: dict, default: str | None) -> dict:
     return out
 
 
-def space_report(name: str, runs: int, seed: int, noise: Table | None = None) -> dict:
+def space_report(
+    name: str, runs: int, seed: int, noise: Table | None = None, results: str = RESULTS
+) -> dict:
     """The curves of one table, and the statistics of its scoreboard when that file exists
     (``noise``: the table giving the family seed noise of the informative rule)."""
     table_file, board_file, methods = SPACES[name]
-    table = Table.load(os.path.join(RESULTS, table_file))
+    table = Table.load(os.path.join(results, table_file))
     grid = budgets(table)
     out = {
-        "table": os.path.join(RESULTS, table_file), "scoreboard": os.path.join(RESULTS, board_file),
+        "table": os.path.join(results, table_file), "scoreboard": os.path.join(results, board_file),
         "reference": len(table.reference), "sampled": table.sampled,
         "best": list(table.best), "mean": float(np.mean([table.accuracy(g) for g in table.reference])),
         "table_cpu_hours": table.cpu_seconds() / 3600,
@@ -122,16 +124,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--plot_large", default="docs/budget_curves_large.png")
     p.add_argument("--runs", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--results", default=RESULTS, help="the folder holding the tables")
     args = p.parse_args(argv)
     report = {**report_context("bench.budget_curves", argv), "runs": args.runs, "seed": args.seed,
               "options": OPTIONS, "spaces": {}}  # fmt: skip
-    first = Table.load(os.path.join(RESULTS, SPACES["first"][0]))
+    first = Table.load(os.path.join(args.results, SPACES["first"][0]))
     for name, path in (("first", args.plot), ("large", args.plot_large)):
-        report["spaces"][name] = space_report(name, args.runs, args.seed, first)
+        report["spaces"][name] = space_report(name, args.runs, args.seed, first, args.results)
         if path:
             plot(report["spaces"][name], path)
         for method, c in report["spaces"][name]["curves"].items():
-            i = int(np.searchsorted(c["budget_minutes"], 10.0))
+            i = min(int(np.searchsorted(c["budget_minutes"], 10.0)), len(c["mean"]) - 1)
             print(
                 f"{name}: {method} at {c['budget_minutes'][i]:.1f} CPU-min finds {c['mean'][i]:.2f}"
             )

@@ -2,7 +2,7 @@
 
 python -m mmnas_tf.benchmark show TABLE "enc[SA] dec[GA RSA GA]"
 python -m mmnas_tf.benchmark score TABLE "enc[SA] dec[GA RSA RSA]" "enc[SA] dec[GA RSA SA]"
-python -m mmnas_tf.benchmark baseline TABLE --method=evolution --budget=30 [--runs=200]
+python -m mmnas_tf.benchmark baseline TABLE --method=evolution --budget 10 30 [--runs=200]
 python -m mmnas_tf.benchmark stats SCOREBOARD TABLE [--noise_table=FIRST_TABLE] [--markdown]
 """
 
@@ -30,7 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     base = sub.add_parser("baseline", help="a simulated search's mean ground truth at a budget")
     base.add_argument("table")
     base.add_argument("--method", choices=baselines.METHODS, default="random")
-    base.add_argument("--budget", type=float, required=True, help="CPU-minutes of training")
+    base.add_argument(
+        "--budget",
+        type=float,
+        nargs="+",
+        required=True,
+        help="CPU-minutes of training, one or more",
+    )
     base.add_argument("--runs", type=int, default=200)
     base.add_argument("--seed", type=int, default=0)
     stats = sub.add_parser("stats", help="statistics of a scoreboard against its table")
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "score":
         return table.score(args.picks)
     if args.command == "baseline":
-        return baselines.curve(table, args.method, [args.budget], args.runs, args.seed)
+        return baselines.curve(table, args.method, args.budget, args.runs, args.seed)
     noise = Table.load(args.noise_table) if args.noise_table else None
     out = scoreboard.scoreboard_statistics(_json(args.scoreboard), table, noise, args.runs)
     return scoreboard.render_markdown(out) if args.markdown else out
