@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
         help="CPU-minutes of training, one or more",
     )
     base.add_argument("--runs", type=int, default=200)
+    base.add_argument("--population", type=int, default=8, help="evolution's population")
+    base.add_argument("--sample_size", type=int, default=3, help="evolution's tournament size")
     base.add_argument("--seed", type=int, default=0)
     stats = sub.add_parser("stats", help="statistics of a scoreboard against its table")
     stats.add_argument("scoreboard")
@@ -63,7 +65,12 @@ def run(args: argparse.Namespace) -> dict | str:
     if args.command == "score":
         return table.score(args.picks)
     if args.command == "baseline":
-        return baselines.curve(table, args.method, args.budget, args.runs, args.seed)
+        options = (
+            {"population": args.population, "sample_size": args.sample_size}
+            if args.method == "evolution"
+            else {}
+        )
+        return baselines.curve(table, args.method, args.budget, args.runs, args.seed, **options)
     noise = Table.load(args.noise_table) if args.noise_table else None
     out = scoreboard.scoreboard_statistics(_json(args.scoreboard), table, noise, args.runs)
     return scoreboard.render_markdown(out) if args.markdown else out

@@ -31,8 +31,11 @@ from mmnas_tf.benchmark.table import Table, TableError, format_genotype, parse_g
 METHODS = ("random", "evolution", "local")
 
 
-class _Run:
-    """One simulated search: the evaluations paid for and the incumbent after each."""
+class SimulatedRun:
+    """One simulated search: the genotypes it paid to train (``seen``: genotype -> observed
+    accuracy), the CPU-minutes spent, the incumbent (``best``: observed accuracy, genotype) and
+    the ``trajectory`` (after each paid training: CPU-minutes so far, ground truth of the
+    incumbent, its observed accuracy)."""
 
     def __init__(self, table: Table, names: list[str], rng: np.random.Generator, budget: float):
         self.table, self.names, self.rng, self.budget = table, names, rng, budget
@@ -91,9 +94,9 @@ def _neighbours(table: Table, name: str) -> list[str]:
     return out
 
 
-def random_search(table: Table, budget_minutes: float, seed: int = 0) -> _Run:
+def random_search(table: Table, budget_minutes: float, seed: int = 0) -> SimulatedRun:
     rng = np.random.default_rng(seed)
-    run = _Run(table, table.reference, rng, budget_minutes)
+    run = SimulatedRun(table, table.reference, rng, budget_minutes)
     for i in rng.permutation(len(table.reference)):
         if run.done:
             break
@@ -103,13 +106,13 @@ def random_search(table: Table, budget_minutes: float, seed: int = 0) -> _Run:
 
 def regularised_evolution(
     table: Table, budget_minutes: float, seed: int = 0, population: int = 8, sample_size: int = 3
-) -> _Run:
+) -> SimulatedRun:
     _complete(table, "regularised evolution")
     if not 1 <= sample_size <= population:
         raise ValueError(f"sample_size {sample_size}: expected 1..population ({population})")
     rng = np.random.default_rng(seed)
     names = table.reference
-    run = _Run(table, names, rng, budget_minutes)
+    run = SimulatedRun(table, names, rng, budget_minutes)
     members: deque[tuple[str, float]] = deque()
     while len(members) < population and not run.done:
         name = names[int(rng.integers(len(names)))]
@@ -126,10 +129,10 @@ def regularised_evolution(
     return run
 
 
-def local_search(table: Table, budget_minutes: float, seed: int = 0) -> _Run:
+def local_search(table: Table, budget_minutes: float, seed: int = 0) -> SimulatedRun:
     _complete(table, "local search")
     rng = np.random.default_rng(seed)
-    run = _Run(table, table.reference, rng, budget_minutes)
+    run = SimulatedRun(table, table.reference, rng, budget_minutes)
     current = run.unseen()
     value = run.evaluate(current)
     while not run.done:
@@ -149,7 +152,7 @@ def local_search(table: Table, budget_minutes: float, seed: int = 0) -> _Run:
 SEARCHES = {"random": random_search, "evolution": regularised_evolution, "local": local_search}
 
 
-def found_at(run: _Run, minutes: float) -> float:
+def found_at(run: SimulatedRun, minutes: float) -> float:
     """Ground truth of the incumbent after the trainings finished within ``minutes`` (the first
     training always counts: a search returns at least one trained genotype)."""
     found = run.trajectory[0][1]

@@ -42,6 +42,12 @@ def test_show_and_score(files, capsys, smoke):
 def test_baseline_and_stats(files, capsys):
     code, out, _ = run(["baseline", files[0], "--method=local", "--budget=30", "--runs=5"], capsys)
     assert code == 0 and json.loads(out)["mean"] == [57.5]  # 30 minutes: every genotype, best seen
+    code, out, _ = run(["baseline", files[0], "--method=evolution", "--budget", "1", "30", "--runs=5", "--population=4"], capsys)  # fmt: skip
+    got = json.loads(out)
+    assert got["options"] == {"population": 4, "sample_size": 3} and got["budget_minutes"] == [
+        1.0,
+        30.0,
+    ]
     code, out, _ = run(["stats", files[1], files[0], "--runs=10", "--markdown"], capsys)
     assert code == 0 and "| `a` | 2 | 57.50 [57.50, 57.50]" in out
 
