@@ -61,7 +61,7 @@ def table_dict():
 
 @pytest.fixture
 def smoke():
-    """The helpers above (test modules cannot import a conftest by name under importlib)."""
+    """The functions above (test modules cannot import a conftest by name under importlib)."""
     import types
 
     return types.SimpleNamespace(
