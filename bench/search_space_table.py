@@ -33,6 +33,16 @@ import subprocess
 import sys
 import time
 
+# The rules shared with the installed benchmark API (mmnas_tf.benchmark) live there.
+from mmnas_tf.benchmark.statistics import (  # noqa: F401  (re-exported for the tests)
+    INFORMATIVE_RATIO,
+    ROBUST,
+    family_stats,
+    informative_families,
+    macros,
+    robust_seed_std,
+)
+
 METRIC = "macro_accuracy"  # mean over the question families of val accuracy, percent
 QUESTION_SET = "structured"
 ENCODER = ("SA",)  # one fixed encoder block after the LSTM
@@ -57,8 +67,6 @@ SMOKE_LARGE_SAMPLE = 6
 
 #: The rules of the protocol (docs/search_results.md, "Protocol"), fixed before the first
 #: table's extra seeds and the second table were built; each table records them.
-ROBUST = 0.6745 * math.sqrt(2)  # |a - b| of two normal draws: median = ROBUST * std
-INFORMATIVE_RATIO = 3.0  # a family is informative when between-genotype std >= 3 x seed std
 BIMODAL_RATIO = 5.0  # a genotype is bimodal when its seeds span >= 5 x the robust seed std
 SEEDS, BIMODAL_SEEDS = 3, 5  # target seeds per genotype of the first table
 RULES = {
@@ -457,61 +465,9 @@ def _stamp(table: dict, prov: dict) -> dict:
     return {**prov, "cpu_flags": key}
 
 
-def _pairs(values) -> list[float]:
-    return [abs(a - b) for a, b in itertools.combinations(values, 2)]
-
-
-def robust_seed_std(seed_lists) -> float:
-    """Median over the lists with >= 2 values of the median |a - b| over their pairs, divided by
-    0.6745 * sqrt(2) (a normal std; the bimodal genotypes do not inflate it). NaN: no pairs."""
-    import numpy as np
-
-    per = [float(np.median(_pairs(s))) for s in seed_lists if len(s) > 1]
-    return float(np.median(per) / ROBUST) if per else float("nan")
-
-
 def table_seed_std(table: dict) -> float:
     """The table's robust seed std of :data:`METRIC`."""
     return robust_seed_std([e["seeds"] for e in table["genotypes"].values()])
-
-
-def family_stats(table: dict, noise: dict | None = None) -> dict:
-    """Per question family: the std between the genotypes' mean accuracies in ``table``, the
-    robust seed std of the family in ``noise`` (default ``table``; the large table has one seed
-    per genotype and takes the first table's) and whether the family is informative
-    (:data:`INFORMATIVE_RATIO`)."""
-    import numpy as np
-
-    noise = noise or table
-    out = {}
-    for family in table["families"]:
-        means = [e["per_family"][family] for e in table["genotypes"].values()]
-        between = float(np.std(means, ddof=1)) if len(means) > 1 else float("nan")
-        seed = robust_seed_std(
-            [[r["per_family"][family] for r in e["runs"]] for e in noise["genotypes"].values()]
-        )
-        informative = bool(between > 0 and between >= INFORMATIVE_RATIO * seed)
-        out[family] = {"between_std": between, "seed_std": seed, "informative": informative}
-    return out
-
-
-def informative_families(table: dict, noise: dict | None = None) -> list[str]:
-    """The families the table can rank genotypes on (docs/search_results.md, "Protocol")."""
-    return [f for f, s in family_stats(table, noise).items() if s["informative"]]
-
-
-def macros(entry: dict, informative: list[str]) -> dict:
-    """A genotype's mean over seeds of the macro over every family and over the informative
-    ones (NaN when none is)."""
-    import numpy as np
-
-    per = entry["per_family"]
-    return {
-        "all": round(float(np.mean(entry["seeds"])), 3),
-        "informative": round(float(np.mean([per[f] for f in informative])), 3)
-        if informative
-        else float("nan"),
-    }
 
 
 def bimodal(table: dict) -> list[str]:

@@ -43,7 +43,7 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("nas", ("nas",)),
     ("experiments", ("experiments", "runs", "explain_run")),
     ("export and compatibility", ("serving", "compat")),
-    ("tools around the library", ("devserver", "synthbench")),
+    ("tools around the library", ("devserver", "synthbench", "benchmark")),
     ("driver plumbing", ("cli",)),
     (
         "entry points",
