@@ -71,8 +71,8 @@ class ModelConfig:
             raise ValueError("num_encoder_blocks and box_embedding_size must be >= 0")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.genotype is not None:
-            self.genotype.validate(self.pools, self.num_encoder_blocks, self.num_decoder_blocks)
+        if self.genotype is not None:  # any registered op: the pools are the supernet's
+            self.genotype.validate(None, self.num_encoder_blocks, self.num_decoder_blocks)
         if self.hidden_size % self.heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} is not divisible by num_heads={self.heads}"

@@ -1,18 +1,226 @@
-"""Genotypes (one op per block) and op pools, in the original `arch/*.json` format and ours."""
+"""Genotypes (one op per block), op pools, and the op registry: one definition per op of the search
+space, read by the layers, the FLOPs count, the pictures, the genotype formats and the importer."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-ENCODER_OPS = ("SA", "FFN")
-DECODER_OPS = ("SA", "GA", "RSA", "FFN")
 PROJECT_FORMAT = "mmnas_tf.genotype/1"
+STAGES = ("encoder", "decoder")
 
-_ORIGINAL_ATTENTION = {"self_att": "SA", "guided_att": "GA", "rel_self_att": "RSA"}
-_TO_ORIGINAL = {v: k for k, v in _ORIGINAL_ATTENTION.items()}
-_ORIGINAL_NAME = re.compile(r"^(rel_self_att|self_att|guided_att)_(\d+)$")
+
+# ---- the op registry ---------------------------------------------------------------------------
+def dense_flops(rows: int, fan_in: int, fan_out: int) -> int:
+    """A dense layer applied to ``rows`` vectors (a multiply-add being 2 FLOPs)."""
+    return 2 * rows * fan_in * fan_out
+
+
+def attention_flops(queries: int, keys: int, d: int) -> int:
+    """Q and output projections of the queries, K and V of the keys, scores and their product
+    with the values (summed over heads: the head sizes add up to d)."""
+    projections = 2 * dense_flops(queries, d, d) + 2 * dense_flops(keys, d, d)
+    return projections + 2 * (2 * queries * keys * d)
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything the library knows about one op; :func:`register_op` adds it to the search space.
+
+    Args:
+      name: str, the op's name in genotypes, configs and pictures' block ids (``"SA"``).
+      layer: str, the Keras registered name of its layer class (``"mmnas_tf>SelfAttention"``:
+        the class is decorated with ``keras.saving.register_keras_serializable``). The class
+        follows the op call interface (``layers.PostNormOp``) and builds from the model's sizes
+        with ``from_sizes(hidden_size, num_heads, ffn_size, dropout, **kwargs)``.
+      flops: function ``(d, length, guide_length, ffn_size, relation_size, heads) -> int``, the
+        forward FLOPs per example of one op on a sequence of ``length`` (matrix products only,
+        as ``models.flops`` counts).
+      encoder, decoder: bool, whether the op may fill an encoder (sentence) or decoder (image)
+        block.
+      colour: str, its matplotlib colour in every picture; label: str, the text drawn on its
+        blocks and in legends (default: ``name``).
+      needs: tuple of the context entries the op reads besides ``"mask"``: ``"guide"`` (the
+        encoder output: a GA-like op, linked to the encoder in the genotype diagram and its
+        attention kept by ``return_attention``), ``"relation"`` (the relation embedding, which the
+        backbone computes and the FLOPs count only when some op needs it).
+      original: str, its name in the original-format genotype files (``genotypes.json``, the
+        original code's ``arch/*.json``), where ``{head_size}`` stands for the head size the name
+        carries (``"self_att_{head_size}"``); default: ``name`` (an op the original code lacks).
+      original_weights: tuple of ``(original key, Keras variable path, transpose)``, the op's
+        weights in an original checkpoint (keys after the block prefix, paths attribute by
+        attribute from the op layer, ``transpose`` for a PyTorch ``Linear`` weight).
+    """
+
+    name: str
+    layer: str
+    flops: Callable[..., int]
+    encoder: bool
+    decoder: bool
+    colour: str
+    label: str | None = None
+    needs: tuple[str, ...] = ()
+    original: str = ""
+    original_weights: tuple[tuple[str, str, bool], ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", self.name):
+            raise ValueError(f"an op name is a word of letters, digits and _, got {self.name!r}")
+        if not (self.encoder or self.decoder):
+            raise ValueError(f"op {self.name!r} may appear nowhere: set encoder and/or decoder")
+        bad = [n for n in self.needs if n not in ("guide", "relation")]
+        if bad:
+            raise ValueError(f"op {self.name!r} needs {bad}; accepted: 'guide', 'relation'")
+        if self.encoder and self.needs:
+            raise ValueError(
+                f"op {self.name!r} needs {list(self.needs)}, which only decoder blocks have: "
+                "set encoder=False"
+            )
+        object.__setattr__(self, "needs", tuple(self.needs))
+        object.__setattr__(self, "label", self.label or self.name)
+        object.__setattr__(self, "original", self.original or self.name)
+
+    def stages(self) -> tuple[str, ...]:
+        return tuple(s for s, ok in zip(STAGES, (self.encoder, self.decoder)) if ok)
+
+    def original_name(self, head_size: int) -> str:
+        return self.original.format(head_size=head_size)
+
+
+_OPS: dict[str, OpDef] = {}
+
+
+def register_op(definition: OpDef) -> OpDef:
+    """Adds an op to the registry (its name and original name must be new); returns it."""
+    if definition.name in _OPS:
+        raise ValueError(f"op {definition.name!r} is already registered")
+    for other in _OPS.values():
+        if other.original == definition.original:
+            raise ValueError(
+                f"op {definition.name!r}: original name {definition.original!r} is already "
+                f"{other.name!r}'s"
+            )
+    _OPS[definition.name] = definition
+    return definition
+
+
+def unregister_op(name: str) -> None:
+    """Removes an op (a test's or a plugin's); genotypes naming it stop validating."""
+    get_op(name)
+    del _OPS[name]
+
+
+def get_op(name: str) -> OpDef:
+    """The registered definition of ``name``; ValueError naming the accepted ops otherwise."""
+    try:
+        return _OPS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown op {name!r}; accepted: {', '.join(_OPS)}") from None
+
+
+def op_names(stage: str | None = None) -> tuple[str, ...]:
+    """Registered ops in registration order; with ``stage``, those that may appear there."""
+    if stage is None:
+        return tuple(_OPS)
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; accepted: {', '.join(STAGES)}")
+    return tuple(name for name, d in _OPS.items() if stage in d.stages())
+
+
+def op_for_layer(registered_name: str) -> OpDef:
+    """The op whose layer class is registered with Keras as ``registered_name``."""
+    for definition in _OPS.values():
+        if definition.layer == registered_name:
+            return definition
+    raise ValueError(
+        f"layer {registered_name!r} is no registered op's layer; registered: "
+        f"{', '.join(d.layer for d in _OPS.values())}"
+    )
+
+
+def _attention_weights(extra=()) -> tuple[tuple[str, str, bool], ...]:
+    projections = (("linear_q", "query"), ("linear_k", "key"), ("linear_v", "value"))
+    keys = tuple((f"mhatt.{o}.weight", f"attention.{k}_dense.kernel", True) for o, k in projections)
+    merge = (("mhatt.linear_merge.weight", "attention.output_dense.kernel", True),)
+    return keys + merge + tuple(extra) + _NORM_WEIGHTS
+
+
+_NORM_WEIGHTS = (("ln.a_2", "norm.gamma", False), ("ln.b_2", "norm.beta", False))
+
+
+def _linear_weights(original: str, path: str) -> tuple[tuple[str, str, bool], ...]:
+    return (
+        (f"{original}.weight", f"{path}.kernel", True),
+        (f"{original}.bias", f"{path}.bias", False),
+    )
+
+
+# The paper's four ops (Sec. 3.1), in the order of its decoder pool.
+register_op(
+    OpDef(
+        "SA",
+        "mmnas_tf>SelfAttention",
+        encoder=True,
+        decoder=True,
+        colour="#1f77b4",
+        flops=lambda d, length, **_: attention_flops(length, length, d),
+        original="self_att_{head_size}",
+        original_weights=_attention_weights(),
+    )
+)
+register_op(
+    OpDef(
+        "GA",
+        "mmnas_tf>GuidedAttention",
+        encoder=False,
+        decoder=True,
+        colour="#ff7f0e",
+        needs=("guide",),
+        flops=lambda d, length, guide_length, **_: attention_flops(length, guide_length, d),
+        original="guided_att_{head_size}",
+        original_weights=_attention_weights(),
+    )
+)
+register_op(
+    OpDef(
+        "RSA",
+        "mmnas_tf>RelationSelfAttention",
+        encoder=False,
+        decoder=True,
+        colour="#2ca02c",
+        needs=("relation",),
+        # the attention plus the op's own Linear(r -> heads) over the n x n relation embedding
+        flops=lambda d, length, relation_size, heads, **_: (
+            attention_flops(length, length, d) + dense_flops(length * length, relation_size, heads)
+        ),
+        original="rel_self_att_{head_size}",
+        original_weights=_attention_weights(_linear_weights("mhatt.linear_r", "relation_dense")),
+    )
+)
+register_op(
+    OpDef(
+        "FFN",
+        "mmnas_tf>FeedForward",
+        encoder=True,
+        decoder=True,
+        colour="#7f7f7f",
+        # Linear(d -> ffn_size) then Linear(ffn_size -> d)
+        flops=lambda d, length, ffn_size, **_: (
+            dense_flops(length, d, ffn_size) + dense_flops(length, ffn_size, d)
+        ),
+        original="feed_forward",
+        original_weights=_linear_weights("mlp.fc.linear", "inner_dense")
+        + _linear_weights("mlp.linear", "outer_dense")
+        + _NORM_WEIGHTS,
+    )
+)
+
+#: The paper's pools, the default search space: the four ops above by stage. An op registered
+#: later joins a search only when a config's ``pools`` name it.
+ENCODER_OPS = op_names("encoder")
+DECODER_OPS = op_names("decoder")
 
 
 @dataclass(frozen=True)
@@ -23,10 +231,8 @@ class OpPools:
     decoder: tuple[str, ...] = DECODER_OPS
 
     def __post_init__(self):
-        for stage, pool, allowed in (
-            ("encoder", self.encoder, ENCODER_OPS),
-            ("decoder", self.decoder, DECODER_OPS),
-        ):
+        for stage, pool in (("encoder", self.encoder), ("decoder", self.decoder)):
+            allowed = op_names(stage)
             if not pool:
                 raise ValueError(f"the {stage} op pool is empty; accepted ops: {allowed}")
             bad = [op for op in pool if op not in allowed]
@@ -40,15 +246,13 @@ class OpPools:
 
 
 def _parse_original_op(name: str, where: str) -> tuple[str, int | None]:
-    if name == "feed_forward":
-        return "FFN", None
-    match = _ORIGINAL_NAME.match(name)
-    if not match:
-        raise ValueError(
-            f"{where}: unknown op {name!r}; accepted: self_att_<head size>, guided_att_<head size>, "
-            "rel_self_att_<head size>, feed_forward"
-        )
-    return _ORIGINAL_ATTENTION[match.group(1)], int(match.group(2))
+    for definition in _OPS.values():
+        pattern = re.escape(definition.original).replace(r"\{head_size\}", r"(\d+)")
+        match = re.fullmatch(pattern, name)
+        if match:
+            return definition.name, int(match.group(1)) if match.groups() else None
+    accepted = [d.original_name("<head size>") for d in _OPS.values()]
+    raise ValueError(f"{where}: unknown op {name!r}; accepted: {', '.join(accepted)}")
 
 
 @dataclass(frozen=True)
@@ -56,8 +260,10 @@ class Genotype:
     """One op name per encoder block and per decoder block.
 
     Args:
-      encoder: tuple of op names ("SA" or "FFN"), one per encoder block (M of them).
-      decoder: tuple of op names ("SA", "GA", "RSA" or "FFN"), one per decoder block (N).
+      encoder: tuple of op names (registered ops that may fill an encoder block: "SA" or "FFN"
+        among the paper's), one per encoder block (M of them).
+      decoder: tuple of op names (the paper's "SA", "GA", "RSA" or "FFN", or a registered op
+        that may fill a decoder block), one per decoder block (N).
       head_size: optional int, the attention head size carried by the original op names
         (``self_att_64`` -> 64); the number of heads is then hidden_size / head_size.
     """
@@ -72,11 +278,13 @@ class Genotype:
         self.validate()
 
     def validate(self, pools: OpPools | None = None, num_encoder=None, num_decoder=None):
-        pools = pools or OpPools()
-        for stage, ops, pool, want in (
-            ("encoder", self.encoder, pools.encoder, num_encoder),
-            ("decoder", self.decoder, pools.decoder, num_decoder),
+        """Every op in its stage's pool (default: any registered op that may appear there) and,
+        when given, the block counts."""
+        for stage, ops, want in (
+            ("encoder", self.encoder, num_encoder),
+            ("decoder", self.decoder, num_decoder),
         ):
+            pool = getattr(pools, stage) if pools is not None else op_names(stage)
             for i, op in enumerate(ops):
                 if op not in pool:
                     raise ValueError(f"{stage} block {i}: op {op!r} is not in the pool {pool}")
@@ -138,7 +346,7 @@ class Genotype:
         hs = head_size or self.head_size or 64
 
         def name(op):
-            return "feed_forward" if op == "FFN" else f"{_TO_ORIGINAL[op]}_{hs}"
+            return get_op(op).original_name(hs)
 
         return {
             "enc": [[name(op)] for op in self.encoder],

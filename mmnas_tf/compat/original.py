@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from mmnas_tf.config import ModelConfig
-from mmnas_tf.genotype import Genotype
+from mmnas_tf.genotype import Genotype, get_op, op_names
 from mmnas_tf.tasks import find_task, get_task
 
 _BLOCK = re.compile(r"^backnone\.cells_(enc|dec)\.0\.dag\.(\d+)\.0\.(.+)$")
@@ -89,19 +89,21 @@ def _check_blocks(sd: dict, genotype: Genotype) -> None:
             )
         for i, op in enumerate(ops):
             keys = found[(stage, i)]
-            kind = (
-                "FFN"
-                if "mlp.fc.linear.weight" in keys
-                else "RSA"
-                if "mhatt.linear_r.weight" in keys
-                else "ATT"
-            )
-            want = "ATT" if op in ("SA", "GA") else op
-            if kind != want:
+            if keys == _layout_keys(op):
+                continue
+            # name the ops whose layout the block holds; any other mismatch is named key by key
+            # when the weights are loaded
+            pool = op_names("encoder" if stage == "enc" else "decoder")
+            holders = [name for name in pool if keys == _layout_keys(name)]
+            if holders:
                 raise ValueError(
                     f"{stage} block {i}: the genotype says {op} but the checkpoint holds "
-                    f"{'SA/GA' if kind == 'ATT' else kind} weights"
+                    f"{'/'.join(holders)} weights"
                 )
+
+
+def _layout_keys(op: str) -> set[str]:
+    return {key for key, _, _ in get_op(op).original_weights}
 
 
 def weight_map(model, task: str) -> list[tuple[str, object, bool]]:
@@ -134,27 +136,25 @@ def weight_map(model, task: str) -> list[tuple[str, object, bool]]:
     pairs += dense("linear_y_rel", b.relation_embedding)
     for stage, blocks in (("enc", b.encoder_blocks), ("dec", b.decoder_blocks)):
         for i, op in enumerate(blocks):
+            layout = get_op(op.op_name).original_weights
+            if not layout:
+                raise ValueError(
+                    f"{stage} block {i}: op {op.op_name} has no weight layout in the original "
+                    "code (OpDef.original_weights)"
+                )
             prefix = f"backnone.cells_{stage}.0.dag.{i}.0"
-            if op.op_name == "FFN":
-                pairs += dense(f"{prefix}.mlp.fc.linear", op.inner_dense)
-                pairs += dense(f"{prefix}.mlp.linear", op.outer_dense)
-            else:
-                att = op.attention
-                for name, layer in (
-                    ("linear_q", att.query_dense),
-                    ("linear_k", att.key_dense),
-                    ("linear_v", att.value_dense),
-                    ("linear_merge", att.output_dense),
-                ):
-                    pairs.append((f"{prefix}.mhatt.{name}.weight", layer.kernel, True))
-                if op.op_name == "RSA":
-                    pairs += dense(f"{prefix}.mhatt.linear_r", op.relation_dense)
-            pairs += norm(f"{prefix}.ln", op.norm)
+            pairs += [(f"{prefix}.{key}", _attribute(op, path), t) for key, path, t in layout]
     pairs += pooling("attflat_x", model.text_pooling)
     kinds = {"dense": dense, "norm": norm, "pooling": pooling}
     for prefix, kind, layer in get_task(task).original_head(model):
         pairs += kinds[kind](prefix, layer)
     return pairs
+
+
+def _attribute(layer, path: str):
+    for name in path.split("."):
+        layer = getattr(layer, name)
+    return layer
 
 
 def load_original_weights(model, state_dict: dict, task: str) -> None:

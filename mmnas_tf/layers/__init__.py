@@ -1,4 +1,5 @@
-"""Keras layers of MMnas: the four primitive ops, the attention core, LN, pooling, geometry, and the
+"""Keras layers of MMnas: the paper's four primitive ops (each named by its entry in the op registry,
+``genotype.register_op``), the attention core, LN, pooling, geometry, and the
 mixed op (a supernet slot holding every candidate op).
 
 ``mixed_op`` is imported as ``mmnas_tf.layers.mixed_op`` (it imports this package's ``make_op``).
@@ -9,7 +10,7 @@ from mmnas_tf.layers.feed_forward import FeedForward
 from mmnas_tf.layers.guided_attention import GuidedAttention
 from mmnas_tf.layers.layer_norm import OriginalLayerNorm
 from mmnas_tf.layers.multi_head_attention import MultiHeadAttention
-from mmnas_tf.layers.ops_registry import OP_CLASSES, make_op
+from mmnas_tf.layers.ops_registry import make_op, op_layer_class
 from mmnas_tf.layers.post_norm_op import PostNormOp
 from mmnas_tf.layers.relation_features import box_features, relation_features
 from mmnas_tf.layers.relation_self_attention import RelationSelfAttention
@@ -17,7 +18,6 @@ from mmnas_tf.layers.self_attention import SelfAttention
 from mmnas_tf.layers.sentence_lstm import SentenceLSTM
 
 __all__ = [
-    "OP_CLASSES",
     "AttentionPooling",
     "FeedForward",
     "GuidedAttention",
@@ -29,5 +29,6 @@ __all__ = [
     "SentenceLSTM",
     "box_features",
     "make_op",
+    "op_layer_class",
     "relation_features",
 ]

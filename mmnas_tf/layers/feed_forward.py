@@ -18,14 +18,16 @@ class FeedForward(PostNormOp):
     Call: ``FeedForward(512, 2048)(y, {})``; the context is ignored.
     """
 
-    op_name = "FFN"
-
     def __init__(self, hidden_size: int, ffn_size: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
         self.ffn_size = ffn_size
         self.inner_dense = keras.layers.Dense(ffn_size, name="inner")
         self.inner_dropout = keras.layers.Dropout(dropout)
         self.outer_dense = keras.layers.Dense(hidden_size, name="outer")
+
+    @classmethod
+    def from_sizes(cls, hidden_size, num_heads, ffn_size, dropout=0.1, **kwargs):
+        return cls(hidden_size, ffn_size, dropout, **kwargs)
 
     def build_op(self, y_shape, context_shape):
         self.inner_dense.build(y_shape)

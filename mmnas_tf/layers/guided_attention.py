@@ -19,7 +19,6 @@ class GuidedAttention(PostNormOp):
     the image stream, ``x`` [B, m, d] the encoder output X^(M), ``x_mask`` bool [B, m].
     """
 
-    op_name = "GA"
     has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):

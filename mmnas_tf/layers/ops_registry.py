@@ -1,21 +1,25 @@
-"""Builds a primitive op from its short genotype name."""
+"""Builds an op's layer from its genotype name, through the op registry (``genotype.register_op``)."""
 
-from mmnas_tf.layers.feed_forward import FeedForward
-from mmnas_tf.layers.guided_attention import GuidedAttention
-from mmnas_tf.layers.relation_self_attention import RelationSelfAttention
-from mmnas_tf.layers.self_attention import SelfAttention
+import keras
 
-OP_CLASSES = {
-    cls.op_name: cls for cls in (SelfAttention, GuidedAttention, RelationSelfAttention, FeedForward)
-}
+from mmnas_tf.genotype import get_op
+
+
+def op_layer_class(op: str) -> type:
+    """The layer class of the registered op ``op`` (ValueError naming the accepted ops)."""
+    definition = get_op(op)
+    cls = keras.saving.get_registered_object(definition.layer)
+    if cls is None:
+        raise ValueError(
+            f"op {op!r}: its layer {definition.layer!r} is not a Keras registered class; define "
+            "it with @keras.saving.register_keras_serializable before building the op"
+        )
+    return cls
 
 
 def make_op(
     op: str, hidden_size: int, num_heads: int, ffn_size: int, dropout: float = 0.1, **kwargs
 ):
-    """Returns a new op layer for ``op`` in ("SA", "GA", "RSA", "FFN")."""
-    if op not in OP_CLASSES:
-        raise ValueError(f"unknown op {op!r}; accepted: {sorted(OP_CLASSES)}")
-    if op == "FFN":
-        return FeedForward(hidden_size, ffn_size, dropout, **kwargs)
-    return OP_CLASSES[op](hidden_size, num_heads, dropout, **kwargs)
+    """Returns a new layer of the registered op ``op`` (the paper's "SA", "GA", "RSA", "FFN" or one
+    added with ``genotype.register_op``), built by its class's ``from_sizes``."""
+    return op_layer_class(op).from_sizes(hidden_size, num_heads, ffn_size, dropout, **kwargs)

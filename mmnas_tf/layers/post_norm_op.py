@@ -2,11 +2,13 @@
 
 import keras
 
+from mmnas_tf.genotype import op_for_layer, op_names
 from mmnas_tf.layers.layer_norm import OriginalLayerNorm
+from mmnas_tf.layers.ops_registry import op_layer_class
 
 
 class PostNormOp(keras.layers.Layer):
-    """Base of the four primitive ops: ``y <- LN(y + Dropout(op(y, context)))``.
+    """Base of the primitive ops: ``y <- LN(y + Dropout(op(y, context)))``.
 
     Subclasses implement ``transform(y, context, training)``. Every op has the same call interface,
     so a block slot (fixed or mixed) can call any of them:
@@ -22,8 +24,6 @@ class PostNormOp(keras.layers.Layer):
       dropout: float, dropout on the op output before the residual sum.
     """
 
-    #: short op name used in genotypes ("SA", "GA", "RSA", "FFN").
-    op_name = None
     #: whether ``transform`` takes ``return_attention`` (the attention ops).
     has_attention = False
 
@@ -33,6 +33,16 @@ class PostNormOp(keras.layers.Layer):
         self.dropout = dropout
         self.norm = OriginalLayerNorm(name="norm")
         self.output_dropout = keras.layers.Dropout(dropout)
+
+    @classmethod
+    def from_sizes(cls, hidden_size, num_heads, ffn_size, dropout=0.1, **kwargs):
+        """The op at a model's sizes (what ``make_op`` calls); an attention op by default."""
+        return cls(hidden_size, num_heads, dropout, **kwargs)
+
+    @property
+    def op_name(self) -> str:
+        """The op's genotype name, from the registry entry naming this class."""
+        return op_for_layer(keras.saving.get_registered_name(type(self))).name
 
     def build(self, y_shape, context_shape=None):
         self.build_op(y_shape, context_shape or {})
@@ -49,9 +59,12 @@ class PostNormOp(keras.layers.Layer):
             out = self.transform(y, context, training=training)
             return self.norm(y + self.output_dropout(out, training=training))
         if not self.has_attention:
+            *others, last = [
+                op for op in op_names() if getattr(op_layer_class(op), "has_attention", False)
+            ]
             raise ValueError(
-                f"op {self.op_name} has no attention map; return_attention is accepted by SA, GA "
-                "and RSA"
+                f"op {self.op_name} has no attention map; return_attention is accepted by "
+                f"{', '.join(others)} and {last}"
             )
         out, attention = self.transform(y, context, training=training, return_attention=True)
         return self.norm(y + self.output_dropout(out, training=training)), attention

@@ -24,7 +24,6 @@ class RelationSelfAttention(PostNormOp):
     Call: ``op(y, {"mask": mask, "relation": E})``, ``E`` [B, n, n, r].
     """
 
-    op_name = "RSA"
     has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):

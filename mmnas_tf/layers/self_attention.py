@@ -18,7 +18,6 @@ class SelfAttention(PostNormOp):
     Call: ``SelfAttention(512, 8)(y, {"mask": mask})``, ``y`` [B, L, d], ``mask`` bool [B, L].
     """
 
-    op_name = "SA"
     has_attention = True
 
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):

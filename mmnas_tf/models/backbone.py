@@ -7,9 +7,15 @@ from keras import ops
 
 from mmnas_tf import inputs as names
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.genotype import get_op
 from mmnas_tf.layers import SentenceLSTM, box_features, make_op, relation_features
 from mmnas_tf.layers.mixed_op import MixedOp
 from mmnas_tf.models.saving import ExplicitSignaturesOnly
+
+
+def _guide_attention(block) -> bool:
+    """A fixed block whose op attends to the encoder output (GA): its map is explained."""
+    return getattr(block, "has_attention", False) and "guide" in get_op(block.op_name).needs
 
 
 def text_padding_mask(text_ids):
@@ -91,7 +97,8 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
 
     @property
     def uses_relations(self) -> bool:
-        return any("RSA" in self._slot_ops("decoder", i) for i in range(len(self.decoder_blocks)))
+        slots = (self._slot_ops("decoder", i) for i in range(len(self.decoder_blocks)))
+        return any("relation" in get_op(op).needs for ops_ in slots for op in ops_)
 
     def check_inputs(self, inputs) -> None:
         """Raises ValueError naming the input when a rank, width or dtype is wrong."""
@@ -155,7 +162,7 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
             context["relation"] = relation
         attention = {}
         for i, block in enumerate(self.decoder_blocks):
-            if return_attention and getattr(block, "op_name", None) == "GA":
+            if return_attention and _guide_attention(block):
                 y, maps = block(y, context, training=training, return_attention=True)
                 attention[f"decoder_{i}"] = ops.mean(maps, axis=1)  # over heads: [B, n, m]
             else:

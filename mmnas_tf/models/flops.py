@@ -9,38 +9,23 @@ percent at the paper's sizes.
 from __future__ import annotations
 
 from mmnas_tf.config import ModelConfig
+from mmnas_tf.genotype import attention_flops, dense_flops, get_op
 
-
-def dense_flops(rows: int, fan_in: int, fan_out: int) -> int:
-    """A dense layer applied to ``rows`` vectors."""
-    return 2 * rows * fan_in * fan_out
-
-
-def attention_flops(queries: int, keys: int, d: int) -> int:
-    """Q and output projections of the queries, K and V of the keys, scores and their product
-    with the values (summed over heads: the head sizes add up to d)."""
-    projections = 2 * dense_flops(queries, d, d) + 2 * dense_flops(keys, d, d)
-    return projections + 2 * (2 * queries * keys * d)
+__all__ = ["attention_flops", "backbone_flops", "dense_flops", "op_flops"]
 
 
 def op_flops(
     op: str, d: int, length: int, guide_length: int = 0, ffn_size: int = 0, relation_size=0,
     heads: int = 1,
 ) -> int:  # fmt: skip
-    """One op on a sequence of ``length``: SA and RSA attend within it, GA from it to the
-    ``guide_length`` encoder outputs, FFN is Linear(d -> ffn_size) then Linear(ffn_size -> d).
-    RSA adds its own Linear(r -> heads) over the n x n relation embedding."""
-    if op == "SA":
-        return attention_flops(length, length, d)
-    if op == "GA":
-        return attention_flops(length, guide_length, d)
-    if op == "RSA":
-        return attention_flops(length, length, d) + dense_flops(
-            length * length, relation_size, heads
-        )
-    if op == "FFN":
-        return dense_flops(length, d, ffn_size) + dense_flops(length, ffn_size, d)
-    raise ValueError(f"unknown op {op!r}; accepted: SA, GA, RSA, FFN")
+    """One op on a sequence of ``length``, by its registered formula (``genotype.OpDef.flops``):
+    SA and RSA attend within it, GA from it to the ``guide_length`` encoder outputs, FFN is
+    Linear(d -> ffn_size) then Linear(ffn_size -> d); RSA adds its own Linear(r -> heads) over the
+    n x n relation embedding."""
+    return get_op(op).flops(
+        d=d, length=length, guide_length=guide_length, ffn_size=ffn_size,
+        relation_size=relation_size, heads=heads,
+    )  # fmt: skip
 
 
 def backbone_flops(config: ModelConfig) -> dict[str, int]:
@@ -55,7 +40,7 @@ def backbone_flops(config: ModelConfig) -> dict[str, int]:
     out["image_projection"] = dense_flops(n, c.feature_size + c.box_embedding_size, d)
     if c.box_embedding_size:
         out["box_embedding"] = dense_flops(n, 5, c.box_embedding_size)
-    if "RSA" in c.genotype.decoder:
+    if any("relation" in get_op(op).needs for op in c.genotype.decoder):
         out["relation_embedding"] = dense_flops(n * n, 4, c.relation_size)
     sizes = dict(d=d, ffn_size=c.ffn_size, relation_size=c.relation_size, heads=c.heads)
     for i, op in enumerate(c.genotype.encoder):

@@ -8,11 +8,13 @@ import os
 
 import numpy as np
 
-from mmnas_tf.genotype import Genotype
+from mmnas_tf.genotype import Genotype, get_op, op_names
 from mmnas_tf.viz.deps import pyplot, require
 
-#: One colour per op, the same in every picture (theta curves, genotype diagram).
-OP_COLOURS = {"SA": "#1f77b4", "GA": "#ff7f0e", "RSA": "#2ca02c", "FFN": "#7f7f7f"}
+
+def _legend_ops() -> list:
+    """Every registered op (colour, label), the same legend in every picture."""
+    return [get_op(op) for op in op_names()]
 
 
 def load_theta_history(history) -> dict:
@@ -81,7 +83,7 @@ def theta_figure(history, xlabel: str = "epoch"):
     )
     for ax, ((stage, i), c) in zip(axes.flat, curves.items()):
         for j, op in enumerate(c["ops"]):
-            ax.plot(c["epochs"], c["p"][:, j], color=OP_COLOURS[op], label=op, lw=1.6)
+            ax.plot(c["epochs"], c["p"][:, j], color=get_op(op).colour, label=op, lw=1.6)
         ax.set_title(f"{stage} {i}", fontsize=9)
         ax.set_ylim(0, 1)
         ax.tick_params(labelsize=7)
@@ -89,8 +91,10 @@ def theta_figure(history, xlabel: str = "epoch"):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(curves) :]:
         ax.axis("off")
-    handles = [plt.Line2D([], [], color=OP_COLOURS[op], lw=2) for op in OP_COLOURS]
-    fig.legend(handles, list(OP_COLOURS), loc="upper center", ncol=4, fontsize=8, frameon=False)
+    legend = _legend_ops()
+    handles = [plt.Line2D([], [], color=op.colour, lw=2) for op in legend]
+    labels = [op.label for op in legend]
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=8, frameon=False)
     fig.supxlabel(xlabel, fontsize=8)
     fig.supylabel("softmax(theta)", fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
@@ -98,8 +102,8 @@ def theta_figure(history, xlabel: str = "epoch"):
 
 
 def plot_theta_history(history, path: str | None = None, xlabel: str = "epoch") -> np.ndarray:
-    """softmax(theta) of every searched block over the epochs, one line per op (coloured as
-    ``OP_COLOURS``), one labelled panel per block (encoder first).
+    """softmax(theta) of every searched block over the epochs, one line per op (in the op's
+    registered colour, ``genotype.OpDef.colour``), one labelled panel per block (encoder first).
 
     Args:
       history: the ``theta_history.json`` the search writes (a path or its loaded dict).
@@ -128,10 +132,10 @@ def genotype_figure(genotype: Genotype, title: str | None = None):
             ax.add_patch(
                 patches.FancyBboxPatch(
                     (i + 0.05, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02",
-                    facecolor=OP_COLOURS[op], edgecolor="black", lw=0.8,
+                    facecolor=get_op(op).colour, edgecolor="black", lw=0.8,
                 )
             )  # fmt: skip
-            ax.text(i + 0.5, y + 0.08, op, ha="center", va="center", fontsize=10, color="white",
+            ax.text(i + 0.5, y + 0.08, get_op(op).label, ha="center", va="center", fontsize=10, color="white",
                     weight="bold")  # fmt: skip
             ax.text(i + 0.5, y - 0.18, f"{stage[:3]} {i}", ha="center", va="center", fontsize=7,
                     color="white", gid=f"{stage} {i}: {op}")  # fmt: skip
@@ -140,12 +144,13 @@ def genotype_figure(genotype: Genotype, title: str | None = None):
         if not ops:
             ax.text(0.5, y, "(no blocks)", ha="center", va="center", fontsize=8)
     for i, op in enumerate(genotype.decoder):
-        if op == "GA" and genotype.encoder:  # GA attends to the encoder's output
+        colour = get_op(op).colour
+        if "guide" in get_op(op).needs and genotype.encoder:  # GA attends to the encoder's output
             ax.annotate(
                 "", (i + 0.5, 0.3), (len(genotype.encoder) - 0.5, 0.7),
-                arrowprops={"arrowstyle": "->", "color": OP_COLOURS["GA"], "alpha": 0.6, "lw": 0.8},
+                arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.6, "lw": 0.8},
             )  # fmt: skip
-    handles = [patches.Patch(color=OP_COLOURS[op], label=op) for op in OP_COLOURS]
+    handles = [patches.Patch(color=op.colour, label=op.label) for op in _legend_ops()]
     ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4,
               fontsize=8, frameon=False)  # fmt: skip
     ax.set_xlim(-2.6, width + 0.1)
@@ -162,8 +167,9 @@ def genotype_labels(fig) -> list[str]:
 
 
 def draw_genotype(genotype: Genotype, path: str | None = None, title: str | None = None):
-    """The genotype as two rows of blocks coloured by op (``OP_COLOURS``): the encoder over the
-    sentence, the decoder over the regions, GA blocks linked to the encoder output.
+    """The genotype as two rows of blocks coloured and labelled by op (``genotype.OpDef``): the
+    encoder over the sentence, the decoder over the regions, GA blocks (ops that need the encoder
+    output) linked to it.
 
     Returns the picture as an RGB uint8 array [H, W, 3]; writes ``path`` (PNG) when given.
     """

@@ -7,11 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from mmnas_tf.genotype import Genotype
+from mmnas_tf.genotype import Genotype, get_op, op_names
 from mmnas_tf.nas import reporting
 from mmnas_tf.viz import draw_genotype, plot_theta_history
 from mmnas_tf.viz.search_plots import (
-    OP_COLOURS,
     genotype_figure,
     genotype_labels,
     theta_curves,
@@ -63,7 +62,7 @@ def test_theta_plot_file(tmp_path):
     assert 5_000 < os.path.getsize(out) < 500_000
     assert image.ndim == 3 and 200 < image.shape[0] < 1500 and 300 < image.shape[1] < 2000
     colours = {tuple(int(v) for v in c) for c in np.unique(image.reshape(-1, 3), axis=0)}
-    assert {rgb(c) for c in OP_COLOURS.values()} <= colours  # one coloured line per op
+    assert {rgb(get_op(op).colour) for op in op_names()} <= colours  # one coloured line per op
 
 
 def test_theta_history_errors():
@@ -88,7 +87,7 @@ def test_genotype_diagram_lists_every_block(genotype, tmp_path):
     image = draw_genotype(genotype, str(out))
     assert 3_000 < os.path.getsize(out) < 300_000
     colours = {tuple(int(v) for v in c) for c in np.unique(image.reshape(-1, 3), axis=0)}
-    assert {rgb(OP_COLOURS[op]) for op in set(genotype.encoder + genotype.decoder)} <= colours
+    assert {rgb(get_op(op).colour) for op in set(genotype.encoder + genotype.decoder)} <= colours
 
 
 def test_search_pictures_and_fallback(tmp_path, monkeypatch):
