@@ -177,6 +177,28 @@ def test_every_unit_of_the_order_exists():
     assert not missing, f"listed in ORDER but not in the package: {missing}"
 
 
+def _documented_order(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The layer table of docs/architecture.md (the rows after "In text, lowest first")."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if "In text, lowest first" in line:
+            inside = True
+        elif inside and line.startswith("|") and not line.startswith(("| layer |", "|---")):
+            name, units = (cell.strip() for cell in line.strip("|").split("|"))
+            rows.append((name, tuple(u.strip().strip("`") for u in units.split(","))))
+        elif inside and rows and not line.startswith("|"):
+            break
+    return [(name, tuple("" if u == "__init__" else u for u in units)) for name, units in rows]
+
+
+def test_the_documented_layers_equal_the_order():
+    doc = pathlib.Path(__file__).parents[1] / "docs" / "architecture.md"
+    text = doc.read_text(encoding="utf-8")
+    assert _documented_order(text) == [(name, tuple(units)) for name, units in ORDER]
+    chain = next(line for line in text.splitlines() if line.strip().startswith("core -->"))
+    assert len(chain.split("-->")) == len(ORDER), chain
+
+
 # Task knowledge stays in tasks/ ------------------------------------------------------------------
 
 #: (file under mmnas_tf/, word) -> why that task name or output key may appear outside ``tasks/``.

@@ -3,8 +3,9 @@
 In the manner of Model Garden's ``base_task``: a task owns its record format (input parsing and
 target construction, as a ``data.schema.RecordFormat``), its model, loss, metrics (update, result
 and the aggregation of an evaluation), per-epoch hooks, serving outputs and input spec, sizes,
-default recipe and the mapping of the original checkpoints' head. Training, search, evaluation,
-serving, import and conversion are generic and ask the task; none of them branches on its name.
+default recipe, typed config section, synthetic generator, the text of its served outputs and the
+mapping of the original checkpoints' head. Training, search, evaluation, serving, import,
+conversion and the pictures are generic and ask the task; none of them branches on its name.
 """
 
 from __future__ import annotations
@@ -156,9 +157,12 @@ class Task(schema.RecordFormat):
       metrics: :meth:`build_metrics`, :meth:`update_metrics` (in-graph, e.g. the search's metric
         of the argmax architecture); an evaluation: :meth:`evaluate` runs :meth:`validation_step`,
         :meth:`aggregate_logs` and :meth:`reduce_aggregated_logs` over the evaluation split.
+      configs: ``config_class`` and :meth:`task_config` (the experiment's ``task_config``).
       loop: :meth:`epoch_hooks`.
-      serving: :meth:`input_spec`, :meth:`serving_outputs`.
-      conversion of real data: ``source_flags``, :meth:`convert_sources`.
+      serving: :meth:`input_spec`, :meth:`serving_outputs`; what served outputs say:
+        :meth:`annotate`.
+      conversion of real data: ``source_flags``, :meth:`convert_sources`; synthetic data:
+        :meth:`synthetic_generator`.
       original checkpoints: :meth:`matches_original`, :meth:`original_num_answers`,
         :meth:`original_head`.
     """
