@@ -40,12 +40,10 @@ from mmnas_tf.engine.schedules import ORIGINAL_WARMUP, EpochSchedule
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 from mmnas_tf.nas.temperature import TemperatureSchedule
-from mmnas_tf.tasks import get_task, task_names
+from mmnas_tf.tasks import TaskConfig, get_task, task_names
 
 HEADS_FROM = ("genotype", "config")
 EVAL_PADDING = ("batch", "max")
-#: Tasks whose data has a variable number of regions per image: their named configs bucket.
-VARIABLE_REGION_TASKS = ("vqa",)
 #: The model sizes that can follow the data (``DataConfig.sizes_from_data``).
 DATA_SIZES = ("max_regions", "max_tokens")
 #: The published genotypes (package data).
@@ -64,10 +62,11 @@ class DataConfig:
       batch_size: global training batch (64).
       eval_batch_size: batch of evaluation and hard-negative mining.
       bucketing: training batches are grouped by region count and padded only to their bucket's
-        boundary (``bucket_boundaries``) instead of ``max_regions``. On in the named configs whose
-        data has variable region counts (VQA: bottom-up features keep 10-100 regions per image);
-        off for ITM (36 regions per image) and VG (100 per image, and its loss normalises the
-        object scores over every slot, padding included, so fewer slots would change it). The
+        boundary (``bucket_boundaries``) instead of ``max_regions``. On in the named configs of a
+        task whose images have variable region counts (``Task.variable_regions``: VQA, whose
+        bottom-up features keep 10-100 regions per image); off for ITM (36 regions per image) and
+        VG (100 per image, and its loss normalises the object scores over every slot, padding
+        included, so fewer slots would change it). The
         model masks padding: an example's outputs do not depend on it (tested); a bucketed
         training differs from a padded one by its batches (formed per bucket, each bucket's
         partial window dropped) and dropout masks, not by what a step computes for an example.
@@ -127,27 +126,6 @@ class DataConfig:
 
 
 @dataclass
-class HardNegativeConfig:
-    """ITM hard-negative mining at every epoch start (docs/original_behaviour.md, "Heads and losses").
-
-    Attributes:
-      num_candidates: random non-matching captions per image and images per caption (64).
-      top_k: hardest candidates kept (5); each example then draws one uniformly.
-    """
-
-    num_candidates: int = 64
-    top_k: int = 5
-
-    def validate(self) -> HardNegativeConfig:
-        if not 1 <= self.top_k <= self.num_candidates:
-            raise ValueError(
-                f"hard negatives need 1 <= top_k <= num_candidates, got {self.top_k}, "
-                f"{self.num_candidates}"
-            )
-        return self
-
-
-@dataclass
 class TrainConfig:
     """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's).
 
@@ -165,7 +143,6 @@ class TrainConfig:
       checkpoint_every_steps: mid-epoch checkpoints (0 = only at epoch ends).
       max_to_keep: checkpoints kept.
       log_every_steps: progress/TensorBoard interval.
-      hard_negatives: ITM mining.
     """
 
     epochs: int = 13
@@ -182,7 +159,6 @@ class TrainConfig:
     checkpoint_every_steps: int = 1000
     max_to_keep: int = 3
     log_every_steps: int = 50
-    hard_negatives: HardNegativeConfig = field(default_factory=HardNegativeConfig)
 
     def schedule(self) -> EpochSchedule:
         return EpochSchedule(self.learning_rate, self.warmup, self.decay_epochs, self.decay_rate)
@@ -202,7 +178,6 @@ class TrainConfig:
         if self.max_to_keep < 1:
             raise ValueError("train.max_to_keep must be >= 1")
         self.schedule()  # validates the rate, warm-up and decay
-        self.hard_negatives.validate()
         return self
 
 
@@ -276,6 +251,8 @@ class ExperimentConfig:
       heads_from: "genotype" (the genotype's head size sets the heads, as the original's
         ``self_att_64``) or "config" (``model.num_heads``; tiny models are narrower than one head).
       data / train / search: see their classes.
+      task_config: what only the task reads, of its ``Task.config_class`` (ITM: the hard-negative
+        mining); overrides reach it as ``task_config.<field>``.
     """
 
     name: str
@@ -287,10 +264,17 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    task_config: TaskConfig = field(default_factory=TaskConfig)
 
     def validate(self) -> ExperimentConfig:
         if self.task not in task_names():
             raise ValueError(f"task={self.task!r}; accepted: {task_names()}")
+        want = get_task(self.task).config_class
+        if type(self.task_config) is not want:
+            raise TypeError(
+                f"task_config of task {self.task!r} must be a {want.__name__}, got "
+                f"{type(self.task_config).__name__}"
+            )
         if self.heads_from not in HEADS_FROM:
             raise ValueError(f"heads_from={self.heads_from!r}; accepted: {HEADS_FROM}")
         self.model.validate()
@@ -306,6 +290,7 @@ class ExperimentConfig:
         self.data.validate()
         self.train.validate()
         self.search.validate()
+        self.task_config.validate()
         return self
 
     def load_genotype(self, override: str | None = None) -> Genotype:
@@ -401,7 +386,11 @@ def apply_overrides(config: ExperimentConfig, overrides: Iterable[str]) -> Exper
         if "=" not in item:
             raise ValueError(f"override {item!r} is not of the form section.field=value")
         key, text = item.split("=", 1)
-        path = key.strip().split(".")
+        key = key.strip()
+        for old, new in get_task(config.task).renamed_overrides.items():
+            if key.startswith(old):
+                key = new + key[len(old) :]
+        path = key.split(".")
         config = _set(config, path, text.strip(), key)
         if path[0] in ("model", "search_model") and path[1:] and path[1] in DATA_SIZES:
             follow = tuple(n for n in config.data.sizes_from_data if n != path[1])
@@ -422,10 +411,11 @@ _REGISTRY: dict[str, Callable[[], ExperimentConfig]] = {}
 
 
 def register(name: str):
-    """Decorator registering a zero-argument builder of an ``ExperimentConfig``."""
+    """Decorator registering a zero-argument builder of an ``ExperimentConfig`` (the tasks' own
+    ``<task>`` / ``<task>_tiny`` are derived, not registered)."""
 
     def wrap(fn: Callable[[], ExperimentConfig]):
-        if name in _REGISTRY:
+        if name in _REGISTRY or name in _derived():
             raise ValueError(f"experiment {name!r} is already registered")
         _REGISTRY[name] = fn
         return fn
@@ -433,19 +423,38 @@ def register(name: str):
     return wrap
 
 
+#: The named experiments derived for every registered task: ``<task>`` and ``<task>_tiny``.
+DERIVED: dict[str, Callable[[str], ExperimentConfig]] = {
+    "{task}": lambda task: paper_experiment(task),
+    "{task}_tiny": lambda task: tiny_experiment(task),
+}
+
+
+def _derived() -> dict[str, Callable[[], ExperimentConfig]]:
+    """The named experiments of the tasks registered now (asked each time, so a task registered
+    after this module was imported has its ``--config=<task>`` too)."""
+    return {
+        pattern.format(task=task): (lambda make=make, task=task: make(task))
+        for task in task_names()
+        for pattern, make in DERIVED.items()
+    }
+
+
 def experiment_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted({**_derived(), **_REGISTRY})
 
 
 def get_experiment(name: str) -> ExperimentConfig:
-    """A registered experiment by name, or the ``get_config()`` of a ``.py`` file path."""
+    """A named experiment (registered, or derived from a registered task), or the
+    ``get_config()`` of a ``.py`` file path."""
     if name.endswith(".py"):
         return load_config_file(name)
-    if name not in _REGISTRY:
+    named = {**_derived(), **_REGISTRY}
+    if name not in named:
         raise ValueError(
             f"unknown experiment {name!r}; accepted: {experiment_names()} or a .py file"
         )
-    return _REGISTRY[name]().validate()
+    return named[name]().validate()
 
 
 def load_config_file(path: str) -> ExperimentConfig:
@@ -490,9 +499,10 @@ def paper_experiment(task: str) -> ExperimentConfig:
         model=model,
         search_model=search_model,
         genotype=os.path.join(GENOTYPE_DIR, recipe.genotype) if recipe.genotype else None,
-        data=DataConfig(bucketing=task in VARIABLE_REGION_TASKS),
+        data=DataConfig(bucketing=t.variable_regions),
         train=train,
         search=search,
+        task_config=t.task_config(),
     )
 
 
@@ -538,12 +548,7 @@ def tiny_experiment(task: str) -> ExperimentConfig:
             decay_epochs=(2,),
             checkpoint_every_steps=50,
             log_every_steps=10,
-            hard_negatives=HardNegativeConfig(num_candidates=8, top_k=2),
         ),
         search=dataclasses.replace(paper.search, warmup_epochs=1, search_epochs=2),
+        task_config=get_task(task).task_config(tiny=True),
     )
-
-
-for _task in task_names():
-    register(_task)(lambda t=_task: paper_experiment(t))
-    register(f"{_task}_tiny")(lambda t=_task: tiny_experiment(t))

@@ -87,13 +87,9 @@ def _served_explain(client, fv) -> str:
     from mmnas_tf.devserver.client import pad_to_signature
     from mmnas_tf.devserver.one_image import question_cut_line
     from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
+    from mmnas_tf.tasks import task_of_outputs
     from mmnas_tf.text import Vocabulary, encode, tokenize
-    from mmnas_tf.viz.explain import (
-        EXPLAIN_SIGNATURE,
-        describe,
-        explanation_from_outputs,
-        task_of_outputs,
-    )
+    from mmnas_tf.viz.explain import EXPLAIN_SIGNATURE, describe, explanation_from_outputs
 
     if EXPLAIN_SIGNATURE not in client.signatures():
         raise ValueError(

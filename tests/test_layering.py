@@ -36,14 +36,14 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("layers and the mixed op", ("layers",)),
     ("models", ("models",)),
     ("data", ("data",)),
-    ("metrics", ("metrics",)),
+    ("synthetic scenes and texts", ("synthbench",)),
     ("tasks", ("tasks",)),
     ("pictures", ("viz",)),
     ("engine", ("engine",)),
     ("nas", ("nas",)),
     ("experiments", ("experiments", "runs", "explain_run")),
     ("export and compatibility", ("serving", "compat")),
-    ("tools around the library", ("devserver", "synthbench", "benchmark")),
+    ("tools around the library", ("devserver", "benchmark")),
     ("driver plumbing", ("cli",)),
     (
         "entry points",
@@ -186,6 +186,115 @@ def test_every_unit_of_the_order_exists():
         if unit and not _is_module("mmnas_tf", root, f"mmnas_tf.{unit}")
     ]
     assert not missing, f"listed in ORDER but not in the package: {missing}"
+
+
+def _documented_order(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The layer table of docs/architecture.md (the rows after "In text, lowest first")."""
+    rows, inside = [], False
+    for line in text.splitlines():
+        if "In text, lowest first" in line:
+            inside = True
+        elif inside and line.startswith("|") and not line.startswith(("| layer |", "|---")):
+            name, units = (cell.strip() for cell in line.strip("|").split("|"))
+            rows.append((name, tuple(u.strip().strip("`") for u in units.split(","))))
+        elif inside and rows and not line.startswith("|"):
+            break
+    return [(name, tuple("" if u == "__init__" else u for u in units)) for name, units in rows]
+
+
+def test_the_documented_layers_equal_the_order():
+    doc = pathlib.Path(__file__).parents[1] / "docs" / "architecture.md"
+    text = doc.read_text(encoding="utf-8")
+    assert _documented_order(text) == [(name, tuple(units)) for name, units in ORDER]
+    chain = next(line for line in text.splitlines() if line.strip().startswith("core -->"))
+    assert len(chain.split("-->")) == len(ORDER), chain
+
+
+# Task knowledge stays in tasks/ ------------------------------------------------------------------
+
+#: (file under mmnas_tf/, word) -> why that task name or output key may appear outside ``tasks/``.
+#: Only named defaults belong here; a stale entry (the word gone from the file) fails the test.
+TASK_WORD_WHITELIST: dict[tuple[str, str], str] = {
+    ("quickstart.py", "vqa_tiny"): "the quickstart's named experiment (it is a VQA demo)",
+    ("quickstart.py", "top_answers"): "the quickstart prints VQA's answer (to move to "
+    "Task.annotate with the quickstart's next change)",
+    ("quickstart.py", "top_scores"): "as top_answers",
+    ("predict.py", "vqa"): "the --model_name default (the served model's name)",
+    ("nas/selection.py", "score"): "the selection's own ranking key, not ITM's output",
+    ("benchmark/__main__.py", "score"): "the tables CLI's subcommand that scores picks, not "
+    "ITM's output",
+    ("models/grounder.py", "score"): "a layer's name, part of the variable paths of every VG "
+    "checkpoint",
+}
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module, its classes and functions."""
+    out = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            if isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                out.add(id(body[0].value))
+    return out
+
+
+def task_words_outside(root: str | os.PathLike, words: set[str], inside: str = "tasks"):
+    """Yields (file relative to ``root``, line, word) for every string literal outside the
+    ``inside`` folder that is exactly one of ``words`` (docstrings and comments do not count)."""
+    root = pathlib.Path(root)
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] == inside:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in words
+                and id(node) not in skip
+            ):
+                yield rel, node.lineno, node.value
+
+
+def task_words() -> set[str]:
+    """Every registered task's name, its ``<name>_tiny`` experiment and its own output keys."""
+    from mmnas_tf.tasks import get_task, task_names
+
+    words = set()
+    for name in task_names():
+        task = get_task(name)
+        words |= {name, f"{name}_tiny", task.prediction_output, *task.output_keys}
+    return words - {""}
+
+
+def test_no_task_name_or_output_key_outside_tasks():
+    root = pathlib.Path(mmnas_tf.__file__).parent
+    found = list(task_words_outside(root, task_words()))
+    problems = [
+        f"{rel}:{line}: {word!r} (a task's name or output key; ask the Task instead, or whitelist "
+        "a named default in TASK_WORD_WHITELIST)"
+        for rel, line, word in found
+        if (rel, word) not in TASK_WORD_WHITELIST
+    ]
+    assert not problems, "\n".join(problems)
+    stale = set(TASK_WORD_WHITELIST) - {(rel, word) for rel, _, word in found}
+    assert not stale, f"whitelisted but no longer there: {sorted(stale)}"
+
+
+def test_task_words_checker_on_a_small_package(tmp_path):
+    files = {
+        "tasks/toy.py": 'NAME = "toy"\n',  # inside tasks/: allowed
+        "viz.py": '"""Draws the toy task."""\n\n\ndef f(o):\n    """o["toy"]"""\n    return o\n',
+        "engine.py": 'def f(o):\n    return o["toy"] if "box" in o else None\n',
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    found = list(task_words_outside(tmp_path, {"toy", "box"}))
+    assert sorted(found) == [("engine.py", 2, "box"), ("engine.py", 2, "toy")]
 
 
 # The checker on a small synthetic package ------------------------------------------------------

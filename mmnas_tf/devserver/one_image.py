@@ -14,6 +14,7 @@ from mmnas_tf.data.converters.region_features import load_regions
 from mmnas_tf.devserver.client import ServingClient
 from mmnas_tf.inputs import BOXES, IMAGE_FEATURES, IMAGE_SIZE, TEXT_IDS
 from mmnas_tf.serving.text_signature import PREDICT_TEXT, TEXT, TRUNCATED_TOKENS
+from mmnas_tf.tasks import get_task, task_of_outputs
 from mmnas_tf.text import Vocabulary, encode, tokenize
 
 
@@ -47,22 +48,15 @@ def build_request(
 
 
 def describe_outputs(outputs: dict[str, np.ndarray]) -> str:
-    """The first example's answer / score / box as readable lines."""
-    lines = []
-    if "top_answers" in outputs:
-        answers, scores = outputs["top_answers"][0], outputs["top_scores"][0]
-        lines.append(f"answer: {answers[0]} (score {scores[0]:.4f})")
-        lines.append("top 5: " + ", ".join(f"{a} ({s:.4f})" for a, s in zip(answers, scores)))
-    if "score" in outputs:
-        lines.append(f"match score: {float(outputs['score'][0]):.4f}")
-    if "box" in outputs:
-        box = ", ".join(f"{v:.1f}" for v in outputs["box"][0])
-        index = int(outputs["object_index"][0])
-        lines.append(
-            f"box: [{box}] (x1, y1, x2, y2 pixels; region {index}, "
-            f"log-score {float(outputs['object_scores'][0][index]):.4f})"
-        )
-    if not lines:
+    """The first example's prediction as readable lines (``Task.annotate`` of the task whose
+    outputs these are; every output's values when no registered task's)."""
+    try:
+        task = get_task(task_of_outputs(outputs))
+    except ValueError:  # not a registered task's outputs: show them all
+        task = None
+    if task is not None:
+        lines = list(task.annotate(outputs).lines)
+    else:
         lines = [f"{k}: {v[0].tolist()}" for k, v in outputs.items() if k != TRUNCATED_TOKENS]
     cut = int(outputs[TRUNCATED_TOKENS][0]) if TRUNCATED_TOKENS in outputs else 0
     if cut:

@@ -25,7 +25,7 @@ from mmnas_tf.engine.distribute import needs_distribution, worker_info
 from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
 from mmnas_tf.engine.schedules import EpochSchedule
-from mmnas_tf.tasks import EpochHooks, Task
+from mmnas_tf.tasks.base import EpochHooks, Task
 
 BatchFn = Callable[[dict, dict], tuple[dict, dict]]
 

@@ -3,10 +3,10 @@
 Writes the same shards, ``manifest.json``, ``vocab.txt`` (and ``answers.txt`` for VQA) and
 ``embeddings.npy`` as the converters of real data, so every command runs on it unchanged.
 
-What is written depends on the task's record schema, not on its name: a :class:`Generator` is
-registered for each set of target fields (questions with answers, captions without targets,
-referring expressions with a ground-truth box); a task gets the generator of its
-``target_fields``.
+What is written depends on the task, not on its name: each task's folder holds its
+:class:`Generator` (questions with answers, captions without targets, referring expressions with a
+ground-truth box), which ``Task.synthetic_generator()`` returns. This package sits below
+``tasks`` in the layering so that the task folders can build on its scenes and question families.
 """
 
 from __future__ import annotations
@@ -52,88 +52,39 @@ class _Renderer:
 
 @dataclasses.dataclass(frozen=True)
 class Generator:
-    """How the benchmark writes the texts and targets of one record schema.
+    """How the benchmark writes one task's texts and targets; a task returns its own from
+    ``Task.synthetic_generator()`` (kept in the task's folder, e.g. ``tasks/vqa/synthetic.py``).
 
     Attributes:
-      fields: the schema's target field names (``RecordFormat.target_fields``).
       texts: ``fn(scenes, rng, question_set) -> questions.Texts``; ``question_set`` is the module
         holding the VQA families (a value of :data:`QUESTION_SETS`).
       text_id: ``fn(scene index, text position, family) -> int`` (the record's ``text_id``).
       targets: ``fn(scenes, texts, scene index, rows, question_set) -> {record key: value}``.
-      write_files: ``fn(out_dir)`` for the schema's extra files (e.g. ``answers.txt``).
+      write_files: ``fn(out_dir)`` for the task's extra files (e.g. ``answers.txt``).
     """
 
-    fields: frozenset[str]
     texts: Callable[[scenes.Scenes, np.random.Generator, Any], questions.Texts]
     text_id: Callable[[int, int, int], int]
     targets: Callable[..., dict] = lambda sc, texts, s, rows, qset: {}
     write_files: Callable[[str], None] = lambda out_dir: None
 
 
-GENERATORS: list[Generator] = []
-
-
-def register_generator(generator: Generator) -> Generator:
-    """Adds the generator of a schema (one per set of target fields)."""
-    if any(g.fields == generator.fields for g in GENERATORS):
-        raise ValueError(f"a generator of the fields {sorted(generator.fields)} exists")
-    GENERATORS.append(generator)
-    return generator
-
-
 def generator_for(task: schema.RecordFormat) -> Generator:
-    """The generator of ``task``'s record schema (its target fields)."""
-    fields = frozenset(f.name for f in schema.check_format(task).target_fields)
-    for g in GENERATORS:
-        if g.fields == fields:
-            return g
-    raise ValueError(
-        f"no synthetic generator writes the target fields {sorted(fields)} of task "
-        f"{task.name!r}; generators: {[sorted(g.fields) for g in GENERATORS]}"
-    )
+    """The generator of ``task`` (its ``synthetic_generator()``)."""
+    schema.check_format(task)
+    make = getattr(task, "synthetic_generator", None)
+    gen = make() if make is not None else None
+    if not isinstance(gen, Generator):
+        raise ValueError(
+            f"task {task.name!r} has no synthetic generator: its synthetic_generator() returned "
+            f"{gen!r}, not a mmnas_tf.synthbench.benchmark.Generator"
+        )
+    return gen
 
 
-def _family_text_id(s: int, j: int, family: int) -> int:
+def family_text_id(s: int, j: int, family: int) -> int:
+    """``text_id`` of text ``j`` of scene ``s`` from question family ``family``."""
     return s * 1000 + int(family) * 100 + j
-
-
-def _answer_targets(sc, texts, s, rows, qset) -> dict:
-    answer = texts.answer[rows.start : rows.stop]
-    family = texts.family[rows.start : rows.stop]
-    return {
-        "answer_scores": [{int(a): 1.0} for a in answer],
-        "raw_answers": [[questions.ANSWERS[a]] * schema.NUM_RAW_ANSWERS for a in answer],
-        "answer_type": [qset.FAMILIES[f][3] for f in family],
-    }
-
-
-register_generator(
-    Generator(
-        frozenset(("answer_ids", "answer_scores", "answer_lengths", "raw_answers", "answer_type")),
-        lambda sc, rng, qset: qset.vqa_texts(sc, 5.0, rng),
-        _family_text_id,
-        _answer_targets,
-        lambda out_dir: writer.write_lines(
-            os.path.join(out_dir, writer.ANSWERS_FILE), questions.ANSWERS
-        ),
-    )
-)
-# captions: text_id is the caption's global index (the feature store's rows)
-register_generator(
-    Generator(
-        frozenset(), lambda sc, rng, qset: questions.itm_texts(sc, rng), lambda s, j, f: s * 5 + j
-    )
-)
-register_generator(
-    Generator(
-        frozenset(("gt_boxes",)),
-        lambda sc, rng, qset: questions.vg_texts(sc, rng),
-        _family_text_id,
-        lambda sc, texts, s, rows, qset: {
-            "gt_boxes": sc.boxes[s, texts.target[rows.start : rows.stop]]
-        },
-    )
-)
 
 
 def generate(
@@ -149,7 +100,7 @@ def generate(
     question_set: str = "standard",
 ) -> dict:
     """Writes splits ``train`` (``num_images`` images) and ``val`` (a fifth of that) of ``task``
-    (``mmnas_tf.tasks.get_task(name)``) with the generator of its schema (VQA: the questions of
+    (``mmnas_tf.tasks.get_task(name)``) with its generator (VQA: the questions of
     ``question_set``, a key of :data:`QUESTION_SETS`).
 
     Returns the manifest. Same arguments -> identical files.

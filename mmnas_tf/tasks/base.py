@@ -3,8 +3,9 @@
 In the manner of Model Garden's ``base_task``: a task owns its record format (input parsing and
 target construction, as a ``data.schema.RecordFormat``), its model, loss, metrics (update, result
 and the aggregation of an evaluation), per-epoch hooks, serving outputs and input spec, sizes,
-default recipe and the mapping of the original checkpoints' head. Training, search, evaluation,
-serving, import and conversion are generic and ask the task; none of them branches on its name.
+default recipe, typed config section, synthetic generator, the text of its served outputs and the
+mapping of the original checkpoints' head. Training, search, evaluation, serving, import,
+conversion and the pictures are generic and ask the task; none of them branches on its name.
 """
 
 from __future__ import annotations
@@ -61,6 +62,40 @@ class Recipe:
     decay_epochs: tuple[int, ...] = (10, 12)
     search_weight_learning_rate: float = 4e-4
     genotype: str | None = None
+
+
+@dataclasses.dataclass
+class TaskConfig:
+    """The experiment section of what only one task reads (``ExperimentConfig.task_config``); a
+    task with such settings subclasses it (ITM: ``tasks.itm.config.ITMConfig``) and names the
+    subclass in ``Task.config_class``. Overrides reach its fields as ``task_config.<field>``."""
+
+    def validate(self) -> TaskConfig:
+        return self
+
+
+@dataclasses.dataclass
+class Annotation:
+    """What a task's served outputs say about one example (:meth:`Task.annotate`).
+
+    Attributes:
+      lines: the prediction as readable lines (what ``python -m mmnas_tf.predict`` prints).
+      answers: ranked (label, score) pairs to list beside the picture (VQA's top answers).
+      score: one score to show (ITM's match score).
+      chosen: the region slot the prediction points at (VG's chosen proposal), or None.
+      box: a box to draw, x1 y1 x2 y2 pixels (VG's decoded box), or None.
+    """
+
+    lines: list[str]
+    answers: list[tuple[str, float]] = dataclasses.field(default_factory=list)
+    score: float | None = None
+    chosen: int | None = None
+    box: object = None
+
+
+def text(value) -> str:
+    """A served string (bytes from a SavedModel) as ``str``."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 @dataclasses.dataclass
@@ -122,9 +157,12 @@ class Task(schema.RecordFormat):
       metrics: :meth:`build_metrics`, :meth:`update_metrics` (in-graph, e.g. the search's metric
         of the argmax architecture); an evaluation: :meth:`evaluate` runs :meth:`validation_step`,
         :meth:`aggregate_logs` and :meth:`reduce_aggregated_logs` over the evaluation split.
+      configs: ``config_class`` and :meth:`task_config` (the experiment's ``task_config``).
       loop: :meth:`epoch_hooks`.
-      serving: :meth:`input_spec`, :meth:`serving_outputs`.
-      conversion of real data: ``source_flags``, :meth:`convert_sources`.
+      serving: :meth:`input_spec`, :meth:`serving_outputs`; what served outputs say:
+        :meth:`annotate`.
+      conversion of real data: ``source_flags``, :meth:`convert_sources`; synthetic data:
+        :meth:`synthetic_generator`.
       original checkpoints: :meth:`matches_original`, :meth:`original_num_answers`,
         :meth:`original_head`.
     """
@@ -144,9 +182,27 @@ class Task(schema.RecordFormat):
     model_outputs: dict[str, tuple] = {}
     #: the flags of the converter of real data (``convert_sources``).
     source_flags: tuple[SourceFlag, ...] = ()
+    #: the typed section of what only this task reads (``ExperimentConfig.task_config``).
+    config_class: type[TaskConfig] = TaskConfig
+    #: override paths that moved into ``task_config`` (old prefix -> new prefix), still accepted.
+    renamed_overrides: dict[str, str] = {}
+    #: whether images carry a variable number of regions: the named experiments then group
+    #: training batches by region count (``DataConfig.bucketing``).
+    variable_regions: bool = False
+    #: the serving outputs this task adds to its model's (``serving_outputs``); code outside the
+    #: task reads them only through :meth:`annotate`.
+    output_keys: tuple[str, ...] = ()
+    #: the explain output that weighs the regions in a picture (``viz.explain``).
+    region_weights: str = "image_weights"
 
     def __repr__(self) -> str:
         return f"<task {self.name!r}>"
+
+    # ---- configs ---------------------------------------------------------------------------------
+    def task_config(self, tiny: bool = False) -> TaskConfig:
+        """This task's ``task_config`` section of the paper-size (or, ``tiny``, the CI-size)
+        named experiment."""
+        return self.config_class()
 
     # ---- model and loss --------------------------------------------------------------------------
     def model_config(self, **overrides) -> ModelConfig:
@@ -255,6 +311,12 @@ class Task(schema.RecordFormat):
         """Maps model outputs to the SavedModel contract's outputs."""
         raise NotImplementedError
 
+    def annotate(self, outputs: dict, index: int = 0, answers=None) -> Annotation:
+        """What example ``index`` of served outputs (``serving_outputs``, numpy or tensors, from
+        a Keras model or a SavedModel alike) says, as text lines and picture marks. ``answers``:
+        the answer list, for outputs that hold class ids instead of strings."""
+        raise NotImplementedError
+
     def input_names(self, config: ModelConfig) -> tuple[str, ...]:
         base = (names.TEXT_IDS, names.IMAGE_FEATURES, names.BOXES)
         if self.needs_image_size or config.box_embedding_size:
@@ -274,6 +336,12 @@ class Task(schema.RecordFormat):
             names.IMAGE_SIZE: tf.TensorSpec([None, 2], tf.float32, names.IMAGE_SIZE),
         }
         return {k: spec[k] for k in self.input_names(config)}
+
+    # ---- synthetic data --------------------------------------------------------------------------
+    def synthetic_generator(self):
+        """The ``synthbench.benchmark.Generator`` writing this task's synthetic texts and targets
+        (``python -m mmnas_tf.synthetic``), or None."""
+        return None
 
     # ---- original checkpoints --------------------------------------------------------------------
     def matches_original(self, state_dict: dict) -> bool:

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from mmnas_tf import inputs as names
-from mmnas_tf.tasks import get_task, task_names
+from mmnas_tf.tasks import get_task
 
 #: Name of the SavedModel signature with the explanation outputs.
 EXPLAIN_SIGNATURE = "explain"
@@ -38,26 +38,14 @@ def explain_outputs(model, task_name: str, inputs: dict, answer_table=None) -> d
     return out
 
 
-def task_of_outputs(outputs: dict) -> str:
-    """The registered task whose serving outputs these are (its ``prediction_output`` is among
-    them: VQA ``top_answers``, ITM ``score``, VG ``box``)."""
-    tasks = [get_task(name) for name in task_names()]
-    for task in tasks:
-        if task.prediction_output in outputs:
-            return task.name
-    wanted = [f"{t.prediction_output} ({t.name.upper()})" for t in tasks]
-    raise ValueError(
-        f"not a task's explain outputs: {sorted(outputs)}; expected "
-        + (", ".join(wanted[:-1]) + " or " + wanted[-1] if len(wanted) > 1 else wanted[0])
-    )
-
-
 @dataclasses.dataclass
 class Explanation:
     """One example's attention, cut to its real words and regions.
 
-    ``region_weights`` are the image pooling weights (VQA, ITM: they sum to 1) or, for VG, the
-    softmax of the object scores over the real regions (renormalised after dropping padding).
+    ``region_weights`` are the task's region weights (``Task.region_weights``: the image pooling
+    weights for VQA and ITM, the softmax of the object scores for VG) over the real regions,
+    renormalised after dropping padding. ``answers``, ``score``, ``chosen`` and ``box`` are the
+    task's annotation (``Task.annotate``), ``chosen`` counted among the real regions.
     """
 
     task: str
@@ -77,10 +65,6 @@ class Explanation:
         return [int(i) for i in np.argsort(-self.region_weights, kind="stable")[:k]]
 
 
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def explanation_from_outputs(
     task: str,
     outputs: dict,
@@ -92,13 +76,13 @@ def explanation_from_outputs(
     """Example ``index`` of explain outputs (numpy or tensors) as an :class:`Explanation`.
 
     Args:
-      task: "vqa", "itm" or "vg".
+      task: a registered task name (``mmnas_tf.tasks.task_names()``).
       outputs: :func:`explain_outputs` (or the served ``explain`` signature's) outputs.
       inputs: the model inputs they were computed from (boxes, features, image size).
       words: the tokens of the example's sentence, in order (the first m are used).
       answers: the answer list, when ``top_answers`` holds class ids instead of strings.
     """
-    get_task(task)  # names the accepted tasks on a typo
+    task_obj = get_task(task)  # names the accepted tasks on a typo
     o = {k: np.asarray(v)[index] for k, v in outputs.items()}
     features = np.asarray(inputs[names.IMAGE_FEATURES])[index]
     real = np.abs(features).sum(-1) != 0
@@ -109,28 +93,20 @@ def explanation_from_outputs(
         h, w = (int(np.ceil(boxes[:, [3, 2]].max(0).max())) + 1,) * 2 if len(boxes) else (1, 1)
     text_weights = o["text_weights"]
     m = min(len(words), len(text_weights))
+    weights = o[task_obj.region_weights][real].astype(np.float64)
+    note = task_obj.annotate(outputs, index, answers)
     out = Explanation(
         task=task,
         words=list(words[:m]),
         word_weights=text_weights[:m].astype(np.float64),
         boxes=boxes,
-        region_weights=np.zeros(len(boxes)),
+        region_weights=weights / max(weights.sum(), 1e-12),
         image_size=(h, w),
+        answers=note.answers,
+        score=note.score,
+        chosen=None if note.chosen is None else int(np.cumsum(real)[note.chosen] - 1),
+        box=note.box,
     )
-    if "region_scores" in o:  # a grounding model: no image pooling, one score per region
-        scores = o["region_scores"][real].astype(np.float64)
-        out.region_weights = scores / max(scores.sum(), 1e-12)
-        out.chosen = int(np.cumsum(real)[int(o["object_index"])] - 1)
-        out.box = o["box"].astype(np.float32)
-    else:
-        out.region_weights = o["image_weights"][real].astype(np.float64)
-    if "top_answers" in o:
-        labels = [_text(a) for a in o["top_answers"]]
-        if answers is not None:
-            labels = [answers[int(a)] if a.isdigit() else a for a in labels]
-        out.answers = list(zip(labels, (float(s) for s in o["top_scores"])))
-    if "score" in o:
-        out.score = float(o["score"])
     for key, value in o.items():
         if key.startswith(GA_PREFIX):
             out.ga_maps[key[len(GA_PREFIX) :]] = value[real][:, :m]

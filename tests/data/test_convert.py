@@ -12,10 +12,13 @@ import tensorflow as tf
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import writer
-from mmnas_tf.data.converters import common, embeddings, flickr, refcoco, region_features, vqa
+from mmnas_tf.data.converters import common, embeddings, region_features
 from mmnas_tf.data.converters.safe_pickle import load_plain_pickle
 from mmnas_tf.data.feature_store import FeatureStore
 from mmnas_tf.tasks import get_task
+from mmnas_tf.tasks.itm import converter as flickr
+from mmnas_tf.tasks.vg import converter as refcoco
+from mmnas_tf.tasks.vqa import converter as vqa
 from mmnas_tf.text import Vocabulary
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

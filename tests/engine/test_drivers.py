@@ -122,13 +122,11 @@ def test_a_learnable_split_that_needs_the_image_is_learnt_to_100_percent(tmp_pat
     from mmnas_tf.experiments import apply_overrides, get_experiment
     from mmnas_tf.runs import resolve_model
     from mmnas_tf.synthbench import benchmark, scenes
+    from mmnas_tf.tasks.vqa import synthetic
 
     made = []
-    generators = [
-        dataclasses.replace(g, texts=_colour_questions(made)) if "answer_scores" in g.fields else g
-        for g in benchmark.GENERATORS
-    ]  # fmt: skip
-    monkeypatch.setattr(benchmark, "GENERATORS", generators)
+    colour = dataclasses.replace(synthetic.GENERATOR, texts=_colour_questions(made))
+    monkeypatch.setattr(synthetic, "GENERATOR", colour)
     one_region = scenes.SceneSpec(1, 1, 0, 1, 1, 32)  # 1 object, no duplicate, no background
     monkeypatch.setitem(scenes.SCENE_SETTINGS, "tiny", one_region)
     data = str(tmp_path / "data")

@@ -1,16 +1,9 @@
 import numpy as np
 import pytest
 
-from mmnas_tf.metrics import (
-    GroundingAccuracy,
-    PairAccuracy,
-    VQAAccuracy,
-    results_file_entries,
-    retrieval_metrics,
-    retrieval_ranks,
-    vqa_accuracy,
-    vqa_score,
-)
+from mmnas_tf.tasks.itm.metrics import PairAccuracy, retrieval_metrics, retrieval_ranks
+from mmnas_tf.tasks.vg.metrics import GroundingAccuracy
+from mmnas_tf.tasks.vqa.metrics import VQAAccuracy, results_file_entries, vqa_accuracy, vqa_score
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,10 @@ import pytest
 from support import original_eval
 
 from mmnas_tf.data.answers import process_digit_article, process_punctuation
-from mmnas_tf.metrics import GroundingAccuracy, retrieval_metrics, retrieval_ranks
-from mmnas_tf.metrics.vqa import vqa_accuracy, vqa_score
-from mmnas_tf.tasks.grounding import predict_box
+from mmnas_tf.tasks.itm.metrics import retrieval_metrics, retrieval_ranks
+from mmnas_tf.tasks.vg import predict_box
+from mmnas_tf.tasks.vg.metrics import GroundingAccuracy
+from mmnas_tf.tasks.vqa.metrics import vqa_accuracy, vqa_score
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "original_metrics")
 REGIONS = 100

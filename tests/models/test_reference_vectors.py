@@ -14,17 +14,17 @@ import tensorflow as tf
 
 from mmnas_tf.compat import import_original
 from mmnas_tf.compat.torch_checkpoint import load_state_dict
-from mmnas_tf.data.converters.refcoco import coco_box
 from mmnas_tf.layers import box_features, relation_features
-from mmnas_tf.metrics.grounding import IOU_THRESHOLD, GroundingAccuracy
 from mmnas_tf.models import image_padding_mask
 from mmnas_tf.models.backbone import text_padding_mask
 from mmnas_tf.ops.boxes import DELTA_STDS, iou
 from mmnas_tf.serving.export import export_saved_model
 from mmnas_tf.tasks import get_task
 from mmnas_tf.tasks.base import sigmoid_cross_entropy_sum
-from mmnas_tf.tasks.grounding import grounding_loss, grounding_targets, predict_box
 from mmnas_tf.tasks.itm import matching_loss
+from mmnas_tf.tasks.vg import grounding_loss, grounding_targets, predict_box
+from mmnas_tf.tasks.vg.converter import coco_box
+from mmnas_tf.tasks.vg.metrics import IOU_THRESHOLD, GroundingAccuracy
 
 # Absolute tolerances (float32). Largest differences measured over both sets and all tasks, with
 # oneDNN on and off (TF_ENABLE_ONEDNN_OPTS=0): activations 2.2e-6 (values up to 6), outputs and

@@ -141,7 +141,7 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
         f"data.data_dir={data}", "search_model.num_encoder_blocks=1",
         "search_model.num_decoder_blocks=2", "search_model.hidden_size=16",
         "search_model.num_heads=2", "search_model.ffn_size=32", "search_model.dropout=0.0",
-        "train.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
+        "task_config.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
     ])  # fmt: skip
     exp, _ = resolve_experiment(exp)
     config = exp.search_model

@@ -11,7 +11,7 @@ from mmnas_tf import cli, predict
 from mmnas_tf.engine.checkpoint import Checkpointer
 from mmnas_tf.experiments import tiny_experiment
 from mmnas_tf.explain_run import explain_checkpoint
-from mmnas_tf.viz.explain import task_of_outputs
+from mmnas_tf.tasks import task_of_outputs
 
 
 @pytest.fixture(scope="module")

@@ -190,7 +190,7 @@ def epoch_miner(
     ``mine_epoch(epoch)`` announces and runs ``miner.mine(score_fn, epoch)``."""
     from mmnas_tf.data.feature_store import FeatureStore
 
-    d, hn = exp.data, exp.train.hard_negatives
+    d, hn = exp.data, exp.task_config.hard_negatives
     store = FeatureStore(d.data_dir, d.train_split, config.max_regions, config.max_tokens)
     miner = HardNegativeMiner(store, hn.num_candidates, hn.top_k, d.eval_batch_size, d.seed)
 

@@ -9,11 +9,10 @@ import tensorflow as tf
 from keras import ops
 
 from mmnas_tf import inputs as names
-from mmnas_tf.data.converters import flickr
 from mmnas_tf.data.feature_store import FeatureStore
-from mmnas_tf.metrics.retrieval import retrieval_metrics
 from mmnas_tf.models import MMnasBackbone, MMnasClassifier
 from mmnas_tf.tasks.base import (
+    Annotation,
     EpochHooks,
     Recipe,
     SourceFlag,
@@ -23,6 +22,8 @@ from mmnas_tf.tasks.base import (
     predict_fn,
     sigmoid_cross_entropy_sum,
 )
+from mmnas_tf.tasks.itm import converter as flickr
+from mmnas_tf.tasks.itm.config import ITMConfig
 from mmnas_tf.tasks.itm.hard_negatives import (
     NEG_BOXES,
     NEG_IMAGE_FEATURES,
@@ -30,6 +31,7 @@ from mmnas_tf.tasks.itm.hard_negatives import (
     epoch_miner,
     score_pairs,
 )
+from mmnas_tf.tasks.itm.metrics import retrieval_metrics
 
 
 class ITMTask(Task):
@@ -45,6 +47,9 @@ class ITMTask(Task):
 
     name = "itm"
     prediction_output = "score"
+    output_keys = ("score",)
+    config_class = ITMConfig
+    renamed_overrides = {"train.hard_negatives.": "task_config.hard_negatives."}
     max_tokens = 50
     max_regions = 36
     head_keys = ("proj", "attflat_y")
@@ -110,13 +115,25 @@ class ITMTask(Task):
 
     def epoch_hooks(self, experiment, config, model):
         """Hard negatives mined at each epoch start by ``model`` in inference mode, drawn from
-        the training split (``experiment.train.hard_negatives`` sets candidates and top-k)."""
+        the training split (``experiment.task_config.hard_negatives`` sets candidates and top-k)."""
         score = tf.function(lambda inputs: model(inputs, training=False)["logits"])
         miner, mine_epoch = epoch_miner(experiment, config, score)
         return EpochHooks(mine_epoch, miner.add_negatives, miner.trackables())
 
+    def task_config(self, tiny=False):
+        return ITMConfig.tiny() if tiny else ITMConfig()
+
     def serving_outputs(self, outputs, inputs, answer_table=None):
         return {"score": ops.sigmoid(outputs["logits"])}
+
+    def annotate(self, outputs, index=0, answers=None):
+        score = float(np.asarray(outputs["score"])[index])
+        return Annotation(lines=[f"match score: {score:.4f}"], score=score)
+
+    def synthetic_generator(self):
+        from mmnas_tf.tasks.itm.synthetic import GENERATOR
+
+        return GENERATOR
 
     def matches_original(self, state_dict):
         return "proj.weight" in state_dict and state_dict["proj.weight"].shape[0] == 1

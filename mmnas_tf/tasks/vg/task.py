@@ -8,12 +8,19 @@ import tensorflow as tf
 from keras import ops
 
 from mmnas_tf import inputs as names
-from mmnas_tf.data.converters import refcoco
 from mmnas_tf.data.schema import Field
-from mmnas_tf.metrics.grounding import GroundingAccuracy
 from mmnas_tf.models import MMnasBackbone, MMnasGrounder, image_padding_mask
 from mmnas_tf.ops.boxes import clip_boxes, decode_deltas, encode_deltas, iou
-from mmnas_tf.tasks.base import Recipe, SourceFlag, SourceFlagError, Task, replica_sum
+from mmnas_tf.tasks.base import (
+    Annotation,
+    Recipe,
+    SourceFlag,
+    SourceFlagError,
+    Task,
+    replica_sum,
+)
+from mmnas_tf.tasks.vg import converter as refcoco
+from mmnas_tf.tasks.vg.metrics import GroundingAccuracy
 
 OVERLAP_THRESHOLD = 0.5
 REGRESSION_WEIGHT = 0.5
@@ -71,6 +78,8 @@ class GroundingTask(Task):
 
     name = "vg"
     prediction_output = "box"
+    output_keys = ("box", "object_index")
+    region_weights = "region_scores"
     max_tokens = 15
     max_regions = 100
     needs_image_size = True
@@ -164,6 +173,21 @@ class GroundingTask(Task):
             "box": box,
             "object_index": ops.cast(index, "int32"),
         }
+
+    def annotate(self, outputs, index=0, answers=None):
+        """The decoded box and the region slot it came from, with that region's log-score."""
+        box = np.asarray(outputs["box"])[index].astype(np.float32)
+        chosen = int(np.asarray(outputs["object_index"])[index])
+        score = float(np.asarray(outputs["object_scores"])[index][chosen])
+        corners = ", ".join(f"{v:.1f}" for v in box)
+        line = f"box: [{corners}] (x1, y1, x2, y2 pixels; region {chosen}, log-score {score:.4f})"
+        return Annotation(lines=[line], chosen=chosen, box=box)
+
+    # ---- synthetic data --------------------------------------------------------------------------
+    def synthetic_generator(self):
+        from mmnas_tf.tasks.vg.synthetic import GENERATOR
+
+        return GENERATOR
 
     # ---- original checkpoints --------------------------------------------------------------------
     def matches_original(self, state_dict):

@@ -9,18 +9,25 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from mmnas_tf.data.converters import vqa as vqa_converter
 from mmnas_tf.data.schema import NUM_RAW_ANSWERS, Field, pad_answers
 from mmnas_tf.data.writer import ANSWERS_FILE
-from mmnas_tf.metrics.vqa import IN_VOCABULARY, VQAAccuracy, results_file_entries, vqa_accuracy
 from mmnas_tf.models import MMnasBackbone, MMnasClassifier
 from mmnas_tf.tasks.base import (
+    Annotation,
     Recipe,
     SourceFlag,
     SourceFlagError,
     Task,
     classifier_head,
     sigmoid_cross_entropy_sum,
+    text,
+)
+from mmnas_tf.tasks.vqa import converter as vqa_converter
+from mmnas_tf.tasks.vqa.metrics import (
+    IN_VOCABULARY,
+    VQAAccuracy,
+    results_file_entries,
+    vqa_accuracy,
 )
 
 TOP_K = 5
@@ -44,7 +51,9 @@ class VQATask(Task):
     recipe = Recipe(13, 1.2e-4, (10, 12), 4e-4, "mmnas_vqa.json")
     uses_answer_vocabulary = True
     prediction_output = "top_answers"
+    output_keys = ("top_answers", "top_scores")
     model_outputs = {"logits": ("k",)}
+    variable_regions = True  # bottom-up features keep 10-100 regions per image
     source_flags = (
         SourceFlag(
             "vqa", "multi_string", [],
@@ -225,6 +234,26 @@ class VQATask(Task):
         else:
             top_answers = tf.strings.as_string(top_ids)
         return {"logits": logits, "top_answers": top_answers, "top_scores": ops.sigmoid(top_logits)}
+
+    def annotate(self, outputs, index=0, answers=None):
+        """The top answers with their scores (``answers`` maps served class ids to strings)."""
+        labels = [text(a) for a in np.asarray(outputs["top_answers"])[index]]
+        if answers is not None:
+            labels = [answers[int(a)] if a.isdigit() else a for a in labels]
+        ranked = list(zip(labels, (float(s) for s in np.asarray(outputs["top_scores"])[index])))
+        return Annotation(
+            lines=[
+                f"answer: {ranked[0][0]} (score {ranked[0][1]:.4f})",
+                "top 5: " + ", ".join(f"{a} ({s:.4f})" for a, s in ranked[:TOP_K]),
+            ],
+            answers=ranked,
+        )
+
+    # ---- synthetic data --------------------------------------------------------------------------
+    def synthetic_generator(self):
+        from mmnas_tf.tasks.vqa.synthetic import GENERATOR
+
+        return GENERATOR
 
     # ---- original checkpoints --------------------------------------------------------------------
     def matches_original(self, state_dict):

@@ -24,7 +24,7 @@ class GroundingAccuracy(keras.metrics.Mean):
       name: metric name.
 
     ``update_state(gt_box [B, 4], predicted_box [B, 4])``, pixel x1y1x2y2. Predict boxes with
-    ``mmnas_tf.tasks.grounding.predict_box``.
+    ``mmnas_tf.tasks.vg.task.predict_box``.
     """
 
     def __init__(
