@@ -263,8 +263,16 @@ class SearchConfig:
             raise ValueError("search epochs and patience must be >= 0")
         if not self.arch_learning_rate > 0:
             raise ValueError("search.arch_learning_rate must be > 0")
-        if self.selection_candidates < 0 or self.selection_population < 1 or self.selection_generations < 0:  # fmt: skip
-            raise ValueError("search.selection_candidates >= 0, selection_population >= 1 and selection_generations >= 0 expected")  # fmt: skip
+        if (
+            self.selection_candidates < 0
+            or self.selection_population < 1
+            or self.selection_generations < 0
+        ):
+            raise ValueError(
+                "search.selection_candidates >= 0 (0 = 5% of the space), selection_population >= 1 "
+                f"and selection_generations >= 0 expected; got {self.selection_candidates}, "
+                f"{self.selection_population}, {self.selection_generations}"
+            )
         if not (0 <= self.arch_beta_1 < 1 and 0 <= self.arch_beta_2 < 1):
             raise ValueError("search.arch_beta_1/arch_beta_2 must be in [0, 1)")
         self.weight_schedule()
