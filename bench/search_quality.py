@@ -522,10 +522,10 @@ def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_
     for name in estimators:
         if not get_estimator(recipes.get_recipe(name).search["estimator"]).learns_theta:
             continue  # no theta: its architecture is chosen after training
-        result = run_search(
+        run = run_search(
             data_dir, table["protocol"], table["space"], name, 0, settings, theta_every=every
         )
-        found, minutes, details = result["pick"], result["cpu_minutes"], result["details"]
+        found, minutes, details = run["pick"], run["cpu_minutes"], run["details"]
         path = os.path.join(out_dir, f"theta_{name}")
         tables.write_json(path + ".json", details["theta_history"])
         viz.plot_theta_history(
