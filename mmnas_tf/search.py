@@ -84,14 +84,20 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
-def main(argv: Sequence[str]) -> dict:
-    """Searches; returns the JSON state (history, early-stop counter)."""
-    fv = cli.parse(define_flags, argv)
+def experiment_from_flags(fv: flags.FlagValues):
+    """The experiment of ``--config``, through the recipe ``--recipe``, then ``--override`` and
+    the flags that override single fields."""
     flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [
         (f, k) for f, _, k, _ in OVERRIDE_FLAGS
     ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
-    exp = cli.experiment_from_flags(fv, extra, recipes.get_recipe(fv.recipe).apply)
+    return cli.experiment_from_flags(fv, extra, recipes.get_recipe(fv.recipe).apply)
+
+
+def main(argv: Sequence[str]) -> dict:
+    """Searches; returns the JSON state (history, early-stop counter)."""
+    fv = cli.parse(define_flags, argv)
+    exp = experiment_from_flags(fv)
     return search(
         exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps,
         fv.dtype_policy,

@@ -108,6 +108,22 @@ def test_the_default_recipe_is_what_every_named_experiment_searches():
         bad.apply(get_experiment("vqa_tiny"))
 
 
+def test_the_search_flags_apply_the_recipe_then_the_overrides():
+    from mmnas_tf import cli, search
+    from mmnas_tf.experiments import get_experiment
+
+    def exp(*flags):
+        fv = cli.parse(
+            search.define_flags, ["search", "--config=vqa_tiny", "--model_dir=x", *flags]
+        )
+        return search.experiment_from_flags(fv)
+
+    assert exp() == get_experiment("vqa_tiny")  # the default recipe
+    s = exp("--recipe=uniform", "--estimator=gumbel", "--override=search.prior_logit=0.5").search
+    assert (s.estimator, s.prior_logit, s.weight_learning_rate) == ("gumbel", 0.5, 1e-3)
+    assert exp("--estimator=gumbel_selection").search.estimator == "gumbel_selection"
+
+
 @pytest.fixture(scope="module")
 def vqa_data(tmp_path_factory):
     from mmnas_tf.synthbench import benchmark
