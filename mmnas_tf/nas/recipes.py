@@ -1,15 +1,16 @@
 """Named search recipes: everything about HOW a search runs that is not the data, the model sizes or
 the task (pure Python: the flags and the benchmarks read them without importing TensorFlow).
 
-A recipe fixes the estimator, the warm-up mode and prior, the temperature schedule, the learning
-rates and betas, u, the selection step's size and, where it says so, the weight learning rate and
-the epochs. ``python -m mmnas_tf.search`` runs :data:`DEFAULT_RECIPE` unless told ``--recipe``;
+A recipe fixes the estimator, the warm-up mode and prior, the temperature schedule, the theta
+learning rate and betas, u, the selection step's size and, where it says so, the weight learning
+rate and its warm-up. The budget (epochs, cycles per epoch) is the caller's: the experiment's for
+``python -m mmnas_tf.search``, 600 + 200 cycles for the benchmark. ``python -m mmnas_tf.search`` runs :data:`DEFAULT_RECIPE` unless told ``--recipe``;
 its flags override single fields afterwards. ``bench/search_quality.py`` scores recipes by name,
 the default among them, through the same search function.
 
-The default recipe leaves the weight learning rate, its warm-up and the epochs to the experiment
-(they depend on the task and on the model's size: ITM searches at 1e-4, the tiny configs for two
-epochs); the benchmark's recipes fix them, since the benchmark's data and model are its own.
+The default recipe leaves the weight learning rate and its warm-up to the experiment (they depend
+on the task: ITM searches at 1e-4); the benchmark's recipes fix them (1e-3, constant), since the
+benchmark's data and model are its own.
 """
 
 from __future__ import annotations
