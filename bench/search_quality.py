@@ -6,18 +6,25 @@
     python -m bench.search_quality --smoke --out=/tmp/q/q.json  # CI: a 4-genotype table
         # (written next to --out as smoke_table.json), one seed per estimator, tiny sizes
 
-For each estimator (``gumbel``: every candidate in the theta step; ``gumbel_sampled``: gumbel with
-``arch_paths=sampled``; ``proxyless``; ``uniform``: uniform path sampling, then the selection step
-of ``mmnas_tf.nas.selection``) and search seed: one search of the supernet of the table's space
-with the table's model sizes, on D_m / D_a of the training split; the genotype it finds and the
-search's CPU time (this process's user + system time while it searched). For the first seed of
+For each entry, a named search recipe of ``mmnas_tf.nas.recipes`` (``gumbel``: every candidate in
+the theta step; ``gumbel_sampled``: gumbel with ``arch_paths=sampled``; ``proxyless``; ``uniform``:
+uniform path sampling, then the selection step of ``mmnas_tf.nas.selection``;
+``gumbel_selection``: gumbel, then a selection among draws from softmax(theta); and the default
+recipe, what ``python -m mmnas_tf.search`` runs without flags), and search seed: one search
+through the library's own search function (``mmnas_tf.search.search``, with hooks that feed it the
+table's data and record the result) of the supernet of the table's space with the table's model
+sizes, on D_m / D_a of the training split, for the budget :data:`SEARCH` in cycles; the genotype
+it finds and the search's CPU time (this process's user + system time while it searched). Seeds
+are paired: every recipe of a seed starts from the same initial weights and reads the same data
+order. ``gumbel`` shares each seed's search with ``gumbel_selection`` (its pick is the argmax
+before the selection step). The JSON records each entry's recipe and each search's provenance. For the first seed of
 each estimator, every genotype of the table is scored with the supernet's inherited weights on
 the table's held-out split. Every derived figure (ground truth of the picks, percentile, regret,
 Kendall tau, the random baselines, the Table 2a analogue) is computed by :func:`scoreboard` from
 the two JSON files alone.
 
-Resumable: ``--out`` is rewritten atomically after every search, a rerun skips the (estimator,
-seed) pairs already in it and refuses a file made with other search settings, another table
+Resumable: ``--out`` is rewritten atomically after every search, a rerun skips the (recipe,
+seed) pairs already in it and refuses a file made with another budget or recipes, another table
 protocol or space, or another code version. Searches run seed-major, so a partial file already
 compares every estimator; picks that a partial table does not hold yet are listed as pending.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -34,22 +42,21 @@ import tempfile
 import numpy as np
 
 from bench import search_space_table as tables
+from mmnas_tf.nas import recipes
 
-ESTIMATORS = {  # name -> (SearchModel estimator, arch_paths)
-    "gumbel": ("gumbel", "all"),
-    "gumbel_sampled": ("gumbel", "sampled"),
-    "proxyless": ("proxyless", "all"),
-    "uniform": ("uniform", "all"),
-}
-DEFAULT_ESTIMATOR = "gumbel"
+#: The scoreboard's entries: named search recipes (``mmnas_tf.nas.recipes``), the default one
+#: (what ``python -m mmnas_tf.search`` runs without flags) among them.
+DEFAULT_ESTIMATOR = recipes.DEFAULT_RECIPE
+ESTIMATORS = tuple(dict.fromkeys(
+    ("gumbel", "gumbel_sampled", "proxyless", "uniform", "gumbel_selection", DEFAULT_ESTIMATOR)
+))  # fmt: skip
 #: Op pools of the paper's Table 2a (decoder; the encoder is the table's).
 TABLE_2A_POOLS = (("GA", "FFN"), ("SA", "GA", "FFN"), ("SA", "GA", "RSA", "FFN"))
-#: Search settings (cycles of u=5 weight steps + 1 theta step; docs/search_results.md, run 3).
-SEARCH = {"warmup_cycles": 600, "search_cycles": 200, "weight_lr": 1e-3, "arch_lr": 0.1,
-          "temperature": 1.0, "weight_steps": 5, "selection_population": 16,
-          "selection_generations": 3}  # fmt: skip
-SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "selection_population": 3,
-                "selection_generations": 1}  # fmt: skip
+#: The budget of every search in cycles (u weight steps + 1 theta step; docs/search_results.md,
+#: run 3); ``search.<field>`` entries override the recipes' fields (the smoke run's selection).
+SEARCH = {"warmup_cycles": 600, "search_cycles": 200}
+SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "search.selection_population": 3,
+                "search.selection_generations": 1}  # fmt: skip
 RANDOM_DRAWS = 4000  # Monte Carlo draws of the random-search baseline (fixed seed)
 
 
@@ -202,78 +209,118 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_search(
-    data_dir, protocol, spec, estimator: str, seed: int, settings: dict, theta_every: int = 0
-):
-    """One search; returns (search model, found genotype string, CPU minutes, details). With
-    ``theta_every``, ``details["theta_history"]`` holds softmax(theta) after the warm-up and
-    after every ``theta_every`` search cycles, as ``{"epochK": {"theta": ...}}`` (K = cycles /
-    ``theta_every``; the format of a search's ``theta_history.json``); the search is the same
-    (it runs the same cycles, in chunks)."""
-    import keras
+def epochs_of(settings: dict, theta_every: int = 0) -> tuple[int, int, int]:
+    """(warm-up epochs, search epochs, cycles per epoch) of the budget in cycles: epochs of the
+    largest length dividing both phases (of ``theta_every`` cycles when recording theta). The
+    epoch length changes nothing but the per-epoch records: the cycles are one stream."""
+    w, s = settings["warmup_cycles"], settings["search_cycles"]
+    steps = theta_every or math.gcd(w, s)
+    if w % steps or s % steps:
+        raise ValueError(f"{steps} cycles per epoch must divide the warm-up ({w}) and search ({s}) cycles")  # fmt: skip
+    return w // steps, s // steps, steps
 
-    from bench.search_diagnosis import run_cycles
-    from mmnas_tf.data import pipeline, writer
-    from mmnas_tf.nas import selection
-    from mmnas_tf.nas.search_model import (
-        SearchModel,
-        cycle_dataset,
-        default_arch_optimizer,
-        default_weight_optimizer,
-    )
+
+def experiment(data_dir: str, protocol: dict, spec: dict, recipe: str, seed: int, settings: dict,
+               theta_every: int = 0):  # fmt: skip
+    """The ``vqa`` experiment with the table's supernet and data, the named search recipe, the
+    benchmark's budget and ``seed`` (data order, initial weights, architecture sampler)."""
+    import dataclasses
+
+    from mmnas_tf.experiments import get_experiment
     from mmnas_tf.synthbench import questions
-    from mmnas_tf.tasks import get_task
 
-    kind, paths = ESTIMATORS[estimator]
-    task = get_task("vqa")
+    base = get_experiment("vqa")
+    model = tables.model_config(data_dir, protocol, None, spec)
+    warmup, search, steps = epochs_of(settings, theta_every)
+    exp = dataclasses.replace(
+        base, name=f"search_quality_{recipe}", search_model=model,
+        data=dataclasses.replace(base.data, data_dir=data_dir, seed=seed, sizes_from_data=(),
+                                 num_answers=len(questions.ANSWERS)),
+        train=dataclasses.replace(base.train, steps_per_epoch=steps, clip_norm=1.0,
+                                  checkpoint_every_steps=0, max_to_keep=1),
+    )  # fmt: skip
+    exp = recipes.get_recipe(recipe).apply(exp)
+    overrides = {k[len("search.") :]: v for k, v in settings.items() if k.startswith("search.")}
+    search = dataclasses.replace(exp.search, warmup_epochs=warmup, search_epochs=search, **overrides)  # fmt: skip
+    return dataclasses.replace(exp, search=search).validate()
+
+
+def table_datasets(data_dir: str, protocol: dict, seed: int, steps: int):
+    """``SearchHooks.datasets`` of the table's data: D_m / D_a of its training split, repeated and
+    shuffled with ``seed`` / ``seed + 7919``, one stream of cycles over every epoch (epoch e
+    starts after e x ``steps`` cycles); the evaluation reads D_a once."""
+    import dataclasses
+
+    from mmnas_tf.data import pipeline, writer
+    from mmnas_tf.nas.search_model import cycle_dataset
+
     manifest = writer.load_manifest(data_dir)
-    keras.utils.set_random_seed(seed)
-    model = task.build_model(
-        tables.model_config(data_dir, protocol, None, spec), num_answers=len(questions.ANSWERS)
-    )
-    sm = SearchModel(task, model, estimator=kind, weight_steps=settings["weight_steps"],
-                     warmup="uniform", seed=seed, arch_paths=paths)  # fmt: skip
-    sm.compile(default_weight_optimizer(settings["weight_lr"]), default_arch_optimizer(settings["arch_lr"]))  # fmt: skip
 
     def subset(name, s, repeat=True):
         cfg = tables._pipeline_config(protocol, manifest, True, seed=s, subset=name)
         if not repeat:
-            import dataclasses
-
             cfg = dataclasses.replace(cfg, repeat=False)
         return pipeline.Pipeline(data_dir, "train", cfg).dataset()
 
+    def datasets(exp, num_answers):
+        u = exp.search.weight_steps_per_arch_step
+
+        def cycles_fn(epoch):
+            stream = cycle_dataset(subset("dm", seed), subset("da", seed + 7919), u)
+            return stream.skip(epoch * steps)
+
+        return cycles_fn, lambda: subset("da", seed, repeat=False)
+
+    return datasets
+
+
+def run_search(data_dir, protocol, spec, recipe: str, seed: int, settings: dict,
+               theta_every: int = 0, model_dir: str | None = None) -> dict:  # fmt: skip
+    """One search of the named recipe through the library's search function
+    (``mmnas_tf.search.search``, the code path of ``python -m mmnas_tf.search``). Returns
+    ``{"model", "pick", "cpu_minutes", "details"}``; with a selection step also ``"argmax"``
+    and ``"argmax_cpu_minutes"`` (the theta search's own pick and cost, before the selection).
+    With ``theta_every``, ``details["theta_history"]`` holds softmax(theta) after the warm-up
+    and after every ``theta_every`` search cycles, as ``{"epochK": {"theta": ...}}`` (K = search
+    cycles / ``theta_every``); the search is the same (the same stream of cycles)."""
+    from mmnas_tf import search as driver
+
+    exp = experiment(data_dir, protocol, spec, recipe, seed, settings, theta_every)
+    steps = exp.train.steps_per_epoch
+    out: dict = {"details": {}}
     cpu0 = _cpu_seconds()
-    cycles = iter(cycle_dataset(subset("dm", seed), subset("da", seed + 7919), settings["weight_steps"]))  # fmt: skip
-    sm.set_state("warmup", settings["temperature"])
-    warmup = settings["warmup_cycles"] + (settings["search_cycles"] if kind == "uniform" else 0)
-    run_cycles(sm, cycles, warmup)
-    details = {}
-    if kind == "uniform":
-        batches = list(subset("da", seed, repeat=False))
-        result = selection.select(
-            sm, batches, population=settings["selection_population"],
-            generations=settings["selection_generations"], seed=seed,
-        )  # fmt: skip
-        found = result["genotype"]
-        details["selection_candidates"] = [
-            {k: c[k] for k in ("genotype", "score", "generation")} for c in result["candidates"]
-        ]
-    else:
-        sm.set_state("search", settings["temperature"])
-        if theta_every:
-            history, done = {"epoch0": {"theta": sm.theta_table()}}, 0
-            while done < settings["search_cycles"]:
-                chunk = min(theta_every, settings["search_cycles"] - done)
-                run_cycles(sm, cycles, chunk)
-                done += chunk
-                history[f"epoch{-(-done // theta_every)}"] = {"theta": sm.theta_table()}
-            details["theta_history"] = history
-        else:
-            run_cycles(sm, cycles, settings["search_cycles"])
-        found = str(sm.genotype())  # the string carries no head size
-        details["theta"] = sm.theta_table()
-    return sm, found, (_cpu_seconds() - cpu0) / 60, details
+
+    def before_selection(sm, status):
+        out["argmax"] = str(sm.genotype())
+        out["argmax_cpu_minutes"] = (_cpu_seconds() - cpu0) / 60
+        if sm.gradient_estimator.learns_theta:
+            out["details"]["theta"] = sm.theta_table()
+
+    def searched(sm, status):
+        out["model"], out["status"] = sm, status
+        out["pick"] = status["selection"]["genotype"] if "selection" in status else str(sm.genotype())  # fmt: skip
+        if "selection" in status:
+            out["details"]["selection_candidates"] = [
+                {k: c[k] for k in ("genotype", "score", "generation")}
+                for c in status["selection"]["candidates"]
+            ]
+        if sm.gradient_estimator.learns_theta:
+            out["details"]["theta"] = sm.theta_table()
+
+    hooks = driver.SearchHooks(
+        datasets=table_datasets(data_dir, protocol, seed, steps),
+        before_selection=before_selection, searched=searched,
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="mmnas_quality_search_") as tmp:
+        driver.search(exp, model_dir or tmp, tensorboard=False, dtype_policy="float32", hooks=hooks)  # fmt: skip
+    out["cpu_minutes"] = (_cpu_seconds() - cpu0) / 60
+    if theta_every:
+        history, warmup = out["status"]["history"], exp.search.warmup_epochs
+        out["details"]["theta_history"] = {
+            f"epoch{int(k[5:]) - warmup}": {"theta": v["theta"]}
+            for k, v in history.items() if int(k[5:]) >= warmup
+        }  # fmt: skip
+    return out
 
 
 def supernet_scores(sm, batches, families, spec) -> dict[str, float]:
@@ -284,50 +331,90 @@ def supernet_scores(sm, batches, families, spec) -> dict[str, float]:
     }
 
 
+#: A scoreboard entry that shares each seed's search with another: (entry, the recipe whose run
+#: gives it, the key of that run's result holding its pick). ``gumbel``'s pick is the argmax of
+#: ``gumbel_selection``'s theta search (the same search: same recipe but for the selection step).
+SHARED = {"gumbel": ("gumbel_selection", "argmax")}
+
+
+def _add(quality: dict, name: str, seed: int, pick: str, minutes: float, details: dict,
+         supernet, prov: dict) -> None:  # fmt: skip
+    entry = quality["estimators"].setdefault(
+        name, {"picks": [], "cpu_minutes": [], "seeds": [], "details": [], "provenance": []}
+    )
+    entry["picks"].append(pick)
+    entry["cpu_minutes"].append(round(minutes, 3))
+    entry["seeds"].append(seed)
+    entry["details"].append(details)
+    entry.setdefault("provenance", []).append(prov)
+    entry["recipe"] = recipes.get_recipe(name).to_json()
+    if "supernet" not in entry:
+        entry["supernet"] = supernet()
+
+
+def run_provenance(quality: dict, data_dir: str) -> dict:
+    """This process's provenance (``bench.search_space_table.provenance``), its CPU flags kept
+    once in ``quality["cpu_flags"]`` under their id."""
+    prov = tables.provenance(data_dir)
+    key = tables.flags_id(prov["cpu_flags"])
+    quality.setdefault("cpu_flags", {})[key] = prov["cpu_flags"]
+    return {**prov, "cpu_flags": key}
+
+
 def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, log=print,
             pool_searches: bool = True, out: str | None = None, quality: dict | None = None) -> dict:  # fmt: skip
     """Runs every search of the scoreboard not yet in ``quality``; returns the
-    ``search_quality.json`` content. Seed-major (seed 0 of every estimator first), so a partial
-    file already compares every estimator. With ``out``, the file is rewritten atomically after
+    ``search_quality.json`` content. Seed-major (seed 0 of every recipe first), so a partial
+    file already compares every recipe; every recipe of a seed starts from the same initial
+    weights and reads the same data order. With ``out``, the file is rewritten atomically after
     every search and a rerun resumes where it stopped."""
     protocol, spec = table["protocol"], table["space"]
     tables.prepare_data(data_dir, protocol)
     batches, families = tables.eval_batches(data_dir, protocol), table["families"]
-    quality = quality or {"default_estimator": DEFAULT_ESTIMATOR, "search": settings, "estimators": {}}  # fmt: skip
+    quality = quality or {"default_estimator": DEFAULT_ESTIMATOR, "estimators": {}}
     save = (lambda: tables.write_json(out, quality)) if out else (lambda: None)
+    prov = run_provenance(quality, data_dir)
+
+    def done(name, seed):
+        return seed in quality["estimators"].get(name, {}).get("seeds", [])
+
     for seed in range(seeds):
         for name in estimators:
-            entry = quality["estimators"].get(name)
-            if entry is not None and seed in entry["seeds"]:
+            if done(name, seed):
                 continue
-            sm, found, minutes, details = run_search(data_dir, protocol, spec, name, seed, settings)
-            if entry is None:
-                entry = {"picks": [], "cpu_minutes": [], "seeds": [], "details": []}
-            entry["picks"].append(found)
-            entry["cpu_minutes"].append(round(minutes, 3))
-            entry["seeds"].append(seed)
-            entry["details"].append(details)
-            if "supernet" not in entry:
-                entry["supernet"] = supernet_scores(sm, batches, families, spec)
-            quality["estimators"][name] = entry
+            shared = SHARED.get(name)
+            if shared and shared[0] in estimators:
+                continue  # recorded with the run it shares
+            result = run_search(data_dir, protocol, spec, name, seed, settings)
+            sm = result["model"]
+
+            def supernet(sm=sm):
+                return supernet_scores(sm, batches, families, spec)
+
+            _add(quality, name, seed, result["pick"], result["cpu_minutes"], result["details"], supernet, prov)  # fmt: skip
+            log(f"{name} seed {seed}: {result['pick']} ({result['cpu_minutes']:.2f} CPU-min)")
+            for other, (source, key) in SHARED.items():
+                if source == name and other in estimators and not done(other, seed):
+                    details = {"theta": result["details"].get("theta"), "shared_with": name}
+                    _add(quality, other, seed, result[key], result["argmax_cpu_minutes"], details, supernet, prov)  # fmt: skip
+                    log(f"{other} seed {seed}: {result[key]} (the search of {name})")
             save()
-            log(f"{name} seed {seed}: {found} ({minutes:.2f} CPU-min)")
-    if pool_searches:  # Table 2a: the default estimator over the smaller pools
+    if pool_searches:  # Table 2a: the default recipe over the smaller pools
         encoder, full, n = tables.stage_pools(spec)
-        done = quality.setdefault("pool_searches", {})
+        done_pools = quality.setdefault("pool_searches", {})
         for pool in TABLE_2A_POOLS:
             if set(pool) < set(full) and len(pool) > 1:
                 sub = {"encoder": spec["encoder"], "decoder": [list(pool)] * n}
-                picks = done.setdefault(" ".join(pool), [])
+                picks = done_pools.setdefault(" ".join(pool), [])
                 for s in range(len(picks), seeds):
-                    picks.append(run_search(data_dir, protocol, sub, DEFAULT_ESTIMATOR, s, settings)[1])  # fmt: skip
+                    picks.append(run_search(data_dir, protocol, sub, quality["default_estimator"], s, settings)["pick"])  # fmt: skip
                     save()
                     log(f"pool {pool} seed {s}: {picks[-1]}")
     return quality
 
 
 #: What a resumed run must share with the file it continues.
-PINNED = ("search", "table_protocol", "table_space", "code_version")
+PINNED = ("search", "recipes", "table_protocol", "table_space", "code_version")
 
 
 def resume(path: str, pinned: dict) -> dict | None:
@@ -402,7 +489,8 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.hist(list(means.values()), bins=min(24, max(len(means) // 2, 4)), color="#c6dbef",
             edgecolor="#4a6fa5", label=f"table ({len(means)} genotypes)")  # fmt: skip
-    colours = {"gumbel": "#d62728", "gumbel_sampled": "#ff7f0e", "proxyless": "#2ca02c", "uniform": "#9467bd"}  # fmt: skip
+    colours = {"gumbel": "#d62728", "gumbel_sampled": "#ff7f0e", "proxyless": "#2ca02c", "uniform": "#9467bd",
+               "gumbel_selection": "#8c564b", "gumbel_prior": "#17becf"}  # fmt: skip
     top = ax.get_ylim()[1]
     for k, (name, e) in enumerate(quality["estimators"].items()):
         xs = [means[g] for g in e["picks"] if g in means]
@@ -426,16 +514,18 @@ def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_
     with the same code its pick equals the one in ``quality`` (when given; a difference is
     printed)."""
     from mmnas_tf import viz
+    from mmnas_tf.nas.estimators import get_estimator
 
     tables.prepare_data(data_dir, table["protocol"])
     os.makedirs(out_dir, exist_ok=True)
     result = {}
     for name in estimators:
-        if name == "uniform":
+        if not get_estimator(recipes.get_recipe(name).search["estimator"]).learns_theta:
             continue  # no theta: its architecture is chosen after training
-        _, found, minutes, details = run_search(
+        run = run_search(
             data_dir, table["protocol"], table["space"], name, 0, settings, theta_every=every
         )
+        found, minutes, details = run["pick"], run["cpu_minutes"], run["details"]
         path = os.path.join(out_dir, f"theta_{name}")
         tables.write_json(path + ".json", details["theta_history"])
         viz.plot_theta_history(
@@ -472,8 +562,7 @@ def main(argv: list[str]) -> int:
     settings = dict(SEARCH)
     estimators = args.estimators.split(",")
     for name in estimators:
-        if name not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {name!r}; accepted: {', '.join(ESTIMATORS)}")
+        recipes.get_recipe(name)  # ValueError naming the accepted recipes
     tmp = None
     if args.smoke:
         tmp = tempfile.TemporaryDirectory(prefix="mmnas_quality_")
@@ -496,8 +585,9 @@ def main(argv: list[str]) -> int:
     if args.score_only:
         quality = tables.load_table(args.out)
     else:
-        pinned = {"search": settings, "table_protocol": table["protocol"],
-                  "table_space": table["space"], "code_version": tables.code_version()}  # fmt: skip
+        pinned = {"search": settings, "recipes": {n: recipes.get_recipe(n).to_json() for n in ESTIMATORS},
+                  "table_protocol": table["protocol"], "table_space": table["space"],
+                  "code_version": tables.code_version()}  # fmt: skip
         quality = resume(args.out, pinned) if not args.smoke else None
         if quality is None:
             quality = {"default_estimator": DEFAULT_ESTIMATOR, "estimators": {}, **pinned,

@@ -20,14 +20,15 @@ WEIGHT_STEPS = 5
 #: the gumbel cycle's 5 weight steps alone (the same compiled cycle in the warm-up phase, where
 #: the theta step is skipped): splits the cycle's cost into weight steps and theta step
 SPLIT = "gumbel_weight_steps"
-#: measured variant -> (estimator, arch_paths): ``gumbel`` is the default search (its theta step
-#: computes every candidate); ``gumbel_sampled`` runs only the sampled op in the theta step too.
-ESTIMATORS = {
-    "gumbel": ("gumbel", "all"),
-    "gumbel_sampled": ("gumbel", "sampled"),
-    "proxyless": ("proxyless", "all"),
-    "uniform": ("uniform", "all"),
-}
+
+
+def variants() -> dict[str, tuple[str, str]]:
+    """measured variant -> (estimator, arch_paths): every registered estimator
+    (``mmnas_tf.nas.estimators``; its theta step computes every candidate) and ``gumbel_sampled``
+    (only the sampled op in the theta step too)."""
+    from mmnas_tf.nas.estimators import estimator_names
+
+    return {**{name: (name, "all") for name in estimator_names()}, "gumbel_sampled": ("gumbel", "sampled")}  # fmt: skip
 
 
 def _stack_cycle(batches: list[tuple[dict, dict]]):
@@ -40,7 +41,7 @@ def _stack_cycle(batches: list[tuple[dict, dict]]):
 def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = None):
     """``(size, batch, one_fixed_cycle, {estimator: one_search_cycle}, fixed_variant,
     fixed_counter)``: callables that run 6 fixed-network training steps and one search cycle of
-    each of ``estimators`` (keys of :data:`ESTIMATORS`; d=256 supernet; smoke: a 2-slot one) on
+    each of ``estimators`` (keys of :func:`variants`; d=256 supernet; smoke: a 2-slot one) on
     the same pre-made batches."""
     from mmnas_tf.engine import optimizers as engine_optimizers
     from mmnas_tf.nas.search_model import SearchModel
@@ -67,7 +68,7 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
     supernet = task.build_model(supernet_config, size.num_answers)
     searches, models = {}, {}
     for estimator in estimators:
-        kind, paths = ESTIMATORS[estimator]
+        kind, paths = variants()[estimator]
         search = SearchModel(
             task, supernet, estimator=kind, weight_steps=WEIGHT_STEPS, arch_paths=paths
         )
@@ -110,7 +111,11 @@ def run_search(
     from mmnas_tf.engine import optimizers as engine_optimizers
 
     rounds = rounds or (1 if smoke else 6)
-    estimators = tuple(e for e in ESTIMATORS if e in estimators)
+    known = variants()
+    unknown = sorted(set(estimators) - set(known))
+    if unknown:
+        raise ValueError(f"unknown search estimators {unknown}; accepted: {', '.join(known)}")
+    estimators = tuple(e for e in known if e in estimators)
     size, batch, one_fixed_cycle, cycles, fixed_variant, fixed_counter = build_cycles(
         smoke, estimators, batch
     )
@@ -146,7 +151,7 @@ def run_search(
         "split": _split(times) if SPLIT in times else None,
         "skipped_estimators": {
             e: "not asked (--search_estimators): a first call costs ~4 min at d=256"
-            for e in ESTIMATORS
+            for e in known
             if e not in estimators
         },
         "fixed_traces": fixed_counter["traces"],

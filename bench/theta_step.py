@@ -18,29 +18,11 @@ import dataclasses
 from bench.common import load_average, peak_rss_mb, summary, timed
 
 
-def where_form_call(current):
-    """``MixedOp.call`` computing the all-paths output the old way (for tracing the reference)."""
-    import tensorflow as tf
-
-    def call(self, y, context, training=None, choice=None, all_paths=False):
-        if choice is None or len(choice.shape) == 0 or not tf.get_static_value(all_paths):
-            return current(self, y, context, training, choice, all_paths)
-        gate = tf.cast(choice, y.dtype)
-        index, total = tf.argmax(gate), 0.0
-        for j, op in enumerate(self.candidate_ops):
-            out = op(y, context, training=training)
-            total = total + gate[j] * tf.where(tf.equal(index, j), out, tf.stop_gradient(out))
-        return total
-
-    return call
-
-
 def run_theta_step(smoke: bool, rounds: int = 7) -> dict:
     import numpy as np
     import tensorflow as tf
 
     from bench.model_step import PAPER, SMOKE, make_batch
-    from mmnas_tf.layers.mixed_op import MixedOp
     from mmnas_tf.nas import estimators as est
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.tasks import get_task
@@ -54,15 +36,16 @@ def run_theta_step(smoke: bool, rounds: int = 7) -> dict:
     task = get_task("vqa")
     config = dataclasses.replace(size.model_config(task), genotype=None)
     search = SearchModel(task, task.build_model(config, size.num_answers), estimator="gumbel")
+    search.set_state("search", temperature=1.0)
     inputs, targets = make_batch(size, batch, np.random.default_rng(5))
 
-    def make(all_paths):
+    def make(all_paths, form="forward_only"):
         @tf.function
         def grads(noise):
+            search.set_all_paths_form(form)  # read while tracing
             watched = [v.value for v in search.arch_variables]
             with tf.GradientTape() as tape:
-                gates = est.straight_through_gates("gumbel", watched, noise, 1.0)
-                loss = search._loss(inputs, targets, search._arch(gates, all_paths=all_paths))
+                loss = search.theta_loss(inputs, targets, watched, noise, all_paths=all_paths)
             return tape.gradient(loss, watched)
 
         return grads
@@ -72,13 +55,8 @@ def run_theta_step(smoke: bool, rounds: int = 7) -> dict:
     ]
     forms = {"forward_only": make(True), "sampled": make(False)}
     first = {k: timed(lambda f=f: f(noises[0])[0].numpy()) for k, f in forms.items()}
-    current = MixedOp.call
-    MixedOp.call = where_form_call(current)
-    try:
-        forms["where"] = make(True)
-        first["where"] = timed(lambda: forms["where"](noises[0])[0].numpy())
-    finally:
-        MixedOp.call = current
+    forms["where"] = make(True, "where")
+    first["where"] = timed(lambda: forms["where"](noises[0])[0].numpy())
     times: dict[str, list[float]] = {k: [] for k in forms}
     for r in range(rounds):
         for name, fn in forms.items():

@@ -99,15 +99,18 @@ def define_experiment_flags(
     flags.mark_flag_as_required("config", flag_values=fv)
 
 
-def experiment_from_flags(fv: flags.FlagValues, extra: Sequence[str] = ()) -> ExperimentConfig:
-    """The experiment named by --config with --override, --data_dir, --seed and ``extra``
-    overrides applied (validated)."""
+def experiment_from_flags(
+    fv: flags.FlagValues, extra: Sequence[str] = (), prepare=None
+) -> ExperimentConfig:
+    """The experiment named by --config, through ``prepare(exp) -> exp`` when given (e.g. a search
+    recipe), with --override, --data_dir, --seed and ``extra`` overrides applied (validated)."""
     overrides = split_overrides(fv.override) + list(extra)
     if fv.data_dir:
         overrides.append(f"data.data_dir={fv.data_dir}")
     if fv.seed is not None:
         overrides.append(f"data.seed={fv.seed}")
-    return apply_overrides(get_experiment(fv.config), overrides)
+    exp = get_experiment(fv.config)
+    return apply_overrides(prepare(exp) if prepare else exp, overrides)
 
 
 def flag_overrides(fv: flags.FlagValues, pairs: Sequence[tuple[str, str]]) -> list[str]:

@@ -201,6 +201,10 @@ class SearchConfig:
       early_stop_patience: stop when the genotype has not changed for this many epochs (0 = never,
         as the original).
       prior_logit: initial theta of the MCAN-like prior ops (+1 in the original; 0 = uniform).
+      selection_candidates: genotypes a theta search's selection step scores (``gumbel_selection``;
+        0 = 5% of the space, at least the argmax).
+      selection_population / selection_generations: the evolutionary selection step after a
+        ``uniform`` search (16, 3).
     """
 
     weight_learning_rate: float = 4e-4
@@ -216,6 +220,9 @@ class SearchConfig:
     temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
     early_stop_patience: int = 0
     prior_logit: float = 1.0
+    selection_candidates: int = 0
+    selection_population: int = 16
+    selection_generations: int = 3
 
     def weight_schedule(self) -> EpochSchedule:
         return EpochSchedule(self.weight_learning_rate, self.warmup)
@@ -231,6 +238,16 @@ class SearchConfig:
             raise ValueError("search epochs and patience must be >= 0")
         if not self.arch_learning_rate > 0:
             raise ValueError("search.arch_learning_rate must be > 0")
+        if (
+            self.selection_candidates < 0
+            or self.selection_population < 1
+            or self.selection_generations < 0
+        ):
+            raise ValueError(
+                "search.selection_candidates >= 0 (0 = 5% of the space), selection_population >= 1 "
+                f"and selection_generations >= 0 expected; got {self.selection_candidates}, "
+                f"{self.selection_population}, {self.selection_generations}"
+            )
         if not (0 <= self.arch_beta_1 < 1 and 0 <= self.arch_beta_2 < 1):
             raise ValueError("search.arch_beta_1/arch_beta_2 must be in [0, 1)")
         self.weight_schedule()

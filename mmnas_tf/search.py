@@ -3,23 +3,29 @@
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 
+Runs the search recipe ``--recipe`` (default ``mmnas_tf.nas.recipes.DEFAULT_RECIPE``; the flags
+below override single fields of it).
+
 Writes MODEL_DIR/genotypes.json (the original's ``{"epochK": {"enc": ..., "dec": ...}}``, readable
 by ``--genotype`` of ``mmnas_tf.train``), MODEL_DIR/theta_history.json (softmax(theta) per block and
 the evaluation of the argmax architecture on D_a, per epoch), checkpoints and TensorBoard events
-(entropies, genotype text, theta heatmap); with ``--estimator=uniform`` also
-MODEL_DIR/selection.json (the genotype chosen by scoring candidates with the supernet's inherited
-weights on D_a, and every candidate; genotypes.json then ends with it). Restarting the same command continues from the latest
+(entropies, genotype text, theta heatmap); with an estimator that ends with a selection step
+(``uniform``, ``gumbel_selection``) also MODEL_DIR/selection.json (the genotype chosen by scoring
+candidates with the supernet's inherited weights on D_a, and every candidate; genotypes.json then
+ends with it). Restarting the same command continues from the latest
 checkpoint and ends with the same genotype and weights as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from absl import flags
 
 from mmnas_tf import cli, precision
+from mmnas_tf.nas import recipes
 from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
 #: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
@@ -47,7 +53,14 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_enum(
         "estimator", None, list(ESTIMATORS),
         "Overrides search.estimator: gumbel (straight-through Gumbel-softmax), proxyless (the "
-        "original's binary gates), uniform (random paths, weights only).",
+        "original's binary gates), uniform (random paths, weights only, then a selection step), "
+        "gumbel_selection (gumbel, then a selection step).",
+        flag_values=fv,
+    )  # fmt: skip
+    flags.DEFINE_enum(
+        "recipe", recipes.DEFAULT_RECIPE, recipes.recipe_names(),
+        "The search recipe (mmnas_tf.nas.recipes) applied to the experiment before --override "
+        "and the flags below.",
         flag_values=fv,
     )  # fmt: skip
     flags.DEFINE_enum(
@@ -72,18 +85,42 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.mark_flag_as_required("model_dir", flag_values=fv)
 
 
-def main(argv: Sequence[str]) -> dict:
-    """Searches; returns the JSON state (history, early-stop counter)."""
-    fv = cli.parse(define_flags, argv)
+def experiment_from_flags(fv: flags.FlagValues):
+    """The experiment of ``--config``, through the recipe ``--recipe``, then ``--override`` and
+    the flags that override single fields."""
     flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [
         (f, k) for f, _, k, _ in OVERRIDE_FLAGS
     ]
     extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
-    exp = cli.experiment_from_flags(fv, extra)
+    return cli.experiment_from_flags(fv, extra, recipes.get_recipe(fv.recipe).apply)
+
+
+def main(argv: Sequence[str]) -> dict:
+    """Searches; returns the JSON state (history, early-stop counter)."""
+    fv = cli.parse(define_flags, argv)
+    exp = experiment_from_flags(fv)
     return search(
         exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps,
         fv.dtype_policy,
     )  # fmt: skip
+
+
+@dataclasses.dataclass
+class SearchHooks:
+    """What a caller of :func:`search` (a benchmark) may plug in; every field is optional.
+
+    Attributes:
+      datasets: ``fn(exp, num_answers) -> (cycles_fn, eval_fn)`` in place of
+        :func:`search_datasets` (e.g. a benchmark's own D_m / D_a of its generated data).
+      before_selection: ``fn(search_model, status)`` after the last search epoch, before an
+        estimator's selection step (e.g. to record the argmax or the CPU time of the theta search).
+      searched: ``fn(search_model, status)`` at the end (e.g. to score genotypes with the
+        supernet's inherited weights).
+    """
+
+    datasets: Callable | None = None
+    before_selection: Callable | None = None
+    searched: Callable | None = None
 
 
 def search(
@@ -94,18 +131,22 @@ def search(
     tensorboard: bool = True,
     profile_steps: str = "",
     dtype_policy: str = "auto",
+    hooks: SearchHooks | None = None,
 ) -> dict:
     """The driver body: ``exp`` is a validated ``ExperimentConfig``; ``dtype_policy`` as
-    ``--dtype_policy`` (sets the process's Keras policy, :func:`mmnas_tf.precision.apply`)."""
+    ``--dtype_policy`` (sets the process's Keras policy, :func:`mmnas_tf.precision.apply`);
+    ``hooks`` (:class:`SearchHooks`) for callers that record more."""
     import keras
 
     from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import make_strategy, needs_distribution
+    from mmnas_tf.nas.estimators import get_estimator
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
     from mmnas_tf.runs import load_embeddings, resolve_experiment, say_sizes
     from mmnas_tf.tasks import get_task
 
+    caller = hooks or SearchHooks()
     if not exp.data.data_dir:
         raise ValueError(
             "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
@@ -142,16 +183,20 @@ def search(
         callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
-    cycles_fn, eval_fn = search_datasets(exp, num_answers)
+    cycles_fn, eval_fn = (caller.datasets or search_datasets)(exp, num_answers)
     status = searcher.run(cycles_fn, eval_fn)
-    if s.estimator == "uniform":  # theta never moved: choose by inherited-weight D_a scores
+    estimator = get_estimator(s.estimator)
+    if estimator.ends_with_selection:  # choose by inherited-weight D_a scores
         from mmnas_tf.nas import selection
 
+        if caller.before_selection:
+            caller.before_selection(search_model, status)
         batches = list(eval_fn())
-        status = selection.select_and_write(
-            search_model, batches, model_dir, status, seed=exp.data.seed
-        )
-        print(f"uniform: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
+        result = estimator.select(search_model, batches, exp.data.seed, s)
+        status = selection.select_and_write(search_model, batches, model_dir, status, result)
+        print(f"{s.estimator}: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
+    if caller.searched:
+        caller.searched(search_model, status)
     return status
 
 

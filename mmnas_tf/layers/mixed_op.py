@@ -43,6 +43,11 @@ class MixedOp(keras.layers.Layer):
         the others forward only (each under a ``cond`` on j != k): no backward pass through a
         candidate whose output only meets the gradient in an inner product.
 
+    Attribute ``all_paths_form`` (read when a call is traced): ``"forward_only"`` (default, above)
+    or ``"where"``, the reference form ``sum_j gate_j where(j == k, o_j, stop_gradient(o_j))``
+    whose graph runs every candidate's backward pass (on zeros for j != k): the same value and
+    gradients, kept for tests and benchmarks (``SearchModel.set_all_paths_form``).
+
     Example::
 
         mixed = MixedOp(("SA", "FFN"), hidden_size=32, num_heads=4, ffn_size=64)
@@ -76,6 +81,7 @@ class MixedOp(keras.layers.Layer):
             make_op(op, hidden_size, num_heads, ffn_size, dropout, name=op)
             for op in self.candidates
         ]
+        self.all_paths_form = "forward_only"
 
     def build(self, y_shape, context_shape=None):
         for op in self.candidate_ops:
@@ -107,6 +113,14 @@ class MixedOp(keras.layers.Layer):
             )
         gate = ops.cast(choice, y.dtype)
         index = ops.cast(ops.argmax(gate), "int32")
+        if _static_bool(all_paths) and self.all_paths_form == "where":
+            total = 0.0
+            for j, op in enumerate(self.candidate_ops):
+                out = op(y, context, training=training)
+                total = total + gate[j] * ops.where(
+                    ops.equal(index, j), out, ops.stop_gradient(out)
+                )
+            return total
         sampled = self._run_one(index, y, context, training) * ops.take(gate, index)
         if not _static_bool(all_paths):
             return sampled

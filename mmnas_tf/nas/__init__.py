@@ -1,9 +1,11 @@
 """Architecture search: the search model, its gradient estimators and the search loop.
 
 Modules (import the one you need; this package imports nothing itself):
-  choices       the named estimators and architecture-path modes of the search
-  estimators    the architecture-gradient estimators (gumbel, proxyless, uniform) and their seeded
-  sampling
+  choices       the names of the estimators and architecture-path modes of the search
+  estimators    the estimators as registered classes (gumbel, proxyless, uniform,
+  gumbel_selection; register_estimator adds one) and their seeded sampling
+  recipes       named search recipes (the default one that ``mmnas_tf.search`` runs)
+  selection     the selection step that ends a uniform or gumbel_selection search
   temperature   TemperatureSchedule (Gumbel-softmax temperature per epoch)
   search_model  SearchModel (alternating weight / architecture steps), cycle_dataset
   searcher      Searcher (the search loop with checkpoint and resume)

@@ -37,6 +37,7 @@ from mmnas_tf.engine.distribute import replicas_in_sync
 from mmnas_tf.engine.optimizers import fused_adam_update, global_sum_gradients, make_adam
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
+from mmnas_tf.nas.choices import check_choice
 
 PHASES = ("warmup", "search")
 
@@ -146,7 +147,8 @@ class SearchModel(keras.Model):
     Args:
       task: the ``Task`` (its ``compute_loss(model, inputs, targets, training, arch)``).
       model: the task model built by ``task.build_model(config)`` with a supernet backbone.
-      estimator: ``gumbel`` (default), ``proxyless`` or ``uniform`` (see ``estimators``).
+      estimator: the name of a registered estimator (``nas.estimators``): ``gumbel`` (default),
+        ``proxyless``, ``uniform``, ``gumbel_selection`` or one registered by the caller.
       weight_steps: u, weight steps per theta step (5).
       warmup: ``uniform`` (paper: uniform sampling) or ``prior`` (original: theta starts at
         +1 on ``prior``'s ops and -1 elsewhere; warm-up samples from softmax(theta)).
@@ -201,6 +203,8 @@ class SearchModel(keras.Model):
     ):
         super().__init__(**kwargs)
         self.estimator = est.check_choice("estimator", estimator, est.ESTIMATORS)
+        #: the registered ``nas.estimators.Estimator`` named ``estimator``
+        self.gradient_estimator = est.get_estimator(estimator)
         self.arch_paths = est.check_choice("arch_paths", arch_paths, est.ARCH_PATHS)
         self.batch_fn = batch_fn
         self.warmup = est.check_choice("warm-up mode", warmup, est.WARMUP_MODES)
@@ -279,6 +283,11 @@ class SearchModel(keras.Model):
         self.sample_counter.assign_add(1)
         return est.gumbel_noise(seed, len(self.mixed), self._noise_width)
 
+    def arch_from_choices(self, choices, all_paths: bool = False) -> dict:
+        """The ``arch`` call argument of the task model from one entry per mixed slot (an op
+        index, or a gate vector [P]); ``all_paths``: a theta step's every-candidate form."""
+        return self._arch(choices, all_paths)
+
     def _arch(self, choices, all_paths: bool = False) -> dict:
         # Keras refuses call arguments that mix tensors and Python values: fixed slots (which
         # ignore their entry) get a 0 tensor and the all-paths flag is a constant tensor.
@@ -312,11 +321,17 @@ class SearchModel(keras.Model):
             choices.append(tf.constant(block.candidates.index(op), tf.int32))
         return self._arch(choices)
 
+    def set_all_paths_form(self, form: str) -> None:
+        """How a theta step's every-candidate form is computed in every mixed slot
+        (``MixedOp.all_paths_form``: ``forward_only`` or the reference ``where``); read when the
+        step is traced, so set it before the first call."""
+        check_choice("all-paths form", form, ("forward_only", "where"))
+        for _, _, block in self.mixed:
+            block.all_paths_form = form
+
     def _uniform_sampling(self):
-        if self.estimator == "uniform":
-            return tf.constant(True)
         searching = tf.equal(tf.convert_to_tensor(self.phase), 1)
-        return tf.logical_and(tf.logical_not(searching), self.warmup == "uniform")
+        return self.gradient_estimator.uniform_sampling(searching, self.warmup)
 
     def sample_arch(self) -> dict:
         """Draws the architecture of one weight step (advances the sampler)."""
@@ -352,6 +367,17 @@ class SearchModel(keras.Model):
         return self.task.compute_loss(
             self.task_model, inputs, targets, training=training, arch=arch
         )
+
+    def theta_loss(self, inputs, targets, theta: list, noise, all_paths: bool | None = None):
+        """The loss of one theta step (dropout on) on a prepared batch: the estimator's gates
+        from ``theta`` (one tensor per mixed slot, watched by the caller's tape) and ``noise``
+        (:func:`nas.estimators.gumbel_noise`); ``all_paths`` defaults to what the estimator
+        computes under the model's ``arch_paths``. What ``train_step``'s theta step
+        differentiates, for benchmarks and tests."""
+        gates = self.gradient_estimator.gates(theta, noise, self.temperature)
+        if all_paths is None:
+            all_paths = self.gradient_estimator.all_paths(self.arch_paths)
+        return self._loss(inputs, targets, self._arch(gates, all_paths=all_paths))
 
     def _weight_step(self, dm, index, arch):
         inputs, targets = tf.nest.map_structure(lambda t: tf.gather(t, index, axis=1), dm)
@@ -390,10 +416,7 @@ class SearchModel(keras.Model):
         watched = [_tf_variable(v) for v in self.arch_variables]
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(watched)
-            gates = est.straight_through_gates(self.estimator, watched, noise, self.temperature)
-            all_paths = self.estimator == "proxyless" or self.arch_paths == "all"
-            arch = self._arch(gates, all_paths=all_paths)
-            loss = self._loss(inputs, targets, arch)
+            loss = self.theta_loss(inputs, targets, watched, noise)
         grads = tape.gradient(loss, watched)
         self.arch_optimizer.apply(grads, self.arch_variables)
         _track(self.arch_loss_tracker, loss, inputs)
@@ -408,7 +431,7 @@ class SearchModel(keras.Model):
             return (i + 1,)
 
         tf.while_loop(lambda i: i < self.weight_steps, weight_step, (tf.constant(0),))
-        if self.estimator != "uniform":
+        if self.gradient_estimator.learns_theta:
 
             def arch_step():
                 strategy.run(self._arch_step, args=(da, self._next_noise()))

@@ -1,12 +1,17 @@
-"""The selection step of single-path one-shot search (SPOS): after a supernet trained with uniform
-path sampling (``estimator="uniform"``, theta never moves), evaluate candidate genotypes with the
-INHERITED weights on D_a and keep the best.
+"""The selection step that ends a search whose estimator says so (``Estimator.ends_with_selection``):
+evaluate candidate genotypes with the supernet's INHERITED weights on D_a and keep the best.
 
-Candidates come from an evolutionary search over the supernet's slots (as SPOS does): a random
-initial population, then generations of the best ``parents`` mutated (each slot re-drawn with
-probability ``mutation``) and crossed over, every genotype evaluated at most once. With
-``generations=0`` it is plain random sampling. The score is the task metric on D_a (VQA accuracy,
-VG accuracy) where the task has one, else minus the loss per example.
+- After a supernet trained with uniform path sampling (``uniform``, single-path one-shot search,
+  SPOS; theta never moves), :func:`select`: an evolutionary search over the supernet's slots (as
+  SPOS does): a random initial population, then generations of the best ``parents`` mutated
+  (each slot re-drawn with probability ``mutation``) and crossed over, every genotype evaluated
+  at most once. With ``generations=0`` it is plain random sampling.
+- After a theta search (``gumbel_selection``), :func:`select_from_theta`: the argmax genotype and
+  genotypes drawn from the final softmax(theta) per block, by default as many as 5% of the space
+  (:func:`default_candidates`).
+
+The score is the task metric on D_a (VQA accuracy, VG accuracy) where the task has one, else minus
+the loss per example; ties go to the first evaluated candidate (the argmax, after a theta search).
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ class ArchEvaluator:
 
         def step(inputs, targets, choices):
             inputs, targets = search_model.prepare(inputs, targets)
-            arch = search_model._arch([choices[k] for k in range(len(mixed))])
+            arch = search_model.arch_from_choices([choices[k] for k in range(len(mixed))])
             outputs = search_model.task_model(inputs, training=False, arch=arch)
             loss = search_model.task.compute_loss(_Outputs(outputs), inputs, targets, False)
             task.update_metrics(self.metrics, outputs, inputs, targets)
@@ -150,16 +155,77 @@ def select(search_model, batches: list, **evolve_args) -> dict:
     }  # fmt: skip
 
 
+#: The share of the space a theta search's selection scores by default.
+SPACE_SHARE = 0.05
+
+
+def space_size(search_model) -> int:
+    """The number of genotypes of the supernet's space."""
+    return int(np.prod([len(ops) for _, _, ops in slot_pools(search_model)]))
+
+
+def default_candidates(size: int) -> int:
+    """Candidates of a theta search's selection when not set: 5% of a space of ``size``
+    genotypes, rounded down, and at least one (the argmax). 64 genotypes: 3; 1,024: 51."""
+    return max(1, int(size * SPACE_SHARE))
+
+
+def theta_draws(pools, probabilities: list, argmax: list[int], count: int, seed: int = 0) -> list:
+    """``count`` distinct op-index choices: ``argmax`` first, then draws of one op per slot from
+    ``probabilities`` (softmax(theta) per slot), duplicates drawn again (fewer when the
+    distribution cannot give more distinct ones in 100 x ``count`` draws)."""
+    if count < 1:
+        raise ValueError(f"the selection needs at least 1 candidate, got {count}")
+    rng = np.random.default_rng(seed)
+    chosen, tries = [tuple(int(c) for c in argmax)], 0
+    space = int(np.prod([len(ops) for _, _, ops in pools]))
+    while len(chosen) < min(count, space) and tries < 100 * count:
+        tries += 1
+        draw = tuple(int(rng.choice(len(p), p=np.asarray(p) / np.sum(p))) for p in probabilities)
+        if draw not in chosen:
+            chosen.append(draw)
+    return chosen
+
+
+def select_from_theta(search_model, batches: list, candidates: int = 0, seed: int = 0) -> dict:
+    """The selection after a theta search: the argmax genotype and genotypes drawn from the final
+    softmax(theta) per block (``candidates`` in all; 0: :func:`default_candidates` of the space),
+    scored on ``batches`` (D_a) with inherited weights. Returns :func:`select`'s fields plus
+    ``"argmax"``, the theta search's own pick."""
+    pools = slot_pools(search_model)
+    size = space_size(search_model)
+    count = candidates or default_candidates(size)
+    table = search_model.theta_table()
+    probabilities = [table[stage][i] for stage, i, _ in pools]
+    argmax = [int(np.argmax(p)) for p in probabilities]
+    evaluator = ArchEvaluator(search_model, batches)
+    scored = []
+    for choice in theta_draws(pools, probabilities, argmax, count, seed):
+        genotype = genotype_of(pools, choice)
+        scored.append({"genotype": str(genotype), "choice": list(choice), "generation": 0,
+                       **evaluator(genotype)})  # fmt: skip
+    best = best_candidate(scored)
+    return {
+        "genotype": best["genotype"], "best": best, "candidates": scored,
+        "argmax": str(genotype_of(pools, argmax)),
+        "settings": {"method": "theta_draws", "candidates": count, "space_size": size,
+                     "seed": seed, "batches": len(batches)},
+    }  # fmt: skip
+
+
 def select_and_write(
-    search_model, batches: list, model_dir: str, status: dict, **evolve_args
-) -> dict:
-    """The selection step at the end of a uniform search: writes ``selection.json`` (the best
-    genotype, every evaluated candidate) and makes the selected genotype the last epoch's in the
-    history files, so ``genotypes.json`` (read by ``--genotype``) ends with it. Returns the
-    status with that history and the selection under ``"selection"``."""
+    search_model, batches: list, model_dir: str, status: dict, result: dict | None = None,
+    **evolve_args,
+) -> dict:  # fmt: skip
+    """The selection step at the end of a search: writes ``selection.json`` (the best genotype,
+    every evaluated candidate) and makes the selected genotype the last epoch's in the history
+    files, so ``genotypes.json`` (read by ``--genotype``) ends with it. ``result``: a selection
+    already made (:func:`select_from_theta`, an estimator's ``select``), else :func:`select`
+    with ``evolve_args``. Returns the status with that history and the selection under
+    ``"selection"``."""
     from mmnas_tf.nas import reporting
 
-    result = select(search_model, batches, **evolve_args)
+    result = result or select(search_model, batches, **evolve_args)
     chosen = genotype_of(slot_pools(search_model), result["best"]["choice"])
     head_size = search_model.genotype().head_size  # that of the supernet
     result["selected"] = Genotype(chosen.encoder, chosen.decoder, head_size).to_original()

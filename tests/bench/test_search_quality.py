@@ -13,6 +13,7 @@ import pytest
 
 from bench import search_quality as sq
 from bench import search_space_table as tables
+from mmnas_tf.nas import recipes
 
 
 def test_kendall_tau_matches_hand_counts():
@@ -125,8 +126,19 @@ def test_smoke_scoreboard(smoke_runs):
     table = json.loads((folder / "smoke_table.json").read_text())
     names = {str(g) for g in tables.genotypes(table["space"])}
     assert set(table["genotypes"]) == names and len(names) == 4
-    assert quality["default_estimator"] == "gumbel"
+    assert quality["default_estimator"] == sq.DEFAULT_ESTIMATOR == "gumbel_prior"
     assert set(quality["estimators"]) == set(sq.ESTIMATORS)
+    # the picks of main before the search ran through the library's search function
+    before = {"gumbel": "enc[SA] dec[GA GA]", "gumbel_sampled": "enc[SA] dec[GA GA]",
+              "proxyless": "enc[SA] dec[GA GA]", "uniform": "enc[SA] dec[RSA RSA]"}  # fmt: skip
+    assert {k: quality["estimators"][k]["picks"][0] for k in before} == before
+    # gumbel is gumbel_selection's theta search, whose 4-genotype space gets 1 candidate (5%)
+    gs = quality["estimators"]["gumbel_selection"]
+    assert gs["details"][0]["theta"] == quality["estimators"]["gumbel"]["details"][0]["theta"]
+    assert [c["genotype"] for c in gs["details"][0]["selection_candidates"]] == gs["picks"]
+    for name, e in quality["estimators"].items():
+        assert e["recipe"] == recipes.get_recipe(name).to_json(), name
+        assert e["provenance"][0]["commit"] and e["provenance"][0]["tensorflow"], name
     for name, e in quality["estimators"].items():
         assert set(e["picks"]) <= names, name
         assert set(e["supernet"]) == names, name

@@ -13,8 +13,8 @@ from bench import search_space_table as tables
 
 SPACE = tables.space(("GA", "RSA"), 1)
 TABLE = {"protocol": {"eval_split": "val"}, "space": SPACE, "families": ["a"], "genotypes": {}}
-PINNED = {"search": {"x": 1}, "table_protocol": TABLE["protocol"], "table_space": SPACE,
-          "code_version": "abc"}  # fmt: skip
+PINNED = {"search": {"x": 1}, "recipes": {"gumbel": {"search": {}}},
+          "table_protocol": TABLE["protocol"], "table_space": SPACE, "code_version": "abc"}  # fmt: skip
 
 
 class _Killed(Exception):
@@ -30,9 +30,11 @@ def searches(monkeypatch):
         if calls["limit"] is not None and len(calls["runs"]) >= calls["limit"]:
             raise _Killed
         calls["runs"].append((name, seed, len(spec["decoder"][0])))
-        return None, f"pick-{name}-{seed}", 1.0, {}
+        return {"model": None, "pick": f"pick-{name}-{seed}", "cpu_minutes": 1.0, "details": {},
+                "argmax": f"argmax-{name}-{seed}", "argmax_cpu_minutes": 0.5}  # fmt: skip
 
     monkeypatch.setattr(sq, "run_search", run_search)
+    monkeypatch.setattr(sq, "run_provenance", lambda quality, data_dir: {"commit": "abc"})
     monkeypatch.setattr(sq, "supernet_scores", lambda *a: {"g": 1.0})
     monkeypatch.setattr(tables, "prepare_data", lambda *a: None)
     monkeypatch.setattr(tables, "eval_batches", lambda *a: [])
@@ -67,7 +69,12 @@ def test_resume_refuses_a_file_of_other_settings(tmp_path):
     assert sq.resume(str(out), PINNED) is None
     tables.write_json(str(out), {**PINNED, "estimators": {}})
     assert sq.resume(str(out), PINNED)["code_version"] == "abc"
-    for key, other in [("search", {"x": 2}), ("code_version", "def"), ("table_space", {})]:
+    for key, other in [
+        ("search", {"x": 2}),
+        ("recipes", {}),
+        ("code_version", "def"),
+        ("table_space", {}),
+    ]:
         with pytest.raises(ValueError, match=f"another {key}.*--out"):
             sq.resume(str(out), {**PINNED, key: other})
 
@@ -87,3 +94,22 @@ def test_partial_table_lists_pending_picks_instead_of_failing():
     board = sq.scoreboard(table, quality)
     assert board["table"]["complete"] is True
     assert board["estimators"]["gumbel"]["mean_ground_truth"] == 20.0
+
+
+def test_gumbel_shares_each_search_of_gumbel_selection(tmp_path, searches):
+    """Asked for both, each seed runs one gumbel_selection search: gumbel's pick is its argmax
+    before the selection step, at the theta search's CPU cost."""
+    quality = _run(tmp_path / "q.json", None, ("gumbel", "gumbel_selection"))
+    assert searches["runs"] == [("gumbel_selection", 0, 2), ("gumbel_selection", 1, 2)]
+    g, gs = quality["estimators"]["gumbel"], quality["estimators"]["gumbel_selection"]
+    assert g["picks"] == ["argmax-gumbel_selection-0", "argmax-gumbel_selection-1"]
+    assert gs["picks"] == ["pick-gumbel_selection-0", "pick-gumbel_selection-1"]
+    assert g["cpu_minutes"] == [0.5, 0.5] and gs["cpu_minutes"] == [1.0, 1.0]
+    assert g["seeds"] == gs["seeds"] == [0, 1]
+    assert g["recipe"]["search"]["estimator"] == "gumbel"
+    assert gs["recipe"]["search"]["estimator"] == "gumbel_selection"
+    assert g["provenance"] == [{"commit": "abc"}] * 2
+    searches["runs"] = []  # asked for gumbel alone: its own search
+    alone = _run(tmp_path / "alone.json", None, ("gumbel",), seeds=1)
+    assert searches["runs"] == [("gumbel", 0, 2)]
+    assert alone["estimators"]["gumbel"]["picks"] == ["pick-gumbel-0"]

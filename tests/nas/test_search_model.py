@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bench.theta_step import where_form_call
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import estimators as est
 from mmnas_tf.nas.search_model import SearchModel, cycle_dataset
@@ -270,27 +269,23 @@ def theta_step_gradients(search, inputs, targets):
 GRADIENT_STEPS = 2048
 
 
-def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, monkeypatch):
+def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas):
     """The theta step runs the unsampled candidates forward only; on a tiny supernet with dropout
     its loss, theta gradient and weight gradients equal those of the form that ran every
     candidate forward and backward (zeros through the unsampled ones), for several samples."""
-    from mmnas_tf.layers.mixed_op import MixedOp
-
     inputs, targets = nas.random_batch(4, seed=7)
     changes = {"dropout": 0.1}
     search = nas.build_search_model(estimator="gumbel", seed=5, config_changes=changes)
     reference = nas.build_search_model(estimator="gumbel", seed=5, config_changes=changes)
-    where_form = where_form_call(MixedOp.call)  # the old form, kept with the benchmark
+    reference.set_all_paths_form("where")  # the old form, kept as MixedOp's reference
 
     noises = [
         est.gumbel_noise(tf.constant([11, c], tf.int64), len(search.mixed), 4) for c in range(3)
     ]
     new = theta_step_gradients(search, inputs, targets)
-    results = [new(noise) for noise in noises]  # traced (and run) unpatched
-    with monkeypatch.context() as patch:
-        patch.setattr(MixedOp, "call", where_form)
-        old = theta_step_gradients(reference, inputs, targets)
-        references = [old(noise) for noise in noises]
+    results = [new(noise) for noise in noises]  # the forward-only form
+    old = theta_step_gradients(reference, inputs, targets)
+    references = [old(noise) for noise in noises]
     for (loss, grads), (ref_loss, ref_grads) in zip(results, references):
         np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
         theta = len(search.arch_variables)
