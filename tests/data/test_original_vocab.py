@@ -261,15 +261,28 @@ def test_vqa_records_hold_the_original_ids_and_targets(vqa_converted, helpers):
 TEXT_INPUT = {"vqa": "ques_ix", "itm": "cap_ix", "vg": "query_ix"}
 
 
-def import_with_tables(ref, export, vocab, answers=None, *extra):
-    """``python -m mmnas_tf.import_official`` of a reference checkpoint with rebuilt tables."""
+def start_import(ref, export, vocab, answers=None, *extra):
+    """``python -m mmnas_tf.import_official`` of a reference checkpoint with rebuilt tables,
+    started (:func:`finished` waits for it): imports that do not depend on each other overlap."""
     cmd = [sys.executable, "-m", "mmnas_tf.import_official", f"--task={ref.task}",
            f"--checkpoint={ref.checkpoint}", f"--arch={ref.arch}", f"--export_dir={export}",
            f"--vocab={vocab}", f"--max_tokens={ref.sizes['max_tokens']}",
            f"--max_regions={ref.sizes['max_regions']}", *extra]  # fmt: skip
     if answers:
         cmd.append(f"--answer_vocab={answers}")
-    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finished(process) -> subprocess.CompletedProcess:
+    try:
+        stdout, stderr = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def predict_reference_texts(ref, export, table, unknown="zzzunknown"):
@@ -299,17 +312,18 @@ def test_imported_checkpoint_answers_with_the_original_strings(vqa_converted, re
     out, _, table, answers = vqa_converted
     ref = reference_by_task["vqa"]
     export = out.parent / "export"
-    result = import_with_tables(ref, export, out / "vocab.txt", out / "answers.txt")
+    # a token table of another size than the checkpoint's embedding is refused (beside the import)
+    short = out.parent / "short_vocab.txt"
+    short.write_text("\n".join(list(table)[:-1]) + "\n")
+    started = start_import(ref, export, out / "vocab.txt", out / "answers.txt")
+    bad = finished(start_import(ref, export, short, out / "answers.txt", "--version=2"))
+    result = finished(started)
     assert result.returncode == 0, result.stderr[-3000:]
     got = predict_reference_texts(ref, export, table)
     np.testing.assert_allclose(got["logits"].numpy(), ref.io["logits"], atol=1e-4)
     order = np.argsort(-ref.io["logits"], axis=1)[:, : got["top_answers"].shape[1]]
     want = [[answers[i] for i in row] for row in order]
     assert got["top_answers"].numpy().astype(str).tolist() == want
-    # a token table of another size than the checkpoint's embedding is refused
-    short = out.parent / "short_vocab.txt"
-    short.write_text("\n".join(list(table)[:-1]) + "\n")
-    bad = import_with_tables(ref, export, short, out / "answers.txt", "--version=2")
     assert bad.returncode != 0
     assert "has 49 tokens but the checkpoint's embedding has 50 rows" in bad.stderr
 
@@ -351,12 +365,20 @@ def test_imported_itm_and_vg_checkpoints_read_the_rebuilt_tables(tmp_path, refer
     common.token_vocabulary(str(tmp_path / "vg"), refcoco.ref_json_items(map(str, paths[::-1])))
     tables = {"itm": table, "vg": original_vg_table(paths)}
 
-    for task, check in (("itm", "scores_pos"), ("vg", "eval_decoded_boxes_clipped_argmax")):
-        vocab = tmp_path / task / writer.VOCAB_FILE
-        assert Vocabulary.load(str(vocab)).tokens == list(tables[task])
+    checks = {"itm": "scores_pos", "vg": "eval_decoded_boxes_clipped_argmax"}
+    for task in checks:
+        assert Vocabulary.load(str(tmp_path / task / writer.VOCAB_FILE)).tokens == list(
+            tables[task]
+        )
         assert len(tables[task]) == 50
-        ref, export = reference_by_task[task], tmp_path / f"export_{task}"
-        result = import_with_tables(ref, export, vocab)
+    started = {  # the two imports overlap
+        task: start_import(reference_by_task[task], tmp_path / f"export_{task}",
+                           tmp_path / task / writer.VOCAB_FILE)
+        for task in checks
+    }  # fmt: skip
+    results = {task: finished(process) for task, process in started.items()}
+    for task, check in checks.items():
+        ref, export, result = reference_by_task[task], tmp_path / f"export_{task}", results[task]
         assert result.returncode == 0, result.stderr[-3000:]
         got = predict_reference_texts(ref, export, tables[task])
         output = got["score"] if task == "itm" else got["box"]

@@ -10,6 +10,9 @@ from mmnas_tf.nas import estimators as est
 from mmnas_tf.nas.search_model import SearchModel, cycle_dataset
 
 U = 3
+#: M/N 1/2 (3 mixed slots of the tiny supernet's 5) for the tests that trace a whole search cycle:
+#: their claims hold slot by slot, and a cycle's trace costs in proportion to the slots.
+CYCLE_BLOCKS = {"num_encoder_blocks": 1, "num_decoder_blocks": 2}
 
 
 def snapshot(variables):
@@ -52,7 +55,9 @@ def expected_samples(search, counter, uniform):
 @pytest.fixture(scope="module")
 def cycles(nas):
     """Two compiled cycles of a gumbel search (one warm-up, one search) with op counters."""
-    search = nas.build_search_model(estimator="gumbel", weight_steps=U, seed=3)
+    search = nas.build_search_model(
+        estimator="gumbel", weight_steps=U, seed=3, config_changes=CYCLE_BLOCKS
+    )
     counters = install_counters(search)
     dm = nas.random_dataset(32, 4, seed=0).repeat()
     da = nas.random_dataset(16, 4, seed=1).repeat()
@@ -225,7 +230,11 @@ def test_arch_of_runs_the_genotype_path_with_inherited_weights(nas):
 
 def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
     search = nas.build_search_model(
-        estimator="gumbel", weight_steps=1, seed=4, arch_paths="sampled"
+        estimator="gumbel",
+        weight_steps=1,
+        seed=4,
+        arch_paths="sampled",
+        config_changes=CYCLE_BLOCKS,
     )
     counters = install_counters(search)
     dm = nas.random_dataset(8, 4, seed=0).repeat()
@@ -303,7 +312,9 @@ def test_weight_steps_skip_unsampled_gradients_unread_with_the_same_result(nas, 
     da = nas.random_dataset(8, 4, seed=1).repeat()
     ends = []
     for read_all in (False, True):
-        search = nas.build_search_model(estimator="gumbel", weight_steps=2, seed=6)
+        search = nas.build_search_model(
+            estimator="gumbel", weight_steps=2, seed=6, config_changes=CYCLE_BLOCKS
+        )
         if read_all:
             monkeypatch.setattr(search, "_sampled_flags", lambda arch: [None] * 10**4)
         search.set_state("search", temperature=1.0)

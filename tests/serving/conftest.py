@@ -112,6 +112,39 @@ def served(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def reference_exports(tmp_path_factory, reference_by_task):
+    """``export(task) -> (model, config, base)``: the task's reference checkpoint (initial weights,
+    tests/fixtures/reference) imported, and exported with ``predict_text`` and warm-up records as
+    version 1 under ``base``; its vocabulary is VOCAB then fillers up to the checkpoint's 50 tokens,
+    VQA's answers "answer 0", "answer 1", ... Made once per session: an import and export of the
+    real network costs seconds, and test_export_e2e and test_session_loader read the same one."""
+    from mmnas_tf.compat import import_original
+    from mmnas_tf.serving.export import export_saved_model
+
+    made = {}
+
+    def export(task: str):
+        if task not in made:
+            ref, root = reference_by_task[task], tmp_path_factory.mktemp(f"export_{task}")
+            vocab = VOCAB + [f"w{i}" for i in range(50 - len(VOCAB))]
+            (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+            answers = None
+            if task == "vqa":
+                answers = str(root / "answers.txt")
+                count = ref.io["logits"].shape[1]
+                (root / "answers.txt").write_text("".join(f"answer {i}\n" for i in range(count)))
+            model, config = import_original(task, ref.checkpoint, ref.arch, **ref.sizes)
+            export_saved_model(
+                model, task, config, str(root / task), 1,
+                vocab_file=str(root / "vocab.txt"), answers_file=answers,
+            )  # fmt: skip
+            made[task] = (model, config, root / task)
+        return made[task]
+
+    return export
+
+
+@pytest.fixture(scope="session")
 def helpers() -> types.SimpleNamespace:
     """The helpers above for test modules (which cannot import conftest under importlib mode)."""
     return types.SimpleNamespace(

@@ -2,19 +2,18 @@
 
 The lead's importer builds the models of tests/fixtures/reference; ``export_saved_model`` writes
 them with ``predict_text`` and warm-up records; gRPC and REST answers must equal in-process calls
-(and the original PyTorch outputs). Each import + export + load of the real network costs
-~30 s, so VQA runs by default, VG (image_size, box decoding) is marked slow, and ITM adds no serving
-path that VQA and the stand-in ITM tests do not cover.
+(and the original PyTorch outputs). The exports are test_session_loader's (``reference_exports``,
+made once per session); VQA runs by default, VG (image_size, box decoding) is marked slow, and ITM
+adds no serving path that VQA and the stand-in ITM tests do not cover.
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmnas_tf.compat import import_original
 from mmnas_tf.devserver.client import ServingClient
 from mmnas_tf.devserver.server import ModelServer, single_model_config
-from mmnas_tf.serving.export import ServingModule, export_saved_model
+from mmnas_tf.serving.export import ServingModule
 from mmnas_tf.serving.warmup import read_warmup_requests
 from mmnas_tf.text import Vocabulary, encode, tokenize
 
@@ -22,31 +21,17 @@ TASKS = ("vqa", pytest.param("vg", marks=pytest.mark.slow))
 
 
 @pytest.fixture(scope="module", params=TASKS)
-def exported(request, tmp_path_factory, reference_by_task, helpers):
+def exported(request, reference_exports, helpers):
     """(task, server, in-process ServingModule, vocabulary, export base) for one task."""
     task = request.param
-    root = tmp_path_factory.mktemp(f"e2e_{task}")
-    # The reference models embed 50 tokens: the test words, then fillers.
-    vocab_tokens = helpers.VOCAB + [f"w{i}" for i in range(50 - len(helpers.VOCAB))]
-    (root / "vocab.txt").write_text("\n".join(vocab_tokens) + "\n")
-    (root / "answers.txt").write_text("\n".join(f"answer {i}" for i in range(10)) + "\n")
-    ref = reference_by_task[task]
-    model, config = import_original(task, ref.checkpoint, ref.arch, **ref.sizes)
-    answers = str(root / "answers.txt") if task == "vqa" else None
-    export_saved_model(
-        model,
-        task,
-        config,
-        str(root / task),
-        1,
-        vocab_file=str(root / "vocab.txt"),
-        answers_file=answers,
-    )
+    model, config, base = reference_exports(task)
+    answers = str(base.parent / "answers.txt") if task == "vqa" else None
     module = ServingModule(model, task, config, answers_file=answers)
     server = ModelServer(
-        single_model_config(task, str(root / task)), grpc_port=0, rest_port=0, poll_wait_seconds=0
+        single_model_config(task, str(base)), grpc_port=0, rest_port=0, poll_wait_seconds=0
     ).start()
-    yield task, server, module, Vocabulary(vocab_tokens), root / task
+    vocab_tokens = helpers.VOCAB + [f"w{i}" for i in range(50 - len(helpers.VOCAB))]
+    yield task, server, module, Vocabulary(vocab_tokens), base
     server.stop()
 
 

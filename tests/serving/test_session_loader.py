@@ -12,10 +12,8 @@ import pytest
 import tensorflow as tf
 from support.session_loader import SessionModel, loaded_outputs
 
-from mmnas_tf.compat import import_original
 from mmnas_tf.devserver.client import ServingClient
 from mmnas_tf.devserver.server import ModelServer, single_model_config
-from mmnas_tf.serving.export import export_saved_model
 from mmnas_tf.serving.warmup import read_warmup_requests
 
 # (our output, the original's vector, tolerance): the outputs the original computes itself.
@@ -45,21 +43,10 @@ def contract_inputs(reference):
 
 
 @pytest.fixture(scope="module", params=["vqa", "itm", "vg"])
-def exported(request, tmp_path_factory, reference_by_task, helpers):
+def exported(request, reference_by_task, reference_exports):
     """(reference, export path, tf.saved_model.load'ed object, SessionModel) for one task."""
     ref = reference_by_task[request.param]
-    root = tmp_path_factory.mktemp(f"session_{ref.task}")
-    vocab = helpers.VOCAB + [f"w{i}" for i in range(50 - len(helpers.VOCAB))]
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    answers = None
-    if ref.task == "vqa":
-        answers = root / "answers.txt"
-        answers.write_text("".join(f"answer {i}\n" for i in range(ref.io["logits"].shape[1])))
-    model, config = import_original(ref.task, ref.checkpoint, ref.arch, **ref.sizes)
-    path = export_saved_model(
-        model, ref.task, config, str(root / "export"), 1,
-        vocab_file=str(root / "vocab.txt"), answers_file=answers and str(answers),
-    )  # fmt: skip
+    path = str(reference_exports(ref.task)[2] / "1")
     with SessionModel(path) as session:
         yield ref, path, tf.saved_model.load(path), session
 
