@@ -42,6 +42,7 @@ import tempfile
 import numpy as np
 
 from bench import search_space_table as tables
+from mmnas_tf.benchmark.scoreboard import render_markdown, scoreboard_statistics
 from mmnas_tf.nas import recipes
 
 #: The scoreboard's entries: named search recipes (``mmnas_tf.nas.recipes``), the default one
@@ -598,6 +599,8 @@ def main(argv: list[str]) -> int:
     board = scoreboard(table, quality)
     check(board, quality)
     quality["scoreboard"] = board
+    # intervals and paired tests over seeds (the same functions the tables' API offers)
+    quality["statistics"] = scoreboard_statistics(quality, table)
     tables.write_json(args.out, quality)
     if args.plot:
         plot(table, quality, args.plot)
@@ -611,6 +614,7 @@ def main(argv: list[str]) -> int:
               f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
               f"{e['random_search_equal_cost']['mean_found']:.2f}"
               + (f" ({len(e['missing_from_table'])} picks not in the table yet)" if e["missing_from_table"] else ""))  # fmt: skip
+    print(render_markdown(quality["statistics"]))
     if tmp is not None:
         tmp.cleanup()
     return 0

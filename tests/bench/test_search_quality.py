@@ -145,6 +145,10 @@ def test_smoke_scoreboard(smoke_runs):
         assert all(0 <= v <= 100 for v in e["supernet"].values()), name
         assert len(e["cpu_minutes"]) == len(e["picks"]) and min(e["cpu_minutes"]) > 0
     assert quality["estimators"]["uniform"]["details"][0]["selection_candidates"]
+    # the statistics over seeds are written beside the scoreboard, one entry per estimator
+    stats = quality["statistics"]
+    assert set(stats["estimators"]) == set(quality["estimators"])
+    assert len(stats["pairs"]) == len(quality["estimators"]) * (len(quality["estimators"]) - 1) // 2
     # the stored scoreboard is what the shared function recomputes from the two files
     board = sq.scoreboard(table, {k: v for k, v in quality.items() if k != "scoreboard"})
     assert json.dumps(board, sort_keys=True) == json.dumps(quality["scoreboard"], sort_keys=True)
