@@ -43,6 +43,7 @@ import numpy as np
 
 from bench import search_space_table as tables
 from mmnas_tf.benchmark.scoreboard import render_markdown, scoreboard_statistics
+from mmnas_tf.benchmark.statistics import kendall_tau
 from mmnas_tf.nas import recipes
 
 #: The scoreboard's entries: named search recipes (``mmnas_tf.nas.recipes``), the default one
@@ -62,20 +63,6 @@ RANDOM_DRAWS = 4000  # Monte Carlo draws of the random-search baseline (fixed se
 
 
 # ---- figures from the two JSON files ------------------------------------------------------------
-def kendall_tau(x, y) -> float:
-    """Kendall's tau-b of two equally long sequences (ties counted as in tau-b); 0 when one of
-    them is constant (a ranking that says nothing)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) != len(y) or len(x) < 2:
-        raise ValueError(f"kendall_tau needs two sequences of equal length >= 2, got {len(x)}, {len(y)}")  # fmt: skip
-    dx = np.sign(x[:, None] - x[None])
-    dy = np.sign(y[:, None] - y[None])
-    upper = np.triu_indices(len(x), 1)
-    dx, dy = dx[upper], dy[upper]
-    denom = np.sqrt(np.sum(dx != 0) * np.sum(dy != 0))
-    return float(np.sum(dx * dy) / denom) if denom else 0.0
-
-
 def percentile(values, x: float) -> float:
     """Percent of ``values`` below ``x`` (ties count half)."""
     values = np.asarray(values, float)
