@@ -17,9 +17,10 @@ sizes, on D_m / D_a of the training split, for the budget :data:`SEARCH` in cycl
 it finds and the search's CPU time (this process's user + system time while it searched). Seeds
 are paired: every recipe of a seed starts from the same initial weights and reads the same data
 order. ``gumbel`` shares each seed's search with ``gumbel_selection`` (its pick is the argmax
-before the selection step). The JSON records each entry's recipe and each search's provenance. For the first seed of
-each estimator, every genotype of the table is scored with the supernet's inherited weights on
-the table's held-out split. Every derived figure (ground truth of the picks, percentile, regret,
+before the selection step). The JSON records each entry's recipe and each search's provenance. For every seed, every
+genotype of the table (of its sample, for a space too big to enumerate) is scored with the
+supernet's inherited weights on the table's held-out split (``supernets``, one per seed;
+``supernet`` is the first seed's). Every derived figure (ground truth of the picks, percentile, regret,
 Kendall tau, the random baselines, the Table 2a analogue) is computed by :func:`scoreboard` from
 the two JSON files alone.
 
@@ -50,7 +51,8 @@ from mmnas_tf.nas import recipes
 #: (what ``python -m mmnas_tf.search`` runs without flags) among them.
 DEFAULT_ESTIMATOR = recipes.DEFAULT_RECIPE
 ESTIMATORS = tuple(dict.fromkeys(
-    ("gumbel", "gumbel_sampled", "proxyless", "uniform", "gumbel_selection", DEFAULT_ESTIMATOR)
+    ("gumbel", "gumbel_sampled", "proxyless", "uniform", "gumbel_selection", "gumbel_prior",
+     DEFAULT_ESTIMATOR)
 ))  # fmt: skip
 #: Op pools of the paper's Table 2a (decoder; the encoder is the table's).
 TABLE_2A_POOLS = (("GA", "FFN"), ("SA", "GA", "FFN"), ("SA", "GA", "RSA", "FFN"))
@@ -59,6 +61,8 @@ TABLE_2A_POOLS = (("GA", "FFN"), ("SA", "GA", "FFN"), ("SA", "GA", "RSA", "FFN")
 SEARCH = {"warmup_cycles": 600, "search_cycles": 200}
 SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "search.selection_population": 3,
                 "search.selection_generations": 1}  # fmt: skip
+#: The weight schedule of every benchmark search (the experiment's, not the recipe's).
+BENCH_WEIGHTS = {"weight_learning_rate": 1e-3, "warmup": ()}
 RANDOM_DRAWS = 4000  # Monte Carlo draws of the random-search baseline (fixed seed)
 
 
@@ -227,6 +231,8 @@ def experiment(data_dir: str, protocol: dict, spec: dict, recipe: str, seed: int
         train=dataclasses.replace(base.train, steps_per_epoch=steps, clip_norm=1.0,
                                   checkpoint_every_steps=0, max_to_keep=1),
     )  # fmt: skip
+    # the benchmark's weight schedule (its own data and model): 1e-3, constant; no recipe sets it
+    exp = dataclasses.replace(exp, search=dataclasses.replace(exp.search, **BENCH_WEIGHTS))
     exp = recipes.get_recipe(recipe).apply(exp)
     overrides = {k[len("search.") :]: v for k, v in settings.items() if k.startswith("search.")}
     search = dataclasses.replace(exp.search, warmup_epochs=warmup, search_epochs=search, **overrides)  # fmt: skip
@@ -311,11 +317,19 @@ def run_search(data_dir, protocol, spec, recipe: str, seed: int, settings: dict,
     return out
 
 
-def supernet_scores(sm, batches, families, spec) -> dict[str, float]:
-    """The headline metric of every genotype of ``spec`` with the supernet's inherited weights."""
+def table_genotypes(table: dict) -> list:
+    """The genotypes a supernet is scored on: the table's sample (a space too big to enumerate)
+    or every genotype of its space."""
+    if "sample" in table:
+        return tables.sample(table["space"], len(table["sample"]), table["sample_seed"])
+    return tables.genotypes(table["space"])
+
+
+def supernet_scores(sm, batches, families, genotypes) -> dict[str, float]:
+    """The headline metric of each of ``genotypes`` with the supernet's inherited weights."""
     return {
         str(g): tables.evaluate(sm.task_model, batches, families, arch=sm.arch_of(g))[tables.METRIC]
-        for g in tables.genotypes(spec)
+        for g in genotypes
     }
 
 
@@ -336,8 +350,10 @@ def _add(quality: dict, name: str, seed: int, pick: str, minutes: float, details
     entry["details"].append(details)
     entry.setdefault("provenance", []).append(prov)
     entry["recipe"] = recipes.get_recipe(name).to_json()
+    scores = supernet()
+    entry.setdefault("supernets", []).append(scores)  # one per search seed (tau over seeds)
     if "supernet" not in entry:
-        entry["supernet"] = supernet()
+        entry["supernet"] = scores
 
 
 def run_provenance(quality: dict, data_dir: str) -> dict:
@@ -359,6 +375,7 @@ def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, 
     protocol, spec = table["protocol"], table["space"]
     tables.prepare_data(data_dir, protocol)
     batches, families = tables.eval_batches(data_dir, protocol), table["families"]
+    names = table_genotypes(table)
     quality = quality or {"default_estimator": DEFAULT_ESTIMATOR, "estimators": {}}
     save = (lambda: tables.write_json(out, quality)) if out else (lambda: None)
     prov = run_provenance(quality, data_dir)
@@ -376,8 +393,12 @@ def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, 
             result = run_search(data_dir, protocol, spec, name, seed, settings)
             sm = result["model"]
 
-            def supernet(sm=sm):
-                return supernet_scores(sm, batches, families, spec)
+            cache: dict = {}
+
+            def supernet(sm=sm, cache=cache):  # computed once, shared by the entries of a search
+                if "scores" not in cache:
+                    cache["scores"] = supernet_scores(sm, batches, families, names)
+                return cache["scores"]
 
             _add(quality, name, seed, result["pick"], result["cpu_minutes"], result["details"], supernet, prov)  # fmt: skip
             log(f"{name} seed {seed}: {result['pick']} ({result['cpu_minutes']:.2f} CPU-min)")
@@ -529,6 +550,23 @@ def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_
     return result
 
 
+def parse_overrides(text: str) -> dict:
+    """``"search.a=1;search.b=x"`` -> ``{"search.a": 1, "search.b": "x"}`` (values as Python
+    literals where they parse); ValueError naming a malformed item or a key outside ``search.``."""
+    import ast
+
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(";"))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("search.") or len(key) <= len("search."):
+            raise ValueError(f"--override item {item!r}: expected search.FIELD=VALUE")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default="bench/results/search_space_table.json")
@@ -546,8 +584,15 @@ def main(argv: list[str]) -> int:
         "softmax(theta) every --theta_every search cycles; writes DIR/theta_<estimator>.json/.png",
     )  # fmt: skip
     parser.add_argument("--theta_every", type=int, default=10)
+    parser.add_argument(
+        "--override", default="",
+        help="search.FIELD=VALUE;... added to every recipe of this scoreboard (recorded with the "
+        "budget; for example search.selection_generations=2 to keep uniform's selection within "
+        "5%% of a 1,024-genotype space)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     settings = dict(SEARCH)
+    settings.update(parse_overrides(args.override))
     estimators = args.estimators.split(",")
     for name in estimators:
         recipes.get_recipe(name)  # ValueError naming the accepted recipes

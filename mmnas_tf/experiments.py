@@ -183,7 +183,11 @@ class TrainConfig:
 
 @dataclass
 class SearchConfig:
-    """The search recipe (docs/original_behaviour.md, "Search").
+    """The search settings. The defaults are the default search recipe
+    (``mmnas_tf.nas.recipes.DEFAULT_RECIPE``, ``gumbel_selection``: a uniform start, temperature
+    1, a selection step at the end; docs/search_results.md); the original's search (a +1/-1
+    prior, temperature 5 x 0.95^epoch, the argmax) is the recipe ``gumbel_prior``
+    (docs/original_behaviour.md, "Search"). The weight rate and its warm-up are the original's.
 
     Attributes:
       weight_learning_rate: W rate (4e-4; ITM 1e-4), same warm-up as training, no decay.
@@ -192,15 +196,18 @@ class SearchConfig:
       weight_steps_per_arch_step: u (5).
       warmup_epochs: epochs updating W only (original 20, paper 50).
       search_epochs: alternating epochs after the warm-up (original 80, paper 20).
-      estimator: gradient estimator of theta: "gumbel" (default), "proxyless" (the original) or
-        "uniform" (random search baseline: theta untouched).
+      estimator: the registered estimator (``mmnas_tf.nas.estimators``): "gumbel_selection"
+        (default: gumbel, then the selection step), "gumbel", "proxyless" (the original's binary
+        gates) or "uniform" (uniform paths, theta untouched, then an evolutionary selection).
       arch_paths: what a gumbel theta step computes: "all" candidates (default; the
         straight-through gradient compares the ops) or only the "sampled" one (cheaper, biased;
         see docs/search_results.md).
-      temperature: Gumbel-softmax temperature per epoch.
+      temperature: Gumbel-softmax temperature per epoch (default constant 1; the original's
+        5 x 0.95^epoch is ``TemperatureSchedule()``).
       early_stop_patience: stop when the genotype has not changed for this many epochs (0 = never,
         as the original).
-      prior_logit: initial theta of the MCAN-like prior ops (+1 in the original; 0 = uniform).
+      prior_logit: initial theta of the MCAN-like prior ops (default 0 = uniform; +1 in the
+        original).
       selection_candidates: genotypes a theta search's selection step scores (``gumbel_selection``;
         0 = 5% of the space, at least the argmax).
       selection_population / selection_generations: the evolutionary selection step after a
@@ -215,11 +222,11 @@ class SearchConfig:
     weight_steps_per_arch_step: int = 5
     warmup_epochs: int = 20
     search_epochs: int = 80
-    estimator: str = "gumbel"
+    estimator: str = "gumbel_selection"
     arch_paths: str = "all"
-    temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
+    temperature: TemperatureSchedule = field(default_factory=lambda: TemperatureSchedule(1.0, 1.0))
     early_stop_patience: int = 0
-    prior_logit: float = 1.0
+    prior_logit: float = 0.0
     selection_candidates: int = 0
     selection_population: int = 16
     selection_generations: int = 3

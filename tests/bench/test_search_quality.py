@@ -126,7 +126,7 @@ def test_smoke_scoreboard(smoke_runs):
     table = json.loads((folder / "smoke_table.json").read_text())
     names = {str(g) for g in tables.genotypes(table["space"])}
     assert set(table["genotypes"]) == names and len(names) == 4
-    assert quality["default_estimator"] == sq.DEFAULT_ESTIMATOR == "gumbel_prior"
+    assert quality["default_estimator"] == sq.DEFAULT_ESTIMATOR == "gumbel_selection"
     assert set(quality["estimators"]) == set(sq.ESTIMATORS)
     # the picks of main before the search ran through the library's search function
     before = {"gumbel": "enc[SA] dec[GA GA]", "gumbel_sampled": "enc[SA] dec[GA GA]",
@@ -142,6 +142,7 @@ def test_smoke_scoreboard(smoke_runs):
     for name, e in quality["estimators"].items():
         assert set(e["picks"]) <= names, name
         assert set(e["supernet"]) == names, name
+        assert len(e["supernets"]) == len(e["seeds"]) and e["supernets"][0] == e["supernet"], name
         assert all(0 <= v <= 100 for v in e["supernet"].values()), name
         assert len(e["cpu_minutes"]) == len(e["picks"]) and min(e["cpu_minutes"]) > 0
     assert quality["estimators"]["uniform"]["details"][0]["selection_candidates"]

@@ -97,9 +97,15 @@ def test_the_default_recipe_is_what_every_named_experiment_searches():
     for name in experiment_names():
         exp = get_experiment(name)
         assert default.apply(exp) == exp, name
-    bench = recipes.get_recipe("gumbel_selection").apply(get_experiment("vqa_tiny"))
-    assert (bench.search.estimator, bench.search.prior_logit, bench.search.warmup) == ("gumbel_selection", 0.0, ())  # fmt: skip
-    assert bench.search.temperature(7) == 1.0 and bench.search.weight_schedule()(0) == 1e-3
+    assert recipes.DEFAULT_RECIPE == "gumbel_selection"
+    s = get_experiment("vqa_tiny").search  # the default: uniform start, temperature 1, selection
+    assert (s.estimator, s.prior_logit, s.temperature(0), s.temperature(7)) == ("gumbel_selection", 0.0, 1.0, 1.0)  # fmt: skip
+    # the original's search, by name; no recipe touches the weight rate (the experiment's)
+    orig = recipes.get_recipe("gumbel_prior").apply(get_experiment("vqa_tiny")).search
+    assert (orig.estimator, orig.prior_logit, orig.temperature(0)) == ("gumbel", 1.0, 5.0)
+    assert orig.temperature(2) == pytest.approx(5.0 * 0.95**2)
+    for name in recipes.recipe_names():
+        assert not {"weight_learning_rate", "warmup"} & set(recipes.get_recipe(name).search), name
     json.dumps(default.to_json())  # recorded in the scoreboard's JSON
     with pytest.raises(ValueError, match="unknown search recipe 'x'; accepted: gumbel_prior"):
         recipes.get_recipe("x")
@@ -120,7 +126,7 @@ def test_the_search_flags_apply_the_recipe_then_the_overrides():
 
     assert exp() == get_experiment("vqa_tiny")  # the default recipe
     s = exp("--recipe=uniform", "--estimator=gumbel", "--override=search.prior_logit=0.5").search
-    assert (s.estimator, s.prior_logit, s.weight_learning_rate) == ("gumbel", 0.5, 1e-3)
+    assert (s.estimator, s.prior_logit, s.temperature(0)) == ("gumbel", 0.5, 1.0)
     assert exp("--estimator=gumbel_selection").search.estimator == "gumbel_selection"
 
 
