@@ -43,8 +43,10 @@ import tempfile
 import numpy as np
 
 from bench import search_space_table as tables
+from mmnas_tf.benchmark import baselines
 from mmnas_tf.benchmark.scoreboard import render_markdown, scoreboard_statistics
 from mmnas_tf.benchmark.statistics import kendall_tau
+from mmnas_tf.benchmark.table import Table
 from mmnas_tf.nas import recipes
 
 #: The scoreboard's entries: named search recipes (``mmnas_tf.nas.recipes``), the default one
@@ -63,7 +65,6 @@ SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "search.selection_popula
                 "search.selection_generations": 1}  # fmt: skip
 #: The weight schedule of every benchmark search (the experiment's, not the recipe's).
 BENCH_WEIGHTS = {"weight_learning_rate": 1e-3, "warmup": ()}
-RANDOM_DRAWS = 4000  # Monte Carlo draws of the random-search baseline (fixed seed)
 
 
 # ---- figures from the two JSON files ------------------------------------------------------------
@@ -90,38 +91,32 @@ def training_cpu_minutes(table: dict) -> float:
     return float(np.mean(cpu) / 60)
 
 
-def random_search(table: dict, trainings: int, draws: int = RANDOM_DRAWS, seed: int = 0) -> dict:
-    """Random search at a budget of ``trainings`` stand-alone trainings, simulated from the
-    table: draw that many genotypes (with replacement) and one of each one's seed results, keep
-    the genotype with the best drawn result; its ground truth is its table mean."""
-    means = table_means(table)
-    names = sorted(means)
-    seeds = [table["genotypes"][g]["seeds"] for g in names]
-    truth = np.array([means[g] for g in names])
-    rng = np.random.default_rng(seed)
-    trainings = max(int(trainings), 1)
-    found = np.empty(draws)
-    for d in range(draws):
-        picks = rng.integers(len(names), size=trainings)
-        observed = [seeds[p][rng.integers(len(seeds[p]))] for p in picks]
-        found[d] = truth[picks[int(np.argmax(observed))]]
-    best = truth.max()
+def random_search_equal_cost(table: dict, result: dict, runs: int = 500, seed: int = 0) -> dict:
+    """Random search given the estimator's mean CPU-minutes per seed, the stand-alone retraining
+    of its picks included (the table's recorded cost of each pick), simulated on the table's
+    reference by ``mmnas_tf.benchmark.baselines`` (``runs`` searches, ``seed``)."""
+    ref = Table(table)
+    known = [g for g in result["picks"] if g in ref]
+    retrain = float(np.mean([np.mean(ref.cost_seconds(g)) / 60 for g in known])) if known else 0.0
+    minutes = float(np.mean(result["cpu_minutes"])) + retrain
+    found = baselines.expected_found(ref, "random", minutes, runs, seed)
     return {
-        "trainings": trainings, "mean_found": float(found.mean()),
-        "mean_regret": float(best - found.mean()),
-        "mean_percentile": float(np.mean([percentile(truth, f) for f in found])),
+        "cpu_minutes": minutes, "retrain_minutes": retrain, "mean_found": found,
+        "mean_regret": ref.best[1] - found, "mean_percentile": ref.percentile(found),
     }  # fmt: skip
 
 
 def scoreboard(table: dict, quality: dict) -> dict:
     """Every derived figure of the scoreboard from the table and the search results."""
     check_quality(quality)
-    means = table_means(table)
+    truth = table_means(table)  # the picks' ground truth (a sampled table's picks included)
+    reference = table.get("sample") or tables.genotypes(table["space"])
+    means = {g: truth[g] for g in map(str, reference) if g in truth}  # what a pick is placed in
     values = np.array(list(means.values()))
     best_name = max(means, key=means.get)
     out = {
         "table": {
-            "genotypes": len(means), "complete": len(means) == len(tables.genotypes(table["space"])),
+            "genotypes": len(means), "complete": len(means) == len(reference),
             "mean": float(values.mean()), "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
             "seed_std": seed_std(table),
             "percentiles": {str(p): float(np.percentile(values, p)) for p in (10, 25, 50, 75, 90, 100)},
@@ -132,7 +127,7 @@ def scoreboard(table: dict, quality: dict) -> dict:
     }  # fmt: skip
     best = means[best_name]
     for name, result in quality["estimators"].items():
-        found = [means.get(g) for g in result["picks"]]
+        found = [truth.get(g) for g in result["picks"]]
         known = [f for f in found if f is not None]
         common = [g for g in result["supernet"] if g in means]
         tau = (
@@ -141,7 +136,6 @@ def scoreboard(table: dict, quality: dict) -> dict:
             else float("nan")
         )
         cpu = float(np.mean(result["cpu_minutes"]))
-        trainings = int(cpu // out["table"]["training_cpu_minutes"])
         out["estimators"][name] = {
             "picks": result["picks"], "ground_truth": found,
             "percentile": [percentile(values, f) if f is not None else None for f in found],
@@ -151,7 +145,7 @@ def scoreboard(table: dict, quality: dict) -> dict:
             "mean_regret": float(best - np.mean(known)) if known else None,
             "missing_from_table": [g for g, f in zip(result["picks"], found) if f is None],
             "kendall_tau": tau, "tau_genotypes": len(common), "cpu_minutes": cpu,
-            "random_search_equal_cost": random_search(table, trainings),
+            "random_search_equal_cost": random_search_equal_cost(table, result),
         }  # fmt: skip
     out["table_2a"] = table_2a(table, quality)
     default = quality["default_estimator"]

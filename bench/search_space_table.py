@@ -621,7 +621,7 @@ def build(
     out: str, data_dir: str, protocol: dict, seeds: int, command: str, limit=None, spec=None,
     log=print, shard: tuple[int, int] = (0, 1), bimodal_seeds: int | None = None,
     sample_size: int | None = None, sample_seed: int = SAMPLE_SEED, reference: str | None = None,
-    require_clean: bool = False,
+    require_clean: bool = False, picks: list[str] = (),
 ):  # fmt: skip
     """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
     a genotype one after the other, genotypes in :func:`build_order` (with ``sample_size``: the
@@ -631,13 +631,18 @@ def build(
     n builders can share one file (each write re-reads the file under a lock and adds its
     training). Before the first training the commit and machine kind must pass
     :func:`ensure_verified` against ``reference`` (default: ``out``); ``require_clean`` refuses
-    a checkout with uncommitted edits (its runs could not be reproduced)."""
+    a checkout with uncommitted edits (its runs could not be reproduced). ``picks``: genotype
+    strings of a sampled space outside its sample (the searches' picks) trained after the sample
+    with the same seeds, listed under ``picks``: they get a ground truth but are not part of the
+    reference a pick is placed in."""
     spec = spec or space()
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard {index}/{count}: expected 0 <= i < n")
     order = build_order(spec) if sample_size is None else sample(spec, sample_size, sample_seed)
     sampled = None if sample_size is None else (sample_seed, [str(g) for g in order])
+    extra = _picks_outside(spec, order, picks)
+    order = order + extra
     if require_clean and (code_version().endswith("-dirty") or code_version() == "unknown"):
         raise RuntimeError(
             f"the checkout has uncommitted edits (version {code_version()}): commit them (or "
@@ -645,6 +650,9 @@ def build(
         )
     with _locked(out):
         table = _checked_table(out, protocol, command, spec, sampled)
+        if extra:
+            listed = table.setdefault("picks", [])
+            listed += [str(g) for g in extra if str(g) not in listed]
         write_json(out, table)
     prepare_data(data_dir, protocol)
     prov = provenance(data_dir)
@@ -681,6 +689,31 @@ def build(
             f"{json.dumps(run['per_family'])} {run['train_seconds']} s"
         )
     return table
+
+
+def _picks_outside(spec: dict, order: list, picks) -> list:
+    """The genotypes of ``picks`` (strings) that are not in ``order``, in the order given, once;
+    ValueError naming a pick outside the space or when the space is not sampled."""
+    if not picks:
+        return []
+    names = {str(g): g for g in genotypes(spec)}
+    if len(order) == len(names):
+        raise ValueError("picks are for a sampled space: this table enumerates its space")
+    inside, out = {str(g) for g in order}, []
+    for text in picks:
+        key = text.strip()
+        if key not in names:
+            raise ValueError(f"pick {key!r} is not a genotype of the space {spec}")
+        if key not in inside and names[key] not in out:
+            out.append(names[key])
+    return out
+
+
+def scoreboard_picks(path: str) -> list[str]:
+    """Every pick of every estimator of a scoreboard (``search_quality*.json``), in file order."""
+    with open(path, encoding="utf-8") as f:
+        board = json.load(f)
+    return list(dict.fromkeys(g for e in board["estimators"].values() for g in e["picks"]))
 
 
 def _checked_table(out: str, protocol: dict, command: str, spec: dict, sampled=None) -> dict:
@@ -726,7 +759,9 @@ def check_table(table: dict) -> list[str]:
             problems.append(f"the sample is not the one seed {table['sample_seed']} draws")
         if table["space_size"] != len(names):
             problems.append(f"space_size {table['space_size']}, the space has {len(names)}")
-        names = set(table["sample"])
+        names = set(table["sample"]) | (set(table.get("picks", [])) & names)
+        for g in set(table.get("picks", [])) - {str(g) for g in genotypes(table["space"])}:
+            problems.append(f"pick {g} is not in the space")
     ok = accepted(table)
     for v in table.get("verifications", []):
         if v.get("genotype") and v["passed"] != (abs(v["reproduced"] - v["recorded"]) <= v["tolerance"]):  # fmt: skip
@@ -858,6 +893,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--genotypes", help="train only these (';'-separated genotype strings): protocol checks"
     )
+    parser.add_argument(
+        "--picks_from", help="large: also train every pick of this scoreboard JSON that is not in "
+        "the sample (listed under 'picks': ground truth, not reference)",
+    )  # fmt: skip
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: seconds per training")
     parser.add_argument(
         "--set", default="", help="protocol changes key=value,... (numbers parsed as JSON)"
@@ -902,6 +941,7 @@ def main(argv: list[str]) -> int:
             args.out, args.data_dir, protocol, seeds, command, args.limit, spec, shard=shard,
             bimodal_seeds=bimodal_seeds, sample_size=size, sample_seed=args.sample_seed,
             reference=reference, require_clean=not args.smoke,
+            picks=scoreboard_picks(args.picks_from) if args.picks_from else (),
         )  # fmt: skip
     except RuntimeError as e:  # a refused code version, checkout or data: one clear line
         print(f"search_space_table: {e}", file=sys.stderr)

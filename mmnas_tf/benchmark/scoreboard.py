@@ -32,7 +32,7 @@ def _interval(values: list[float], seed: int) -> dict:
 
 
 def _taus(result: dict, table: Table) -> list[float]:
-    supernets = result.get("supernet") or []
+    supernets = result.get("supernets") or result.get("supernet") or []  # one per seed, or seed 0's
     supernets = [supernets] if isinstance(supernets, dict) else supernets
     taus = []
     for scores in supernets:

@@ -80,9 +80,13 @@ def test_resume_refuses_a_file_of_other_settings(tmp_path):
 
 
 def test_partial_table_lists_pending_picks_instead_of_failing():
+    def entry(a, b):
+        runs = [{"train_cpu_seconds": 60.0, "per_family": {"f": v}} for v in (a, b)]
+        return {"seeds": [a, b], "seed_ids": [0, 1], "runs": runs, "params": 1, "flops": 1,
+                "per_family": {"f": (a + b) / 2}}  # fmt: skip
+
     table = {"metric": tables.METRIC, "space": SPACE, "protocol": {"eval_split": "val"},
-             "genotypes": {"enc[SA] dec[GA]": {"seeds": [40.0, 42.0],
-                                               "runs": [{"train_cpu_seconds": 60.0}] * 2}}}  # fmt: skip
+             "families": ["f"], "genotypes": {"enc[SA] dec[GA]": entry(40.0, 42.0)}}  # fmt: skip
     quality = {"default_estimator": "gumbel", "estimators": {"gumbel": {
         "picks": ["enc[SA] dec[RSA]"], "supernet": {"enc[SA] dec[GA]": 0.5}, "cpu_minutes": [2.0]}}}  # fmt: skip
     board = sq.scoreboard(table, quality)
@@ -90,10 +94,14 @@ def test_partial_table_lists_pending_picks_instead_of_failing():
     g = board["estimators"]["gumbel"]
     assert g["missing_from_table"] == ["enc[SA] dec[RSA]"] and g["mean_ground_truth"] is None
     sq.check(board, quality)  # pending, not malformed
-    table["genotypes"]["enc[SA] dec[RSA]"] = {"seeds": [20.0, 20.0], "runs": [{"train_cpu_seconds": 60.0}] * 2}  # fmt: skip
+    table["genotypes"]["enc[SA] dec[RSA]"] = entry(20.0, 20.0)
     board = sq.scoreboard(table, quality)
     assert board["table"]["complete"] is True
     assert board["estimators"]["gumbel"]["mean_ground_truth"] == 20.0
+    # random search gets the search's 2 CPU-minutes plus the pick's 1-minute retraining
+    rnd = board["estimators"]["gumbel"]["random_search_equal_cost"]
+    assert (rnd["cpu_minutes"], rnd["retrain_minutes"]) == (3.0, 1.0)
+    assert 20.0 <= rnd["mean_found"] <= 41.0 and rnd["mean_regret"] == 41.0 - rnd["mean_found"]
 
 
 def test_gumbel_shares_each_search_of_gumbel_selection(tmp_path, searches):

@@ -414,6 +414,35 @@ def test_large_build_keeps_its_sample(tmp_path, monkeypatch):
     assert any("not the one seed 3 draws" in p for p in tables.check_table(tampered))
 
 
+def test_picks_outside_the_sample_get_a_ground_truth_but_stay_out_of_the_reference(tmp_path, monkeypatch):  # fmt: skip
+    from mmnas_tf.benchmark.table import Table
+
+    calls = []
+    _fake_trainer(monkeypatch, calls, lambda g, s: 60.0 if g == pick else 40.0 + len(calls))
+    spec = tables.space_large(("GA", "RSA"), 2)
+    drawn = [str(g) for g in tables.sample(spec, 6, 3)]
+    pick = next(str(g) for g in tables.genotypes(spec) if str(g) not in drawn)
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps({"estimators": {"a": {"picks": [pick, drawn[0], pick]}}}))
+    assert tables.scoreboard_picks(str(board)) == [pick, drawn[0]]
+    out = str(tmp_path / "large.json")
+    build = dict(spec=spec, sample_size=6, sample_seed=3, log=_quiet)
+    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", picks=tables.scoreboard_picks(str(board)), **build)  # fmt: skip
+    table = json.load(open(out))
+    assert [g for g, _ in calls] == drawn + [pick]  # the sample first, then the picks, once
+    assert table["picks"] == [pick] and table["sample"] == drawn
+    assert tables.check_table(table) == []
+    ref = Table(table)
+    assert pick not in ref.reference and ref.accuracy(pick) == 60.0
+    assert ref.percentile(pick) == 100.0 and ref.best[0] != pick  # placed in, not added to
+    table["picks"].append("enc[XX XX] dec[GA GA]")
+    assert any("not in the space" in p for p in tables.check_table(table))
+    with pytest.raises(ValueError, match="is not a genotype of the space"):
+        tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", picks=["enc[SA] dec[GA GA]"], **build)
+    with pytest.raises(ValueError, match="picks are for a sampled space"):
+        tables.build(str(tmp_path / "s.json"), DATA, tables.PROTOCOL, 1, "cmd", spec=tables.space(("GA", "RSA"), 2), picks=[pick], log=_quiet)  # fmt: skip
+
+
 @pytest.mark.slow
 def test_large_smoke_build_trains_searchable_encoder_slots(tmp_path, capsys):
     """The real training on the smoke protocol: a genotype with two encoder slots over
