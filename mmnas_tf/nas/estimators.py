@@ -5,7 +5,7 @@ Every sample is drawn with a stateless RNG from ``(seed, counter)``, both variab
 model: the same counter gives the same architecture on every replica and worker, and a restored
 checkpoint continues the same sequence of architectures.
 
-- ``gumbel`` (default): Gumbel-softmax straight-through. Forward: the hard one-hot of
+- ``gumbel`` (``SearchModel``'s default; the search driver's default recipe is ``gumbel_selection``, below): Gumbel-softmax straight-through. Forward: the hard one-hot of
   ``argmax(theta + G)`` (in a weight step only that op runs); backward: the gradient of
   ``softmax((theta + G) / tau)``, i.e. ``dL/dtheta_i = s_i (a_i - sum_j s_j a_j) / tau`` with
   ``a_j = <o_j, dL/dout>``, which needs every candidate's output ``o_j`` (the theta step computes
