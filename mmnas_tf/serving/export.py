@@ -29,9 +29,6 @@ from mmnas_tf.serving.text_signature import PREDICT_TEXT, make_text_signature
 from mmnas_tf.serving.warmup import warmup_requests, write_warmup_requests
 from mmnas_tf.tasks import get_task
 
-ANSWERS_ASSET = "answers.txt"
-VOCAB_ASSET = "vocab.txt"
-
 
 class ServingModule(tf.Module):
     """Holds the Keras model, the task's output mapping and the vocabulary assets.
