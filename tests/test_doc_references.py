@@ -1,6 +1,6 @@
 """Every file, folder and module the docs name exists.
 
-Read: README.md, docs/*.md and the READMEs of bench/, serving/ and tfrecords/, plus the docstrings
+Read: README.md, docs/*.md and the READMEs of bench/, tf_serving/ and tfrecords/, plus the docstrings
 and comments of the package. Checked: a code span that is a repository path (``mmnas_tf/...``,
 ``tests/...``, ``docs/...``, ...), a relative Markdown link, and every dotted name under
 ``mmnas_tf.`` or ``bench.`` (a module, a package, or a name defined at the top of one). Placeholders
@@ -16,10 +16,11 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Top-level folders of the repository a path in the docs may start from (``configs/`` is gone, so
-#: a path in it is stale; ``tfrecords/`` holds generated data beside its README, so it is left out).
+#: Top-level folders of the repository a path in the docs may start from (``configs/`` and
+#: ``serving/``, now ``tf_serving/``, are gone, so a path in them is stale; ``tfrecords/`` holds
+#: generated data beside its README, so it is left out).
 #: A path under ``mmnas_tf/`` may also be written without it (``tasks/base.py``), as tables do.
-TOP_DIRS = ("mmnas_tf", "tests", "docs", "bench", "serving", "configs")
+TOP_DIRS = ("mmnas_tf", "tests", "docs", "bench", "tf_serving", "serving", "configs")
 PATH_SUFFIXES = (".py", ".md", ".json", ".txt", ".config", ".png", ".toml", ".cfg")
 
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -44,12 +45,14 @@ FORMER_NAMES = {
     "mmnas_tf.metrics",  # architecture.md, "What moved": now tasks.<task>.metrics
     "mmnas_tf.tasks.grounding",  # architecture.md, "What moved": now tasks.vg
     "bench/fused_adam.py",  # performance.md: "then bench/fused_adam.py, now ...FusedAdam"
+    "mmnas_tf.inspect",  # README, "Renamed": now mmnas_tf.inspect_genotype
+    "serving/",  # README, "Renamed": now tf_serving/
 }
 
 
 def doc_files(root: pathlib.Path = ROOT) -> list[pathlib.Path]:
     files = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    files += [root / d / "README.md" for d in ("bench", "serving", "tfrecords")]
+    files += [root / d / "README.md" for d in ("bench", "tf_serving", "tfrecords")]
     return [f for f in files if f.exists()]
 
 

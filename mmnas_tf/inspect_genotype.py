@@ -1,7 +1,7 @@
 """Prints a genotype, its backbone's size and cost, and draws it.
 
-    python -m mmnas_tf.inspect runs/search/genotypes.json
-    python -m mmnas_tf.inspect arch/vqa_large.json --hidden_size=1024 --tokens=14 --regions=100
+    python -m mmnas_tf.inspect_genotype runs/search/genotypes.json
+    python -m mmnas_tf.inspect_genotype arch/vqa_large.json --hidden_size=1024 --tokens=14 --regions=100
 
 Reads our genotype JSON or an original architecture file (``{"epochK": {"enc", "dec"}}``, the
 latest epoch unless ``--epoch``). Prints every block's op, the backbone's parameter count (built
@@ -42,7 +42,7 @@ def _parse(argv: Sequence[str]) -> tuple[flags.FlagValues, str]:
     fv, rest = cli.parse_with_arguments(define_flags, argv, __doc__)
     if len(rest) != 1:
         raise app.UsageError(
-            "give one genotype file: python -m mmnas_tf.inspect genotypes.json [--flags]"
+            "give one genotype file: python -m mmnas_tf.inspect_genotype genotypes.json [--flags]"
         )
     return fv, rest[0]
 
