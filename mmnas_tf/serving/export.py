@@ -160,9 +160,12 @@ class ServingModule(tf.Module):
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
             # Calls the traced serving_default instead of tracing the network a second time.
             signatures[PREDICT_TEXT] = make_text_signature(
-                self, lambda inputs: serving_default(**inputs), self.vocab_asset,
-                self.input_spec(), max_len=self.config.max_tokens,
-            )  # fmt: skip
+                self,
+                lambda inputs: serving_default(**inputs),
+                self.vocab_asset,
+                self.input_spec(),
+                max_len=self.config.max_tokens,
+            )
         return signatures
 
 
@@ -232,10 +235,14 @@ def export_saved_model(
     tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = module_class(
-        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file,
+        model,
+        task_name,
+        config,
+        vocab_file=vocab_file,
+        answers_file=answers_file,
         fixed_shapes=fixed_shapes,
         explain=explain,
-    )  # fmt: skip
+    )
     signatures = module.signatures()
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)
