@@ -4,11 +4,11 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.commands import entry_point
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import writer
@@ -88,10 +88,8 @@ def test_vqa_cli_round_trip(tmp_path, helpers):
     out = tmp_path / "out"
     glove = tmp_path / "glove.txt"
     glove.write_text("what 0.1 0.2 0.3 0.4\ncat 1 2 3 4\nzebra 9 9 9 9\n")
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmnas_tf.convert",
+    cmd = entry_point(
+        "convert",
         "--task=vqa",
         f"--out_dir={out}",
         f"--features={feats}",
@@ -101,7 +99,7 @@ def test_vqa_cli_round_trip(tmp_path, helpers):
         f"--glove={glove}",
         "--num_shards=2",
         "--noprogress",
-    ]
+    )
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
     vocab = Vocabulary.load(str(out / "vocab.txt"))
     assert vocab.tokens[:8] == ["PAD", "UNK", "CLS", "what", "colour", "is", "the", "cat"]

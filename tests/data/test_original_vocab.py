@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+from support.commands import entry_point
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import answers as answer_lib
@@ -179,10 +180,8 @@ def write_vqa_original(root, helpers):
 
 def convert_vqa_as_documented(root, files, feats, out, *extra):
     """The VQA command of tfrecords/README.md: train, VG (label vg), val, test."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "mmnas_tf.convert",
+    cmd = entry_point(
+        "convert",
         "--task=vqa",
         f"--out_dir={out}",
         f"--features={feats / 'train2014'},{feats / 'val2014'},{feats / 'test2015'}",
@@ -192,7 +191,7 @@ def convert_vqa_as_documented(root, files, feats, out, *extra):
         "--vqa=test:" + ":".join(files["test"]),
         "--noprogress",
         *extra,
-    ]
+    )
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
