@@ -11,8 +11,8 @@ from support import fmt_skip
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Folders already swept: no marker there may keep anything but a table. The rest of the tree is
-#: swept at once (``python tests/support/fmt_skip.py --fix``), then this becomes the whole tree.
+#: Folders and files already swept: no marker there may keep anything but a table. The rest of the
+#: tree is swept at once (``python tests/support/fmt_skip.py --fix``), then this becomes the tree.
 SWEPT = (
     "mmnas_tf/viz",
     "mmnas_tf/serving",
@@ -24,6 +24,8 @@ SWEPT = (
     "tests/data",
     "tests/layers",
     "tests/compat",
+    "mmnas_tf/inspect_genotype.py",
+    "tests/viz/test_inspect_genotype.py",
 )
 
 SOURCE = textwrap.dedent(

@@ -66,13 +66,29 @@ def test_inspect_prints_counts_and_draws(tmp_path, capsys):
     genotype = Genotype(("SA", "FFN"), ("GA", "RSA", "FFN"))
     path = tmp_path / "genotypes.json"
     genotype.save(str(path), original=True, epoch="epoch3")
-    argv = ["inspect_genotype", str(path), "--hidden_size=128", "--heads=4", "--tokens=6", "--regions=9",
-            "--feature_size=16", "--vocab_size=50"]  # fmt: skip
+    argv = [
+        "inspect_genotype",
+        str(path),
+        "--hidden_size=128",
+        "--heads=4",
+        "--tokens=6",
+        "--regions=9",
+        "--feature_size=16",
+        "--vocab_size=50",
+    ]
     text = inspect_genotype.main(argv)
     config = ModelConfig(
-        hidden_size=128, num_heads=2, ffn_size=512, max_tokens=6, max_regions=9, feature_size=16,
-        vocab_size=50, num_encoder_blocks=2, num_decoder_blocks=3, genotype=genotype,
-    )  # fmt: skip
+        hidden_size=128,
+        num_heads=2,
+        ffn_size=512,
+        max_tokens=6,
+        max_regions=9,
+        feature_size=16,
+        vocab_size=50,
+        num_encoder_blocks=2,
+        num_decoder_blocks=3,
+        genotype=genotype,
+    )
     assert "at d=128, 2 heads, FFN 512, 6 tokens, 9 regions" in text  # head size 64 of the file
     backbone = MMnasBackbone(config)
     backbone.build()
