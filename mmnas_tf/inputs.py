@@ -4,5 +4,3 @@ TEXT_IDS = "text_ids"
 IMAGE_FEATURES = "image_features"
 BOXES = "boxes"
 IMAGE_SIZE = "image_size"
-
-ALL_INPUTS = (TEXT_IDS, IMAGE_FEATURES, BOXES, IMAGE_SIZE)

@@ -200,8 +200,3 @@ def policy_scope(policy: str | None):
         yield
     finally:
         keras.config.set_dtype_policy(before)
-
-
-def model_policy(model) -> str:
-    """The policy name a built model computes in (``float32`` or ``mixed_bfloat16``)."""
-    return model.dtype_policy.name

@@ -1,8 +1,12 @@
 """Serves SavedModels over TF Serving's gRPC and REST protocols, flags as tensorflow_model_server.
 
+The entry point of the development server (``mmnas_tf.devserver``); the exports it serves are
+written by ``mmnas_tf.serving`` (``python -m mmnas_tf.export``), and ``tf_serving/`` holds the
+config files it shares with the real TF Serving.
+
     python -m mmnas_tf.serve --model_name=vqa --model_base_path=/models/vqa
-    python -m mmnas_tf.serve --model_config_file=serving/models.config \
-        --enable_batching --batching_parameters_file=serving/batching_parameters.txt
+    python -m mmnas_tf.serve --model_config_file=tf_serving/models.config \
+        --enable_batching --batching_parameters_file=tf_serving/batching_parameters.txt
 """
 
 from __future__ import annotations

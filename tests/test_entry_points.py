@@ -14,7 +14,7 @@ import mmnas_tf
 
 ENTRY_POINTS = (
     "convert", "synthetic", "search", "train", "evaluate", "export", "serve", "predict",
-    "import_official", "quickstart", "inspect",
+    "import_official", "quickstart", "inspect_genotype",
 )  # fmt: skip
 
 
@@ -105,3 +105,15 @@ def test_cli_imports_the_console_before_anything_that_imports_tensorflow():
         in ("__future__", "errno", "os", "re", "sys", "traceback", "collections", "absl")
         for n in others[: others.index(first)]
     )
+
+
+def test_no_module_beside_the_entry_points_has_a_standard_library_name():
+    """``python mmnas_tf/<name>.py`` puts ``mmnas_tf/`` first on ``sys.path``: a module there named
+    like one of the standard library (``inspect.py`` was) replaces it for every import of the
+    process, Python's own modules included."""
+    import sys
+
+    package = pathlib.Path(mmnas_tf.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")}
+    packages = {p.name for p in package.iterdir() if p.is_dir()}
+    assert sorted((modules | packages) & set(sys.stdlib_module_names)) == []

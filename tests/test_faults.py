@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mmnas_tf import cli, evaluate, inspect, predict, train
+from mmnas_tf import cli, evaluate, inspect_genotype, predict, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARD = "train-00000-of-00001.tfrecord"
@@ -222,7 +222,7 @@ def test_an_unreadable_file_is_named(tmp_path):
     locked = tmp_path / "genotype.json"
     locked.write_text("{}")
     locked.chmod(0)
-    cmd = [sys.executable, "-m", "mmnas_tf.inspect", str(locked), "--nodraw"]
+    cmd = [sys.executable, "-m", "mmnas_tf.inspect_genotype", str(locked), "--nodraw"]
     if os.geteuid() == 0:
         if shutil.which("setpriv") is None:
             pytest.skip("root reads every file, and setpriv (to drop that right) is missing")
@@ -230,7 +230,7 @@ def test_an_unreadable_file_is_named(tmp_path):
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip() == (
-        f"mmnas_tf.inspect: error: {locked}: Permission denied; give this user access to it or "
+        f"mmnas_tf.inspect_genotype: error: {locked}: Permission denied; give this user access to it or "
         "choose another path"
     )
 
@@ -247,9 +247,9 @@ def test_a_bad_flag_is_named_with_exit_status_2(vqa_data, tmp_path, capsys):
     status, err = _fault(capsys, train.main, ["train", "--config=vqa_tiny"])
     assert status == 2
     assert _one_line(err).startswith("flag --model_dir=None: Flag --model_dir must have a value")
-    status, err = _fault(capsys, inspect.main, ["inspect"])
-    assert (status, _one_line(err, "mmnas_tf.inspect")) == (
-        2, "give one genotype file: python -m mmnas_tf.inspect genotypes.json [--flags] "
+    status, err = _fault(capsys, inspect_genotype.main, ["inspect_genotype"])
+    assert (status, _one_line(err, "mmnas_tf.inspect_genotype")) == (
+        2, "give one genotype file: python -m mmnas_tf.inspect_genotype genotypes.json [--flags] "
         "(--help lists the flags)",
     )  # fmt: skip
     assert "Traceback" not in err

@@ -58,7 +58,7 @@ ORDER: tuple[tuple[str, tuple[str, ...]], ...] = (
             "predict",
             "import_official",
             "quickstart",
-            "inspect",
+            "inspect_genotype",
         ),
     ),
 )

@@ -136,9 +136,15 @@ class Pipeline:
     def dataset(self) -> tf.data.Dataset:
         c = self.config
         records = read_records(
-            self.files, self.expected, c.on_corrupt, self._skipped, shuffle=c.training, seed=c.seed,
-            deterministic=c.deterministic, cycle_length=c.cycle_length,
-        )  # fmt: skip
+            self.files,
+            self.expected,
+            c.on_corrupt,
+            self._skipped,
+            shuffle=c.training,
+            seed=c.seed,
+            deterministic=c.deterministic,
+            cycle_length=c.cycle_length,
+        )
         if c.subset != "all":
             records = records.filter(
                 lambda r: in_subset(r, c.subset, c.subset_ratio, c.subset_seed)
@@ -253,9 +259,18 @@ def read_records(
 def _check_count(path, marker, expected, on_corrupt, skipped) -> tf.Tensor:
     read = -1 - marker
     message = tf.strings.join(
-        ["corrupt or truncated TFRecord file ", path, ": record ", tf.strings.as_string(read),
-         " is unreadable (read ", tf.strings.as_string(read), " of ", tf.strings.as_string(expected), " records)"]
-    )  # fmt: skip
+        [
+            "corrupt or truncated TFRecord file ",
+            path,
+            ": record ",
+            tf.strings.as_string(read),
+            " is unreadable (read ",
+            tf.strings.as_string(read),
+            " of ",
+            tf.strings.as_string(expected),
+            " records)",
+        ]
+    )
     if on_corrupt == "raise":
         with tf.control_dependencies(
             [tf.debugging.Assert(tf.equal(read, expected), [message], summarize=1)]

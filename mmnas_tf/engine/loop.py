@@ -1,4 +1,4 @@
-"""The epoch loop shared by training (``engine.trainer.Trainer``) and search (``nas.Searcher``).
+"""The epoch loop shared by training (``engine.trainer.Trainer``) and search (``nas.searcher.Searcher``).
 
 One loop: restore the latest checkpoint (weights, optimizers, counters, the loop's JSON state);
 per epoch: ``begin_epoch`` (learning rate, search phase), the task's ``before_epoch`` hook on a

@@ -14,7 +14,7 @@ schedule; ``dataset_fn(epoch)`` builds the epoch's dataset.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -26,8 +26,6 @@ from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
 from mmnas_tf.engine.schedules import EpochSchedule
 from mmnas_tf.tasks.base import EpochHooks, Task
-
-BatchFn = Callable[[dict, dict], tuple[dict, dict]]
 
 
 class Trainer(EpochLoop):

@@ -502,22 +502,3 @@ def _track(tracker, loss, inputs):
     """Mean loss per example over the global batch (sum-reduced losses, summed over replicas)."""
     n = tf.cast(tf.shape(inputs[names.TEXT_IDS])[0], loss.dtype)
     tracker.update_state(loss / n, sample_weight=n)
-
-
-class PhaseSchedule(keras.callbacks.Callback):
-    """For ``SearchModel.fit``: at each epoch start, sets the phase (``warmup`` for the first
-    ``warmup_epochs`` epochs, then ``search``) and the Gumbel temperature
-    ``temperature(epoch - warmup_epochs)`` (e.g. ``nas.temperature.TemperatureSchedule``).
-    The search driver (``nas.searcher.Searcher``) does the same itself."""
-
-    def __init__(self, warmup_epochs: int, temperature=None):
-        super().__init__()
-        self.warmup_epochs = warmup_epochs
-        self.temperature = temperature
-
-    def on_epoch_begin(self, epoch, logs=None):
-        searching = epoch >= self.warmup_epochs
-        tau = None
-        if self.temperature is not None:
-            tau = self.temperature(max(epoch - self.warmup_epochs, 0))
-        self.model.set_state("search" if searching else "warmup", tau)

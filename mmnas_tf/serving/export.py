@@ -29,9 +29,6 @@ from mmnas_tf.serving.text_signature import PREDICT_TEXT, make_text_signature
 from mmnas_tf.serving.warmup import warmup_requests, write_warmup_requests
 from mmnas_tf.tasks import get_task
 
-ANSWERS_ASSET = "answers.txt"
-VOCAB_ASSET = "vocab.txt"
-
 
 class ServingModule(tf.Module):
     """Holds the Keras model, the task's output mapping and the vocabulary assets.
@@ -163,9 +160,12 @@ class ServingModule(tf.Module):
         if self.vocab_asset is not None:  # raw strings in, tokenised in-graph with the asset
             # Calls the traced serving_default instead of tracing the network a second time.
             signatures[PREDICT_TEXT] = make_text_signature(
-                self, lambda inputs: serving_default(**inputs), self.vocab_asset,
-                self.input_spec(), max_len=self.config.max_tokens,
-            )  # fmt: skip
+                self,
+                lambda inputs: serving_default(**inputs),
+                self.vocab_asset,
+                self.input_spec(),
+                max_len=self.config.max_tokens,
+            )
         return signatures
 
 
@@ -235,10 +235,14 @@ def export_saved_model(
     tmp = os.path.join(export_dir, f".tmp-{version}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     module = module_class(
-        model, task_name, config, vocab_file=vocab_file, answers_file=answers_file,
+        model,
+        task_name,
+        config,
+        vocab_file=vocab_file,
+        answers_file=answers_file,
         fixed_shapes=fixed_shapes,
         explain=explain,
-    )  # fmt: skip
+    )
     signatures = module.signatures()
     try:
         tf.saved_model.save(module, tmp, signatures=signatures)

@@ -68,7 +68,14 @@ def export_checkpoint(
     if task_obj.uses_answer_vocabulary:
         answers_file = _data_file(answers_file, data_dir, writer.ANSWERS_FILE)
     return export_saved_model(
-        model, task, config, export_dir, version,
-        vocab_file=vocab_file, answers_file=answers_file, overwrite=overwrite,
-        fixed_shapes=fixed_shapes, explain=explain,
-    )  # fmt: skip
+        model,
+        task,
+        config,
+        export_dir,
+        version,
+        vocab_file=vocab_file,
+        answers_file=answers_file,
+        overwrite=overwrite,
+        fixed_shapes=fixed_shapes,
+        explain=explain,
+    )

@@ -225,9 +225,6 @@ def itm_texts(scenes: Scenes, rng: np.random.Generator, per_scene: int = 5) -> T
     return Texts(np.repeat(np.arange(s_n), per_scene), text, np.tile(np.arange(per_scene) % 5, s_n))
 
 
-VG_KINDS = ("attribute", "furthest", "closest")
-
-
 def vg_texts(scenes: Scenes, rng: np.random.Generator, per_scene: int = 3) -> Texts:
     """Referring expressions: "the red circle", "the square furthest from / closest to the red circle".
 

@@ -52,9 +52,10 @@ class Recipe:
     Attributes:
       epochs: retraining epochs.
       learning_rate: retraining base learning rate.
-      decay_epochs: epochs (1-based) from which the rate is multiplied by 0.2.
+      decay_epochs: 0-based epochs from which the rate is multiplied by 0.2 (``(10, 12)``: the
+        11th and 13th epochs start the lower rates; ``engine.schedules.EpochSchedule``).
       search_weight_learning_rate: the supernet weights' rate during the search.
-      genotype: the published architecture, a file under ``configs/genotypes``.
+      genotype: the published architecture, a file name in ``mmnas_tf/genotypes/`` (package data).
     """
 
     epochs: int = 13

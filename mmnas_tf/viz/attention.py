@@ -79,8 +79,9 @@ def _draw_regions(panel, explanation: Explanation, to_panel: np.ndarray) -> list
             colour = CHOSEN if rank == 0 else CANDIDATE
             draw.rectangle(box, outline=colour, width=4 if rank == 0 else 2)
         label = f"#{rank + 1} {explanation.region_weights[i]:.2f}"
-        draw.text(tuple(at), label, fill=colour, font=font, stroke_width=2,
-                  stroke_fill=(255, 255, 255))  # fmt: skip
+        draw.text(
+            tuple(at), label, fill=colour, font=font, stroke_width=2, stroke_fill=(255, 255, 255)
+        )
     if explanation.box is not None:
         box = [float(v) for v in np.asarray(explanation.box) * to_panel]
         draw.rectangle(box, outline=CHOSEN, width=2)
@@ -117,11 +118,15 @@ def _outcome_lines(explanation: Explanation) -> list[tuple[str, float | None]]:
         for i in ([e.chosen] if e.chosen is not None else []) + e.top_regions(TOP_K)
     ]
     if e.score is not None:
-        return [(f"match score: {e.score:.3f}", e.score),
-                ("regions that drove it: " + ", ".join(regions[:TOP_K]), None)]  # fmt: skip
+        return [
+            (f"match score: {e.score:.3f}", e.score),
+            ("regions that drove it: " + ", ".join(regions[:TOP_K]), None),
+        ]
     box = ", ".join(f"{v:.0f}" for v in e.box) if e.box is not None else "?"
-    return [(f"chosen: {regions[0]}, box [{box}]", None),
-            ("next best: " + ", ".join(r for r in regions[1:] if r != regions[0])[:80], None)]  # fmt: skip
+    return [
+        (f"chosen: {regions[0]}, box [{box}]", None),
+        ("next best: " + ", ".join(r for r in regions[1:] if r != regions[0])[:80], None),
+    ]
 
 
 def draw_explanation(explanation: Explanation, path: str | None = None, image=None) -> dict:

@@ -131,14 +131,35 @@ def genotype_figure(genotype: Genotype, title: str | None = None):
         for i, op in enumerate(ops):
             ax.add_patch(
                 patches.FancyBboxPatch(
-                    (i + 0.05, y - 0.3), 0.9, 0.6, boxstyle="round,pad=0.02",
-                    facecolor=get_op(op).colour, edgecolor="black", lw=0.8,
+                    (i + 0.05, y - 0.3),
+                    0.9,
+                    0.6,
+                    boxstyle="round,pad=0.02",
+                    facecolor=get_op(op).colour,
+                    edgecolor="black",
+                    lw=0.8,
                 )
-            )  # fmt: skip
-            ax.text(i + 0.5, y + 0.08, get_op(op).label, ha="center", va="center", fontsize=10, color="white",
-                    weight="bold")  # fmt: skip
-            ax.text(i + 0.5, y - 0.18, f"{stage[:3]} {i}", ha="center", va="center", fontsize=7,
-                    color="white", gid=f"{stage} {i}: {op}")  # fmt: skip
+            )
+            ax.text(
+                i + 0.5,
+                y + 0.08,
+                get_op(op).label,
+                ha="center",
+                va="center",
+                fontsize=10,
+                color="white",
+                weight="bold",
+            )
+            ax.text(
+                i + 0.5,
+                y - 0.18,
+                f"{stage[:3]} {i}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white",
+                gid=f"{stage} {i}: {op}",
+            )
             if i:
                 ax.annotate("", (i + 0.05, y), (i - 0.05, y), arrowprops={"arrowstyle": "->"})
         if not ops:
@@ -147,12 +168,20 @@ def genotype_figure(genotype: Genotype, title: str | None = None):
         colour = get_op(op).colour
         if "guide" in get_op(op).needs and genotype.encoder:  # GA attends to the encoder's output
             ax.annotate(
-                "", (i + 0.5, 0.3), (len(genotype.encoder) - 0.5, 0.7),
+                "",
+                (i + 0.5, 0.3),
+                (len(genotype.encoder) - 0.5, 0.7),
                 arrowprops={"arrowstyle": "->", "color": colour, "alpha": 0.6, "lw": 0.8},
-            )  # fmt: skip
+            )
     handles = [patches.Patch(color=op.colour, label=op.label) for op in _legend_ops()]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=4,
-              fontsize=8, frameon=False)  # fmt: skip
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.02),
+        ncol=4,
+        fontsize=8,
+        frameon=False,
+    )
     ax.set_xlim(-2.6, width + 0.1)
     ax.set_ylim(-0.45, 1.45)
     ax.axis("off")

@@ -102,9 +102,16 @@ def test_import_official_cli_writes_servable_model(
     vg = trained_reference_by_task["vg"] if legacy else reference_by_task["vg"]
     checkpoint = LEGACY_VG if legacy else vg.checkpoint
     cmd = [
-        sys.executable, "-m", "mmnas_tf.import_official", "--task=vg", f"--checkpoint={checkpoint}",
-        f"--arch={vg.arch}", f"--export_dir={tmp_path}", "--version=2", "--max_regions=10",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "mmnas_tf.import_official",
+        "--task=vg",
+        f"--checkpoint={checkpoint}",
+        f"--arch={vg.arch}",
+        f"--export_dir={tmp_path}",
+        "--version=2",
+        "--max_regions=10",
+    ]
     # the refused imports run beside the export (each process loads TensorFlow: on 2 CPUs the
     # test then takes about one import's time instead of two or three)
     missing, cut = tmp_path / "nope.pkl", tmp_path / "cut.pkl"

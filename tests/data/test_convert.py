@@ -4,11 +4,11 @@ import json
 import os
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from support.commands import entry_point
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import writer
@@ -47,18 +47,33 @@ def _vqa_fixture(root, helpers):
         ],
         "val2014": [(42, 4, "How many dogs are there?")],
     }
-    ans = {1: ["black"] * 6 + ["Black."] * 2 + ["brown"] * 2, 2: ["two"] * 3 + ["2"] + ["3"] * 6,
-           3: ["yes"] * 10, 4: ["unicorn"] * 10}  # fmt: skip
+    ans = {
+        1: ["black"] * 6 + ["Black."] * 2 + ["brown"] * 2,
+        2: ["two"] * 3 + ["2"] + ["3"] * 6,
+        3: ["yes"] * 10,
+        4: ["unicorn"] * 10,
+    }
     files = {}
     for split, rows in qs.items():
         q = {
             "data_subtype": split,
             "questions": [{"image_id": i, "question": t, "question_id": qid} for i, qid, t in rows],
         }
-        a = {"annotations": [
-            {"question_id": qid, "image_id": i, "answer_type": "other", "multiple_choice_answer": ans[qid][0],
-             "answers": [{"answer": x, "answer_confidence": "yes", "answer_id": k + 1} for k, x in enumerate(ans[qid])]}
-            for i, qid, _ in rows]}  # fmt: skip
+        a = {
+            "annotations": [
+                {
+                    "question_id": qid,
+                    "image_id": i,
+                    "answer_type": "other",
+                    "multiple_choice_answer": ans[qid][0],
+                    "answers": [
+                        {"answer": x, "answer_confidence": "yes", "answer_id": k + 1}
+                        for k, x in enumerate(ans[qid])
+                    ],
+                }
+                for i, qid, _ in rows
+            ]
+        }
         files[split] = (
             root / f"v2_OpenEnded_mscoco_{split}_questions.json",
             root / f"v2_mscoco_{split}_annotations.json",
@@ -73,10 +88,18 @@ def test_vqa_cli_round_trip(tmp_path, helpers):
     out = tmp_path / "out"
     glove = tmp_path / "glove.txt"
     glove.write_text("what 0.1 0.2 0.3 0.4\ncat 1 2 3 4\nzebra 9 9 9 9\n")
-    cmd = [sys.executable, "-m", "mmnas_tf.convert", "--task=vqa", f"--out_dir={out}", f"--features={feats}",
-           f"--vqa=train:{files['train2014'][0]}:{files['train2014'][1]}",
-           f"--vqa=val:{files['val2014'][0]}:{files['val2014'][1]}",
-           "--min_answer_count=1", f"--glove={glove}", "--num_shards=2", "--noprogress"]  # fmt: skip
+    cmd = entry_point(
+        "convert",
+        "--task=vqa",
+        f"--out_dir={out}",
+        f"--features={feats}",
+        f"--vqa=train:{files['train2014'][0]}:{files['train2014'][1]}",
+        f"--vqa=val:{files['val2014'][0]}:{files['val2014'][1]}",
+        "--min_answer_count=1",
+        f"--glove={glove}",
+        "--num_shards=2",
+        "--noprogress",
+    )
     subprocess.run(cmd, check=True, cwd=REPO, capture_output=True)
     vocab = Vocabulary.load(str(out / "vocab.txt"))
     assert vocab.tokens[:8] == ["PAD", "UNK", "CLS", "what", "colour", "is", "the", "cat"]
@@ -213,13 +236,27 @@ def test_refcoco_boxes_and_safe_pickle(tmp_path, helpers):
     feats = tmp_path / "feats"
     feats.mkdir()
     f, b = helpers.write_npz(feats / "COCO_train2014_000000000077.jpg.npz", 100, "d_by_n", 3)
-    refs = [{"ref_id": 1, "ann_id": 500, "image_id": 77, "split": "testA", "category_id": 1,
-             "sentences": [{"raw": "Left man", "tokens": ["left", "man"], "sent_id": 11},
-                           {"raw": "guy on the left", "tokens": [], "sent_id": 12}]}]  # fmt: skip
+    refs = [
+        {
+            "ref_id": 1,
+            "ann_id": 500,
+            "image_id": 77,
+            "split": "testA",
+            "category_id": 1,
+            "sentences": [
+                {"raw": "Left man", "tokens": ["left", "man"], "sent_id": 11},
+                {"raw": "guy on the left", "tokens": [], "sent_id": 12},
+            ],
+        }
+    ]
     with open(tmp_path / "refs(unc).p", "wb") as fh:
         pickle.dump(refs, fh, protocol=2)
-    inst = {"images": [{"id": 77, "file_name": "COCO_train2014_000000000077.jpg", "height": 480, "width": 640}],
-            "annotations": [{"id": 500, "image_id": 77, "bbox": [10.5, 20, 30, 40], "category_id": 1}]}  # fmt: skip
+    inst = {
+        "images": [
+            {"id": 77, "file_name": "COCO_train2014_000000000077.jpg", "height": 480, "width": 640}
+        ],
+        "annotations": [{"id": 500, "image_id": 77, "bbox": [10.5, 20, 30, 40], "category_id": 1}],
+    }
     (tmp_path / "instances.json").write_text(json.dumps(inst))
     splits = refcoco.refcoco_items(str(tmp_path / "refs(unc).p"), str(tmp_path / "instances.json"))
     out = str(tmp_path / "o")

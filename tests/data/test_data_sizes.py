@@ -31,17 +31,34 @@ def own_dataset(root, regions: dict, lengths: dict, dim: int = 16) -> str:
         for i, n in enumerate(counts):
             image_id = 1000 * (split == "val") + i
             x1y1 = rng.uniform(0, 200, (n, 2))
-            np.savez(feats / split / f"{image_id}.npz", x=rng.random((n, dim), np.float32),
-                     bbox=np.concatenate([x1y1, x1y1 + 20], 1), image_h=240, image_w=320)  # fmt: skip
-        rows = [(1000 * (split == "val") + q % len(counts), 10 * q + (split == "val"), n)
-                for q, n in enumerate(lengths[split])]  # fmt: skip
-        questions = [{"image_id": i, "question_id": qid, "question": " ".join(WORDS[:n]) + "?"}
-                     for i, qid, n in rows]  # fmt: skip
-        answers = [{"image_id": i, "question_id": qid, "answer_type": "other",
-                    "multiple_choice_answer": ("red", "blue")[qid // 10 % 2],
-                    "answers": [{"answer": ("red", "blue")[qid // 10 % 2], "answer_id": k + 1}
-                                for k in range(10)]}
-                   for i, qid, _ in rows]  # fmt: skip
+            np.savez(
+                feats / split / f"{image_id}.npz",
+                x=rng.random((n, dim), np.float32),
+                bbox=np.concatenate([x1y1, x1y1 + 20], 1),
+                image_h=240,
+                image_w=320,
+            )
+        rows = [
+            (1000 * (split == "val") + q % len(counts), 10 * q + (split == "val"), n)
+            for q, n in enumerate(lengths[split])
+        ]
+        questions = [
+            {"image_id": i, "question_id": qid, "question": " ".join(WORDS[:n]) + "?"}
+            for i, qid, n in rows
+        ]
+        answers = [
+            {
+                "image_id": i,
+                "question_id": qid,
+                "answer_type": "other",
+                "multiple_choice_answer": ("red", "blue")[qid // 10 % 2],
+                "answers": [
+                    {"answer": ("red", "blue")[qid // 10 % 2], "answer_id": k + 1}
+                    for k in range(10)
+                ],
+            }
+            for i, qid, _ in rows
+        ]
         q_path, a_path = root / f"{split}_questions.json", root / f"{split}_annotations.json"
         q_path.write_text(json.dumps({"questions": questions}))
         a_path.write_text(json.dumps({"annotations": answers}))
@@ -66,10 +83,12 @@ def data(tmp_path_factory):
 def test_manifest_records_sizes_per_split(data, tmp_path):
     splits = writer.load_manifest(data)["splits"]
     assert splits["train"]["sizes"] == {
-        "max_regions": 12, "max_tokens": 11, "tokens_p99": 11,
+        "max_regions": 12,
+        "max_tokens": 11,
+        "tokens_p99": 11,
         "regions": {"3": 1, "5": 1, "7": 1, "12": 2},
         "tokens": {"4": 1, "6": 1, "8": 1, "9": 1, "11": 2},
-    }  # fmt: skip
+    }
     assert splits["val"]["sizes"]["max_regions"] == 10
     assert splits["val"]["sizes"]["max_tokens"] == 10
     assert "train: up to 12 regions per image, texts of up to 11 tokens (99% of them up to 11)" in (
@@ -79,9 +98,14 @@ def test_manifest_records_sizes_per_split(data, tmp_path):
     manifest = json.load(open(f"{data}/manifest.json"))
     for split in ("train", "val"):
         entry = writer.write_split(
-            data, split, get_task("vqa"), [None] * manifest["splits"][split]["records"],
-            lambda *_: pytest.fail("a finished shard was rewritten"), 2, progress=False,
-        )  # fmt: skip
+            data,
+            split,
+            get_task("vqa"),
+            [None] * manifest["splits"][split]["records"],
+            lambda *_: pytest.fail("a finished shard was rewritten"),
+            2,
+            progress=False,
+        )
         assert entry["sizes"] == manifest["splits"][split]["sizes"]
 
 
@@ -145,8 +169,16 @@ def test_an_override_pins_a_size():
 
 
 def _train(data, model_dir, *overrides):
-    args = ["train", "--config=vqa_tiny", f"--data_dir={data}", f"--model_dir={model_dir}",
-            "--epochs=1", "--steps_per_epoch=1", "--noprogress", "--dtype_policy=float32"]  # fmt: skip
+    args = [
+        "train",
+        "--config=vqa_tiny",
+        f"--data_dir={data}",
+        f"--model_dir={model_dir}",
+        "--epochs=1",
+        "--steps_per_epoch=1",
+        "--noprogress",
+        "--dtype_policy=float32",
+    ]
     train.main(args + [f"--override={o}" for o in overrides])
     return json.load(open(f"{model_dir}/run.json"))["model"]
 
@@ -167,8 +199,16 @@ def test_fewer_sizes_say_what_they_cut_and_a_checkpoint_keeps_its_sizes(data, tm
         "to keep them: --override=model.max_regions=12 --override=model.max_tokens=11"
     ]
     # Evaluation is bound to the checkpoint's sizes even with a config that follows the data.
-    evaluate.main(["evaluate", "--config=vqa_tiny", f"--data_dir={data}",
-                   f"--checkpoint={tmp_path}", "--dtype_policy=float32", "--noprogress"])  # fmt: skip
+    evaluate.main(
+        [
+            "evaluate",
+            "--config=vqa_tiny",
+            f"--data_dir={data}",
+            f"--checkpoint={tmp_path}",
+            "--dtype_policy=float32",
+            "--noprogress",
+        ]
+    )
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sizes:")]
     assert lines == [
         f"sizes: the model cuts {data} (val): 100.0% of images (2 of 2) have more regions than "
@@ -185,8 +225,9 @@ def test_fewer_sizes_say_what_they_cut_and_a_checkpoint_keeps_its_sizes(data, tm
     # predict with the checkpoint: an 11-word question, of which the model reads 8.
     question = " ".join(WORDS[:11])
     features = os.path.join(os.path.dirname(data), "feats", "train", "0.npz")
-    answer = predict.main(["predict", f"--checkpoint={tmp_path}", f"--question={question}",
-                           f"--features={features}"])  # fmt: skip
+    answer = predict.main(
+        ["predict", f"--checkpoint={tmp_path}", f"--question={question}", f"--features={features}"]
+    )
     assert answer.endswith(
         "question truncated: its last 3 tokens went past the model's max_tokens and were not read "
         "(a model trained with a larger model.max_tokens reads them)"

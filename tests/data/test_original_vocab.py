@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 import pytest
+from support.commands import entry_point
 
 from mmnas_tf import inputs as names
 from mmnas_tf.data import answers as answer_lib
@@ -156,11 +157,15 @@ def write_vqa_original(root, helpers):
             image = IMAGES[split][rng.randrange(len(IMAGES[split]))]
             questions.append({"image_id": image, "question": text, "question_id": qid})
             if answers:
-                annotations.append({
-                    "question_id": qid, "image_id": image, "answer_type": "other",
-                    "multiple_choice_answer": answers[k],
-                    "answers": [{"answer": answers[k], "answer_id": j + 1} for j in range(10)],
-                })  # fmt: skip
+                annotations.append(
+                    {
+                        "question_id": qid,
+                        "image_id": image,
+                        "answer_type": "other",
+                        "multiple_choice_answer": answers[k],
+                        "answers": [{"answer": answers[k], "answer_id": j + 1} for j in range(10)],
+                    }
+                )
             qid += 1
         subtype = {"data_subtype": FEATURE_DIRS[split]} if split in FEATURE_DIRS else {}
         q_path = root / f"{split}_questions.json"
@@ -175,13 +180,18 @@ def write_vqa_original(root, helpers):
 
 def convert_vqa_as_documented(root, files, feats, out, *extra):
     """The VQA command of tfrecords/README.md: train, VG (label vg), val, test."""
-    cmd = [
-        sys.executable, "-m", "mmnas_tf.convert", "--task=vqa", f"--out_dir={out}",
+    cmd = entry_point(
+        "convert",
+        "--task=vqa",
+        f"--out_dir={out}",
         f"--features={feats / 'train2014'},{feats / 'val2014'},{feats / 'test2015'}",
-        "--vqa=train:" + ":".join(files["train"]), "--vqa=vg:" + ":".join(files["vg"]),
-        "--vqa=val:" + ":".join(files["val"]), "--vqa=test:" + ":".join(files["test"]),
-        "--noprogress", *extra,
-    ]  # fmt: skip
+        "--vqa=train:" + ":".join(files["train"]),
+        "--vqa=vg:" + ":".join(files["vg"]),
+        "--vqa=val:" + ":".join(files["val"]),
+        "--vqa=test:" + ":".join(files["test"]),
+        "--noprogress",
+        *extra,
+    )
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
@@ -196,8 +206,14 @@ def vqa_converted(tmp_path_factory, helpers):
     feats, files = write_vqa_original(root, helpers)
     result = convert_vqa_as_documented(root, files, feats, root / "out")
     assert result.returncode == 0, result.stderr[-3000:]
-    table, answers = original_vqa_tables(*files["train"][:1], files["val"][0], files["test"][0],
-                                         files["vg"][0], files["train"][1], files["val"][1])  # fmt: skip
+    table, answers = original_vqa_tables(
+        *files["train"][:1],
+        files["val"][0],
+        files["test"][0],
+        files["vg"][0],
+        files["train"][1],
+        files["val"][1],
+    )
     return root / "out", files, table, answers
 
 
@@ -214,8 +230,11 @@ def test_vqa_tables_equal_the_originals(vqa_converted):
     flag_order = [files[s][0] for s in ("train", "vg", "val", "test")]
     words = [original_words(q["question"]) for p in flag_order for q in _json(p)["questions"]]
     assert list(original_token_table(words)) != tokens
-    with_vg = [answer_lib.normalize_answer(a["multiple_choice_answer"])
-               for s in ("train", "vg", "val") for a in _json(files[s][1])["annotations"]]  # fmt: skip
+    with_vg = [
+        answer_lib.normalize_answer(a["multiple_choice_answer"])
+        for s in ("train", "vg", "val")
+        for a in _json(files[s][1])["annotations"]
+    ]
     assert {"dog", "surf"} <= {a for a in with_vg if with_vg.count(a) > 8}
 
 
@@ -264,10 +283,19 @@ TEXT_INPUT = {"vqa": "ques_ix", "itm": "cap_ix", "vg": "query_ix"}
 def start_import(ref, export, vocab, answers=None, *extra):
     """``python -m mmnas_tf.import_official`` of a reference checkpoint with rebuilt tables,
     started (:func:`finished` waits for it): imports that do not depend on each other overlap."""
-    cmd = [sys.executable, "-m", "mmnas_tf.import_official", f"--task={ref.task}",
-           f"--checkpoint={ref.checkpoint}", f"--arch={ref.arch}", f"--export_dir={export}",
-           f"--vocab={vocab}", f"--max_tokens={ref.sizes['max_tokens']}",
-           f"--max_regions={ref.sizes['max_regions']}", *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmnas_tf.import_official",
+        f"--task={ref.task}",
+        f"--checkpoint={ref.checkpoint}",
+        f"--arch={ref.arch}",
+        f"--export_dir={export}",
+        f"--vocab={vocab}",
+        f"--max_tokens={ref.sizes['max_tokens']}",
+        f"--max_regions={ref.sizes['max_regions']}",
+        *extra,
+    ]
     if answers:
         cmd.append(f"--answer_vocab={answers}")
     return subprocess.Popen(
@@ -345,8 +373,10 @@ def test_imported_itm_and_vg_checkpoints_read_the_rebuilt_tables(tmp_path, refer
         (tmp_path / f"{split}_caps.txt").write_text("\n".join(lines) + "\n")
         (tmp_path / f"{split}_ids.txt").write_text(f"{k}\n" * (len(lines) // 5))
         images.append({"filename": f"{k}.jpg", "imgid": k, "split": "x", "sentences": []})
-        specs.append(f"{'val' if split == 'dev' else split}:{tmp_path / f'{split}_caps.txt'}:"
-                     f"{tmp_path / f'{split}_ids.txt'}")  # fmt: skip
+        specs.append(
+            f"{'val' if split == 'dev' else split}:{tmp_path / f'{split}_caps.txt'}:"
+            f"{tmp_path / f'{split}_ids.txt'}"
+        )
     (tmp_path / "dataset.json").write_text(json.dumps({"images": images}))
     splits = flickr.caption_items(specs[::-1], str(tmp_path / "dataset.json"))
     (tmp_path / "itm").mkdir()
@@ -354,12 +384,18 @@ def test_imported_itm_and_vg_checkpoints_read_the_rebuilt_tables(tmp_path, refer
     common.token_vocabulary(str(tmp_path / "itm"), splits)
     table = original_itm_table(*(tmp_path / f"{s}_caps.txt" for s in ("train", "dev", "test")))
     # VG: 47 tokens over train, val, testA, testB files (given in another order)
-    pools = {"train": _pool("tr", 20), "val": _pool("va", 10), "testA": _pool("ta", 9),
-             "testB": _pool("tb", 8)}  # fmt: skip
+    pools = {
+        "train": _pool("tr", 20),
+        "val": _pool("va", 10),
+        "testA": _pool("ta", 9),
+        "testB": _pool("tb", 8),
+    }
     paths = []
     for split, pool in pools.items():
-        samples = [{"tokens": pool[i : i + 4], "image_id": 1, "split": split, "bbox": [0, 0, 9, 9]}
-                   for i in range(0, len(pool), 4)]  # fmt: skip
+        samples = [
+            {"tokens": pool[i : i + 4], "image_id": 1, "split": split, "bbox": [0, 0, 9, 9]}
+            for i in range(0, len(pool), 4)
+        ]
         paths.append(tmp_path / f"{split}.json")
         paths[-1].write_text(json.dumps(samples))
     common.token_vocabulary(str(tmp_path / "vg"), refcoco.ref_json_items(map(str, paths[::-1])))
@@ -372,10 +408,13 @@ def test_imported_itm_and_vg_checkpoints_read_the_rebuilt_tables(tmp_path, refer
         )
         assert len(tables[task]) == 50
     started = {  # the two imports overlap
-        task: start_import(reference_by_task[task], tmp_path / f"export_{task}",
-                           tmp_path / task / writer.VOCAB_FILE)
+        task: start_import(
+            reference_by_task[task],
+            tmp_path / f"export_{task}",
+            tmp_path / task / writer.VOCAB_FILE,
+        )
         for task in checks
-    }  # fmt: skip
+    }
     results = {task: finished(process) for task, process in started.items()}
     for task, check in checks.items():
         ref, export, result = reference_by_task[task], tmp_path / f"export_{task}", results[task]
@@ -464,17 +503,29 @@ def write_ref_json(root, helpers):
     with capitals and an apostrophe, which the original keeps as they are)."""
     feats = root / "feats"
     feats.mkdir()
-    words = {"train": ["man", "left", "Man's", "shirt"], "val": ["woman", "right"],
-             "testA": ["kid", "middle"], "testB": ["car", "front"]}  # fmt: skip
+    words = {
+        "train": ["man", "left", "Man's", "shirt"],
+        "val": ["woman", "right"],
+        "testA": ["kid", "middle"],
+        "testB": ["car", "front"],
+    }
     paths = {}
     for k, (split, pool) in enumerate(words.items()):
         samples = []
         for j in range(3):
             image = 100 + (k * 3 + j) % 5
-            samples.append({"tokens": pool[j % len(pool) :] + ["the", pool[0]],
-                            "file_name": f"COCO_train2014_{image:012d}_{j}.jpg", "image_id": image,
-                            "split": split, "bbox": [10.0 + j, 20.0, 30.0, 40.5], "name": "person",
-                            "height": 480, "width": 640})  # fmt: skip
+            samples.append(
+                {
+                    "tokens": pool[j % len(pool) :] + ["the", pool[0]],
+                    "file_name": f"COCO_train2014_{image:012d}_{j}.jpg",
+                    "image_id": image,
+                    "split": split,
+                    "bbox": [10.0 + j, 20.0, 30.0, 40.5],
+                    "name": "person",
+                    "height": 480,
+                    "width": 640,
+                }
+            )
         paths[split] = root / f"{split}.json"
         paths[split].write_text(json.dumps(samples))
     for image in range(100, 105):
@@ -574,8 +625,9 @@ def test_corrupt_feature_file_is_named_leaves_no_shard_and_can_be_skipped(tmp_pa
     ]
     assert 0 < len(kept) < len(questions)
     assert len(helpers.read_all(out, "train", "vqa")) == len(kept)
-    table, _ = original_vqa_tables(*(files[s][0] for s in ("train", "val", "test", "vg")),
-                                   files["train"][1], files["val"][1])  # fmt: skip
+    table, _ = original_vqa_tables(
+        *(files[s][0] for s in ("train", "val", "test", "vg")), files["train"][1], files["val"][1]
+    )
     assert Vocabulary.load(str(out / writer.VOCAB_FILE)).tokens == list(table)
 
 

@@ -46,7 +46,10 @@ def test_every_family_is_asked_and_balanced(world):
 def _rows(world, family):
     sc, texts = world
     f = [n for n, *_ in structured.FAMILIES].index(family)
-    return [(i, texts.scene[i], texts.text[i], texts.answer[i]) for i in np.nonzero(texts.family == f)[0]]  # fmt: skip
+    return [
+        (i, texts.scene[i], texts.text[i], texts.answer[i])
+        for i in np.nonzero(texts.family == f)[0]
+    ]
 
 
 def _slot(sc, s, name):
@@ -113,7 +116,10 @@ def test_generate_is_deterministic_and_records_families(tmp_path):
     assert manifest["source"] == "synthetic/tiny/seed5/structured"
     for name in os.listdir(paths[0]):
         if name.endswith(".tfrecord") or name == "vocab.txt":
-            with open(os.path.join(paths[0], name), "rb") as f1, open(os.path.join(paths[1], name), "rb") as f2:  # fmt: skip
+            with (
+                open(os.path.join(paths[0], name), "rb") as f1,
+                open(os.path.join(paths[1], name), "rb") as f2,
+            ):
                 assert f1.read() == f2.read(), name
     with open(os.path.join(paths[0], "manifest.json")) as f:
         assert json.load(f)["splits"]["train"]["examples"] > 100

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mmnas_tf.tasks.itm.metrics import PairAccuracy, retrieval_metrics, retrieval_ranks
+from mmnas_tf.tasks.itm.metrics import retrieval_metrics, retrieval_ranks
 from mmnas_tf.tasks.vg.metrics import GroundingAccuracy
 from mmnas_tf.tasks.vqa.metrics import VQAAccuracy, results_file_entries, vqa_accuracy, vqa_score
 
@@ -87,15 +87,12 @@ def test_retrieval_ranks_and_recalls():
         retrieval_ranks(scores, owner[:3])
 
 
-def test_grounding_and_pair_accuracy():
+def test_grounding_accuracy():
     gt = np.array([[0, 0, 99, 99], [0, 0, 99, 99]], np.float32)
     pred = np.array([[0, 0, 99, 99], [50, 50, 149, 149]], np.float32)  # IoU 1 and 1/7
     g = GroundingAccuracy()
     g.update_state(gt, pred)
     assert float(g.result()) == 0.5
-    p = PairAccuracy()
-    p.update_state(np.array([1.0, -1.0]), np.array([-2.0, -1.0]))
-    assert float(p.result()) == 0.75
 
 
 def test_metrics_work_in_keras_fit():

@@ -214,12 +214,23 @@ def test_mixed_op_layer_harness():
     """The shared harness on the softmax mixture (every candidate and theta get a gradient) and on
     a hard choice (only the chosen candidate does; theta and the others are named)."""
     y, context = make_inputs()
-    init = {"candidates": ["SA", "GA", "RSA", "FFN"], "hidden_size": D, "num_heads": HEADS,
-            "ffn_size": FFN, "dropout": 0.1, "initial_logits": [0.5, -0.5, 0.0, 1.0]}  # fmt: skip
+    init = {
+        "candidates": ["SA", "GA", "RSA", "FFN"],
+        "hidden_size": D,
+        "num_heads": HEADS,
+        "ffn_size": FFN,
+        "dropout": 0.1,
+        "initial_logits": [0.5, -0.5, 0.0, 1.0],
+    }
     # SA 6, GA 6, RSA 8 (+ the relation projection), FFN 6 weights; theta
     mixed = run_layer_test(MixedOp, init, (y, context), (2, 5, D), 27)
     assert mixed.count_params() == sum(op.count_params() for op in mixed.candidate_ops) + 4
     run_layer_test(
-        MixedOp, init, (y, context), (2, 5, D), 27, call_kwargs={"choice": tf.constant(2)},
+        MixedOp,
+        init,
+        (y, context),
+        (2, 5, D),
+        27,
+        call_kwargs={"choice": tf.constant(2)},
         zero_gradient=("arch_logits", "/(SA|GA|FFN)/"),
-    )  # fmt: skip
+    )

@@ -85,9 +85,13 @@ def test_relation_self_attention_bias():
 
 def test_feed_forward():
     run_layer_test(
-        FeedForward, {"hidden_size": D, "ffn_size": 32, "dropout": 0.1}, (y, {}), (B, L, D), 6,
+        FeedForward,
+        {"hidden_size": D, "ffn_size": 32, "dropout": 0.1},
+        (y, {}),
+        (B, L, D),
+        6,
         D * 32 + 32 + 32 * D + D + 2 * D,
-    )  # fmt: skip
+    )
 
 
 def test_attention_core_bias_and_heads():

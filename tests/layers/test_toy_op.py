@@ -148,9 +148,15 @@ def test_layer_factory_mixed_op_and_flops(toy_op):
 
     assert op_flops("TOY", d=D, length=LENGTH) == 2 * LENGTH * D * D
     config = get_task("vqa").model_config(
-        hidden_size=D, num_heads=2, ffn_size=16, max_tokens=6, max_regions=4,
-        genotype=Genotype(("TOY",), ("GA", "TOY")), num_encoder_blocks=1, num_decoder_blocks=2,
-    )  # fmt: skip
+        hidden_size=D,
+        num_heads=2,
+        ffn_size=16,
+        max_tokens=6,
+        max_regions=4,
+        genotype=Genotype(("TOY",), ("GA", "TOY")),
+        num_encoder_blocks=1,
+        num_decoder_blocks=2,
+    )
     flops = backbone_flops(config)
     assert flops["encoder_0"] == dense_flops(6, D, D) and flops["decoder_1"] == dense_flops(4, D, D)
     assert "relation_embedding" not in flops  # no op of this genotype reads the relations
@@ -170,20 +176,30 @@ def vqa_run(toy_op, tmp_path_factory):
     benchmark.generate(get_task("vqa"), data_dir, "tiny", 12, 0, "float32", None, 32)
     exp = apply_overrides(
         get_experiment("vqa_tiny"),
-        [f"data.data_dir={data_dir}", "data.batch_size=4", "data.eval_batch_size=8",
-         "train.epochs=1", "train.steps_per_epoch=2", "search.warmup_epochs=0",
-         "search.search_epochs=1", "search.weight_steps_per_arch_step=1",
-         "search.prior_logit=0"],  # uniform: the original's prior names ops outside these pools
-    )  # fmt: skip
+        [
+            f"data.data_dir={data_dir}",
+            "data.batch_size=4",
+            "data.eval_batch_size=8",
+            "train.epochs=1",
+            "train.steps_per_epoch=2",
+            "search.warmup_epochs=0",
+            "search.search_epochs=1",
+            "search.weight_steps_per_arch_step=1",
+            "search.prior_logit=0",
+        ],  # uniform: the original's prior names ops outside these pools
+    )
     supernet = dataclasses.replace(
-        exp.search_model, pools=OpPools(("SA", "TOY"), ("GA", "TOY")),
-        num_encoder_blocks=1, num_decoder_blocks=2,
-    )  # fmt: skip
+        exp.search_model,
+        pools=OpPools(("SA", "TOY"), ("GA", "TOY")),
+        num_encoder_blocks=1,
+        num_decoder_blocks=2,
+    )
     exp = dataclasses.replace(
-        exp, search_model=supernet,
+        exp,
+        search_model=supernet,
         genotype={"format": "mmnas_tf.genotype/1", "encoder": ["TOY"], "decoder": ["GA", "TOY"]},
         train=dataclasses.replace(exp.train, steps_per_epoch=1),
-    )  # fmt: skip
+    )
     search_dir, train_dir = str(root / "search"), str(root / "train")
     status = search(exp, search_dir, tensorboard=False)
     logs = train(exp, train_dir, progress=False)

@@ -367,17 +367,3 @@ def test_sampled_path_adam_leaves_unused_variables_and_moments_alone():
     np.testing.assert_array_equal(opt._velocities[1].numpy(), moments[1])
     assert not np.allclose(plain_unused.numpy(), before)  # plain Adam's momentum moves it
     np.testing.assert_allclose(used.numpy(), [0.8, 1.8], atol=1e-4)  # two Adam steps of lr 0.1
-
-
-def test_phase_schedule_callback_switches_phase_and_temperature(nas):
-    from mmnas_tf.nas.search_model import PhaseSchedule
-    from mmnas_tf.nas.temperature import TemperatureSchedule
-
-    search = nas.build_search_model()
-    callback = PhaseSchedule(2, TemperatureSchedule(4.0, 0.5, 0.1))
-    callback.set_model(search)
-    seen = []
-    for epoch in range(4):
-        callback.on_epoch_begin(epoch)
-        seen.append((int(search.phase.numpy()), round(float(search.temperature.numpy()), 4)))
-    assert seen == [(0, 4.0), (0, 4.0), (1, 4.0), (1, 2.0)]

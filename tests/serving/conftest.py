@@ -135,9 +135,14 @@ def reference_exports(tmp_path_factory, reference_by_task):
                 (root / "answers.txt").write_text("".join(f"answer {i}\n" for i in range(count)))
             model, config = import_original(task, ref.checkpoint, ref.arch, **ref.sizes)
             export_saved_model(
-                model, task, config, str(root / task), 1,
-                vocab_file=str(root / "vocab.txt"), answers_file=answers,
-            )  # fmt: skip
+                model,
+                task,
+                config,
+                str(root / task),
+                1,
+                vocab_file=str(root / "vocab.txt"),
+                answers_file=answers,
+            )
             made[task] = (model, config, root / task)
         return made[task]
 

@@ -36,9 +36,14 @@ def tiny(tmp_path_factory, helpers):
     (root / "vocab.txt").write_text("\n".join(helpers.VOCAB) + "\n")
     (root / "answers.txt").write_text("\n".join(helpers.ANSWERS) + "\n")
     path = export_saved_model(
-        model, "vqa", config, str(root / "vqa"), 1,
-        vocab_file=str(root / "vocab.txt"), answers_file=str(root / "answers.txt"),
-    )  # fmt: skip
+        model,
+        "vqa",
+        config,
+        str(root / "vqa"),
+        1,
+        vocab_file=str(root / "vocab.txt"),
+        answers_file=str(root / "answers.txt"),
+    )
     server = ModelServer(
         single_model_config("vqa", str(root / "vqa")), grpc_port=0, rest_port=0, poll_wait_seconds=0
     ).start()

@@ -7,7 +7,7 @@ import pytest
 from mmnas_tf.devserver.batching import BatchingOptions
 from mmnas_tf.devserver.server import read_batching_parameters_file, read_model_config_file
 
-SERVING = Path(__file__).resolve().parents[2] / "serving"
+SERVING = Path(__file__).resolve().parents[2] / "tf_serving"
 
 
 def test_models_config_has_three_tasks_with_stable_and_canary():

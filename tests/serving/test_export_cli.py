@@ -108,16 +108,22 @@ def test_fixed_shapes_flag_keeps_static_shapes(trained, exported):
         "boxes": (None, 6, 4),
     }
     assert shapes[variable] == {
-        "text_ids": (None, None), "image_features": (None, None, 32), "boxes": (None, None, 4)
-    }  # fmt: skip
+        "text_ids": (None, None),
+        "image_features": (None, None, 32),
+        "boxes": (None, None, 4),
+    }
     fewer = {k: v[:, :2] for k, v in inputs.items()}  # the variable-size export answers it
-    padded = {k: np.pad(v, [(0, 0), (0, inputs[k].shape[1] - 2)] + [(0, 0)] * (v.ndim - 2))
-              for k, v in fewer.items()}  # fmt: skip
+    padded = {
+        k: np.pad(v, [(0, 0), (0, inputs[k].shape[1] - 2)] + [(0, 0)] * (v.ndim - 2))
+        for k, v in fewer.items()
+    }
     served = Servable("vqa", 5, variable)
     np.testing.assert_allclose(
         served.predict("serving_default", fewer)["logits"],
-        served.predict("serving_default", padded)["logits"], rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        served.predict("serving_default", padded)["logits"],
+        rtol=1e-5,
+        atol=1e-5,
+    )
     exactly = r"'(boxes|image_features)' has 2 regions but the model takes exactly 6|'text_ids' has 2 tokens but the model takes exactly 8"
     with pytest.raises(ServingError, match=exactly):  # whichever input is checked first
         Servable("vqa", 7, fixed).predict("serving_default", fewer)

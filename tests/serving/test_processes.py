@@ -61,7 +61,7 @@ def test_serve_and_predict_processes(tmp_path, helpers):
             f"--rest_api_port={rest_port}",
             f"--model_config_file={config}",
             "--enable_batching",
-            f"--batching_parameters_file={REPO / 'serving' / 'batching_parameters.txt'}",
+            f"--batching_parameters_file={REPO / 'tf_serving' / 'batching_parameters.txt'}",
             "--file_system_poll_wait_seconds=0.5",
         ],
         cwd=tmp_path,

@@ -66,6 +66,8 @@ def embedding_matrix(vocab: Vocabulary, glove_path: str | None) -> np.ndarray:
         return matrix
     logging.warning(
         "no --glove file given: word embeddings are randomly initialised (%d x %d); "
-        "the original uses 300-d GloVe", len(vocab), RANDOM_DIM,
-    )  # fmt: skip
+        "the original uses 300-d GloVe",
+        len(vocab),
+        RANDOM_DIM,
+    )
     return random_embeddings(len(vocab))

@@ -1,5 +1,4 @@
-"""Image-text retrieval metrics (docs/original_behaviour.md, "Metrics") and an in-graph
-pair-accuracy metric for fit.
+"""Image-text retrieval metrics (docs/original_behaviour.md, "Metrics").
 
 Scores form a matrix images x captions. Text retrieval (image -> captions): the rank of an image is
 the best rank among its ground-truth captions (5 per image on Flickr30K); image retrieval (caption ->
@@ -15,9 +14,7 @@ entries, or among an image's own captions, change nothing), and lie in
 
 from __future__ import annotations
 
-import keras
 import numpy as np
-from keras import ops
 
 RECALL_AT = (1, 5, 10)
 
@@ -71,20 +68,3 @@ def retrieval_metrics(scores: np.ndarray, caption_to_image: np.ndarray) -> dict[
     out = {**_summary(text_ranks, "i2t"), **_summary(image_ranks, "t2i")}
     out["rsum"] = sum(v for k, v in out.items() if "_r@" in k)
     return out
-
-
-@keras.saving.register_keras_serializable(package="mmnas_tf")
-class PairAccuracy(keras.metrics.Mean):
-    """Share of ITM pairs classified right at threshold 0 on the logit (positives > 0, negatives
-    < 0): a cheap training signal; retrieval recall needs the full score matrix (evaluate).
-
-    ``update_state(positive_logits [B], negative_logits [B, ...])``.
-    """
-
-    def __init__(self, name: str = "pair_accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def update_state(self, positive_logits, negative_logits, sample_weight=None):
-        pos = ops.cast(ops.reshape(positive_logits, (-1,)) > 0, "float32")
-        neg = ops.cast(ops.reshape(negative_logits, (-1,)) < 0, "float32")
-        return super().update_state(ops.concatenate([pos, neg]), sample_weight=sample_weight)

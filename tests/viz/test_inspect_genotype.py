@@ -1,4 +1,4 @@
-"""python -m mmnas_tf.inspect and the FLOPs count it prints."""
+"""python -m mmnas_tf.inspect_genotype and the FLOPs count it prints."""
 
 import os
 
@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from absl import app
 
-from mmnas_tf import inspect as inspect_cli
+from mmnas_tf import inspect_genotype
 from mmnas_tf.config import ModelConfig
 from mmnas_tf.genotype import Genotype
 from mmnas_tf.layers import FeedForward, GuidedAttention, RelationSelfAttention, SelfAttention
@@ -66,13 +66,29 @@ def test_inspect_prints_counts_and_draws(tmp_path, capsys):
     genotype = Genotype(("SA", "FFN"), ("GA", "RSA", "FFN"))
     path = tmp_path / "genotypes.json"
     genotype.save(str(path), original=True, epoch="epoch3")
-    argv = ["inspect", str(path), "--hidden_size=128", "--heads=4", "--tokens=6", "--regions=9",
-            "--feature_size=16", "--vocab_size=50"]  # fmt: skip
-    text = inspect_cli.main(argv)
+    argv = [
+        "inspect_genotype",
+        str(path),
+        "--hidden_size=128",
+        "--heads=4",
+        "--tokens=6",
+        "--regions=9",
+        "--feature_size=16",
+        "--vocab_size=50",
+    ]
+    text = inspect_genotype.main(argv)
     config = ModelConfig(
-        hidden_size=128, num_heads=2, ffn_size=512, max_tokens=6, max_regions=9, feature_size=16,
-        vocab_size=50, num_encoder_blocks=2, num_decoder_blocks=3, genotype=genotype,
-    )  # fmt: skip
+        hidden_size=128,
+        num_heads=2,
+        ffn_size=512,
+        max_tokens=6,
+        max_regions=9,
+        feature_size=16,
+        vocab_size=50,
+        num_encoder_blocks=2,
+        num_decoder_blocks=3,
+        genotype=genotype,
+    )
     assert "at d=128, 2 heads, FFN 512, 6 tokens, 9 regions" in text  # head size 64 of the file
     backbone = MMnasBackbone(config)
     backbone.build()
@@ -88,8 +104,8 @@ def test_inspect_prints_counts_and_draws(tmp_path, capsys):
 
 def test_inspect_errors(tmp_path):
     with pytest.raises(app.UsageError, match="give one genotype file"):
-        inspect_cli.main(["inspect"])
+        inspect_genotype.main(["inspect_genotype"])
     bad = tmp_path / "bad.json"
     bad.write_text('{"enc": [["self_att_64"]], "dec": [["conv"]]}')
     with pytest.raises(ValueError, match="unknown op 'conv'"):
-        inspect_cli.main(["inspect", str(bad), "--nodraw"])
+        inspect_genotype.main(["inspect_genotype", str(bad), "--nodraw"])
