@@ -126,7 +126,9 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's).
+    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's), and
+    the runtime fields the search reads too (``clip_norm``, ``jit_compile``, ``steps_per_epoch``,
+    ``checkpoint_every_steps``, ``max_to_keep``).
 
     Attributes:
       epochs: 13 (ITM 100).
@@ -137,7 +139,9 @@ class TrainConfig:
       decay_rate: 0.2.
       beta_1 / beta_2 / epsilon: Adam (0.9, 0.98, 1e-9).
       clip_norm: gradient clip by global norm (1.0; 0 = off).
-      jit_compile: XLA-compile the step. Explicit; forced off under MirroredStrategy on CPU.
+      jit_compile: XLA-compile the training step and the search cycle (``--jit_compile`` of both
+        drivers); refused under a distribution strategy of more than one replica
+        (``engine.distribute.check_jit_compile``).
       steps_per_epoch: cap on steps per epoch (None = one pass over the data).
       checkpoint_every_steps: mid-epoch checkpoints (0 = only at epoch ends).
       max_to_keep: checkpoints kept.

@@ -3,8 +3,9 @@
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 
-Runs the search recipe ``--recipe`` (default ``mmnas_tf.nas.recipes.DEFAULT_RECIPE``; the flags
-below override single fields of it).
+Runs the search recipe ``--recipe`` (default ``mmnas_tf.nas.recipes.DEFAULT_RECIPE``);
+``--override`` and the convenience flags (``cli.CONVENIENCE_FLAGS``, README "Convenience flags")
+then set single fields. XLA: ``--jit_compile`` (``train.jit_compile``, the training's field too).
 
 Writes MODEL_DIR/genotypes.json (the original's ``{"epochK": {"enc": ..., "dec": ...}}``, readable
 by ``--genotype`` of ``mmnas_tf.train``), MODEL_DIR/theta_history.json (softmax(theta) per block and
