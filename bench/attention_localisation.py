@@ -155,7 +155,7 @@ def main(argv: list[str]) -> int:
         sc, texts = val_texts(num_images)
         config = model_config(tmp, args.width, Genotype(*ARCHITECTURES["mcan_rsa"]))
         keras.utils.set_random_seed(0)
-        untrained = get_task("vqa").build_model(config, num_answers=len(questions.ANSWERS))
+        untrained = get_task("vqa").build_model(config.replace(num_answers=len(questions.ANSWERS)))
         report["untrained"] = localisation(untrained, tmp, sc, texts, config.max_regions)
         trained = {}
         report["training"] = train_and_score(tmp, config, 0, minutes, keep=trained)

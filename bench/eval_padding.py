@@ -107,7 +107,9 @@ def measure(config, batches: dict[str, list], passes: int, policy: str) -> dict:
     keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        model = get_task("vqa").build_model(config, PAPER_ANSWERS[config.hidden_size])
+        model = get_task("vqa").build_model(
+            config.replace(num_answers=PAPER_ANSWERS[config.hidden_size])
+        )
         predict = predict_fn(model)
         warm = {}
         for items in batches.values():

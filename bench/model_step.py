@@ -97,7 +97,7 @@ def build_vqa(size: BenchSize, shared: bool = False):
     if shared and key in _SHARED:
         return _SHARED[key]
     task = get_task("vqa")
-    model = task.build_model(size.model_config(task), size.num_answers)
+    model = task.build_model(size.model_config(task).replace(num_answers=size.num_answers))
     optimizer = keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
     optimizer.build(model.trainable_variables)
     if shared:

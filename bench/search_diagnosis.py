@@ -52,7 +52,7 @@ def build(data_dir, width, seed, estimator, arch_paths, arch_lr, model=None):
     task = get_task("vqa")
     if model is None:
         keras.utils.set_random_seed(seed)
-        model = task.build_model(model_config(data_dir, width, None), num_answers=len(questions.ANSWERS))  # fmt: skip
+        model = task.build_model(model_config(data_dir, width, None).replace(num_answers=len(questions.ANSWERS)))  # fmt: skip
     sm = SearchModel(task, model, estimator=estimator, weight_steps=5, warmup="uniform", seed=seed, arch_paths=arch_paths)  # fmt: skip
     sm.compile(default_weight_optimizer(1e-3), default_arch_optimizer(arch_lr))
     return sm

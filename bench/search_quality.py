@@ -210,9 +210,9 @@ def experiment(data_dir: str, protocol: dict, spec: dict, recipe: str, seed: int
     model = tables.model_config(data_dir, protocol, None, spec)
     warmup, search, steps = epochs_of(settings, theta_every)
     exp = dataclasses.replace(
-        base, name=f"search_quality_{recipe}", search_model=model,
-        data=dataclasses.replace(base.data, data_dir=data_dir, seed=seed, sizes_from_data=(),
-                                 num_answers=len(questions.ANSWERS)),
+        base, name=f"search_quality_{recipe}",
+        search_model=model.replace(num_answers=len(questions.ANSWERS)),
+        data=dataclasses.replace(base.data, data_dir=data_dir, seed=seed, sizes_from_data=()),
         train=dataclasses.replace(base.train, steps_per_epoch=steps, clip_norm=1.0,
                                   checkpoint_every_steps=0, max_to_keep=1),
     )  # fmt: skip
@@ -241,7 +241,7 @@ def table_datasets(data_dir: str, protocol: dict, seed: int, steps: int):
             cfg = dataclasses.replace(cfg, repeat=False)
         return pipeline.Pipeline(data_dir, "train", cfg).dataset()
 
-    def datasets(exp, num_answers):
+    def datasets(exp):
         u = exp.search.weight_steps_per_arch_step
 
         def cycles_fn(epoch):

@@ -276,7 +276,7 @@ def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, 
     task = get_task("vqa")
     manifest = writer.load_manifest(data_dir)
     model = task.build_model(
-        model_config(data_dir, protocol, genotype, spec), num_answers=len(questions.ANSWERS)
+        model_config(data_dir, protocol, genotype, spec).replace(num_answers=len(questions.ANSWERS))
     )
     steps, warmup = protocol["steps"], protocol["warmup_steps"]
     schedule = keras.optimizers.schedules.CosineDecay(

@@ -65,7 +65,7 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
     )
     task = get_task("vqa")
     supernet_config = dataclasses.replace(size.model_config(task), genotype=None)
-    supernet = task.build_model(supernet_config, size.num_answers)
+    supernet = task.build_model(supernet_config.replace(num_answers=size.num_answers))
     searches, models = {}, {}
     for estimator in estimators:
         kind, paths = variants()[estimator]

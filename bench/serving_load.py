@@ -45,7 +45,7 @@ def build_and_export(smoke: bool, base: str) -> dict:
     size = SMOKE if smoke else PAPER
     task = get_task("vqa")
     config = size.model_config(task)
-    model = task.build_model(config, size.num_answers)
+    model = task.build_model(config.replace(num_answers=size.num_answers))
     start = time.perf_counter()
     export_saved_model(model, "vqa", config, base, 1)
     return {

@@ -96,7 +96,7 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=Non
 
     keras.utils.set_random_seed(seed)
     task = get_task("vqa")
-    model = task.build_model(config, num_answers=len(questions.ANSWERS))
+    model = task.build_model(config.replace(num_answers=len(questions.ANSWERS)))
     optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
     cfg = dict(batch_size=64, max_regions=config.max_regions, max_tokens=14, seed=seed, repeat=True)
     train = pipeline.Pipeline(data_dir, "train", pipeline.PipelineConfig(task, **cfg)).dataset()

@@ -35,7 +35,9 @@ def run_theta_step(smoke: bool, rounds: int = 7) -> dict:
     batch = 2 if smoke else 8
     task = get_task("vqa")
     config = dataclasses.replace(size.model_config(task), genotype=None)
-    search = SearchModel(task, task.build_model(config, size.num_answers), estimator="gumbel")
+    search = SearchModel(
+        task, task.build_model(config.replace(num_answers=size.num_answers)), estimator="gumbel"
+    )
     search.set_state("search", temperature=1.0)
     inputs, targets = make_batch(size, batch, np.random.default_rng(5))
 

@@ -26,6 +26,7 @@ status (2 for a bad flag, 130 for Ctrl-C, else 1); the traceback is printed abov
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -52,14 +53,103 @@ from mmnas_tf.machine import (
     choose,
     describe,
 )
+from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 from mmnas_tf.precision import FLOAT32, POLICY_CHOICES
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvenienceFlag:
+    """A flag that is sugar for one ``--override`` key: ``--name=V`` is ``--override=key=V``,
+    in every entry point that takes it.
+
+    Attributes:
+      name: the flag.
+      key: the experiment field it sets (``section.field``).
+      kind: ``string``, ``integer``, ``float``, ``bool`` or ``enum``.
+      help: what the field is.
+      choices: the accepted values of an ``enum`` (a callable, asked when the flag is defined:
+        an estimator registered later is accepted too).
+    """
+
+    name: str
+    key: str
+    kind: str
+    help: str
+    choices: Callable[[], Sequence[str]] | None = None
+
+
+#: Every convenience flag of the drivers (``README.md``, "Convenience flags", is this table).
+#: Unset flags leave the experiment's value; set ones apply after ``--override``.
+CONVENIENCE_FLAGS = (
+    ConvenienceFlag("data_dir", "data.data_dir", "string", "dataset folder (manifest.json + shards)"),
+    ConvenienceFlag("seed", "data.seed", "integer", "data order; also seeds initialisation and dropout"),
+    ConvenienceFlag("batch_size", "data.batch_size", "integer", "global training batch"),
+    ConvenienceFlag("eval_batch_size", "data.eval_batch_size", "integer", "evaluation batch"),
+    ConvenienceFlag("epochs", "train.epochs", "integer", "training epochs"),
+    ConvenienceFlag("steps_per_epoch", "train.steps_per_epoch", "integer", "cap on steps (search: cycles) per epoch"),
+    ConvenienceFlag("checkpoint_every_steps", "train.checkpoint_every_steps", "integer", "mid-epoch checkpoint interval in steps (search: cycles)"),
+    ConvenienceFlag("jit_compile", "train.jit_compile", "bool", "XLA for the training step and the search cycle; refused with a distribution strategy (--strategy=mirrored / multi_worker)"),
+    ConvenienceFlag("warmup_epochs", "search.warmup_epochs", "integer", "weight-only epochs T_w"),
+    ConvenienceFlag("search_epochs", "search.search_epochs", "integer", "alternating epochs"),
+    ConvenienceFlag("early_stop_patience", "search.early_stop_patience", "integer", "stop when the argmax genotype is unchanged for this many search epochs (0 = never)"),
+    ConvenienceFlag("weight_steps", "search.weight_steps_per_arch_step", "integer", "weight steps u per theta step"),
+    ConvenienceFlag("prior_logit", "search.prior_logit", "float", "initial theta of the prior ops; 0 = uniform warm-up sampling"),
+    ConvenienceFlag("estimator", "search.estimator", "enum", "gumbel (straight-through Gumbel-softmax), proxyless (the original's binary gates), uniform (random paths, weights only, then a selection step), gumbel_selection (gumbel, then a selection step)", lambda: ESTIMATORS),
+    ConvenienceFlag("arch_paths", "search.arch_paths", "enum", "what a gumbel theta step computes: all candidates, or only the sampled one (cheaper but biased)", lambda: ARCH_PATHS),
+)  # fmt: skip
+_DEFINERS = {
+    "string": flags.DEFINE_string, "integer": flags.DEFINE_integer, "float": flags.DEFINE_float,
+    "bool": flags.DEFINE_bool,
+}  # fmt: skip
+
+
+def convenience_flag(name: str) -> ConvenienceFlag:
+    """The row of :data:`CONVENIENCE_FLAGS` named ``name``."""
+    for row in CONVENIENCE_FLAGS:
+        if row.name == name:
+            return row
+    raise ValueError(
+        f"no convenience flag {name!r}; accepted: {[r.name for r in CONVENIENCE_FLAGS]}"
+    )
+
+
+def define_convenience_flags(
+    fv: flags.FlagValues, names: Sequence[str], renamed: dict[str, str] | None = None
+) -> None:
+    """Defines the rows of :data:`CONVENIENCE_FLAGS` named ``names`` (each defaults to None:
+    the experiment's value). ``renamed``: old flag name -> its convenience flag; the old name is
+    refused at parse time with a message naming the new one."""
+    for name in names:
+        row = convenience_flag(name)
+        text = f"Sugar for --override={row.key}=VALUE: {row.help}."
+        if row.kind == "enum":
+            flags.DEFINE_enum(name, None, list(row.choices()), text, flag_values=fv)
+        else:
+            _DEFINERS[row.kind](name, None, text, flag_values=fv)
+    for old, new in (renamed or {}).items():
+        row = convenience_flag(new)
+        flags.DEFINE_string(old, None, f"Renamed: --{new} ({row.key}).", flag_values=fv)
+        flags.register_validator(
+            old, lambda value: value is None,
+            f"--{old} is now --{new} (sugar for --override={row.key}=VALUE)", flag_values=fv,
+        )  # fmt: skip
+
+
+def convenience_overrides(fv: flags.FlagValues) -> list[str]:
+    """The ``key=value`` overrides of the convenience flags set on the command line."""
+    return [
+        f"{row.key}={fv[row.name].value}"
+        for row in CONVENIENCE_FLAGS
+        if row.name in fv and fv[row.name].value is not None
+    ]
 
 
 def define_experiment_flags(
     fv: flags.FlagValues, genotype: bool = True, strategy: bool = True
 ) -> None:
-    """--config, --override, --data_dir, --seed, and --genotype / --strategy where the driver uses
-    them (a search has no genotype to take; evaluation runs on one device)."""
+    """--config, --override, --data_dir, --seed (convenience flags), and --genotype / --strategy
+    where the driver uses them (a search has no genotype to take; evaluation runs on one
+    device)."""
     flags.DEFINE_string(
         "config", None,
         f"Experiment: a name ({', '.join(experiment_names())}) or a recipe file (.py defining "
@@ -79,15 +169,7 @@ def define_experiment_flags(
             "Architecture JSON (ours or the original's); default: the experiment's.",
             flag_values=fv,
         )
-    flags.DEFINE_string(
-        "data_dir",
-        None,
-        "Dataset folder (manifest.json + shards); overrides data.data_dir.",
-        flag_values=fv,
-    )
-    flags.DEFINE_integer(
-        "seed", None, "Overrides data.seed (also seeds initialisation and dropout).", flag_values=fv
-    )
+    define_convenience_flags(fv, ("data_dir", "seed"))
     if strategy:
         flags.DEFINE_enum(
             "strategy",
@@ -99,24 +181,13 @@ def define_experiment_flags(
     flags.mark_flag_as_required("config", flag_values=fv)
 
 
-def experiment_from_flags(
-    fv: flags.FlagValues, extra: Sequence[str] = (), prepare=None
-) -> ExperimentConfig:
+def experiment_from_flags(fv: flags.FlagValues, prepare=None) -> ExperimentConfig:
     """The experiment named by --config, through ``prepare(exp) -> exp`` when given (e.g. a search
-    recipe), with --override, --data_dir, --seed and ``extra`` overrides applied (validated)."""
-    overrides = split_overrides(fv.override) + list(extra)
-    if fv.data_dir:
-        overrides.append(f"data.data_dir={fv.data_dir}")
-    if fv.seed is not None:
-        overrides.append(f"data.seed={fv.seed}")
+    recipe), with --override, then the convenience flags set (:func:`convenience_overrides`),
+    applied (validated)."""
+    overrides = split_overrides(fv.override) + convenience_overrides(fv)
     exp = get_experiment(fv.config)
     return apply_overrides(prepare(exp) if prepare else exp, overrides)
-
-
-def flag_overrides(fv: flags.FlagValues, pairs: Sequence[tuple[str, str]]) -> list[str]:
-    """``field=value`` overrides from convenience flags: ``pairs`` of (flag name, config field);
-    flags left at None are skipped."""
-    return [f"{key}={getattr(fv, flag)}" for flag, key in pairs if getattr(fv, flag) is not None]
 
 
 def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> None:

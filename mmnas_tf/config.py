@@ -27,6 +27,10 @@ class ModelConfig:
       pool_glimpses: glimpses g of attentional pooling.
       pool_output_size: width o of the pooled output (1024 in the original; not derived from d).
       box_embedding_size: width of the optional box embedding (0 = off, the original's default).
+      num_answers: answers k of a head that scores an answer vocabulary (VQA); None until a run
+        reads its data (then the lines of ``answers.txt``, ``mmnas_tf.runs.resolve_experiment``),
+        the task's default (VQA 3129, the original's) for a model built without data. Tasks
+        without an answer vocabulary ignore it.
       num_encoder_blocks: M. num_decoder_blocks: N.
       genotype: the fixed architecture; None builds a supernet over ``pools``.
       pools: candidate ops of encoder / decoder blocks (supernet).
@@ -46,6 +50,7 @@ class ModelConfig:
     pool_glimpses: int = 1
     pool_output_size: int = 1024
     box_embedding_size: int = 0
+    num_answers: int | None = None
     num_encoder_blocks: int = 12
     num_decoder_blocks: int = 18
     genotype: Genotype | None = None
@@ -69,6 +74,12 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")
         if self.num_encoder_blocks < 0 or self.box_embedding_size < 0:
             raise ValueError("num_encoder_blocks and box_embedding_size must be >= 0")
+        if self.num_answers is not None and (
+            not isinstance(self.num_answers, int) or self.num_answers < 1
+        ):
+            raise ValueError(
+                f"ModelConfig.num_answers must be a positive int or None, got {self.num_answers!r}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
         if self.genotype is not None:  # any registered op: the pools are the supernet's

@@ -18,6 +18,10 @@ from absl import flags
 
 from mmnas_tf import cli, precision
 
+#: The convenience flags (``cli.CONVENIENCE_FLAGS``) of an evaluation, besides --data_dir and
+#: --seed.
+CONVENIENCE = ("eval_batch_size",)
+
 
 def define_flags(fv: flags.FlagValues) -> None:
     cli.define_experiment_flags(fv, strategy=False)
@@ -33,7 +37,7 @@ def define_flags(fv: flags.FlagValues) -> None:
         "Where metrics/results go (default: CHECKPOINT_DIR/eval).",
         flag_values=fv,
     )
-    flags.DEFINE_integer("batch_size", None, "Overrides data.eval_batch_size.", flag_values=fv)
+    cli.define_convenience_flags(fv, CONVENIENCE, renamed={"batch_size": "eval_batch_size"})
     cli.define_progress_flag(fv)
     cli.define_dtype_policy_flag(fv, default="auto")
     cli.define_machine_flags(fv)
@@ -43,8 +47,7 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> dict:
     """Evaluates; returns the metrics dict (also written as JSON)."""
     fv = cli.parse(define_flags, argv)
-    extra = cli.flag_overrides(fv, [("batch_size", "data.eval_batch_size")])
-    exp = cli.experiment_from_flags(fv, extra)
+    exp = cli.experiment_from_flags(fv)
     return evaluate(exp, fv.checkpoint, fv.genotype, fv.split, fv.output_dir, fv.dtype_policy)
 
 
@@ -57,22 +60,21 @@ def evaluate(
     dtype_policy: str = "auto",
 ) -> dict:
     from mmnas_tf.engine.checkpoint import restore_model
-    from mmnas_tf.runs import find_run, resolve_model, say_sizes
+    from mmnas_tf.runs import find_run, run_experiment, say_sizes
     from mmnas_tf.tasks import get_task
 
-    if not exp.data.data_dir:
-        raise ValueError("no data: pass --data_dir")
+    exp = run_experiment(exp)  # the data's sizes, for a model not bound to a run.json
     split = split or exp.data.eval_split
     task = get_task(exp.task)
     run = find_run(checkpoint)
     if run is not None and genotype_path is None:
-        config, num_answers = run["model"], run["num_answers"]
+        config = run["model"]
     else:
-        config, num_answers = resolve_model(exp, exp.load_genotype(genotype_path))
+        config = exp.model_config(exp.load_genotype(genotype_path))
     print(precision.apply(dtype_policy, precision.hidden_size_of(config)), flush=True)
     bound = "checkpoint" if run is not None and genotype_path is None else "model"
     say_sizes(exp.data.data_dir, [split], config, fix=bound)
-    model = task.build_model(config, num_answers)
+    model = task.build_model(config)
     path = restore_model(model, checkpoint)
     print(f"evaluating {path} on {exp.data.data_dir}/{split}")
     folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)

@@ -46,6 +46,9 @@ HEADS_FROM = ("genotype", "config")
 EVAL_PADDING = ("batch", "max")
 #: The model sizes that can follow the data (``DataConfig.sizes_from_data``).
 DATA_SIZES = ("max_regions", "max_tokens")
+#: Override paths that moved (old path -> the paths it now sets), still accepted: the answer
+#: count belongs to the model (``ModelConfig.num_answers``), retrain and search alike.
+MOVED_OVERRIDES = {"data.num_answers": ("model.num_answers", "search_model.num_answers")}
 #: The published genotypes (package data).
 GENOTYPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "genotypes")
 
@@ -79,7 +82,6 @@ class DataConfig:
       shuffle_buffer: examples held for shuffling.
       seed: data-order seed; epoch e uses ``seed + e`` so a resumed run sees the same order.
       search_ratio: |D_m| : |D_a| of the search split (4 : 1).
-      num_answers: VQA answers k; None = lines of ``answers.txt`` (or 3129 without data).
       sizes_from_data: which of ``max_regions`` / ``max_tokens`` a run not bound to a checkpoint
         takes from the data (the largest of any split in ``manifest.json``, up to
         ``mmnas_tf.runs.SIZE_CAPS``) for ``model`` and ``search_model``. Both in the tiny configs,
@@ -98,7 +100,6 @@ class DataConfig:
     shuffle_buffer: int = 2048
     seed: int = 0
     search_ratio: tuple[int, int] = (4, 1)
-    num_answers: int | None = None
     sizes_from_data: tuple[str, ...] = ()
 
     def validate(self) -> DataConfig:
@@ -109,8 +110,6 @@ class DataConfig:
             raise ValueError(
                 f"data.search_ratio must be two positive ints, got {self.search_ratio}"
             )
-        if self.num_answers is not None and self.num_answers < 1:
-            raise ValueError(f"data.num_answers must be >= 1 or None, got {self.num_answers}")
         b = list(self.bucket_boundaries)
         if b != sorted(set(b)) or b[:1] and b[0] < 1:
             raise ValueError(
@@ -127,7 +126,9 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's).
+    """The retrain recipe (docs/original_behaviour.md, "Training recipe"; defaults are VQA's), and
+    the runtime fields the search reads too (``clip_norm``, ``jit_compile``, ``steps_per_epoch``,
+    ``checkpoint_every_steps``, ``max_to_keep``).
 
     Attributes:
       epochs: 13 (ITM 100).
@@ -138,7 +139,9 @@ class TrainConfig:
       decay_rate: 0.2.
       beta_1 / beta_2 / epsilon: Adam (0.9, 0.98, 1e-9).
       clip_norm: gradient clip by global norm (1.0; 0 = off).
-      jit_compile: XLA-compile the step. Explicit; forced off under MirroredStrategy on CPU.
+      jit_compile: XLA-compile the training step and the search cycle (``--jit_compile`` of both
+        drivers); refused under a distribution strategy of more than one replica
+        (``engine.distribute.check_jit_compile``).
       steps_per_epoch: cap on steps per epoch (None = one pass over the data).
       checkpoint_every_steps: mid-epoch checkpoints (0 = only at epoch ends).
       max_to_keep: checkpoints kept.
@@ -402,7 +405,8 @@ def _set(obj, path: Sequence[str], text: str, full: str):
 
 def apply_overrides(config: ExperimentConfig, overrides: Iterable[str]) -> ExperimentConfig:
     """Applies ``section.field=value`` strings (e.g. ``model.hidden_size=64``,
-    ``train.decay_epochs=10,12``, ``data.num_answers=none``) and re-validates."""
+    ``train.decay_epochs=10,12``, ``model.num_answers=none``) and re-validates; a path of
+    :data:`MOVED_OVERRIDES` sets the paths it moved to."""
     for item in overrides:
         item = item.strip()
         if not item:
@@ -414,13 +418,14 @@ def apply_overrides(config: ExperimentConfig, overrides: Iterable[str]) -> Exper
         for old, new in get_task(config.task).renamed_overrides.items():
             if key.startswith(old):
                 key = new + key[len(old) :]
-        path = key.split(".")
-        config = _set(config, path, text.strip(), key)
-        if path[0] in ("model", "search_model") and path[1:] and path[1] in DATA_SIZES:
-            follow = tuple(n for n in config.data.sizes_from_data if n != path[1])
-            config = dataclasses.replace(
-                config, data=dataclasses.replace(config.data, sizes_from_data=follow)
-            )
+        for target in MOVED_OVERRIDES.get(key, (key,)):
+            path = target.split(".")
+            config = _set(config, path, text.strip(), target)
+            if path[0] in ("model", "search_model") and path[1:] and path[1] in DATA_SIZES:
+                follow = tuple(n for n in config.data.sizes_from_data if n != path[1])
+                config = dataclasses.replace(
+                    config, data=dataclasses.replace(config.data, sizes_from_data=follow)
+                )
     return config.validate()
 
 

@@ -26,7 +26,7 @@ def load_model(checkpoint: str):
     task = (run.get("experiment") or {}).get("task")
     if not task:
         raise ValueError(f"the run.json next to {checkpoint} names no task")
-    model = get_task(task).build_model(run["model"], run.get("num_answers"))
+    model = get_task(task).build_model(run["model"])
     restore_model(model, checkpoint)
     return task, model, run
 

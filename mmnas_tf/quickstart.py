@@ -192,7 +192,7 @@ def _image_blind(train_dir: str, exp, data_dir: str) -> dict:
 
     print("\n=== image-blind evaluate: the same checkpoint, every region feature set to 0")
     run, task = find_run(train_dir), get_task(exp.task)
-    model = task.build_model(run["model"], run["num_answers"])
+    model = task.build_model(run["model"])
     restore_model(model, train_dir)
 
     def blind(inputs, training=False):

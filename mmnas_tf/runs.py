@@ -1,5 +1,7 @@
 """What a run directory records so evaluation and export rebuild the exact model: ``run.json``
-(the experiment, genotype, resolved ModelConfig and answer count), plus data-derived sizes."""
+(the experiment, genotype and resolved ModelConfig, answer count included), and the one place a
+run takes its sizes from its data (:func:`resolve_experiment`, used by train, search and
+evaluate)."""
 
 from __future__ import annotations
 
@@ -37,17 +39,17 @@ def data_sizes(data_dir: str) -> dict:
 SIZE_CAPS = {"max_regions": 100, "max_tokens": 64}
 
 
-def resolve_experiment(exp: ExperimentConfig) -> tuple[ExperimentConfig, int | None]:
-    """(the experiment with its data's sizes in ``model`` and ``search_model``, number of answers).
+def resolve_experiment(exp: ExperimentConfig) -> ExperimentConfig:
+    """The experiment with its data's sizes in ``model`` and ``search_model``.
 
     The one place a run not bound to a checkpoint takes its sizes from ``exp.data.data_dir``:
-    ``feature_size`` (manifest feature_dim), ``vocab_size`` (vocab.txt) and, for the names in
-    ``data.sizes_from_data``, ``max_regions`` / ``max_tokens``: the largest of any split, up to
-    :data:`SIZE_CAPS` (a manifest written before conversion recorded sizes leaves them as they
-    are). Without a data directory the experiment is returned as it is."""
-    num_answers = exp.data.num_answers
+    ``feature_size`` (manifest feature_dim), ``vocab_size`` (vocab.txt), ``num_answers``
+    (answers.txt, where a model leaves it None) and, for the names in ``data.sizes_from_data``,
+    ``max_regions`` / ``max_tokens``: the largest of any split, up to :data:`SIZE_CAPS` (a
+    manifest written before conversion recorded sizes leaves them as they are). Without a data
+    directory the experiment is returned as it is."""
     if not exp.data.data_dir:
-        return exp, num_answers
+        return exp
     sizes = data_sizes(exp.data.data_dir)
     if sizes["task"] != exp.task:
         raise ValueError(
@@ -60,16 +62,21 @@ def resolve_experiment(exp: ExperimentConfig) -> tuple[ExperimentConfig, int | N
     for name in exp.data.sizes_from_data:
         if largest.get(name):
             changes[name] = min(largest[name], SIZE_CAPS[name])
-    model, search_model = exp.model.replace(**changes), exp.search_model.replace(**changes)
-    if num_answers is None:
-        num_answers = sizes.get("num_answers")
-    return dataclasses.replace(exp, model=model, search_model=search_model).validate(), num_answers
+    model, search_model = (
+        config.replace(**changes, num_answers=config.num_answers or sizes.get("num_answers"))
+        for config in (exp.model, exp.search_model)
+    )
+    return dataclasses.replace(exp, model=model, search_model=search_model).validate()
 
 
-def resolve_model(exp: ExperimentConfig, genotype: Genotype) -> tuple[ModelConfig, int | None]:
-    """(ModelConfig with the genotype and the data's sizes, number of answers)."""
-    exp, num_answers = resolve_experiment(exp)
-    return exp.model_config(genotype), num_answers
+def run_experiment(exp: ExperimentConfig) -> ExperimentConfig:
+    """What the drivers (train, search, evaluate) run: ``exp`` with its data's sizes
+    (:func:`resolve_experiment`); refuses an experiment without data."""
+    if not exp.data.data_dir:
+        raise ValueError(
+            "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
+        )
+    return resolve_experiment(exp)
 
 
 def _largest(manifest: dict) -> dict[str, int]:
@@ -160,18 +167,12 @@ def save_run(
     exp: ExperimentConfig,
     genotype: Genotype,
     config: ModelConfig,
-    num_answers: int | None,
     dtype_policy: str | None = None,
 ) -> str:
     """Writes ``run.json``; ``dtype_policy``: the Keras policy the run trains in (recorded, not
     reused: evaluation and export choose their own, float32 by default for export)."""
     os.makedirs(model_dir, exist_ok=True)
-    data = {
-        "experiment": exp.to_dict(),
-        "genotype": genotype.to_dict(),
-        "model": config.to_dict(),
-        "num_answers": num_answers,
-    }
+    data = {"experiment": exp.to_dict(), "genotype": genotype.to_dict(), "model": config.to_dict()}
     if dtype_policy is not None:
         data["dtype_policy"] = dtype_policy
     path = os.path.join(model_dir, RUN_FILE)
@@ -181,13 +182,18 @@ def save_run(
 
 
 def find_run(checkpoint: str) -> dict | None:
-    """The ``run.json`` next to a checkpoint (directory or prefix), or None."""
+    """The ``run.json`` next to a checkpoint (directory or prefix), or None: ``model`` a
+    ModelConfig, ``genotype`` a Genotype. A run.json written before the answer count moved into
+    the model's config keeps it beside (``"num_answers"``): it is read into ``model``."""
     folder = checkpoint if os.path.isdir(checkpoint) else os.path.dirname(checkpoint)
     path = os.path.join(folder, RUN_FILE)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
-    data["model"] = ModelConfig.from_dict(data["model"])
+    model = data["model"]
+    if "num_answers" not in model:  # an older run.json
+        model = {**model, "num_answers": data.pop("num_answers", None)}
+    data["model"] = ModelConfig.from_dict(model)
     data["genotype"] = Genotype.from_dict(data["genotype"])
     return data

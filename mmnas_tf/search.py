@@ -3,8 +3,9 @@
 
 python -m mmnas_tf.search --config=vqa --data_dir=tfrecords/vqa --model_dir=runs/vqa_search
 
-Runs the search recipe ``--recipe`` (default ``mmnas_tf.nas.recipes.DEFAULT_RECIPE``; the flags
-below override single fields of it).
+Runs the search recipe ``--recipe`` (default ``mmnas_tf.nas.recipes.DEFAULT_RECIPE``);
+``--override`` and the convenience flags (``cli.CONVENIENCE_FLAGS``, README "Convenience flags")
+then set single fields. XLA: ``--jit_compile`` (``train.jit_compile``, the training's field too).
 
 Writes MODEL_DIR/genotypes.json (the original's ``{"epochK": {"enc": ..., "dec": ...}}``, readable
 by ``--genotype`` of ``mmnas_tf.train``), MODEL_DIR/theta_history.json (softmax(theta) per block and
@@ -26,24 +27,12 @@ from absl import flags
 
 from mmnas_tf import cli, precision
 from mmnas_tf.nas import recipes
-from mmnas_tf.nas.choices import ARCH_PATHS, ESTIMATORS
 
-#: (flag, absl definer, the experiment field it overrides, help); unset = the experiment's value.
-OVERRIDE_FLAGS = (
-    ("warmup_epochs", flags.DEFINE_integer, "search.warmup_epochs", "weight-only epochs T_w"),
-    ("search_epochs", flags.DEFINE_integer, "search.search_epochs", "alternating epochs"),
-    (
-        "early_stop_patience", flags.DEFINE_integer, "search.early_stop_patience",
-        "stop when the argmax genotype is unchanged for this many search epochs (0 = never)",
-    ),
-    ("weight_steps", flags.DEFINE_integer, "search.weight_steps_per_arch_step", "u"),
-    ("prior_logit", flags.DEFINE_float, "search.prior_logit", "0 = uniform warm-up sampling"),
-    ("batch_size", flags.DEFINE_integer, "data.batch_size", "global batch"),
-    ("steps_per_epoch", flags.DEFINE_integer, "train.steps_per_epoch", "cap on cycles per epoch"),
-    (
-        "checkpoint_every_steps", flags.DEFINE_integer, "train.checkpoint_every_steps",
-        "mid-epoch checkpoint interval in cycles",
-    ),
+#: The convenience flags (``cli.CONVENIENCE_FLAGS``) of a search, besides --data_dir and --seed.
+CONVENIENCE = (
+    "estimator", "arch_paths", "warmup_epochs", "search_epochs", "early_stop_patience",
+    "weight_steps", "prior_logit", "batch_size", "steps_per_epoch", "checkpoint_every_steps",
+    "jit_compile",
 )  # fmt: skip
 
 
@@ -51,27 +40,12 @@ def define_flags(fv: flags.FlagValues) -> None:
     cli.define_experiment_flags(fv, genotype=False)
     flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
     flags.DEFINE_enum(
-        "estimator", None, list(ESTIMATORS),
-        "Overrides search.estimator: gumbel (straight-through Gumbel-softmax), proxyless (the "
-        "original's binary gates), uniform (random paths, weights only, then a selection step), "
-        "gumbel_selection (gumbel, then a selection step).",
-        flag_values=fv,
-    )  # fmt: skip
-    flags.DEFINE_enum(
         "recipe", recipes.DEFAULT_RECIPE, recipes.recipe_names(),
         "The search recipe (mmnas_tf.nas.recipes) applied to the experiment before --override "
-        "and the flags below.",
+        "and the convenience flags.",
         flag_values=fv,
     )  # fmt: skip
-    flags.DEFINE_enum(
-        "arch_paths", None, list(ARCH_PATHS),
-        "Overrides search.arch_paths: what a gumbel theta step computes (all candidates, or only "
-        "the sampled one: cheaper but biased).",
-        flag_values=fv,
-    )  # fmt: skip
-    for name, define, key, text in OVERRIDE_FLAGS:
-        define(name, None, f"Overrides {key}: {text}.", flag_values=fv)
-    flags.DEFINE_bool("jit_compile", False, "XLA for the cycle (one device only).", flag_values=fv)
+    cli.define_convenience_flags(fv, CONVENIENCE)
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard summaries.", flag_values=fv)
     flags.DEFINE_string(
         "profile_steps", "",
@@ -87,22 +61,15 @@ def define_flags(fv: flags.FlagValues) -> None:
 
 def experiment_from_flags(fv: flags.FlagValues):
     """The experiment of ``--config``, through the recipe ``--recipe``, then ``--override`` and
-    the flags that override single fields."""
-    flag_keys = [("estimator", "search.estimator"), ("arch_paths", "search.arch_paths")] + [
-        (f, k) for f, _, k, _ in OVERRIDE_FLAGS
-    ]
-    extra = [f"{k}={getattr(fv, f)}" for f, k in flag_keys if getattr(fv, f) is not None]
-    return cli.experiment_from_flags(fv, extra, recipes.get_recipe(fv.recipe).apply)
+    the convenience flags."""
+    return cli.experiment_from_flags(fv, recipes.get_recipe(fv.recipe).apply)
 
 
 def main(argv: Sequence[str]) -> dict:
     """Searches; returns the JSON state (history, early-stop counter)."""
     fv = cli.parse(define_flags, argv)
     exp = experiment_from_flags(fv)
-    return search(
-        exp, fv.model_dir, fv.strategy, fv.jit_compile, fv.tensorboard, fv.profile_steps,
-        fv.dtype_policy,
-    )  # fmt: skip
+    return search(exp, fv.model_dir, fv.strategy, fv.tensorboard, fv.profile_steps, fv.dtype_policy)
 
 
 @dataclasses.dataclass
@@ -110,7 +77,7 @@ class SearchHooks:
     """What a caller of :func:`search` (a benchmark) may plug in; every field is optional.
 
     Attributes:
-      datasets: ``fn(exp, num_answers) -> (cycles_fn, eval_fn)`` in place of
+      datasets: ``fn(exp) -> (cycles_fn, eval_fn)`` in place of
         :func:`search_datasets` (e.g. a benchmark's own D_m / D_a of its generated data).
       before_selection: ``fn(search_model, status)`` after the last search epoch, before an
         estimator's selection step (e.g. to record the argmax or the CPU time of the theta search).
@@ -127,36 +94,30 @@ def search(
     exp,
     model_dir: str,
     strategy_name: str = "default",
-    jit_compile: bool = False,
     tensorboard: bool = True,
     profile_steps: str = "",
     dtype_policy: str = "auto",
     hooks: SearchHooks | None = None,
 ) -> dict:
-    """The driver body: ``exp`` is a validated ``ExperimentConfig``; ``dtype_policy`` as
-    ``--dtype_policy`` (sets the process's Keras policy, :func:`mmnas_tf.precision.apply`);
-    ``hooks`` (:class:`SearchHooks`) for callers that record more."""
+    """The driver body: ``exp`` is a validated ``ExperimentConfig`` (XLA: ``train.jit_compile``);
+    ``dtype_policy`` as ``--dtype_policy`` (sets the process's Keras policy,
+    :func:`mmnas_tf.precision.apply`); ``hooks`` (:class:`SearchHooks`) for callers that record
+    more."""
     import keras
 
     from mmnas_tf.engine import callbacks as cb
-    from mmnas_tf.engine.distribute import make_strategy, needs_distribution
+    from mmnas_tf.engine.distribute import check_jit_compile, make_strategy
     from mmnas_tf.nas.estimators import get_estimator
     from mmnas_tf.nas.search_model import SearchModel
     from mmnas_tf.nas.searcher import Searcher
-    from mmnas_tf.runs import load_embeddings, resolve_experiment, say_sizes
+    from mmnas_tf.runs import load_embeddings, run_experiment, say_sizes
     from mmnas_tf.tasks import get_task
 
     caller = hooks or SearchHooks()
-    if not exp.data.data_dir:
-        raise ValueError(
-            "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
-        )
+    exp = run_experiment(exp)  # the data's sizes, for the model and its inputs
     profile = cb.parse_profile_steps(profile_steps)
     strategy = make_strategy(strategy_name)
-    if jit_compile and needs_distribution(strategy):
-        print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
-        jit_compile = False
-    exp, num_answers = resolve_experiment(exp)  # the data's sizes, for the model and its inputs
+    check_jit_compile(exp.train.jit_compile, strategy)
     config = exp.search_model
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config, fix="search_model")
@@ -164,7 +125,7 @@ def search(
     task = get_task(exp.task)
     s = exp.search
     with strategy.scope():
-        model = task.build_model(config, num_answers)
+        model = task.build_model(config)
         search_model = SearchModel(
             task, model, estimator=s.estimator, weight_steps=s.weight_steps_per_arch_step,
             warmup="prior" if s.prior_logit else "uniform", prior_logit=s.prior_logit or 1.0,
@@ -175,7 +136,7 @@ def search(
     hooks = task.epoch_hooks(exp, config, search_model)
     search_model.batch_fn = hooks.batch_fn
     searcher = Searcher(
-        search_model, s, model_dir, strategy=strategy, jit_compile=jit_compile,
+        search_model, s, model_dir, strategy=strategy, jit_compile=exp.train.jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard, hooks=hooks,
@@ -183,7 +144,7 @@ def search(
         callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
     )  # fmt: skip
     print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
-    cycles_fn, eval_fn = (caller.datasets or search_datasets)(exp, num_answers)
+    cycles_fn, eval_fn = (caller.datasets or search_datasets)(exp)
     status = searcher.run(cycles_fn, eval_fn)
     estimator = get_estimator(s.estimator)
     if estimator.ends_with_selection:  # choose by inherited-weight D_a scores
@@ -213,7 +174,7 @@ def cycles_estimate(exp) -> int | None:
     return -(-dm // d.batch_size) // exp.search.weight_steps_per_arch_step or None
 
 
-def search_datasets(exp, num_answers: int | None):
+def search_datasets(exp):
     """``(cycles_fn(epoch), eval_fn())``: D_m / D_a of the training split (split by image id,
     ``data.search_ratio``), shuffled with seed + epoch; one cycle = u D_m batches + one D_a batch;
     the evaluation reads every D_a example once, in evaluation batches."""
@@ -224,8 +185,8 @@ def search_datasets(exp, num_answers: int | None):
 
     def pipeline(subset: str, seed: int, repeat: bool, training: bool = True):
         return task.build_inputs(
-            d, exp.search_model, d.train_split, training=training, num_answers=num_answers,
-            seed=seed, deterministic=True, subset=subset, repeat=repeat, bucket_boundaries=None,
+            d, exp.search_model, d.train_split, training=training, seed=seed,
+            deterministic=True, subset=subset, repeat=repeat, bucket_boundaries=None,
         )  # fmt: skip
 
     def cycles_fn(epoch: int):

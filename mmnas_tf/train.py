@@ -16,12 +16,8 @@ from absl import flags
 
 from mmnas_tf import cli, precision
 
-#: convenience flag -> the experiment field it overrides.
-FLAG_OVERRIDES = (
-    ("epochs", "train.epochs"),
-    ("batch_size", "data.batch_size"),
-    ("steps_per_epoch", "train.steps_per_epoch"),
-)
+#: The convenience flags (``cli.CONVENIENCE_FLAGS``) of a training, besides --data_dir and --seed.
+CONVENIENCE = ("epochs", "batch_size", "steps_per_epoch", "checkpoint_every_steps", "jit_compile")
 
 
 def define_flags(fv: flags.FlagValues) -> None:
@@ -29,13 +25,7 @@ def define_flags(fv: flags.FlagValues) -> None:
     flags.DEFINE_string(
         "model_dir", None, "Checkpoints, run.json and TensorBoard events.", flag_values=fv
     )
-    flags.DEFINE_integer("epochs", None, "Overrides train.epochs.", flag_values=fv)
-    flags.DEFINE_integer(
-        "batch_size", None, "Overrides data.batch_size (global batch).", flag_values=fv
-    )
-    flags.DEFINE_integer(
-        "steps_per_epoch", None, "Overrides train.steps_per_epoch (cap).", flag_values=fv
-    )
+    cli.define_convenience_flags(fv, CONVENIENCE)
     flags.DEFINE_string(
         "profile_steps", "",
         "Profile global steps a..b ('a,b') into MODEL_DIR/tensorboard; view in TensorBoard's "
@@ -65,8 +55,7 @@ def define_flags(fv: flags.FlagValues) -> None:
 def main(argv: Sequence[str]) -> list[dict]:
     """Trains; returns the per-epoch logs of this invocation."""
     fv = cli.parse(define_flags, argv)
-    extra = cli.flag_overrides(fv, FLAG_OVERRIDES)
-    exp = cli.experiment_from_flags(fv, extra)
+    exp = cli.experiment_from_flags(fv)
     return train(
         exp,
         fv.model_dir,
@@ -97,43 +86,36 @@ def train(
     import tensorflow as tf
 
     from mmnas_tf.engine import callbacks as cb
-    from mmnas_tf.engine.distribute import make_strategy, needs_distribution, worker_info
+    from mmnas_tf.engine.distribute import check_jit_compile, make_strategy, worker_info
     from mmnas_tf.engine.optimizers import make_adam
     from mmnas_tf.engine.trainer import Trainer
-    from mmnas_tf.runs import load_embeddings, resolve_experiment, save_run, say_sizes
+    from mmnas_tf.runs import load_embeddings, run_experiment, save_run, say_sizes
     from mmnas_tf.tasks import get_task
 
-    if not exp.data.data_dir:
-        raise ValueError(
-            "no data: pass --data_dir (a folder written by the converters or mmnas_tf.synthetic)"
-        )
+    exp = run_experiment(exp)  # the data's sizes, for the model and its inputs
     profile = cb.parse_profile_steps(profile_steps)
+    strategy = make_strategy(strategy_name)
+    check_jit_compile(exp.train.jit_compile, strategy)  # before anything is written
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(strategy_name)
-    jit = exp.train.jit_compile
-    if jit and needs_distribution(strategy):
-        print("jit_compile=False: XLA with MirroredStrategy fails on CPU")
-        jit = False
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)
     genotype = exp.load_genotype(genotype_path)
-    exp, num_answers = resolve_experiment(exp)  # the data's sizes, for the model and its inputs
     config = exp.model_config(genotype)
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config)
     _, is_chief = worker_info()
     if is_chief:
-        save_run(model_dir, exp, genotype, config, num_answers, keras.config.dtype_policy().name)
+        save_run(model_dir, exp, genotype, config, keras.config.dtype_policy().name)
     print(f"{exp.name}: {genotype}  d={config.hidden_size} heads={config.heads}")
     with strategy.scope():
-        model = task.build_model(config, num_answers)
+        model = task.build_model(config)
         optimizer = make_adam(
             exp.train.schedule()(0), exp.train.beta_1, exp.train.beta_2, exp.train.epsilon
         )
     load_embeddings(model, exp.data.data_dir)
     if init_from_supernet:
-        _inherit(task, model, config, num_answers, init_from_supernet)
+        _inherit(task, model, config, init_from_supernet)
     print(f"parameters: {model.count_params():,}")
 
     hooks = task.epoch_hooks(exp, config, model)  # e.g. ITM hard-negative mining
@@ -153,7 +135,7 @@ def train(
         callbacks.append(cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile))
     trainer = Trainer(
         task, model, exp.train.schedule(), model_dir, exp.train.epochs, optimizer=optimizer,
-        clip_norm=exp.train.clip_norm, strategy=strategy, jit_compile=jit,
+        clip_norm=exp.train.clip_norm, strategy=strategy, jit_compile=exp.train.jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch, checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep, callbacks=callbacks, hooks=hooks,
     )  # fmt: skip
@@ -190,11 +172,11 @@ def train_dataset_fn(exp):
     return make
 
 
-def _inherit(task, model, config, num_answers, path):
+def _inherit(task, model, config, path):
     from mmnas_tf.engine.checkpoint import restore_model
     from mmnas_tf.nas.inherit import inherit_from_supernet
 
-    supernet = task.build_model(config.replace(genotype=None), num_answers)
+    supernet = task.build_model(config.replace(genotype=None))
     restore_model(supernet, path)  # the task model alone, or inside a search model
     copied = inherit_from_supernet(model, supernet)
     print(f"inherited {len(copied)} weights from the supernet at {path}")

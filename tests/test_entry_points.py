@@ -102,7 +102,17 @@ def test_cli_imports_the_console_before_anything_that_imports_tensorflow():
     others = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     assert all(
         (n.module if isinstance(n, ast.ImportFrom) else n.names[0].name).split(".")[0]
-        in ("__future__", "errno", "os", "re", "sys", "traceback", "collections", "absl")
+        in (
+            "__future__",
+            "dataclasses",
+            "errno",
+            "os",
+            "re",
+            "sys",
+            "traceback",
+            "collections",
+            "absl",
+        )
         for n in others[: others.index(first)]
     )
 

@@ -241,7 +241,7 @@ def test_a_bad_flag_is_named_with_exit_status_2(vqa_data, tmp_path, capsys):
     line = _one_line(err)
     assert line.startswith(
         "Unknown command line flag 'epoch'. Did you mean: epochs ?; mmnas_tf.train accepts "
-        "--batch_size, --config"
+        "--batch_size, --checkpoint_every_steps, --config"
     )
     assert line.endswith("--verbosity (--help lists the flags)")
     status, err = _fault(capsys, train.main, ["train", "--config=vqa_tiny"])

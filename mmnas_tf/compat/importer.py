@@ -43,7 +43,6 @@ def import_original(
     if found != task:
         raise ValueError(f"{checkpoint} holds a {found!r} model, not a {task!r} one")
     config = infer_config(state_dict, genotype, task, **config_overrides)
-    num_answers = task_obj.original_num_answers(state_dict)
-    model = task_obj.build_model(config, num_answers=num_answers)
+    model = task_obj.build_model(config)
     load_original_weights(model, state_dict, task)
     return model, config

@@ -70,6 +70,7 @@ def infer_config(state_dict: dict, genotype: Genotype, task: str, **overrides) -
         num_encoder_blocks=len(genotype.encoder),
         num_decoder_blocks=len(genotype.decoder),
         genotype=genotype,
+        num_answers=get_task(task).original_num_answers(sd),
     )
     config.update(overrides)
     return get_task(task).model_config(**config)

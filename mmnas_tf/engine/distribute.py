@@ -53,6 +53,20 @@ def needs_distribution(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
+def check_jit_compile(jit_compile: bool, strategy: tf.distribute.Strategy) -> None:
+    """The one rule for XLA under a distribution strategy, the same for training and search
+    (``Trainer``, ``Searcher`` and their drivers; evaluation runs on one device without XLA):
+    refused, naming the flags, since XLA with MirroredStrategy fails on CPU. A fallback to graph
+    mode would run a slower step than the one asked for without saying so in the results."""
+    if jit_compile and needs_distribution(strategy):
+        raise ValueError(
+            f"train.jit_compile=true (--jit_compile) is refused with a distribution strategy "
+            f"({type(strategy).__name__}, {strategy.num_replicas_in_sync} replicas): XLA with "
+            "MirroredStrategy fails on CPU; drop --jit_compile (or "
+            "--override=train.jit_compile=false) or run with --strategy=default"
+        )
+
+
 def distribute_dataset(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset):
     """``dataset`` of GLOBAL batches -> what ``strategy.run`` consumes: replica r of a step gets
     rows ``[r * b, (r + 1) * b)`` of the same global batch (b = global batch / replicas). Each

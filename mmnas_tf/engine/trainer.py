@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
-from mmnas_tf.engine.distribute import needs_distribution, worker_info
+from mmnas_tf.engine.distribute import check_jit_compile, worker_info
 from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.engine.optimizers import global_sum_gradients, make_adam
 from mmnas_tf.engine.schedules import EpochSchedule
@@ -40,7 +40,8 @@ class Trainer(EpochLoop):
       optimizer: defaults to :func:`make_adam` with the schedule's epoch-0 rate (created in scope).
       clip_norm: global-norm clip (1.0; 0 = off).
       strategy: a ``tf.distribute.Strategy`` (default: the current one).
-      jit_compile: XLA for the step (must be False under MirroredStrategy on CPU).
+      jit_compile: XLA for the step (refused under a distribution strategy:
+        ``engine.distribute.check_jit_compile``).
       steps_per_epoch: optional cap on steps per epoch.
       checkpoint_every_steps: mid-epoch checkpoint interval (0 = epoch ends only).
       max_to_keep: checkpoints kept.
@@ -72,10 +73,7 @@ class Trainer(EpochLoop):
         self.task, self.model, self.schedule = task, model, schedule
         self.epochs = self.total_epochs = epochs
         self.strategy = strategy or tf.distribute.get_strategy()
-        if jit_compile and needs_distribution(self.strategy):
-            raise ValueError(
-                "jit_compile=True is not supported with a distribution strategy here (XLA + MirroredStrategy fails on CPU); pass jit_compile=False"
-            )
+        check_jit_compile(jit_compile, self.strategy)
         self.clip_norm, self.jit_compile = clip_norm, jit_compile
         self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
         self.callbacks = list(callbacks)

@@ -23,7 +23,7 @@ import tensorflow as tf
 from mmnas_tf import inputs as names
 from mmnas_tf.console import Progress
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
-from mmnas_tf.engine.distribute import distribute_dataset, needs_distribution, worker_info
+from mmnas_tf.engine.distribute import check_jit_compile, distribute_dataset, worker_info
 from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.nas import reporting
 from mmnas_tf.nas.search_model import (
@@ -94,8 +94,7 @@ class Searcher(EpochLoop):
         self.progress, self.bar = progress, None
         self.model, self.config, self.model_dir = search_model, config, model_dir
         self.strategy = strategy or tf.distribute.get_strategy()
-        if jit_compile and needs_distribution(self.strategy):
-            raise ValueError("jit_compile=True is refused under a distribution strategy (XLA + MirroredStrategy fails on CPU)")  # fmt: skip
+        check_jit_compile(jit_compile, self.strategy)
         self.steps_per_epoch, self.checkpoint_every_steps = steps_per_epoch, checkpoint_every_steps
         self.total_epochs = config.warmup_epochs + config.search_epochs
         self.schedule = config.weight_schedule()

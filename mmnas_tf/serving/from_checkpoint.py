@@ -57,11 +57,11 @@ def export_checkpoint(
     run_task = experiment.get("task")
     if run_task and run_task != task:
         raise ValueError(f"{checkpoint} was trained for task {run_task!r}, not {task!r}")
-    config, num_answers = run["model"], run.get("num_answers")
+    config = run["model"]
     task_obj = get_task(task)
     policy = precision.resolve_policy(dtype_policy, hidden_size=precision.hidden_size_of(config))
     with precision.policy_scope(policy):
-        model = task_obj.build_model(config, num_answers)
+        model = task_obj.build_model(config)
     restore_model(model, checkpoint)
     data_dir = (experiment.get("data") or {}).get("data_dir", "")
     vocab_file = _data_file(vocab_file, data_dir, writer.VOCAB_FILE)

@@ -212,7 +212,7 @@ class Task(schema.RecordFormat):
         overrides.setdefault("max_regions", self.max_regions)
         return ModelConfig(**overrides)
 
-    def build_model(self, config: ModelConfig, num_answers: int | None = None) -> keras.Model:
+    def build_model(self, config: ModelConfig) -> keras.Model:
         raise NotImplementedError
 
     def compute_loss(self, model, inputs: dict, targets: dict, training=None, arch=None):
@@ -234,7 +234,7 @@ class Task(schema.RecordFormat):
         fields = dict(
             task=self, batch_size=data.batch_size if training else data.eval_batch_size,
             max_tokens=model.max_tokens, max_regions=model.max_regions, training=training,
-            num_answers=data.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
+            num_answers=model.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
             deterministic=not training, subset_ratio=tuple(data.search_ratio),
             subset_seed=data.seed, bucket_boundaries=bounds if grouped else None,
             pad_to="bucket" if training else "batch",
@@ -350,7 +350,7 @@ class Task(schema.RecordFormat):
         return False
 
     def original_num_answers(self, state_dict: dict) -> int | None:
-        """The ``num_answers`` of :meth:`build_model` an original state dict implies."""
+        """The ``ModelConfig.num_answers`` an original state dict implies."""
         return None
 
     def original_head(self, model) -> list[tuple[str, str, object]]:

@@ -465,7 +465,7 @@ def test_large_smoke_build_trains_searchable_encoder_slots(tmp_path, capsys):
     config = tables.model_config(data, protocol, None, spec)
     assert config.num_encoder_blocks == 2 and config.pools.encoder == ("SA", "FFN")
     task = get_task("vqa")
-    search = SearchModel(task, task.build_model(config, num_answers=len(questions.ANSWERS)))
+    search = SearchModel(task, task.build_model(config.replace(num_answers=len(questions.ANSWERS))))
     assert search.stages == {"encoder": 2, "decoder": 2}
     assert [stage for stage, _, _ in search.mixed] == ["encoder"] * 2 + ["decoder"] * 2
     for g in tables.sample(spec, tables.SMOKE_LARGE_SAMPLE):

@@ -135,9 +135,12 @@ def test_percentile_is_nearest_rank():
 def test_paper_config_keeps_its_sizes_and_says_what_it_cuts(tmp_path):
     data = own_dataset(tmp_path, {"train": [101, 100, 120, 40]}, {"train": [15, 16, 14, 3, 9]})
     exp = apply_overrides(get_experiment("vqa"), [f"data.data_dir={data}"])
-    resolved, num_answers = resolve_experiment(exp)
+    resolved = resolve_experiment(exp)
     assert (resolved.model.max_regions, resolved.model.max_tokens) == (100, 14)
-    assert (resolved.model.feature_size, num_answers) == (16, 2)
+    assert (resolved.model.feature_size, resolved.model.num_answers) == (16, 2)
+    assert resolved.search_model.num_answers == 2  # the answers.txt lines, for both models
+    pinned = resolve_experiment(apply_overrides(exp, ["model.num_answers=5"]))
+    assert (pinned.model.num_answers, pinned.search_model.num_answers) == (5, 2)
     line = size_line(data, ["train"], resolved.model)
     assert line == (
         f"sizes: the model cuts {data} (train): 50.0% of images (2 of 4) have more regions than "
@@ -148,7 +151,7 @@ def test_paper_config_keeps_its_sizes_and_says_what_it_cuts(tmp_path):
         size_line(data, ["train"], resolved.model.replace(max_regions=120, max_tokens=16)) is None
     )
     # Following the data stops at the stated cap, and the line then says what the cap cuts.
-    tiny, _ = resolve_experiment(
+    tiny = resolve_experiment(
         apply_overrides(get_experiment("vqa_tiny"), [f"data.data_dir={data}"])
     )
     assert (tiny.model.max_regions, tiny.model.max_tokens) == (100, 16)

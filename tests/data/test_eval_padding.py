@@ -11,7 +11,7 @@ import pytest
 from mmnas_tf import inputs as names
 from mmnas_tf.data.pipeline import region_buckets
 from mmnas_tf.experiments import apply_overrides, get_experiment
-from mmnas_tf.runs import resolve_model
+from mmnas_tf.runs import resolve_experiment
 from mmnas_tf.tasks import get_task
 from mmnas_tf.tasks.base import predict_fn
 
@@ -26,9 +26,9 @@ def _experiment(task, data_dir, padding):
 
 
 def _model(task, exp):
-    config, num_answers = resolve_model(exp, exp.load_genotype())
+    config = resolve_experiment(exp).model_config(exp.load_genotype())
     keras.utils.set_random_seed(3)
-    return get_task(task).build_model(config, num_answers), config
+    return get_task(task).build_model(config), config
 
 
 def _outputs_by_text(task, model, exp, config):

@@ -34,7 +34,7 @@ def run(strategy, model_dir, clip, out, task_name="vqa"):
     task = get_task(task_name)
     keras.utils.set_random_seed(0)
     with strategy.scope():
-        model = task.build_model(config, eh.NUM_ANSWERS)
+        model = task.build_model(config.replace(num_answers=eh.NUM_ANSWERS))
         optimizer = keras.optimizers.SGD(1.0)
     before = [v.numpy() for v in model.trainable_variables]
     trainer = Trainer(task, model, EpochSchedule(1.0, warmup=()), model_dir, 1, optimizer=optimizer,

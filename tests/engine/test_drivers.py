@@ -120,7 +120,7 @@ def test_a_learnable_split_that_needs_the_image_is_learnt_to_100_percent(tmp_pat
     import keras
 
     from mmnas_tf.experiments import apply_overrides, get_experiment
-    from mmnas_tf.runs import resolve_model
+    from mmnas_tf.runs import resolve_experiment
     from mmnas_tf.synthbench import benchmark, scenes
     from mmnas_tf.tasks.vqa import synthetic
 
@@ -138,9 +138,9 @@ def test_a_learnable_split_that_needs_the_image_is_learnt_to_100_percent(tmp_pat
     # from the region, which the recipe below was set for at these sizes
     fixed = "data.sizes_from_data="
     exp = apply_overrides(get_experiment("vqa_tiny"), [f"data.data_dir={data}", fixed])
-    config, num_answers = resolve_model(exp, exp.load_genotype())
+    config = resolve_experiment(exp).model_config(exp.load_genotype())
     keras.utils.set_random_seed(0)
-    untrained = get_task("vqa").build_model(config, num_answers)
+    untrained = get_task("vqa").build_model(config)
     os.makedirs(tmp_path / "eval0")
     before = get_task("vqa").evaluate(untrained, exp.data, config, "val", str(tmp_path / "eval0"))
     assert before["overall"] < 100.0

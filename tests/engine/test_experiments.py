@@ -29,7 +29,7 @@ def test_registry_has_every_task_in_both_sizes():
 def test_tiny_experiment_builds_and_runs(name):
     exp = get_experiment(name)
     config = exp.model_config(exp.load_genotype())
-    model = get_task(exp.task).build_model(config, 5)
+    model = get_task(exp.task).build_model(config.replace(num_answers=5))
     out = model(model.backbone.dummy_inputs(2), training=False)
     first = next(iter(out.values()))
     assert first.shape[0] == 2 and np.all(np.isfinite(np.asarray(first)))
@@ -92,13 +92,20 @@ def test_overrides_parse_types_and_revalidate():
         split_overrides(
             [
                 "model.hidden_size=64;train.decay_epochs=3,5",
-                "data.num_answers=9",
+                "model.num_answers=9",
                 "train.jit_compile=true",
             ]
         ),
     )
     assert exp.model.hidden_size == 64 and exp.train.decay_epochs == (3, 5)
-    assert exp.data.num_answers == 9 and exp.train.jit_compile is True
+    assert exp.model.num_answers == 9 and exp.search_model.num_answers is None
+    assert exp.train.jit_compile is True
+    # the answer count moved from the data section into the model's: the old path sets both
+    moved = apply_overrides(get_experiment("vqa_tiny"), ["data.num_answers=7"])
+    assert (moved.model.num_answers, moved.search_model.num_answers) == (7, 7)
+    assert "num_answers" not in moved.to_dict()["data"]
+    with pytest.raises(ValueError, match="num_answers must be a positive int or None, got 0"):
+        apply_overrides(exp, ["model.num_answers=0"])
     with pytest.raises(ValueError, match="unknown config field"):
         apply_overrides(exp, ["model.hidden=3"])
     with pytest.raises(ValueError, match="divisible"):

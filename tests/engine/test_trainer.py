@@ -32,7 +32,7 @@ class StopAtStep(keras.callbacks.Callback):
 def _train(eh, task_name, model_dir, examples, epochs=2, callbacks=(), seed=0, **kwargs):
     keras.utils.set_random_seed(seed)
     task = get_task(task_name)
-    model = task.build_model(eh.tiny_model_config(task_name), eh.NUM_ANSWERS)
+    model = task.build_model(eh.tiny_model_config(task_name).replace(num_answers=eh.NUM_ANSWERS))
     kwargs.setdefault("checkpoint_every_steps", 3)
     trainer = Trainer(
         task,
@@ -108,7 +108,7 @@ def test_sum_reduced_loss_gradient_scales_with_the_batch(eh, tmp_path):
     config = eh.tiny_model_config("vqa", dropout=0.0)
     inputs, targets = eh.random_examples("vqa", config, 2)
     task = get_task("vqa")
-    model = task.build_model(config, eh.NUM_ANSWERS)
+    model = task.build_model(config.replace(num_answers=eh.NUM_ANSWERS))
     double = lambda d: {k: np.concatenate([v, v]) for k, v in d.items()}  # noqa: E731
 
     def loss_and_grads(i, t):

@@ -249,7 +249,7 @@ def test_train_and_export_a_fixed_net_with_the_op(vqa_run):
     assert backbone_flops(config)["encoder_0"] == dense_flops(m, d, d)
 
     task = get_task("vqa")
-    model = task.build_model(config, run.get("num_answers"))
+    model = task.build_model(config)
     restore_model(model, train_dir)
     assert [b.op_name for b in model.backbone.encoder_blocks] == ["TOY"]
     path = export_checkpoint("vqa", train_dir, str(vqa_run.root / "export"), overwrite=True)

@@ -35,7 +35,7 @@ def _repool(layer, x, weights):
 @pytest.mark.parametrize("task", ["vqa", "itm"])
 def test_classifier_pooling_weights_repool_to_the_pooled_output(task):
     config = tiny(GENOTYPE)
-    model = get_task(task).build_model(config, num_answers=5 if task == "vqa" else None)
+    model = get_task(task).build_model(config.replace(num_answers=5 if task == "vqa" else None))
     inputs = batch(config, N_REAL, T_REAL)
     plain = model(inputs)
     out = model(inputs, return_intermediates=True, return_attention=True)
@@ -60,7 +60,7 @@ def test_classifier_pooling_weights_repool_to_the_pooled_output(task):
 
 def test_decoder_ga_maps_are_the_head_mean_of_the_layer_attention():
     config = tiny(GENOTYPE)
-    model = get_task("vqa").build_model(config, num_answers=5)
+    model = get_task("vqa").build_model(config.replace(num_answers=5))
     inputs = batch(config, N_REAL, T_REAL)
     out = model(inputs, return_intermediates=True, return_attention=True)
     acts = out["intermediates"]
@@ -125,7 +125,7 @@ def test_layers_return_their_weights_only_when_asked():
 
 def test_ops_without_attention_say_so():
     config = tiny(GENOTYPE)
-    model = get_task("vqa").build_model(config, num_answers=5)
+    model = get_task("vqa").build_model(config.replace(num_answers=5))
     ffn = model.backbone.decoder_blocks[3]
     with pytest.raises(ValueError, match="op FFN has no attention map.*SA, GA and RSA"):
         ffn(np.zeros((1, 7, 16), "float32"), {}, return_attention=True)

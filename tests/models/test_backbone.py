@@ -51,7 +51,7 @@ def batch(config, n_real=(7, 4), t_real=(6, 3)):
 )
 def test_any_depth_and_ops(genotype):
     config = tiny(genotype)
-    model = get_task("vqa").build_model(config, num_answers=5)
+    model = get_task("vqa").build_model(config.replace(num_answers=5))
     out = model(batch(config))
     assert out["logits"].shape == (2, 5)
     assert np.isfinite(np.asarray(out["logits"])).all()
@@ -82,7 +82,7 @@ def _real_log_softmax(scores, n_real):
 @pytest.mark.parametrize("task", ["vqa", "itm", "vg"])
 def test_padding_does_not_change_real_outputs(task):
     config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA", "SA", "FFN")))
-    model = get_task(task).build_model(config, num_answers=5)
+    model = get_task(task).build_model(config.replace(num_answers=5))
     n_real, t_real = (4, 2), (3, 5)
     inputs = batch(config, n_real=n_real, t_real=t_real)  # padded to 7 regions, 6 tokens
     expected = model(inputs)
@@ -102,9 +102,9 @@ def test_padding_does_not_change_real_outputs(task):
 
 def test_box_embedding_option():
     genotype = Genotype(("SA",), ("RSA", "GA"))
-    plain = get_task("vqa").build_model(tiny(genotype), num_answers=3)
+    plain = get_task("vqa").build_model(tiny(genotype).replace(num_answers=3))
     config = tiny(genotype, box_embedding_size=6)
-    model = get_task("vqa").build_model(config, num_answers=3)
+    model = get_task("vqa").build_model(config.replace(num_answers=3))
     # Dense(5 -> 6) plus 6 more input rows of the image projection.
     assert model.count_params() - plain.count_params() == 5 * 6 + 6 + 6 * 16
     assert get_task("vqa").input_names(config)[-1] == "image_size"
@@ -155,7 +155,7 @@ def test_task_model_harness(task):
     """The harness on each task model; the .keras file rebuilds the head and the backbone."""
     config = tiny(HARNESS_GENOTYPE)
     keras.utils.set_random_seed(0)
-    model = get_task(task).build_model(config, num_answers=4)
+    model = get_task(task).build_model(config.replace(num_answers=4))
     # Gradients zero by construction: a pooling's glimpse bias shifts every position's logit alike
     # (the softmax over positions cancels it), and so does VG's region-score bias (log-softmax).
     zero = ("pooling/glimpse/bias", "score/bias") if task == "vg" else ("pooling/glimpse/bias",)
@@ -166,12 +166,12 @@ def test_tf_checkpoint_holds_every_block_weight(tmp_path):
     import tensorflow as tf
 
     config = tiny(Genotype(("SA", "FFN"), ("RSA", "GA", "FFN")))
-    model = get_task("vqa").build_model(config, num_answers=4)
+    model = get_task("vqa").build_model(config.replace(num_answers=4))
     path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
     stored = [n for n, _ in tf.train.list_variables(path) if n.endswith("VARIABLE_VALUE")]
     assert len(stored) == len(model.weights)
     inputs = batch(config)
     expected = np.asarray(model(inputs)["logits"])
-    other = get_task("vqa").build_model(config, num_answers=4)
+    other = get_task("vqa").build_model(config.replace(num_answers=4))
     tf.train.Checkpoint(model=other).read(path).assert_existing_objects_matched()
     np.testing.assert_allclose(np.asarray(other(inputs)["logits"]), expected, atol=1e-6)

@@ -68,7 +68,7 @@ def build(task, genotype):
         max_regions=8,  # sizes of inputs do not change parameter counts; keeps the build fast
         max_tokens=4,
     )
-    return t.build_model(config, num_answers=3129)
+    return t.build_model(config.replace(num_answers=3129))
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_vqa_supernet_d256_matches_the_original_part_by_part():
         hidden_size=256, num_heads=4, ffn_size=1024, pool_mlp_size=512, pool_output_size=512,
         genotype=None, max_regions=8, max_tokens=4,
     )  # fmt: skip
-    model = task.build_model(config, 3129)
+    model = task.build_model(config.replace(num_answers=3129))
     got = breakdown(model)
     # every candidate op of every block: 12 x (SA + FFN) + 18 x (SA + GA + RSA + FFN) at d=256
     assert (

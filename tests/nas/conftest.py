@@ -68,7 +68,9 @@ def build_search_model(task_name: str = "vqa", seed: int = 0, config_changes=Non
 
     task = get_task(task_name)
     keras.utils.set_random_seed(seed)
-    model = task.build_model(tiny_config(task, **(config_changes or {})), num_answers=NUM_ANSWERS)
+    model = task.build_model(
+        tiny_config(task, **(config_changes or {})).replace(num_answers=NUM_ANSWERS)
+    )
     search = SearchModel(task, model, seed=seed, **kwargs)
     search.compile(jit_compile=False)
     return search

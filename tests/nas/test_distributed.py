@@ -48,7 +48,7 @@ for run in estimators:
     estimator, _, optimizers = run.partition(":")
     with strategy.scope():
         keras.utils.set_random_seed(0)
-        model = task.build_model(task.model_config(**sizes), 10)
+        model = task.build_model(task.model_config(**sizes).replace(num_answers=10))
         search = SearchModel(task, model, estimator=estimator, weight_steps=2, seed=5)
         if optimizers == "adam":
             search.compile(jit_compile=False)

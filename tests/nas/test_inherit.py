@@ -39,11 +39,11 @@ def test_inherit_copies_the_chosen_candidates(tmp_path, wrapped):
     task = get_task("vqa")
     fixed_config = tiny_model_config("vqa")
     keras.utils.set_random_seed(1)
-    supernet = task.build_model(fixed_config.replace(genotype=None), NUM_ANSWERS)
+    supernet = task.build_model(fixed_config.replace(genotype=None, num_answers=NUM_ANSWERS))
     path = Checkpointer(str(tmp_path), Wrapper(supernet) if wrapped else supernet).save()
-    fresh = task.build_model(fixed_config.replace(genotype=None), NUM_ANSWERS)
+    fresh = task.build_model(fixed_config.replace(genotype=None, num_answers=NUM_ANSWERS))
     restore_model(fresh, path)
-    fixed = task.build_model(fixed_config, NUM_ANSWERS)
+    fixed = task.build_model(fixed_config.replace(num_answers=NUM_ANSWERS))
     copied = inherit_from_supernet(fixed, fresh)
     source = {canonical_path(v.path): v.numpy() for v in supernet.weights}
     assert "backbone/decoder_0_mixed/RSA/relation/kernel" in copied
@@ -57,15 +57,15 @@ def test_restore_model_restores_every_weight_and_rejects_other_models(tmp_path):
     """Keras 3 models lose variables through tf.train.Checkpoint(model=...): check all arrive."""
     task = get_task("vqa")
     config = tiny_model_config("vqa")
-    model = task.build_model(config, NUM_ANSWERS)
+    model = task.build_model(config.replace(num_answers=NUM_ANSWERS))
     path = Checkpointer(str(tmp_path), model).save()
     keras.utils.set_random_seed(5)
-    other = task.build_model(config, NUM_ANSWERS)
+    other = task.build_model(config.replace(num_answers=NUM_ANSWERS))
     restore_model(other, str(tmp_path))
     for a, b in zip(model.weights, other.weights):
         if not a.path.endswith("seed_generator_state"):
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
-    bigger = task.build_model(config.replace(genotype=None), NUM_ANSWERS)
+    bigger = task.build_model(config.replace(genotype=None, num_answers=NUM_ANSWERS))
     with pytest.raises(ValueError, match="lacks weights"):
         restore_model(bigger, path)
     with pytest.raises(FileNotFoundError):
@@ -76,16 +76,16 @@ def test_inherit_rejects_other_sizes():
     task = get_task("vqa")
     config = tiny_model_config("vqa")
     supernet = task.build_model(
-        config.replace(genotype=None, hidden_size=16, num_heads=2), NUM_ANSWERS
+        config.replace(genotype=None, hidden_size=16, num_heads=2, num_answers=NUM_ANSWERS)
     )
     with pytest.raises(ValueError, match="shape mismatch"):
-        inherit_from_supernet(task.build_model(config, NUM_ANSWERS), supernet)
+        inherit_from_supernet(task.build_model(config.replace(num_answers=NUM_ANSWERS)), supernet)
 
 
 def test_a_model_directory_of_another_run_is_refused(tmp_path):
     task = get_task("vqa")
     config = tiny_model_config("vqa")
-    Checkpointer(str(tmp_path), task.build_model(config, NUM_ANSWERS)).save()
-    other = task.build_model(config.replace(genotype=None), NUM_ANSWERS)
+    Checkpointer(str(tmp_path), task.build_model(config.replace(num_answers=NUM_ANSWERS))).save()
+    other = task.build_model(config.replace(genotype=None, num_answers=NUM_ANSWERS))
     with pytest.raises(ValueError, match="different run"):
         Checkpointer(str(tmp_path), other).restore()

@@ -336,7 +336,9 @@ def test_a_fixed_genotype_model_is_refused(nas):
 
     task = get_task("vqa")
     model = task.build_model(
-        nas.tiny_config(task, genotype=Genotype(("SA", "FFN"), ("SA", "GA", "FFN"))), num_answers=10
+        nas.tiny_config(task, genotype=Genotype(("SA", "FFN"), ("SA", "GA", "FFN"))).replace(
+            num_answers=10
+        )
     )
     with pytest.raises(ValueError, match="genotype=None"):
         SearchModel(task, model)

@@ -32,7 +32,7 @@ def tiny(tmp_path_factory, helpers):
     root = tmp_path_factory.mktemp("tiny_mmnas")
     exp = tiny_experiment("vqa")
     config = exp.model_config(exp.load_genotype())
-    model = get_task("vqa").build_model(config, len(helpers.ANSWERS))
+    model = get_task("vqa").build_model(config.replace(num_answers=len(helpers.ANSWERS)))
     (root / "vocab.txt").write_text("\n".join(helpers.VOCAB) + "\n")
     (root / "answers.txt").write_text("\n".join(helpers.ANSWERS) + "\n")
     path = export_saved_model(

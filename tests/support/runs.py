@@ -16,9 +16,9 @@ def tiny_vqa_run(model_dir, exp, num_answers: int = 7):
     returns ``(model, config)``: a model of random weights for ``exp``'s genotype. The caller saves
     the checkpoint (``Checkpointer(model_dir, model).save()``) once the weights exist."""
     genotype = exp.load_genotype()
-    config = exp.model_config(genotype)
-    model = get_task("vqa").build_model(config, num_answers)
-    save_run(str(model_dir), exp, genotype, config, num_answers)
+    config = exp.model_config(genotype, num_answers=num_answers)
+    model = get_task("vqa").build_model(config)
+    save_run(str(model_dir), exp, genotype, config)
     with open(os.path.join(model_dir, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(VOCAB) + "\n")
     with open(os.path.join(model_dir, "answers.txt"), "w", encoding="utf-8") as f:

@@ -143,11 +143,11 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
         "search_model.num_heads=2", "search_model.ffn_size=32", "search_model.dropout=0.0",
         "task_config.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
     ])  # fmt: skip
-    exp, _ = resolve_experiment(exp)
+    exp = resolve_experiment(exp)
     config = exp.search_model
     task = get_task("itm")
     keras.utils.set_random_seed(0)
-    search = SearchModel(task, task.build_model(config, None), seed=0)
+    search = SearchModel(task, task.build_model(config), seed=0)
     hooks = task.epoch_hooks(exp, config, search)
     miner = hooks.batch_fn.__self__  # the HardNegativeMiner behind the hook
     options = [len(v.numpy()) for v in search.arch_variables]

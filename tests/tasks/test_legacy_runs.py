@@ -39,6 +39,16 @@ def legacy(request, tmp_path_factory):
     return request.param, root, arrays
 
 
+class _Recorded:
+    """The experiment a run.json recorded, as ``save_run`` writes an ExperimentConfig."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def to_dict(self) -> dict:
+        return self.data
+
+
 def _inputs(arrays):
     return {k: v for k, v in arrays.items() if not k.startswith(("out_", "served_"))}
 
@@ -49,6 +59,40 @@ def test_run_json_and_checkpoint_rebuild_the_same_model(legacy):
     task, root, arrays = legacy
     name, model, run = load_model(str(root / "train"))
     assert name == task and run["model"].hidden_size == 8
+    outputs = model(_inputs(arrays), training=False)
+    for key in (k[len("out_") :] for k in arrays if k.startswith("out_")):
+        _close(outputs[key], arrays[f"out_{key}"])
+
+
+def test_the_answer_count_beside_the_model_is_read_into_it(legacy, tmp_path):
+    """A run.json of before the answer count moved into ``ModelConfig`` keeps it beside the model
+    (``"num_answers"``, None for ITM and VG): it is read into the model's config, which rebuilds
+    the same head, and a run.json written now keeps it in the model only."""
+    import shutil
+
+    from mmnas_tf.explain_run import load_model
+    from mmnas_tf.runs import find_run, save_run
+
+    task, root, arrays = legacy
+    with open(root / "train" / "run.json", encoding="utf-8") as f:
+        raw = json.load(f)
+    assert "num_answers" not in raw["model"]  # written before the field existed
+    run = find_run(str(root / "train"))
+    assert run["model"].num_answers == raw["num_answers"] and "num_answers" not in run
+    if task == "vqa":
+        assert raw["num_answers"] == 20 == arrays["out_logits"].shape[-1]
+    else:
+        assert raw["num_answers"] is None
+    again = tmp_path / "again"
+    save_run(str(again), _Recorded(raw["experiment"]), run["genotype"], run["model"])
+    with open(again / "run.json", encoding="utf-8") as f:
+        written = json.load(f)
+    assert written["model"]["num_answers"] == raw["num_answers"] and "num_answers" not in written
+    for path in (root / "train").iterdir():
+        if path.name != "run.json":
+            shutil.copy(path, again / path.name)
+    _, model, rerun = load_model(str(again))
+    assert rerun["model"] == run["model"]
     outputs = model(_inputs(arrays), training=False)
     for key in (k[len("out_") :] for k in arrays if k.startswith("out_")):
         _close(outputs[key], arrays[f"out_{key}"])

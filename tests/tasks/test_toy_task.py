@@ -98,7 +98,7 @@ class ToyTask(Task):
     def format_targets(self, example, training):
         return {"label": example["label"]}
 
-    def build_model(self, config, num_answers=None):
+    def build_model(self, config):
         return MMnasClassifier(MMnasBackbone(config), 1, scalar_output=True, name="toy")
 
     def compute_loss(self, model, inputs, targets, training=None, arch=None):

@@ -22,7 +22,7 @@ def _one(config, n_real=5, t_real=4):
 @pytest.mark.parametrize("task", ["vqa", "itm", "vg"])
 def test_explanation_and_picture(task, tmp_path):
     config = tiny(GENOTYPE)
-    model = get_task(task).build_model(config, num_answers=5 if task == "vqa" else None)
+    model = get_task(task).build_model(config.replace(num_answers=5 if task == "vqa" else None))
     inputs, words = _one(config)
     answers = ["red", "green", "blue", "square", "circle"]
     e = explain_example(model, task, inputs, words, answers if task == "vqa" else None)
@@ -66,7 +66,7 @@ def test_picture_on_an_image_scales_the_boxes(tmp_path):
     from PIL import Image
 
     config = tiny(GENOTYPE)
-    model = get_task("vqa").build_model(config, num_answers=5)
+    model = get_task("vqa").build_model(config.replace(num_answers=5))
     inputs, words = _one(config)
     e = explain_example(model, "vqa", inputs, words)
     photo = tmp_path / "photo.png"

@@ -35,7 +35,7 @@ def _inputs(task, config):
 def test_explain_signature_matches_the_model(task, tmp_path):
     exp = tiny_experiment(task)
     config = exp.model_config(exp.load_genotype())
-    model = get_task(task).build_model(config, 7 if task == "vqa" else None)
+    model = get_task(task).build_model(config.replace(num_answers=7 if task == "vqa" else None))
     path = export_saved_model(model, task, config, str(tmp_path / task), 1, explain=True)
     servable = Servable(task, 1, path)
     assert set(servable.signatures) >= {"serving_default", EXPLAIN_SIGNATURE}
@@ -56,7 +56,7 @@ def test_explain_signature_matches_the_model(task, tmp_path):
 def test_export_without_explain_has_no_explain_signature(tmp_path):
     exp = tiny_experiment("vqa")
     config = exp.model_config(exp.load_genotype())
-    model = get_task("vqa").build_model(config, 7)
+    model = get_task("vqa").build_model(config.replace(num_answers=7))
     path = export_saved_model(model, "vqa", config, str(tmp_path / "vqa"), 1)
     servable = Servable("vqa", 1, path)
     assert EXPLAIN_SIGNATURE not in servable.signatures
@@ -69,7 +69,7 @@ def test_predict_explain_through_a_server(tmp_path):
 
     exp = tiny_experiment("vqa")
     config = exp.model_config(exp.load_genotype())
-    model = get_task("vqa").build_model(config, 7)
+    model = get_task("vqa").build_model(config.replace(num_answers=7))
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["PAD", "UNK", "CLS", "what", "cat"]) + "\n")
     answers = tmp_path / "answers.txt"

@@ -78,7 +78,7 @@ class ITMTask(Task):
             "caption_index": tf.cast(example["text_id"], tf.int32),
         }
 
-    def build_model(self, config, num_answers=None):
+    def build_model(self, config):
         return MMnasClassifier(MMnasBackbone(config), 1, scalar_output=True, name="itm")
 
     def pair_logits(self, model, inputs, targets, training=None, arch=None):

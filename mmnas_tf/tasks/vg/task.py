@@ -127,7 +127,7 @@ class GroundingTask(Task):
         return refcoco.refcoco_items(sources["refs"], sources["instances"]), {}
 
     # ---- model and loss --------------------------------------------------------------------------
-    def build_model(self, config, num_answers=None):
+    def build_model(self, config):
         return MMnasGrounder(MMnasBackbone(config), name="vg")
 
     def compute_loss(self, model, inputs, targets, training=None, arch=None):

@@ -169,9 +169,9 @@ class VQATask(Task):
         return vqa_converter.vqa_splits(parsed, answers), {"num_answers": len(answers)}
 
     # ---- model and loss --------------------------------------------------------------------------
-    def build_model(self, config, num_answers=None):
+    def build_model(self, config):
         return MMnasClassifier(
-            MMnasBackbone(config), num_answers or self.default_answers, name="vqa"
+            MMnasBackbone(config), config.num_answers or self.default_answers, name="vqa"
         )
 
     def compute_loss(self, model, inputs, targets, training=None, arch=None):
