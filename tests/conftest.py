@@ -78,3 +78,17 @@ def _progress_back_on():
     from mmnas_tf import console
 
     console.set_progress(True)
+
+
+@pytest.fixture
+def graph_rewrites_off():
+    """Grappler's graph rewrites off for one test, back on after it. For tests whose cost is
+    tracing whole search cycles once and running them for a few steps: there the rewrites cost
+    more CPU than the steps. What such a test asserts does not depend on them (they change
+    float32 round-off only; comparisons within a test run under one setting). The library's own
+    runs, the entry points in subprocesses and every other test keep the default."""
+    import tensorflow as tf
+
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    yield
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": False})

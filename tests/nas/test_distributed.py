@@ -20,6 +20,9 @@ import numpy as np
 import tensorflow as tf
 
 mode, out, estimators = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+# Grappler off: its rewrites of these graphs (traced once, run twice) cost more CPU than the runs
+# themselves, and every setting is compared under the same graph settings.
+tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
 if mode == "mirrored":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -93,7 +93,7 @@ def test_a_killed_search_resumes_to_the_same_genotype_and_weights(nas, vqa_data,
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys):
+def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys, graph_rewrites_off):
     """ITM search: negatives are mined by the argmax architecture before every epoch, added to
     every D_m / D_a / evaluation batch, and checkpointed with the search."""
     from mmnas_tf import search

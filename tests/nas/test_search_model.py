@@ -228,7 +228,7 @@ def test_arch_of_runs_the_genotype_path_with_inherited_weights(nas):
     )
 
 
-def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas):
+def test_sampled_arch_paths_runs_only_the_sampled_op_in_the_theta_step(nas, graph_rewrites_off):
     search = nas.build_search_model(
         estimator="gumbel",
         weight_steps=1,
@@ -278,7 +278,7 @@ def theta_step_gradients(search, inputs, targets):
 GRADIENT_STEPS = 2048
 
 
-def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas):
+def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas, graph_rewrites_off):
     """The theta step runs the unsampled candidates forward only; on a tiny supernet with dropout
     its loss, theta gradient and weight gradients equal those of the form that ran every
     candidate forward and backward (zeros through the unsampled ones), for several samples."""
@@ -304,7 +304,9 @@ def test_theta_step_gradients_equal_those_of_every_candidate_run_backward(nas):
             np.testing.assert_allclose(a, b, rtol=0, atol=atol, err_msg=f"source {i}")
 
 
-def test_weight_steps_skip_unsampled_gradients_unread_with_the_same_result(nas, monkeypatch):
+def test_weight_steps_skip_unsampled_gradients_unread_with_the_same_result(
+    nas, monkeypatch, graph_rewrites_off
+):
     """A weight step knows from its architecture which candidates' gradients are zero and leaves
     them out of the clip's passes and of SampledPathAdam's zero test: two search cycles end with
     the same weights, theta and per-variable Adam steps as when every gradient is read."""
