@@ -74,12 +74,26 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
         assert moved > 0.01, (stage, last[stage])
     evals = [json.dumps(h["eval"], sort_keys=True) for h in history]
     assert len(set(evals)) == len(evals), evals
-    # the genotype printed and retrained is the search's: the argmax of its last theta
+    # the search ends with the default's selection step: the argmax of its last theta and draws
+    # from softmax(theta) (5% of the 256 genotypes: 12), each scored; the genotype printed and
+    # retrained is the best scored one, and every candidate is printed with its score
     ops = history[-1]["theta"]["ops"]
     chosen = {
         s: " ".join(ops[s][int(np.argmax(p))] for p in last[s]) for s in ("encoder", "decoder")
     }
-    assert out["genotype"] == f"enc[{chosen['encoder']}] dec[{chosen['decoder']}]", out["genotype"]
+    selection = out["selection"]
+    assert selection["argmax"] == f"enc[{chosen['encoder']}] dec[{chosen['decoder']}]"
+    genotypes = [g for g, _ in selection["candidates"]]
+    assert len(set(genotypes)) == len(genotypes) == 12 and genotypes[0] == selection["argmax"]
+    best = max(selection["candidates"], key=lambda c: c[1])  # the first among ties
+    assert out["genotype"] == selection["selected"] == best[0], (out["genotype"], best)
+    with open(tmp_path / "search" / "selection.json") as f:
+        scored = json.load(f)["candidates"]
+    assert [[c["genotype"], c["score"]] for c in scored] == selection["candidates"]
+    for genotype, score in selection["candidates"]:
+        assert re.search(rf"^  {score:.4f}  {re.escape(genotype)}(  <- .*)?$", text, re.M), genotype
+    assert f"  {best[1]:.4f}  {best[0]}  <- " in text and "selected" in text
+    assert f"found genotype: {out['genotype']}" in text
     assert f"genotype:   {out['genotype']}" in text
     # the summary: accuracy with the image and with the image features zeroed, both evaluated
     seeing, blind = out["metrics"]["overall"], out["image_blind_metrics"]["overall"]
@@ -92,9 +106,10 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
     assert f"image features zeroed: {blind:.1f}%" in text
     assert os.path.exists(os.path.join(out["export"], "saved_model.pb"))
     assert " -> " in out["prediction"]
-    # the pictures: the search's theta curves and genotype diagram, one attention picture
+    # the pictures: the search's theta curves, its selection's scores, the selected genotype's
+    # diagram, one attention picture
     assert "=== explain:" in text
-    assert sorted(out["pictures"]) == ["attention", "genotype", "theta plot"]
+    assert sorted(out["pictures"]) == ["attention", "genotype", "selection", "theta plot"]
     for name, path in out["pictures"].items():
         assert os.path.getsize(path) > 3000 and f"{name + ':':<11} {path}" in text
     # TF Serving's loader path (session, restore op, init op): warm-up records of both
