@@ -9,6 +9,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mmnas_tf.console import Progress
@@ -191,3 +192,16 @@ def test_epoch_line_names_a_non_finite_value_and_adds_the_hint_only_then():
         "epoch 1/3 warmup", record, {}, 0.5, Genotype(["SA"], ["GA"])
     )
     assert line == "epoch 1/3 warmup - loss 1 - 0.5 s/cycle - enc[SA] dec[GA]"
+
+
+def test_the_selection_after_a_non_finite_search_names_the_cause():
+    # the default search ends with draws from softmax(theta): after a NaN loss theta is NaN, and
+    # numpy's own "Probabilities contain NaN" would say nothing of why
+    from mmnas_tf.nas import selection
+
+    pools = [("decoder", 0, ("SA", "GA")), ("decoder", 1, ("SA", "GA", "RSA", "FFN"))]
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"theta is NaN or infinite after the search .*masked"):
+        selection.theta_draws(pools, [[0.3, 0.7], [nan, nan, nan, nan]], [1, 0], 3)
+    with pytest.raises(ValueError, match="cannot draw from softmax"):
+        selection.theta_draws(pools, [[float("inf"), 0.0], [0.25] * 4], [0, 0], 3)
