@@ -188,7 +188,7 @@ def _show_selection(search_dir: str) -> dict | None:
     score on D_a with the supernet's weights, the argmax of theta first) and returns
     ``{"argmax", "selected", "candidates": [[genotype, score], ...]}``; None for a search
     without one."""
-    from mmnas_tf.nas.selection import SELECTION_FILE
+    from mmnas_tf.nas.selection import SCORE_KEY, SELECTION_FILE
 
     path = os.path.join(search_dir, SELECTION_FILE)
     if not os.path.exists(path):
@@ -196,7 +196,7 @@ def _show_selection(search_dir: str) -> dict | None:
     with open(path, encoding="utf-8") as f:
         selection = json.load(f)
     argmax, selected = selection.get("argmax"), selection["genotype"]
-    candidates = [[c["genotype"], c["score"]] for c in selection["candidates"]]
+    candidates = [[c["genotype"], c[SCORE_KEY]] for c in selection["candidates"]]
     print(f"selection: {len(candidates)} candidates scored on D_a with the supernet's weights "
           "(the argmax of theta, then draws from softmax(theta)); the best is kept:")  # fmt: skip
     for genotype, score in candidates:
@@ -336,14 +336,16 @@ def _selection_pictures(search_dir: str) -> dict:
     from mmnas_tf import viz
     from mmnas_tf.genotype import Genotype
     from mmnas_tf.nas import reporting
-    from mmnas_tf.nas.selection import SELECTION_FILE
+    from mmnas_tf.nas.selection import SCORE_KEY, SELECTION_FILE
 
     path = os.path.join(search_dir, SELECTION_FILE)
     if not os.path.exists(path):
         return {}
     with open(path, encoding="utf-8") as f:
         selection = json.load(f)
-    score = next((k for k in selection["best"] if k not in ("genotype", "choice", "generation", "loss", "score")), "score")  # fmt: skip
+    # the score is the task's first metric (VQA: in_vocabulary_accuracy), else minus the loss
+    known = ("genotype", "choice", "generation", "loss", SCORE_KEY)
+    score = next((k for k in selection["best"] if k not in known), "minus the loss")
     picture = os.path.join(search_dir, "selection.png")
     viz.plot_selection(selection, picture, score)
     genotype = Genotype.load(os.path.join(search_dir, reporting.GENOTYPE_FILE))

@@ -27,6 +27,8 @@ from mmnas_tf.nas.searcher import _Outputs  # precomputed outputs: the loss with
 
 #: The selection's output in the search's model_dir (the best genotype and every candidate).
 SELECTION_FILE = "selection.json"
+#: The key of a candidate's ranking score in :data:`SELECTION_FILE`.
+SCORE_KEY = "score"
 
 
 def slot_pools(search_model) -> list[tuple[str, int, tuple[str, ...]]]:

@@ -28,7 +28,7 @@ def plot_theta_history(history, path=None, xlabel="epoch"):
     return plot(history, path, xlabel)
 
 
-def plot_selection(selection, path=None, score_name="score"):
+def plot_selection(selection, path=None, score_name="the selection's score"):
     """See :func:`mmnas_tf.viz.search_plots.plot_selection`."""
     from mmnas_tf.viz.search_plots import plot_selection as plot
 

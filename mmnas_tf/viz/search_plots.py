@@ -188,7 +188,7 @@ def load_selection(selection) -> dict:
     return selection
 
 
-def selection_figure(selection, score_name: str = "score"):
+def selection_figure(selection, score_name: str = "the selection's score"):
     """The matplotlib figure of :func:`plot_selection`."""
     plt = pyplot()
     selection = load_selection(selection)
@@ -220,7 +220,9 @@ def selection_figure(selection, score_name: str = "score"):
     return fig
 
 
-def plot_selection(selection, path: str | None = None, score_name: str = "score") -> np.ndarray:
+def plot_selection(
+    selection, path: str | None = None, score_name: str = "the selection's score"
+) -> np.ndarray:
     """The selection step of a search: one bar per scored candidate in evaluation order (after a
     theta search the argmax first), the kept one dark, argmax and selected named.
 
