@@ -188,8 +188,9 @@ class TrainConfig:
 class SearchConfig:
     """The search settings. The defaults are the default search recipe
     (``mmnas_tf.nas.recipes.DEFAULT_RECIPE``, ``gumbel_selection``: a uniform start, temperature
-    1, a selection step at the end; docs/search_results.md); the original's search (a +1/-1
-    prior, temperature 5 x 0.95^epoch, the argmax) is the recipe ``gumbel_prior``
+    1, a selection step at the end; docs/search_results.md); the original's search (proxyless
+    binary gates from a +1/-1 prior, the argmax) is the recipe ``original``, the default before
+    2026-12-06 (gumbel from that prior, temperature 5 x 0.95^epoch) ``gumbel_prior``
     (docs/original_behaviour.md, "Search"). The weight rate and its warm-up are the original's.
 
     Attributes:
@@ -205,8 +206,8 @@ class SearchConfig:
       arch_paths: what a gumbel theta step computes: "all" candidates (default; the
         straight-through gradient compares the ops) or only the "sampled" one (cheaper, biased;
         see docs/search_results.md).
-      temperature: Gumbel-softmax temperature per epoch (default constant 1; the original's
-        5 x 0.95^epoch is ``TemperatureSchedule()``).
+      temperature: Gumbel-softmax temperature per epoch (default constant 1; the former default
+        5 x 0.95^epoch is ``TemperatureSchedule()``; the original has no temperature).
       early_stop_patience: stop when the genotype has not changed for this many epochs (0 = never,
         as the original).
       prior_logit: initial theta of the MCAN-like prior ops (default 0 = uniform; +1 in the

@@ -1,6 +1,7 @@
 """The whole pipeline in a few minutes on a laptop: synthetic data -> search -> retrain the found
 genotype -> evaluate -> export a SavedModel -> one prediction -> pictures (the search's theta
-curves and genotype diagram, one attention picture), on the tiny VQA experiment.
+curves, its selection step's candidates and scores, the selected genotype's diagram, one
+attention picture), on the tiny VQA experiment.
 
 python -m mmnas_tf.quickstart --workdir=/tmp/mmnas_quickstart
 
@@ -10,11 +11,13 @@ printed and written to ``WORKDIR/summary.json``.
 
 The demo's settings differ from the library's defaults so that a few minutes show a search that
 chooses and a model that looks at the image: easy data (:data:`DATA_FLAGS`: ``quick`` scenes of
-3-5 objects whose regions all fit the tiny model's 6 slots, and the ``attributes`` questions), a
-search from a uniform theta with faster weight training and momentum on theta (:data:`SEARCH_FLAGS`)
-and a retrain at a higher rate (:data:`TRAIN_OVERRIDES`). ``--seed`` seeds the search and the
-retrain; whether the search picks guided attention depends on it (README, "See what it does"). The summary gives the retrained model's accuracy next to the
-same model's with every region feature set to zero (what the question alone earns).
+3-5 objects whose regions all fit the tiny model's 6 slots, and the ``attributes`` questions), the
+default search (a uniform start, then a selection step whose candidates and scores are printed)
+with faster weight training and momentum on theta (:data:`SEARCH_FLAGS`) and a retrain at a
+higher rate (:data:`TRAIN_OVERRIDES`). ``--seed`` seeds the search and the retrain; whether the
+search picks guided attention depends on it (README, "See what it does"). The summary gives the
+retrained model's accuracy next to the same model's with every region feature set to zero (what
+the question alone earns).
 """
 
 from __future__ import annotations
@@ -36,13 +39,12 @@ from mmnas_tf import cli
 #: questions about one named object's colour, shape or size (the generator's defaults are larger
 #: scenes with relational questions, which a tiny model does not learn in minutes).
 DATA_FLAGS = ("--size=quick", "--question_set=attributes")
-#: The quickstart's search differs from ``python -m mmnas_tf.search``'s defaults: theta starts
-#: uniform (not on the +1/-1 prior), weights train at 5e-3 without warm-up (default 4e-4 with
-#: warm-up) on batches of 16 (default 8), and theta's Adam keeps momentum (beta_1 0.9 at rate
-#: 0.05; default 0 at 0.1): a step follows a running mean of the noisy theta gradients, not the
-#: last one alone (smoother curves; GA is still found on 2 of 4 seeds, README).
+#: The quickstart's search is ``python -m mmnas_tf.search``'s default recipe (a uniform start,
+#: temperature 1, gumbel, then the selection step) with these differences: weights train at 5e-3
+#: without warm-up (default 4e-4 with warm-up) on batches of 16 (default 8), and theta's Adam
+#: keeps momentum (beta_1 0.9 at rate 0.05; default 0 at 0.1): a step follows a running mean of
+#: the noisy theta gradients, not the last one alone (smoother curves).
 SEARCH_FLAGS = (
-    "--prior_logit=0",
     "--batch_size=16",
     "--override=search.weight_learning_rate=5e-3;search.warmup=;search.arch_beta_1=0.9;"
     "search.arch_learning_rate=0.05",
@@ -115,8 +117,8 @@ def main(argv: Sequence[str]) -> dict:
     data, search_dir, train_dir = (os.path.join(work, d) for d in ("data", "search", "train"))
     common = [f"--config={fv.config}", f"--data_dir={data}"]
     seeded = [] if fv.seed is None else [f"--seed={fv.seed}"]
-    out = {"genotype": None, "metrics": None, "image_blind_metrics": None, "export": None,
-           "prediction": None, "pictures": None}  # fmt: skip
+    out = {"genotype": None, "selection": None, "metrics": None, "image_blind_metrics": None,
+           "export": None, "prediction": None, "pictures": None}  # fmt: skip
 
     # what every stage shows: --verbosity to all, --noprogress to those with progress
     verbosity = [f"--verbosity={fv.verbosity}"] if fv.verbosity is not None else []
@@ -132,6 +134,7 @@ def main(argv: Sequence[str]) -> dict:
         from mmnas_tf.genotype import Genotype
 
         out["genotype"] = str(Genotype.load(genotype_file))
+        out["selection"] = _show_selection(search_dir)
         print(f"found genotype: {out['genotype']}")
         genotype_arg = [f"--genotype={genotype_file}"]
     else:
@@ -178,6 +181,28 @@ def main(argv: Sequence[str]) -> dict:
     with open(os.path.join(work, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, indent=1, default=str)
     return out
+
+
+def _show_selection(search_dir: str) -> dict | None:
+    """Prints the search's selection step (``selection.json``: every candidate genotype and its
+    score on D_a with the supernet's weights, the argmax of theta first) and returns
+    ``{"argmax", "selected", "candidates": [[genotype, score], ...]}``; None for a search
+    without one."""
+    from mmnas_tf.nas.selection import SCORE_KEY, SELECTION_FILE
+
+    path = os.path.join(search_dir, SELECTION_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        selection = json.load(f)
+    argmax, selected = selection.get("argmax"), selection["genotype"]
+    candidates = [[c["genotype"], c[SCORE_KEY]] for c in selection["candidates"]]
+    print(f"selection: {len(candidates)} candidates scored on D_a with the supernet's weights "
+          "(the argmax of theta, then draws from softmax(theta)); the best is kept:")  # fmt: skip
+    for genotype, score in candidates:
+        marks = [m for m, g in (("argmax", argmax), ("selected", selected)) if genotype == g]
+        print(f"  {score:.4f}  {genotype}" + (f"  <- {', '.join(marks)}" if marks else ""))
+    return {"argmax": argmax, "selected": selected, "candidates": candidates}
 
 
 def _image_blind(train_dir: str, exp, data_dir: str) -> dict:
@@ -290,6 +315,7 @@ def _pictures(
     for name, file in (("theta plot", reporting.THETA_PLOT), ("genotype", reporting.GENOTYPE_PLOT)):
         if os.path.exists(os.path.join(search_dir, file)):
             out[name] = os.path.join(search_dir, file)
+    out.update(_selection_pictures(search_dir))
     if os.path.exists(os.path.join(train_dir, "run.json")):
         from mmnas_tf.explain_run import save_regions
 
@@ -301,6 +327,31 @@ def _pictures(
         if _stage("explain", "mmnas_tf.predict", argv) is not None:
             out["attention"] = attention
     return out
+
+
+def _selection_pictures(search_dir: str) -> dict:
+    """After a selection step: its candidates' scores drawn (``selection.png``), and the genotype
+    diagram redrawn with the selected genotype (the search drew its last epoch's argmax before
+    the selection ran)."""
+    from mmnas_tf import viz
+    from mmnas_tf.genotype import Genotype
+    from mmnas_tf.nas import reporting
+    from mmnas_tf.nas.selection import SCORE_KEY, SELECTION_FILE
+
+    path = os.path.join(search_dir, SELECTION_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        selection = json.load(f)
+    # the score is the task's first metric (VQA: in_vocabulary_accuracy), else minus the loss
+    known = ("genotype", "choice", "generation", "loss", SCORE_KEY)
+    score = next((k for k in selection["best"] if k not in known), "minus the loss")
+    picture = os.path.join(search_dir, "selection.png")
+    viz.plot_selection(selection, picture, score)
+    genotype = Genotype.load(os.path.join(search_dir, reporting.GENOTYPE_FILE))
+    diagram = os.path.join(search_dir, reporting.GENOTYPE_PLOT)
+    viz.draw_genotype(genotype, diagram, title=f"selected: {genotype}")
+    return {"selection": picture, "genotype": diagram}
 
 
 if __name__ == "__main__":

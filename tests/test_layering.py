@@ -221,6 +221,8 @@ TASK_WORD_WHITELIST: dict[tuple[str, str], str] = {
     ("quickstart.py", "top_scores"): "as top_answers",
     ("predict.py", "vqa"): "the --model_name default (the served model's name)",
     ("nas/selection.py", "score"): "the selection's own ranking key, not ITM's output",
+    ("viz/search_plots.py", "score"): "reads the selection's ranking key from selection.json "
+    "(nas/selection.py's SCORE_KEY; viz is below nas and cannot import it)",
     ("benchmark/__main__.py", "score"): "the tables CLI's subcommand that scores picks, not "
     "ITM's output",
     ("models/grounder.py", "score"): "a layer's name, part of the variable paths of every VG "

@@ -81,9 +81,19 @@ def get_recipe(name: str) -> SearchRecipe:
 DEFAULT_RECIPE = "gumbel_selection"
 
 register_recipe(SearchRecipe(
+    "original",
+    "the original's search: proxyless binary gates from a +1/-1 prior theta on the MCAN-like "
+    "genotype, the argmax, theta Adam(0.1, betas 0/0.999), u=5",
+    {"estimator": "proxyless", "arch_paths": "all", "prior_logit": 1.0,
+     "arch_learning_rate": 0.1, "arch_beta_1": 0.0, "arch_beta_2": 0.999,
+     "weight_steps_per_arch_step": 5},
+))  # fmt: skip
+
+register_recipe(SearchRecipe(
     "gumbel_prior",
-    "the original's search: gumbel straight-through from a +1/-1 prior theta on the MCAN-like "
-    "genotype, temperature 5 x 0.95^epoch, theta Adam(0.1, betas 0/0.999), u=5",
+    "the default before 2026-12-06: gumbel straight-through from the original's +1/-1 prior "
+    "theta on the MCAN-like genotype, temperature 5 x 0.95^epoch, the argmax, theta Adam(0.1, "
+    "betas 0/0.999), u=5",
     {"estimator": "gumbel", "arch_paths": "all", "prior_logit": 1.0,
      "temperature": TemperatureSchedule(5.0, 0.95, 0.1), "arch_learning_rate": 0.1,
      "arch_beta_1": 0.0, "arch_beta_2": 0.999, "weight_steps_per_arch_step": 5},

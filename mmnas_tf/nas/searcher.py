@@ -334,14 +334,35 @@ def _number(value) -> float | None:
     return value if np.isfinite(value) else None
 
 
+#: How the epoch line shows a loss that is NaN or infinite (the history holds None for it).
+NOT_FINITE = "not finite"
+#: What the epoch line adds after a NaN or infinite loss.
+NOT_FINITE_HINT = (
+    "a loss is NaN or infinite: the weights trained on it are no longer usable; check the data "
+    "(e.g. examples whose every image region is masked) or lower the weight learning rate"
+)
+
+
+def _value(value) -> str:
+    """A loss or score for the epoch line: 4 significant digits, :data:`NOT_FINITE` for None
+    (what :func:`_number` keeps of NaN or inf) or a non-finite float."""
+    if value is None or not np.isfinite(value):
+        return NOT_FINITE
+    return f"{value:.4g}"
+
+
 def _epoch_line(head: str, record: dict, evaluation: dict, seconds_per_cycle: float, genotype):
     """``epoch 2/3 search - loss 1.234 - arch loss 1.3 - eval loss 1.2 in_vocabulary_accuracy 0.415
-    (310 examples) - 0.21 s/cycle - enc[SA] dec[GA RSA]``."""
-    parts = [head, f"loss {record['loss']:.4g}"]
-    if record.get("arch_loss") is not None:
-        parts.append(f"arch loss {record['arch_loss']:.4g}")
+    (310 examples) - 0.21 s/cycle - enc[SA] dec[GA RSA]``; a NaN or infinite loss (e.g. batches
+    whose every image region is masked) reads ``loss not finite`` and the line ends with a hint."""
+    parts = [head, f"loss {_value(record['loss'])}"]
+    if record.get("arch_loss") is not None or record.get("phase") == "search":
+        parts.append(f"arch loss {_value(record.get('arch_loss'))}")
     if evaluation:
-        scores = " ".join(f"{k} {v:.4g}" for k, v in evaluation.items() if k != "examples")
+        scores = " ".join(f"{k} {_value(v)}" for k, v in evaluation.items() if k != "examples")
         parts.append(f"eval {scores} ({evaluation['examples']} examples)")
     parts += [f"{seconds_per_cycle:.3g} s/cycle", str(genotype)]
-    return " - ".join(parts)
+    line = " - ".join(parts)
+    if NOT_FINITE in line:
+        line += f" ({NOT_FINITE_HINT})"
+    return line

@@ -27,6 +27,8 @@ from mmnas_tf.nas.searcher import _Outputs  # precomputed outputs: the loss with
 
 #: The selection's output in the search's model_dir (the best genotype and every candidate).
 SELECTION_FILE = "selection.json"
+#: The key of a candidate's ranking score in :data:`SELECTION_FILE`.
+SCORE_KEY = "score"
 
 
 def slot_pools(search_model) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -176,6 +178,12 @@ def theta_draws(pools, probabilities: list, argmax: list[int], count: int, seed:
     distribution cannot give more distinct ones in 100 x ``count`` draws)."""
     if count < 1:
         raise ValueError(f"the selection needs at least 1 candidate, got {count}")
+    if not all(np.all(np.isfinite(p)) for p in probabilities):
+        raise ValueError(
+            "the selection step cannot draw from softmax(theta): theta is NaN or infinite after "
+            "the search (its epoch lines read 'loss not finite'); check the data (e.g. examples "
+            "whose every image region is masked) or lower the learning rates"
+        )
     rng = np.random.default_rng(seed)
     chosen, tries = [tuple(int(c) for c in argmax)], 0
     space = int(np.prod([len(ops) for _, _, ops in pools]))

@@ -15,6 +15,7 @@ __all__ = [
     "draw_genotype",
     "explain_example",
     "explain_outputs",
+    "plot_selection",
     "plot_theta_history",
     "require",
 ]
@@ -25,6 +26,13 @@ def plot_theta_history(history, path=None, xlabel="epoch"):
     from mmnas_tf.viz.search_plots import plot_theta_history as plot
 
     return plot(history, path, xlabel)
+
+
+def plot_selection(selection, path=None, score_name="the selection's score"):
+    """See :func:`mmnas_tf.viz.search_plots.plot_selection`."""
+    from mmnas_tf.viz.search_plots import plot_selection as plot
+
+    return plot(selection, path, score_name)
 
 
 def draw_genotype(genotype, path=None, title=None):

@@ -203,3 +203,63 @@ def draw_genotype(genotype: Genotype, path: str | None = None, title: str | None
     Returns the picture as an RGB uint8 array [H, W, 3]; writes ``path`` (PNG) when given.
     """
     return _to_png(genotype_figure(genotype, title), path)
+
+
+def load_selection(selection) -> dict:
+    """``selection.json`` (a path) or its dict: ``{"genotype", "candidates": [{"genotype",
+    "score", ...}], "argmax"?}``."""
+    if isinstance(selection, (str, os.PathLike)):
+        with open(selection, encoding="utf-8") as f:
+            selection = json.load(f)
+    candidates = selection.get("candidates") if isinstance(selection, dict) else None
+    if not candidates or not all("genotype" in c and "score" in c for c in candidates):
+        raise ValueError("a selection is {'genotype', 'candidates': [{'genotype', 'score'}, ...]}")
+    return selection
+
+
+def selection_figure(selection, score_name: str = "the selection's score"):
+    """The matplotlib figure of :func:`plot_selection`."""
+    plt = pyplot()
+    selection = load_selection(selection)
+    candidates = selection["candidates"]
+    scores = [c["score"] for c in candidates]
+    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(candidates) + 1.1), dpi=90)
+    rows = range(len(candidates))
+    colours = [
+        "#1f6fb4" if c["genotype"] == selection["genotype"] else "#9db8d3" for c in candidates
+    ]
+    ax.barh(list(rows), scores, color=colours, height=0.7)
+    low, high = min(scores), max(scores)
+    pad = max(high - low, 1e-3) * 0.4
+    ax.set_xlim(low - pad, high + pad)
+    labels = []
+    for c in candidates:
+        marks = [m for m, g in (("argmax", selection.get("argmax")), ("selected", selection["genotype"])) if c["genotype"] == g]  # fmt: skip
+        labels.append(c["genotype"] + (f"  ({', '.join(marks)})" if marks else ""))
+    ax.set_yticks(list(rows), labels, fontsize=7, family="monospace")
+    ax.invert_yaxis()  # the evaluation order, the argmax first
+    for row, score in zip(rows, scores):
+        ax.text(score, row, f" {score:.3f}", va="center", fontsize=7)
+    ax.set_xlabel(f"{score_name} on D_a, the supernet's inherited weights", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_title(
+        f"selection: {len(candidates)} candidates, {selection['genotype']} kept", fontsize=9
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_selection(
+    selection, path: str | None = None, score_name: str = "the selection's score"
+) -> np.ndarray:
+    """The selection step of a search: one bar per scored candidate in evaluation order (after a
+    theta search the argmax first), the kept one dark, argmax and selected named.
+
+    Args:
+      selection: the ``selection.json`` a search writes (a path or its loaded dict).
+      path: PNG to write (optional).
+      score_name: what the score is (VQA: the in-vocabulary accuracy).
+
+    Returns the picture as an RGB uint8 array [H, W, 3].
+    """
+    return _to_png(selection_figure(selection, score_name), path)

@@ -108,13 +108,15 @@ def test_the_default_recipe_is_what_every_named_experiment_searches():
     s = get_experiment("vqa_tiny").search  # the default: uniform start, temperature 1, selection
     assert (s.estimator, s.prior_logit, s.temperature(0), s.temperature(7)) == ("gumbel_selection", 0.0, 1.0, 1.0)  # fmt: skip
     # the original's search, by name; no recipe touches the weight rate (the experiment's)
-    orig = recipes.get_recipe("gumbel_prior").apply(get_experiment("vqa_tiny")).search
-    assert (orig.estimator, orig.prior_logit, orig.temperature(0)) == ("gumbel", 1.0, 5.0)
-    assert orig.temperature(2) == pytest.approx(5.0 * 0.95**2)
+    orig = recipes.get_recipe("original").apply(get_experiment("vqa_tiny")).search
+    assert (orig.estimator, orig.prior_logit, orig.arch_learning_rate, orig.arch_beta_1) == ("proxyless", 1.0, 0.1, 0.0)  # fmt: skip
+    former = recipes.get_recipe("gumbel_prior").apply(get_experiment("vqa_tiny")).search
+    assert (former.estimator, former.prior_logit, former.temperature(0)) == ("gumbel", 1.0, 5.0)
+    assert former.temperature(2) == pytest.approx(5.0 * 0.95**2)
     for name in recipes.recipe_names():
         assert not {"weight_learning_rate", "warmup"} & set(recipes.get_recipe(name).search), name
     json.dumps(default.to_json())  # recorded in the scoreboard's JSON
-    with pytest.raises(ValueError, match="unknown search recipe 'x'; accepted: gumbel_prior"):
+    with pytest.raises(ValueError, match="unknown search recipe 'x'; accepted: original, gumbel_prior"):
         recipes.get_recipe("x")
     bad = recipes.SearchRecipe("bad", "", {"temprature": 1.0})
     with pytest.raises(ValueError, match=r"unknown search fields \['temprature'\]"):

@@ -9,6 +9,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mmnas_tf.console import Progress
@@ -141,3 +142,66 @@ def test_profile_window_traces_search_cycles(nas, tmp_path):
     assert seen == [1, 2, 3, 4, "end"]
     assert profile.traced and not profile.active
     assert tf.io.gfile.glob(str(tmp_path / "profile" / "plugins" / "profile" / "*"))
+
+
+def test_search_whose_every_region_is_masked_reports_a_non_finite_loss(nas, tmp_path):
+    # every region feature zero = every region masked: the loss becomes NaN; the epoch line says
+    # so in words (the history keeps None) instead of failing to format None
+    u = 2
+
+    def masked(n, seed):
+        inputs, targets = nas.random_batch(n, seed)
+        inputs["image_features"][:] = 0.0
+        return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(4, drop_remainder=True)
+
+    search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="uniform")
+    config = dataclasses.replace(
+        get_experiment("vqa_tiny").search, estimator="gumbel", warmup_epochs=1, search_epochs=1,
+        weight_steps_per_arch_step=u,
+    )  # fmt: skip
+    lines = []
+    searcher = Searcher(
+        search_model, config, str(tmp_path), steps_per_epoch=2, run_eagerly=True,
+        tensorboard=False, log=lines.append,
+    )  # fmt: skip
+    dm, da = masked(16, 0).repeat(), masked(8, 1)
+    status = searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), u), lambda: da)
+
+    assert [status["history"][k]["loss"] for k in ("epoch1", "epoch2")] == [None, None]
+    assert status["history"]["epoch2"]["arch_loss"] is None
+    assert len(lines) == 2
+    hint = f" ({searcher_module.NOT_FINITE_HINT})"
+    assert lines[0].startswith("epoch 1/2 warmup - loss not finite - eval loss not finite ")
+    assert lines[1].startswith("epoch 2/2 search - loss not finite - arch loss not finite - ")
+    assert all(line.endswith(hint) for line in lines), lines
+    assert "every image region is masked" in hint
+
+
+def test_epoch_line_names_a_non_finite_value_and_adds_the_hint_only_then():
+    record = {"loss": 1.23456, "arch_loss": 0.5, "phase": "search"}
+    line = searcher_module._epoch_line(
+        "epoch 2/3 search", record, {"loss": 2.0, "accuracy": float("nan"), "examples": 8}, 0.25,
+        Genotype(["SA"], ["GA"]),
+    )  # fmt: skip
+    assert line == (
+        "epoch 2/3 search - loss 1.235 - arch loss 0.5 - eval loss 2 accuracy not finite "
+        f"(8 examples) - 0.25 s/cycle - enc[SA] dec[GA] ({searcher_module.NOT_FINITE_HINT})"
+    )
+    record = {"loss": 1.0, "arch_loss": None, "phase": "warmup"}
+    line = searcher_module._epoch_line(
+        "epoch 1/3 warmup", record, {}, 0.5, Genotype(["SA"], ["GA"])
+    )
+    assert line == "epoch 1/3 warmup - loss 1 - 0.5 s/cycle - enc[SA] dec[GA]"
+
+
+def test_the_selection_after_a_non_finite_search_names_the_cause():
+    # the default search ends with draws from softmax(theta): after a NaN loss theta is NaN, and
+    # numpy's own "Probabilities contain NaN" would say nothing of why
+    from mmnas_tf.nas import selection
+
+    pools = [("decoder", 0, ("SA", "GA")), ("decoder", 1, ("SA", "GA", "RSA", "FFN"))]
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"theta is NaN or infinite after the search .*masked"):
+        selection.theta_draws(pools, [[0.3, 0.7], [nan, nan, nan, nan]], [1, 0], 3)
+    with pytest.raises(ValueError, match="cannot draw from softmax"):
+        selection.theta_draws(pools, [[float("inf"), 0.0], [0.25] * 4], [0, 0], 3)

@@ -9,10 +9,11 @@ import pytest
 
 from mmnas_tf.genotype import Genotype, get_op, op_names
 from mmnas_tf.nas import reporting
-from mmnas_tf.viz import draw_genotype, plot_theta_history
+from mmnas_tf.viz import draw_genotype, plot_selection, plot_theta_history
 from mmnas_tf.viz.search_plots import (
     genotype_figure,
     genotype_labels,
+    selection_figure,
     theta_curves,
     theta_figure,
 )
@@ -100,3 +101,40 @@ def test_search_pictures_and_fallback(tmp_path, monkeypatch):
     assert (tmp_path / reporting.GENOTYPE_PLOT).exists()
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # no viz extra: no pictures, no error
     assert reporting.pictures(h, None) is None
+
+
+SELECTION = {
+    "genotype": "enc[FFN] dec[GA]",
+    "argmax": "enc[SA] dec[SA]",
+    "candidates": [
+        {"genotype": "enc[SA] dec[SA]", "score": 0.391},
+        {"genotype": "enc[FFN] dec[RSA]", "score": 0.364},
+        {"genotype": "enc[FFN] dec[GA]", "score": 0.428},
+    ],
+}
+
+
+def test_selection_bars_follow_the_scores(tmp_path):
+    fig = selection_figure(SELECTION, "in_vocabulary_accuracy")
+    ax = fig.axes[0]
+    bars = ax.patches
+    np.testing.assert_allclose([b.get_width() for b in bars], [0.391, 0.364, 0.428], rtol=1e-6)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        "enc[SA] dec[SA]  (argmax)", "enc[FFN] dec[RSA]", "enc[FFN] dec[GA]  (selected)"
+    ]  # fmt: skip
+    dark = [b.get_facecolor() for b in bars].count(bars[2].get_facecolor())
+    assert dark == 1 and bars[0].get_facecolor() != bars[2].get_facecolor()  # the kept one alone
+    assert "in_vocabulary_accuracy" in ax.get_xlabel()
+    out = tmp_path / "selection" / "selection.json"
+    out.parent.mkdir()
+    out.write_text(json.dumps(SELECTION))
+    image = plot_selection(str(out), str(tmp_path / "selection.png"))
+    assert os.path.getsize(tmp_path / "selection.png") > 3000 and image.ndim == 3
+
+
+def test_selection_errors():
+    with pytest.raises(ValueError, match="'candidates': \\[\\{'genotype', 'score'\\}"):
+        selection_figure({"genotype": "enc[SA] dec[SA]", "candidates": []})
+    with pytest.raises(ValueError, match="a selection is"):
+        selection_figure({"genotype": "x", "candidates": [{"genotype": "x"}]})
