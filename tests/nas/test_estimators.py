@@ -116,7 +116,9 @@ def test_the_default_recipe_is_what_every_named_experiment_searches():
     for name in recipes.recipe_names():
         assert not {"weight_learning_rate", "warmup"} & set(recipes.get_recipe(name).search), name
     json.dumps(default.to_json())  # recorded in the scoreboard's JSON
-    with pytest.raises(ValueError, match="unknown search recipe 'x'; accepted: original, gumbel_prior"):
+    with pytest.raises(
+        ValueError, match="unknown search recipe 'x'; accepted: original, gumbel_prior"
+    ):
         recipes.get_recipe("x")
     bad = recipes.SearchRecipe("bad", "", {"temprature": 1.0})
     with pytest.raises(ValueError, match=r"unknown search fields \['temprature'\]"):
