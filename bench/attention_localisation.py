@@ -89,16 +89,22 @@ def localisation(model, data_dir: str, sc, texts, max_regions: int) -> dict:
             correct.append(scores[b, predicted[b]] > 0)
     hits, chance, family, correct = map(np.asarray, (hits, chance, family, correct))
     per_family = {
-        name: {"questions": int((family == name).sum()), "hit_rate": float(hits[family == name].mean()),
-               "chance": float(chance[family == name].mean()),
-               "accuracy": float(correct[family == name].mean())}
+        name: {
+            "questions": int((family == name).sum()),
+            "hit_rate": float(hits[family == name].mean()),
+            "chance": float(chance[family == name].mean()),
+            "accuracy": float(correct[family == name].mean()),
+        }
         for name in sorted(set(family))
-    }  # fmt: skip
+    }
     return {
-        "questions": len(hits), "hit_rate": float(hits.mean()), "chance": float(chance.mean()),
-        "accuracy": float(correct.mean()), "per_family": per_family,
+        "questions": len(hits),
+        "hit_rate": float(hits.mean()),
+        "chance": float(chance.mean()),
+        "accuracy": float(correct.mean()),
+        "per_family": per_family,
         "ga_hit_rate": {k: float(np.mean(v)) for k, v in ga_hits.items()},
-    }  # fmt: skip
+    }
 
 
 def draw_one(model, data_dir, max_regions, path, sc, texts, index=0):
@@ -162,8 +168,10 @@ def main(argv: list[str]) -> int:
         model = trained["model"]
         report["trained"] = localisation(model, tmp, sc, texts, config.max_regions)
         if args.picture:
-            report["picture"] = {"path": args.picture,
-                                 "question": draw_one(model, tmp, config.max_regions, args.picture, sc, texts)}  # fmt: skip
+            report["picture"] = {
+                "path": args.picture,
+                "question": draw_one(model, tmp, config.max_regions, args.picture, sc, texts),
+            }
     write_report(report, args.out)
     return 0
 

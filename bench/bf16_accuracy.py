@@ -70,8 +70,13 @@ def main(argv=None) -> int:
     table.prepare_data(args.data_dir, protocol)
     batches = table.eval_batches(args.data_dir, protocol)
     families = table.family_names(protocol)
-    report = {"protocol": protocol, "genotype": GENOTYPE, "hardware_path": path.name,
-              **report_context("bench.bf16_accuracy", argv), "runs": []}  # fmt: skip
+    report = {
+        "protocol": protocol,
+        "genotype": GENOTYPE,
+        "hardware_path": path.name,
+        **report_context("bench.bf16_accuracy", argv),
+        "runs": [],
+    }
     if os.path.exists(args.out):
         with open(args.out, encoding="utf-8") as f:
             old = json.load(f)

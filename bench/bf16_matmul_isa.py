@@ -62,9 +62,12 @@ def main(argv=None) -> int:
             if cap != "default":
                 env["ONEDNN_MAX_CPU_ISA"] = cap
             out = subprocess.run(
-                [sys.executable, "-m", "bench.bf16_matmul_isa", "--child"], env=env,
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                [sys.executable, "-m", "bench.bf16_matmul_isa", "--child"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             results[cap].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(cap, results[cap][-1], flush=True)
     report = {}

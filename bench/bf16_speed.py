@@ -134,27 +134,39 @@ def main(argv=None) -> int:
 
     def ratios(a, b):
         per_round = [x / y for x, y in zip(times[a], times[b], strict=True)]
-        return {"median_of_round_ratios": round(statistics.median(per_round), 3),
-                "min": round(min(per_round), 3), "max": round(max(per_round), 3)}  # fmt: skip
+        return {
+            "median_of_round_ratios": round(statistics.median(per_round), 3),
+            "min": round(min(per_round), 3),
+            "max": round(max(per_round), 3),
+        }
 
     entry = {
-        "mode": args.mode, "batch": args.batch, "size": size.name, "rounds": args.steps,
-        "hardware_path": path.name, "load_average": {"start": loads[0], "max": max(loads),
-                                                     "end": loads[-1]},
+        "mode": args.mode,
+        "batch": args.batch,
+        "size": size.name,
+        "rounds": args.steps,
+        "hardware_path": path.name,
+        "load_average": {"start": loads[0], "max": max(loads), "end": loads[-1]},
         "first_call_s": {v: round(t, 2) for v, t in first.items()},
         "step_s": {v: summary(t) for v, t in times.items()},
-        "examples_per_s": {v: round(args.batch / statistics.median(t), 2)
-                           for v, t in times.items()},
-        "matmul_2048_gflops": {k: round(mm_flops / statistics.median(t) / 1e9, 1)
-                               for k, t in mm_times.items()},
+        "examples_per_s": {
+            v: round(args.batch / statistics.median(t), 2) for v, t in times.items()
+        },
+        "matmul_2048_gflops": {
+            k: round(mm_flops / statistics.median(t) / 1e9, 1) for k, t in mm_times.items()
+        },
         "peak_rss_mb": round(peak_rss_mb()),
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         **report_context("bench.bf16_speed", argv),  # machine (lscpu), load at the end, command
-    }  # fmt: skip
+    }
     # time(a) / time(b) per round: < 1 means a is faster.
-    pairs = [("bf16_fused", "fp32_fused"), ("bf16_separate", "fp32_separate"),
-             ("fp32_fused", "fp32_separate"), ("bf16_fused", "bf16_separate"),
-             ("bf16_fused", "fp32_separate")]  # fmt: skip
+    pairs = [
+        ("bf16_fused", "fp32_fused"),
+        ("bf16_separate", "fp32_separate"),
+        ("fp32_fused", "fp32_separate"),
+        ("bf16_fused", "bf16_separate"),
+        ("bf16_fused", "fp32_separate"),
+    ]
     entry["time_ratios"] = {f"{a}/{b}": ratios(a, b) for a, b in pairs if a in times and b in times}
     print(json.dumps(entry, indent=1))
     report = {}

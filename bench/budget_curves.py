@@ -32,9 +32,16 @@ SPACES = {  # name -> (table, scoreboard, methods)
     "first": ("search_space_table.json", "search_quality.json", baselines.METHODS),
     "large": ("search_space_table_large.json", "search_quality_large.json", ("random",)),
 }
-COLOURS = {"random": "#7f7f7f", "evolution": "#17becf", "local": "#8c564b",
-           "gumbel": "#d62728", "gumbel_sampled": "#ff7f0e", "proxyless": "#2ca02c",
-           "uniform": "#9467bd", "gumbel_selection": "#e377c2"}  # fmt: skip
+COLOURS = {
+    "random": "#7f7f7f",
+    "evolution": "#17becf",
+    "local": "#8c564b",
+    "gumbel": "#d62728",
+    "gumbel_sampled": "#ff7f0e",
+    "proxyless": "#2ca02c",
+    "uniform": "#9467bd",
+    "gumbel_selection": "#e377c2",
+}
 OPTIONS = {"evolution": {"population": 8, "sample_size": 3}}  # 64 genotypes: a small population
 
 
@@ -51,11 +58,13 @@ def placements(stats: dict, default: str | None) -> dict:
         if "ground_truth" in e and "cpu_minutes" in e:
             cost = list(e["cpu_minutes"]["per_seed_with_retraining"].values())
             out[name] = {
-                "seeds": len(cost), "cpu_minutes": float(np.mean(cost)),
+                "seeds": len(cost),
+                "cpu_minutes": float(np.mean(cost)),
                 "cpu_minutes_range": [min(cost), max(cost)],
                 "ground_truth": e["ground_truth"]["mean"],
-                "interval": e["ground_truth"]["interval"], "default": name == default,
-            }  # fmt: skip
+                "interval": e["ground_truth"]["interval"],
+                "default": name == default,
+            }
     return out
 
 
@@ -68,13 +77,18 @@ def space_report(
     table = Table.load(os.path.join(results, table_file))
     grid = budgets(table)
     out = {
-        "table": os.path.join(results, table_file), "scoreboard": os.path.join(results, board_file),
-        "reference": len(table.reference), "sampled": table.sampled,
-        "best": list(table.best), "mean": float(np.mean([table.accuracy(g) for g in table.reference])),
+        "table": os.path.join(results, table_file),
+        "scoreboard": os.path.join(results, board_file),
+        "reference": len(table.reference),
+        "sampled": table.sampled,
+        "best": list(table.best),
+        "mean": float(np.mean([table.accuracy(g) for g in table.reference])),
         "table_cpu_hours": table.cpu_seconds() / 3600,
-        "curves": {m: baselines.curve(table, m, grid, runs, seed, **OPTIONS.get(m, {})) for m in methods},
+        "curves": {
+            m: baselines.curve(table, m, grid, runs, seed, **OPTIONS.get(m, {})) for m in methods
+        },
         "estimators": {},
-    }  # fmt: skip
+    }
     if os.path.exists(out["scoreboard"]):
         with open(out["scoreboard"], encoding="utf-8") as f:
             board = json.load(f)
@@ -97,9 +111,15 @@ def plot(report: dict, path: str) -> None:
         ax.fill_between(x, lo_hi[:, 0], lo_hi[:, 1], color=COLOURS[method], alpha=0.25, lw=0)
     for name, e in report["estimators"].items():
         lo, hi = e["interval"]
-        ax.errorbar(e["cpu_minutes"], e["ground_truth"], yerr=[[e["ground_truth"] - lo], [hi - e["ground_truth"]]],
-                    fmt="D" if e["default"] else "o", capsize=3, color=COLOURS.get(name),
-                    label=f"{name}{' (default)' if e['default'] else ''}, {e['seeds']} seeds")  # fmt: skip
+        ax.errorbar(
+            e["cpu_minutes"],
+            e["ground_truth"],
+            yerr=[[e["ground_truth"] - lo], [hi - e["ground_truth"]]],
+            fmt="D" if e["default"] else "o",
+            capsize=3,
+            color=COLOURS.get(name),
+            label=f"{name}{' (default)' if e['default'] else ''}, {e['seeds']} seeds",
+        )
     ax.axhline(report["best"][1], color="k", ls=":", lw=1, label="best of the reference")
     ax.axhline(report["mean"], color="k", ls="--", lw=1, label="a random genotype (mean)")
     ax.set_xscale("log")
@@ -126,8 +146,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--results", default=RESULTS, help="the folder holding the tables")
     args = p.parse_args(argv)
-    report = {**report_context("bench.budget_curves", argv), "runs": args.runs, "seed": args.seed,
-              "options": OPTIONS, "spaces": {}}  # fmt: skip
+    report = {
+        **report_context("bench.budget_curves", argv),
+        "runs": args.runs,
+        "seed": args.seed,
+        "options": OPTIONS,
+        "spaces": {},
+    }
     first = Table.load(os.path.join(args.results, SPACES["first"][0]))
     for name, path in (("first", args.plot), ("large", args.plot_large)):
         report["spaces"][name] = space_report(name, args.runs, args.seed, first, args.results)

@@ -190,8 +190,10 @@ def matmul_peak(
         per_size = {str(p.size): summary(p.samples) for p in probes if p.dtype == dtype}
         best = max(per_size.values(), key=lambda s: s["median"])
         out["per_dtype"][dtype] = {
-            "per_size": per_size, "peak_gflops": best["median"], "peak_gflops_max": best["max"]
-        }  # fmt: skip
+            "per_size": per_size,
+            "peak_gflops": best["median"],
+            "peak_gflops_max": best["max"],
+        }
     fp32 = out["per_dtype"].get("float32", next(iter(out["per_dtype"].values())))
     out.update(per_size=fp32["per_size"], peak_gflops=fp32["peak_gflops"])
     out["peak_gflops_max"] = fp32["peak_gflops_max"]

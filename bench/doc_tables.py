@@ -94,7 +94,9 @@ def _loads(report: dict) -> str:
     entries = {k: v.get("load_average") for k, v in report.items() if isinstance(v, dict)}
     entries = {k: v for k, v in entries.items() if isinstance(v, dict)}
     if entries:  # bf16_speed: one entry per run
-        return ", ".join(f"{_f(v['start'], 2)} -> {_f(v['end'], 2)} ({k})" for k, v in entries.items())  # fmt: skip
+        return ", ".join(
+            f"{_f(v['start'], 2)} -> {_f(v['end'], 2)} ({k})" for k, v in entries.items()
+        )
     runs = [r.get(k) for r in report.get("runs") or [] for k in ("load_before", "load_after")]
     runs = [v for v in runs if v is not None]
     if runs:  # bf16_accuracy: before and after each training
@@ -155,9 +157,14 @@ def _rng(stats: dict, digits: int = 2) -> str:
 
 def _model_row(entries: dict, name: str, variant: str) -> dict:
     r = entries[name]["variants"][variant]
-    return {"step": r["step_s"], "ex": r["examples_per_s"], "gflops": r["gflops"],
-            "share": r["percent_of_peak"], "fp32_share": r.get("percent_of_fp32_peak"),
-            "dtype": entries[name].get("peak_dtype", "float32")}  # fmt: skip
+    return {
+        "step": r["step_s"],
+        "ex": r["examples_per_s"],
+        "gflops": r["gflops"],
+        "share": r["percent_of_peak"],
+        "fp32_share": r.get("percent_of_fp32_peak"),
+        "dtype": entries[name].get("peak_dtype", "float32"),
+    }
 
 
 # ---- the tables ------------------------------------------------------------------------------
@@ -181,9 +188,12 @@ def readme_figures(reports: dict[str, dict]) -> str:
         f"| matmul peak (entry `peak`), fp32 / bf16 | {_n(s['matmul_peak_gflops'], 0)} / "
         f"{_n(s['matmul_peak_gflops_bf16'], 0)} GFLOP/s | {SHORT[SUITE]} |",
     ]
-    labels = {"train_b8": "training step, batch 8, fp32", "eval_b64": "evaluation, batch 64, fp32",
-              "train_b8_bf16": "training step, batch 8, mixed_bfloat16",
-              "eval_b64_bf16": "evaluation, batch 64, mixed_bfloat16"}  # fmt: skip
+    labels = {
+        "train_b8": "training step, batch 8, fp32",
+        "eval_b64": "evaluation, batch 64, fp32",
+        "train_b8_bf16": "training step, batch 8, mixed_bfloat16",
+        "eval_b64_bf16": "evaluation, batch 64, mixed_bfloat16",
+    }
     for name, label in labels.items():
         best = e[name]["best"]
         r = _model_row(e, name, best)
@@ -219,9 +229,12 @@ def share_of_peak(reports: dict[str, dict]) -> str:
     """docs/performance.md: every model entry's variants against its dtype's probe."""
     suite = reports[SUITE]
     e = suite["entries"]
-    targets = {"train_b8": "train_b8_percent_of_peak", "eval_b64": "eval_b64_percent_of_peak",
-               "train_b8_bf16": "train_b8_bf16_percent_of_peak",
-               "eval_b64_bf16": "eval_b64_bf16_percent_of_peak"}  # fmt: skip
+    targets = {
+        "train_b8": "train_b8_percent_of_peak",
+        "eval_b64": "eval_b64_percent_of_peak",
+        "train_b8_bf16": "train_b8_bf16_percent_of_peak",
+        "eval_b64_bf16": "eval_b64_bf16_percent_of_peak",
+    }
     judged = summarize(e)["targets"]
     rows = [
         "| entry (MMnasNet-VQA d=512, 14 tokens, 100 regions) | s/step median (min-max) "
@@ -352,17 +365,21 @@ def bf16_accuracy(reports: dict[str, dict]) -> str:
     """docs/performance.md "bfloat16": the final accuracy of each seed per policy."""
     summary = reports[BF16_ACCURACY]["summary"]
     rows = [
-        "| policy | macro accuracy, seeds " + " / ".join(map(str, summary["float32"]["seeds"]))
+        "| policy | macro accuracy, seeds "
+        + " / ".join(map(str, summary["float32"]["seeds"]))
         + " | mean | spread (max - min) |",
         "|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for policy in ("float32", "mixed_bfloat16"):
         p = summary[policy]
         accs = " / ".join(f"{_f(a, 2)}" for a in p["macro_accuracy"])
         rows.append(f"| {policy} | {accs} | {_f(p['mean'], 2)} | {_f(p['spread'], 2)} |")
-    rows += ["", f"bf16 - fp32 = {_f(summary['bf16_minus_fp32'], 2)} points: "
-             + ("inside" if summary["within_fp32_spread"] else "outside")
-             + f" the float32 seed-to-seed spread ({_f(summary['float32']['spread'], 2)})."]  # fmt: skip
+    rows += [
+        "",
+        f"bf16 - fp32 = {_f(summary['bf16_minus_fp32'], 2)} points: "
+        + ("inside" if summary["within_fp32_spread"] else "outside")
+        + f" the float32 seed-to-seed spread ({_f(summary['float32']['spread'], 2)}).",
+    ]
     return "\n".join(rows + _sources(reports))
 
 

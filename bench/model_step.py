@@ -107,7 +107,7 @@ def build_vqa(size: BenchSize, shared: bool = False):
 
 def step_function(
     built: tuple, size: BenchSize, mode: str, batch: int, variant: str, regions, shared=False
-):  # fmt: skip
+):
     """``(tf.function, trace counter)`` of ``mode`` (train / eval) over ``built`` = (task, model,
     optimizer), or with ``shared`` the process-wide one of the same key."""
     key = (size, mode, batch, variant, regions, compute_dtype())
@@ -130,9 +130,12 @@ def step_function(
 
 
 def make_batch(
-    size: BenchSize, batch: int, rng: np.random.Generator, regions: int | None = None,
+    size: BenchSize,
+    batch: int,
+    rng: np.random.Generator,
+    regions: int | None = None,
     region_counts=None,
-) -> tuple[dict, dict]:  # fmt: skip
+) -> tuple[dict, dict]:
     """A synthetic batch: ``region_counts`` real regions (default all) zero-padded to ``regions``
     slots, questions of 4..m real tokens, ~3 soft-scored answers per question."""
     import tensorflow as tf
@@ -204,9 +207,15 @@ def make_eval_step(model, jit_compile: bool, spec: tuple[dict, dict]):
 
 
 def run_fixed(
-    size: BenchSize, mode: str, batch: int, variants: tuple[str, ...] = ("graph", "xla"),
-    warmup: int = 2, steps: int = 8, batches: int = 3, probe: bool = True,
-) -> dict:  # fmt: skip
+    size: BenchSize,
+    mode: str,
+    batch: int,
+    variants: tuple[str, ...] = ("graph", "xla"),
+    warmup: int = 2,
+    steps: int = 8,
+    batches: int = 3,
+    probe: bool = True,
+) -> dict:
     """Steps of ``mode`` (train / eval) at a fixed shape, variants interleaved step by step.
 
     Returns per variant: first-call seconds (trace + compile + run), step seconds, examples/s,

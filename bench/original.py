@@ -75,12 +75,22 @@ def check_src(src: str) -> None:
 def original_config(size: BenchSize, genotype: dict) -> types.SimpleNamespace:
     """The configuration fields the original's VQA network reads, at ``size``."""
     return types.SimpleNamespace(
-        LAYERS=1, HSIZE=size.hidden_size, DROPOUT_R=0.1, OPS_RESIDUAL=True, OPS_NORM=True,
-        ATTFLAT_GLIMPSES=1, ATTFLAT_OUT_SIZE=size.pool_output_size,
-        ATTFLAT_MLP_SIZE=size.hidden_size, BBOX_FEATURE=False, FRCNFEAT_LEN=size.max_regions,
-        FRCNFEAT_SIZE=size.feature_size, BBOXFEAT_EMB_SIZE=size.feature_size, WORD_EMBED_SIZE=300,
-        REL_SIZE=64, GENOTYPE=genotype,
-    )  # fmt: skip
+        LAYERS=1,
+        HSIZE=size.hidden_size,
+        DROPOUT_R=0.1,
+        OPS_RESIDUAL=True,
+        OPS_NORM=True,
+        ATTFLAT_GLIMPSES=1,
+        ATTFLAT_OUT_SIZE=size.pool_output_size,
+        ATTFLAT_MLP_SIZE=size.hidden_size,
+        BBOX_FEATURE=False,
+        FRCNFEAT_LEN=size.max_regions,
+        FRCNFEAT_SIZE=size.feature_size,
+        BBOXFEAT_EMB_SIZE=size.feature_size,
+        WORD_EMBED_SIZE=300,
+        REL_SIZE=64,
+        GENOTYPE=genotype,
+    )
 
 
 class Original:
@@ -303,9 +313,13 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round):
 
 
 def run_original(
-    src: str, size: BenchSize, batches: dict, rounds: int = 5, threads: int = 0,
+    src: str,
+    size: BenchSize,
+    batches: dict,
+    rounds: int = 5,
+    threads: int = 0,
     realistic_batches_per_round: tuple[int, int] = (10, 4),
-) -> dict:  # fmt: skip
+) -> dict:
     """Side by side: ours (default path) and the original, interleaved batch by batch, every
     round preceded by both frameworks' matmul probes. ``batches``: mode -> batch size."""
     import tempfile

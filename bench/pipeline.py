@@ -33,7 +33,9 @@ def _write(out_dir: str, num_images: int, dtype: str, shards: int) -> None:
     def make(i: int, _: int) -> dict:
         q = QUESTIONS_PER_IMAGE
         return {
-            "image_id": i, "image_index": i, "image_size": (480.0, 640.0),
+            "image_id": i,
+            "image_index": i,
+            "image_size": (480.0, 640.0),
             "features": np.roll(base, i, axis=0).astype(dtype),
             "boxes": np.tile([10.0, 20.0, 200.0, 300.0], (REGIONS, 1)),
             "texts": ["what colour is the object furthest from the red square?"] * q,
@@ -42,7 +44,7 @@ def _write(out_dir: str, num_images: int, dtype: str, shards: int) -> None:
             "answer_scores": [{int(rng.integers(NUM_ANSWERS)): 1.0, 7: 0.3} for _ in range(q)],
             "raw_answers": [["yes"] * 10] * q,
             "answer_type": ["other"] * q,
-        }  # fmt: skip
+        }
 
     writer.write_split(
         out_dir, "train", get_task("vqa"), range(num_images), make, shards, progress=False
@@ -73,10 +75,17 @@ def measure(smoke: bool = False) -> dict:
     num_images, repeats, batch = (24, 2, 16) if smoke else (600, 5, 64)
     shards = 2 if smoke else 8
     report: dict = {
-        "status": "ok", "smoke": smoke, "images": num_images, "regions": REGIONS, "feature_dim": DIM,
-        "questions_per_image": QUESTIONS_PER_IMAGE, "batch_size": batch, "shards": shards,
-        "cpu_count": os.cpu_count(), "storage": {},
-    }  # fmt: skip
+        "status": "ok",
+        "smoke": smoke,
+        "images": num_images,
+        "regions": REGIONS,
+        "feature_dim": DIM,
+        "questions_per_image": QUESTIONS_PER_IMAGE,
+        "batch_size": batch,
+        "shards": shards,
+        "cpu_count": os.cpu_count(),
+        "storage": {},
+    }
     with tempfile.TemporaryDirectory(prefix="mmnas_bench_pipeline_") as tmp:
         for dtype in ("float32", "float16"):
             folder = os.path.join(tmp, dtype)

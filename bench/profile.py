@@ -22,9 +22,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variant", default="graph", choices=("graph", "xla", "graph_fused_adam"))
     p.add_argument(
-        "--dtype_policy", default="float32", choices=("float32", "mixed_bfloat16"),
+        "--dtype_policy",
+        default="float32",
+        choices=("float32", "mixed_bfloat16"),
         help="Keras dtype policy of the model",
-    )  # fmt: skip
+    )
     p.add_argument("--warmup", type=int, default=2, help="unprofiled steps after the first call")
     p.add_argument("--steps", type=int, default=3, help="profiled steps (after the warm-up)")
     p.add_argument("--logdir", default="/tmp/mmnas_profile")

@@ -58,9 +58,13 @@ def bucket_batches(
 
 
 def run_bucketing(
-    size: BenchSize, batch: int, examples: int, passes: int = 2, saturated: float = SATURATED,
+    size: BenchSize,
+    batch: int,
+    examples: int,
+    passes: int = 2,
+    saturated: float = SATURATED,
     boundaries: tuple[int, ...] | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """Training-step examples/s over the same examples, padded to max_regions vs bucketed.
 
     Both use ONE graph-mode ``tf.function`` whose region dimension is ``None`` (a single trace for

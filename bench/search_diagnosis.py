@@ -52,8 +52,18 @@ def build(data_dir, width, seed, estimator, arch_paths, arch_lr, model=None):
     task = get_task("vqa")
     if model is None:
         keras.utils.set_random_seed(seed)
-        model = task.build_model(model_config(data_dir, width, None).replace(num_answers=len(questions.ANSWERS)))  # fmt: skip
-    sm = SearchModel(task, model, estimator=estimator, weight_steps=5, warmup="uniform", seed=seed, arch_paths=arch_paths)  # fmt: skip
+        model = task.build_model(
+            model_config(data_dir, width, None).replace(num_answers=len(questions.ANSWERS))
+        )
+    sm = SearchModel(
+        task,
+        model,
+        estimator=estimator,
+        weight_steps=5,
+        warmup="uniform",
+        seed=seed,
+        arch_paths=arch_paths,
+    )
     sm.compile(default_weight_optimizer(1e-3), default_arch_optimizer(arch_lr))
     return sm
 
@@ -107,9 +117,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--arch_lr", type=float, default=0.1)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument(
-        "--variants", default="gumbel:all,gumbel:sampled,proxyless:all",
+        "--variants",
+        default="gumbel:all,gumbel:sampled,proxyless:all",
         help="comma-separated estimator:arch_paths",
-    )  # fmt: skip
+    )
     parser.add_argument("--probe_batches", type=int, default=8, help="val batches of 256")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args(argv)
@@ -157,22 +168,28 @@ def main(argv: list[str]) -> int:
         for done in range(0, args.search_cycles, args.record_every):
             run_cycles(vm, data, min(args.record_every, args.search_cycles - done))
             table = vm.theta_table()
-            history.append({
-                "cycles": done + args.record_every, "genotype": str(vm.genotype()),
-                "rsa_share": round(_rsa_share(table), 4),
-                "decoder": [[round(p, 3) for p in row] for row in table["decoder"]],
-                "encoder": [[round(p, 3) for p in row] for row in table["encoder"]],
-                "loss": float(vm.loss_tracker.result()),
-                "arch_loss": float(vm.arch_loss_tracker.result()),
-            })  # fmt: skip
+            history.append(
+                {
+                    "cycles": done + args.record_every,
+                    "genotype": str(vm.genotype()),
+                    "rsa_share": round(_rsa_share(table), 4),
+                    "decoder": [[round(p, 3) for p in row] for row in table["decoder"]],
+                    "encoder": [[round(p, 3) for p in row] for row in table["encoder"]],
+                    "loss": float(vm.loss_tracker.result()),
+                    "arch_loss": float(vm.arch_loss_tracker.result()),
+                }
+            )
             print(variant, json.dumps(history[-1]), flush=True)
         took = time.perf_counter() - start
         final = score(vm.task_model, data_dir, max_regions, vm.argmax_arch(), args.probe_batches)
         report["variants"][variant] = {
-            "search_seconds": round(took, 1), "history": history,
+            "search_seconds": round(took, 1),
+            "history": history,
             "genotype": str(vm.genotype()),
-            "inherited": {k: round(final[k], 4) for k in ("accuracy", "relational", "non_relational")},
-        }  # fmt: skip
+            "inherited": {
+                k: round(final[k], 4) for k in ("accuracy", "relational", "non_relational")
+            },
+        }
     write_report(report, args.out)
     if tmp is not None:
         tmp.cleanup()

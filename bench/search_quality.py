@@ -52,17 +52,30 @@ from mmnas_tf.nas import recipes
 #: The scoreboard's entries: named search recipes (``mmnas_tf.nas.recipes``), the default one
 #: (what ``python -m mmnas_tf.search`` runs without flags) among them.
 DEFAULT_ESTIMATOR = recipes.DEFAULT_RECIPE
-ESTIMATORS = tuple(dict.fromkeys(
-    ("gumbel", "gumbel_sampled", "proxyless", "uniform", "gumbel_selection", "gumbel_prior",
-     DEFAULT_ESTIMATOR)
-))  # fmt: skip
+ESTIMATORS = tuple(
+    dict.fromkeys(
+        (
+            "gumbel",
+            "gumbel_sampled",
+            "proxyless",
+            "uniform",
+            "gumbel_selection",
+            "gumbel_prior",
+            DEFAULT_ESTIMATOR,
+        )
+    )
+)
 #: Op pools of the paper's Table 2a (decoder; the encoder is the table's).
 TABLE_2A_POOLS = (("GA", "FFN"), ("SA", "GA", "FFN"), ("SA", "GA", "RSA", "FFN"))
 #: The budget of every search in cycles (u weight steps + 1 theta step; docs/search_results.md,
 #: run 3); ``search.<field>`` entries override the recipes' fields (the smoke run's selection).
 SEARCH = {"warmup_cycles": 600, "search_cycles": 200}
-SMOKE_SEARCH = {"warmup_cycles": 2, "search_cycles": 2, "search.selection_population": 3,
-                "search.selection_generations": 1}  # fmt: skip
+SMOKE_SEARCH = {
+    "warmup_cycles": 2,
+    "search_cycles": 2,
+    "search.selection_population": 3,
+    "search.selection_generations": 1,
+}
 #: The weight schedule of every benchmark search (the experiment's, not the recipe's).
 BENCH_WEIGHTS = {"weight_learning_rate": 1e-3, "warmup": ()}
 
@@ -101,9 +114,12 @@ def random_search_equal_cost(table: dict, result: dict, runs: int = 500, seed: i
     minutes = float(np.mean(result["cpu_minutes"])) + retrain
     found = baselines.expected_found(ref, "random", minutes, runs, seed)
     return {
-        "cpu_minutes": minutes, "retrain_minutes": retrain, "mean_found": found,
-        "mean_regret": ref.best[1] - found, "mean_percentile": ref.percentile(found),
-    }  # fmt: skip
+        "cpu_minutes": minutes,
+        "retrain_minutes": retrain,
+        "mean_found": found,
+        "mean_regret": ref.best[1] - found,
+        "mean_percentile": ref.percentile(found),
+    }
 
 
 def scoreboard(table: dict, quality: dict) -> dict:
@@ -116,15 +132,19 @@ def scoreboard(table: dict, quality: dict) -> dict:
     best_name = max(means, key=means.get)
     out = {
         "table": {
-            "genotypes": len(means), "complete": len(means) == len(reference),
-            "mean": float(values.mean()), "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "genotypes": len(means),
+            "complete": len(means) == len(reference),
+            "mean": float(values.mean()),
+            "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
             "seed_std": seed_std(table),
-            "percentiles": {str(p): float(np.percentile(values, p)) for p in (10, 25, 50, 75, 90, 100)},
+            "percentiles": {
+                str(p): float(np.percentile(values, p)) for p in (10, 25, 50, 75, 90, 100)
+            },
             "best": {"genotype": best_name, "accuracy": means[best_name]},
             "training_cpu_minutes": training_cpu_minutes(table),
         },
         "estimators": {},
-    }  # fmt: skip
+    }
     best = means[best_name]
     for name, result in quality["estimators"].items():
         found = [truth.get(g) for g in result["picks"]]
@@ -137,16 +157,21 @@ def scoreboard(table: dict, quality: dict) -> dict:
         )
         cpu = float(np.mean(result["cpu_minutes"]))
         out["estimators"][name] = {
-            "picks": result["picks"], "ground_truth": found,
+            "picks": result["picks"],
+            "ground_truth": found,
             "percentile": [percentile(values, f) if f is not None else None for f in found],
             "regret": [best - f if f is not None else None for f in found],
             "mean_ground_truth": float(np.mean(known)) if known else None,
-            "mean_percentile": float(np.mean([percentile(values, f) for f in known])) if known else None,
+            "mean_percentile": float(np.mean([percentile(values, f) for f in known]))
+            if known
+            else None,
             "mean_regret": float(best - np.mean(known)) if known else None,
             "missing_from_table": [g for g, f in zip(result["picks"], found) if f is None],
-            "kendall_tau": tau, "tau_genotypes": len(common), "cpu_minutes": cpu,
+            "kendall_tau": tau,
+            "tau_genotypes": len(common),
+            "cpu_minutes": cpu,
             "random_search_equal_cost": random_search_equal_cost(table, result),
-        }  # fmt: skip
+        }
     out["table_2a"] = table_2a(table, quality)
     return out
 
@@ -168,11 +193,17 @@ def table_2a(table: dict, quality: dict) -> list[dict]:
             picks = quality["estimators"].get(quality["default_estimator"], {}).get("picks")
         found = [means[g] for g in picks or [] if g in means]
         best = max(inside, key=inside.get) if inside else None
-        rows.append({
-            "pool": list(pool), "genotypes_in_table": len(inside),
-            "best": {"genotype": best, "accuracy": inside[best]} if best else None,
-            "searched": {"picks": picks, "mean_ground_truth": float(np.mean(found)) if found else None},
-        })  # fmt: skip
+        rows.append(
+            {
+                "pool": list(pool),
+                "genotypes_in_table": len(inside),
+                "best": {"genotype": best, "accuracy": inside[best]} if best else None,
+                "searched": {
+                    "picks": picks,
+                    "mean_ground_truth": float(np.mean(found)) if found else None,
+                },
+            }
+        )
     return rows
 
 
@@ -193,12 +224,21 @@ def epochs_of(settings: dict, theta_every: int = 0) -> tuple[int, int, int]:
     w, s = settings["warmup_cycles"], settings["search_cycles"]
     steps = theta_every or math.gcd(w, s)
     if w % steps or s % steps:
-        raise ValueError(f"{steps} cycles per epoch must divide the warm-up ({w}) and search ({s}) cycles")  # fmt: skip
+        raise ValueError(
+            f"{steps} cycles per epoch must divide the warm-up ({w}) and search ({s}) cycles"
+        )
     return w // steps, s // steps, steps
 
 
-def experiment(data_dir: str, protocol: dict, spec: dict, recipe: str, seed: int, settings: dict,
-               theta_every: int = 0):  # fmt: skip
+def experiment(
+    data_dir: str,
+    protocol: dict,
+    spec: dict,
+    recipe: str,
+    seed: int,
+    settings: dict,
+    theta_every: int = 0,
+):
     """The ``vqa`` experiment with the table's supernet and data, the named search recipe, the
     benchmark's budget and ``seed`` (data order, initial weights, architecture sampler)."""
     import dataclasses
@@ -210,17 +250,25 @@ def experiment(data_dir: str, protocol: dict, spec: dict, recipe: str, seed: int
     model = tables.model_config(data_dir, protocol, None, spec)
     warmup, search, steps = epochs_of(settings, theta_every)
     exp = dataclasses.replace(
-        base, name=f"search_quality_{recipe}",
+        base,
+        name=f"search_quality_{recipe}",
         search_model=model.replace(num_answers=len(questions.ANSWERS)),
         data=dataclasses.replace(base.data, data_dir=data_dir, seed=seed, sizes_from_data=()),
-        train=dataclasses.replace(base.train, steps_per_epoch=steps, clip_norm=1.0,
-                                  checkpoint_every_steps=0, max_to_keep=1),
-    )  # fmt: skip
+        train=dataclasses.replace(
+            base.train,
+            steps_per_epoch=steps,
+            clip_norm=1.0,
+            checkpoint_every_steps=0,
+            max_to_keep=1,
+        ),
+    )
     # the benchmark's weight schedule (its own data and model): 1e-3, constant; no recipe sets it
     exp = dataclasses.replace(exp, search=dataclasses.replace(exp.search, **BENCH_WEIGHTS))
     exp = recipes.get_recipe(recipe).apply(exp)
     overrides = {k[len("search.") :]: v for k, v in settings.items() if k.startswith("search.")}
-    search = dataclasses.replace(exp.search, warmup_epochs=warmup, search_epochs=search, **overrides)  # fmt: skip
+    search = dataclasses.replace(
+        exp.search, warmup_epochs=warmup, search_epochs=search, **overrides
+    )
     return dataclasses.replace(exp, search=search).validate()
 
 
@@ -253,8 +301,16 @@ def table_datasets(data_dir: str, protocol: dict, seed: int, steps: int):
     return datasets
 
 
-def run_search(data_dir, protocol, spec, recipe: str, seed: int, settings: dict,
-               theta_every: int = 0, model_dir: str | None = None) -> dict:  # fmt: skip
+def run_search(
+    data_dir,
+    protocol,
+    spec,
+    recipe: str,
+    seed: int,
+    settings: dict,
+    theta_every: int = 0,
+    model_dir: str | None = None,
+) -> dict:
     """One search of the named recipe through the library's search function
     (``mmnas_tf.search.search``, the code path of ``python -m mmnas_tf.search``). Returns
     ``{"model", "pick", "cpu_minutes", "details"}``; with a selection step also ``"argmax"``
@@ -277,7 +333,9 @@ def run_search(data_dir, protocol, spec, recipe: str, seed: int, settings: dict,
 
     def searched(sm, status):
         out["model"], out["status"] = sm, status
-        out["pick"] = status["selection"]["genotype"] if "selection" in status else str(sm.genotype())  # fmt: skip
+        out["pick"] = (
+            status["selection"]["genotype"] if "selection" in status else str(sm.genotype())
+        )
         if "selection" in status:
             out["details"]["selection_candidates"] = [
                 {k: c[k] for k in ("genotype", "score", "generation")}
@@ -288,17 +346,19 @@ def run_search(data_dir, protocol, spec, recipe: str, seed: int, settings: dict,
 
     hooks = driver.SearchHooks(
         datasets=table_datasets(data_dir, protocol, seed, steps),
-        before_selection=before_selection, searched=searched,
-    )  # fmt: skip
+        before_selection=before_selection,
+        searched=searched,
+    )
     with tempfile.TemporaryDirectory(prefix="mmnas_quality_search_") as tmp:
-        driver.search(exp, model_dir or tmp, tensorboard=False, dtype_policy="float32", hooks=hooks)  # fmt: skip
+        driver.search(exp, model_dir or tmp, tensorboard=False, dtype_policy="float32", hooks=hooks)
     out["cpu_minutes"] = (_cpu_seconds() - cpu0) / 60
     if theta_every:
         history, warmup = out["status"]["history"], exp.search.warmup_epochs
         out["details"]["theta_history"] = {
             f"epoch{int(k[5:]) - warmup}": {"theta": v["theta"]}
-            for k, v in history.items() if int(k[5:]) >= warmup
-        }  # fmt: skip
+            for k, v in history.items()
+            if int(k[5:]) >= warmup
+        }
     return out
 
 
@@ -324,8 +384,16 @@ def supernet_scores(sm, batches, families, genotypes) -> dict[str, float]:
 SHARED = {"gumbel": ("gumbel_selection", "argmax")}
 
 
-def _add(quality: dict, name: str, seed: int, pick: str, minutes: float, details: dict,
-         supernet, prov: dict) -> None:  # fmt: skip
+def _add(
+    quality: dict,
+    name: str,
+    seed: int,
+    pick: str,
+    minutes: float,
+    details: dict,
+    supernet,
+    prov: dict,
+) -> None:
     entry = quality["estimators"].setdefault(
         name, {"picks": [], "cpu_minutes": [], "seeds": [], "details": [], "provenance": []}
     )
@@ -350,8 +418,17 @@ def run_provenance(quality: dict, data_dir: str) -> dict:
     return {**prov, "cpu_flags": key}
 
 
-def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, log=print,
-            pool_searches: bool = True, out: str | None = None, quality: dict | None = None) -> dict:  # fmt: skip
+def run_all(
+    table: dict,
+    data_dir: str,
+    estimators,
+    seeds: int,
+    settings: dict,
+    log=print,
+    pool_searches: bool = True,
+    out: str | None = None,
+    quality: dict | None = None,
+) -> dict:
     """Runs every search of the scoreboard not yet in ``quality``; returns the
     ``search_quality.json`` content. Seed-major (seed 0 of every recipe first), so a partial
     file already compares every recipe; every recipe of a seed starts from the same initial
@@ -385,12 +462,30 @@ def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, 
                     cache["scores"] = supernet_scores(sm, batches, families, names)
                 return cache["scores"]
 
-            _add(quality, name, seed, result["pick"], result["cpu_minutes"], result["details"], supernet, prov)  # fmt: skip
+            _add(
+                quality,
+                name,
+                seed,
+                result["pick"],
+                result["cpu_minutes"],
+                result["details"],
+                supernet,
+                prov,
+            )
             log(f"{name} seed {seed}: {result['pick']} ({result['cpu_minutes']:.2f} CPU-min)")
             for other, (source, key) in SHARED.items():
                 if source == name and other in estimators and not done(other, seed):
                     details = {"theta": result["details"].get("theta"), "shared_with": name}
-                    _add(quality, other, seed, result[key], result["argmax_cpu_minutes"], details, supernet, prov)  # fmt: skip
+                    _add(
+                        quality,
+                        other,
+                        seed,
+                        result[key],
+                        result["argmax_cpu_minutes"],
+                        details,
+                        supernet,
+                        prov,
+                    )
                     log(f"{other} seed {seed}: {result[key]} (the search of {name})")
             save()
     if pool_searches:  # Table 2a: the default recipe over the smaller pools
@@ -401,7 +496,11 @@ def run_all(table: dict, data_dir: str, estimators, seeds: int, settings: dict, 
                 sub = {"encoder": spec["encoder"], "decoder": [list(pool)] * n}
                 picks = done_pools.setdefault(" ".join(pool), [])
                 for s in range(len(picks), seeds):
-                    picks.append(run_search(data_dir, protocol, sub, quality["default_estimator"], s, settings)["pick"])  # fmt: skip
+                    picks.append(
+                        run_search(
+                            data_dir, protocol, sub, quality["default_estimator"], s, settings
+                        )["pick"]
+                    )
                     save()
                     log(f"pool {pool} seed {s}: {picks[-1]}")
     return quality
@@ -481,16 +580,36 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
 
     means = table_means(table)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.hist(list(means.values()), bins=min(24, max(len(means) // 2, 4)), color="#c6dbef",
-            edgecolor="#4a6fa5", label=f"table ({len(means)} genotypes)")  # fmt: skip
-    colours = {"gumbel": "#d62728", "gumbel_sampled": "#ff7f0e", "proxyless": "#2ca02c", "uniform": "#9467bd",
-               "gumbel_selection": "#8c564b", "gumbel_prior": "#17becf"}  # fmt: skip
+    ax.hist(
+        list(means.values()),
+        bins=min(24, max(len(means) // 2, 4)),
+        color="#c6dbef",
+        edgecolor="#4a6fa5",
+        label=f"table ({len(means)} genotypes)",
+    )
+    colours = {
+        "gumbel": "#d62728",
+        "gumbel_sampled": "#ff7f0e",
+        "proxyless": "#2ca02c",
+        "uniform": "#9467bd",
+        "gumbel_selection": "#8c564b",
+        "gumbel_prior": "#17becf",
+    }
     top = ax.get_ylim()[1]
     for k, (name, e) in enumerate(quality["estimators"].items()):
         xs = [means[g] for g in e["picks"] if g in means]
-        ax.scatter(xs, [top * (0.92 - 0.07 * k)] * len(xs), marker="v", s=70,
-                   color=colours.get(name, "k"), label=f"{name} picks", zorder=3)  # fmt: skip
-    ax.set_xlabel(f"{table['metric']} (held-out {table['protocol']['eval_split']}, mean over seeds, %)")  # fmt: skip
+        ax.scatter(
+            xs,
+            [top * (0.92 - 0.07 * k)] * len(xs),
+            marker="v",
+            s=70,
+            color=colours.get(name, "k"),
+            label=f"{name} picks",
+            zorder=3,
+        )
+    ax.set_xlabel(
+        f"{table['metric']} (held-out {table['protocol']['eval_split']}, mean over seeds, %)"
+    )
     ax.set_ylabel("genotypes")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
@@ -500,8 +619,16 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
     return path
 
 
-def theta_histories(table: dict, data_dir: str, estimators, settings: dict, out_dir: str,
-                    every: int, quality: dict | None = None, log=print) -> dict:  # fmt: skip
+def theta_histories(
+    table: dict,
+    data_dir: str,
+    estimators,
+    settings: dict,
+    out_dir: str,
+    every: int,
+    quality: dict | None = None,
+    log=print,
+) -> dict:
     """Reruns seed 0 of each theta estimator recording theta every ``every`` search cycles;
     writes ``out_dir/theta_<name>.json`` and ``.png`` (``mmnas_tf.viz.plot_theta_history``).
     Returns ``{name: {"pick", "scoreboard_pick"}}``: the rerun is the scoreboard's search, so
@@ -560,25 +687,28 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data_dir", default="/tmp/mmnas_table_data")
     parser.add_argument("--seeds", type=int, default=3, help="search seeds per estimator")
     parser.add_argument(
-        "--noise_table", default="bench/results/search_space_table.json",
+        "--noise_table",
+        default="bench/results/search_space_table.json",
         help="where a sampled table's seed noise comes from (its genotypes have one seed each)",
-    )  # fmt: skip
+    )
     parser.add_argument("--estimators", default=",".join(ESTIMATORS))
     parser.add_argument("--no_pool_searches", action="store_true", help="skip Table 2a searches")
     parser.add_argument("--score_only", action="store_true", help="recompute from --out only")
     parser.add_argument("--smoke", action="store_true", help="builds a 4-genotype table first")
     parser.add_argument(
-        "--theta_history", default="",
+        "--theta_history",
+        default="",
         help="DIR: instead of the scoreboard, rerun seed 0 of each theta estimator recording "
         "softmax(theta) every --theta_every search cycles; writes DIR/theta_<estimator>.json/.png",
-    )  # fmt: skip
+    )
     parser.add_argument("--theta_every", type=int, default=10)
     parser.add_argument(
-        "--override", default="",
+        "--override",
+        default="",
         help="search.FIELD=VALUE;... added to every recipe of this scoreboard (recorded with the "
         "budget; for example search.selection_generations=2 to keep uniform's selection within "
         "5%% of a 1,024-genotype space)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     settings = dict(SEARCH)
     settings.update(parse_overrides(args.override))
@@ -601,22 +731,45 @@ def main(argv: list[str]) -> int:
     if args.theta_history:
         if args.theta_every < 1:
             raise ValueError(f"--theta_every must be >= 1, got {args.theta_every}")
-        theta_histories(table, args.data_dir, estimators, settings, args.theta_history,
-                        args.theta_every, tables.load_table(args.out))  # fmt: skip
+        theta_histories(
+            table,
+            args.data_dir,
+            estimators,
+            settings,
+            args.theta_history,
+            args.theta_every,
+            tables.load_table(args.out),
+        )
         return 0
     if args.score_only:
         quality = tables.load_table(args.out)
     else:
-        pinned = {"search": settings, "recipes": {n: recipes.get_recipe(n).to_json() for n in ESTIMATORS},
-                  "table_protocol": table["protocol"], "table_space": table["space"],
-                  "code_version": tables.code_version()}  # fmt: skip
+        pinned = {
+            "search": settings,
+            "recipes": {n: recipes.get_recipe(n).to_json() for n in ESTIMATORS},
+            "table_protocol": table["protocol"],
+            "table_space": table["space"],
+            "code_version": tables.code_version(),
+        }
         quality = resume(args.out, pinned) if not args.smoke else None
         if quality is None:
-            quality = {"default_estimator": DEFAULT_ESTIMATOR, "estimators": {}, **pinned,
-                       "command": "python -m bench.search_quality " + " ".join(argv),
-                       "table_file": args.table}  # fmt: skip
-        quality = run_all(table, args.data_dir, estimators, args.seeds, settings,
-                          pool_searches=not args.no_pool_searches, out=args.out, quality=quality)  # fmt: skip
+            quality = {
+                "default_estimator": DEFAULT_ESTIMATOR,
+                "estimators": {},
+                **pinned,
+                "command": "python -m bench.search_quality " + " ".join(argv),
+                "table_file": args.table,
+            }
+        quality = run_all(
+            table,
+            args.data_dir,
+            estimators,
+            args.seeds,
+            settings,
+            pool_searches=not args.no_pool_searches,
+            out=args.out,
+            quality=quality,
+        )
     board = scoreboard(table, quality)
     check(board, quality)
     quality["scoreboard"] = board
@@ -635,11 +788,17 @@ def main(argv: list[str]) -> int:
         if e["mean_ground_truth"] is None:
             print(f"{name}: picks {e['picks']} are not in the partial table yet")
             continue
-        print(f"{name}: mean ground truth {e['mean_ground_truth']:.2f}, percentile "
-              f"{e['mean_percentile']:.1f}, regret {e['mean_regret']:.2f}, tau {e['kendall_tau']:.2f}, "
-              f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
-              f"{e['random_search_equal_cost']['mean_found']:.2f}"
-              + (f" ({len(e['missing_from_table'])} picks not in the table yet)" if e["missing_from_table"] else ""))  # fmt: skip
+        print(
+            f"{name}: mean ground truth {e['mean_ground_truth']:.2f}, percentile "
+            f"{e['mean_percentile']:.1f}, regret {e['mean_regret']:.2f}, tau {e['kendall_tau']:.2f}, "
+            f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
+            f"{e['random_search_equal_cost']['mean_found']:.2f}"
+            + (
+                f" ({len(e['missing_from_table'])} picks not in the table yet)"
+                if e["missing_from_table"]
+                else ""
+            )
+        )
     print(render_markdown(quality["statistics"]))
     if tmp is not None:
         tmp.cleanup()

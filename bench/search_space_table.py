@@ -50,12 +50,26 @@ DECODER_POOL = ("SA", "GA", "RSA", "FFN")
 NUM_DECODER = 3
 #: The stand-alone training protocol (docs/synthetic_benchmark.md).
 PROTOCOL = {
-    "question_set": QUESTION_SET, "num_images": 4000, "data_seed": 0, "size": "tiny",
-    "width": 48, "heads": 4, "relation_size": 16, "dropout": 0.0, "max_tokens": 16,
-    "batch_size": 64, "steps": 2000, "learning_rate": 2e-3, "warmup_steps": 100,
-    "decay": "cosine to 0", "clip_norm": 1.0, "loss": "BCE sum / batch", "eval_split": "val",
-    "dtype": "float32", "bucketing": False,
-}  # fmt: skip
+    "question_set": QUESTION_SET,
+    "num_images": 4000,
+    "data_seed": 0,
+    "size": "tiny",
+    "width": 48,
+    "heads": 4,
+    "relation_size": 16,
+    "dropout": 0.0,
+    "max_tokens": 16,
+    "batch_size": 64,
+    "steps": 2000,
+    "learning_rate": 2e-3,
+    "warmup_steps": 100,
+    "decay": "cosine to 0",
+    "clip_norm": 1.0,
+    "loss": "BCE sum / batch",
+    "eval_split": "val",
+    "dtype": "float32",
+    "bucketing": False,
+}
 SMOKE = {"num_images": 60, "width": 16, "steps": 3, "warmup_steps": 1, "batch_size": 16}
 #: The smoke space: 4 genotypes (CI).
 SMOKE_POOL, SMOKE_DECODER = ("GA", "RSA"), 2
@@ -90,8 +104,12 @@ def space(pool=DECODER_POOL, num_decoder=NUM_DECODER, encoder=ENCODER) -> dict:
     return {"encoder": slots, "decoder": [list(pool) for _ in range(num_decoder)]}
 
 
-def space_large(pool=DECODER_POOL, num_decoder=NUM_DECODER_LARGE, enc_pool=ENCODER_POOL,
-                num_encoder=NUM_ENCODER_LARGE) -> dict:  # fmt: skip
+def space_large(
+    pool=DECODER_POOL,
+    num_decoder=NUM_DECODER_LARGE,
+    enc_pool=ENCODER_POOL,
+    num_encoder=NUM_ENCODER_LARGE,
+) -> dict:
     """The second space: ``num_encoder`` encoder slots over ``enc_pool`` and ``num_decoder``
     decoder slots over ``pool`` (default 2 x {SA, FFN}, 4 x {SA, GA, RSA, FFN}: 1,024)."""
     return space(pool, num_decoder, [tuple(enc_pool)] * num_encoder)
@@ -151,7 +169,9 @@ def code_version() -> str:
 
     try:
         commit = git("rev-parse", "HEAD")
-        edits = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results")  # fmt: skip
+        edits = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if edits else "")
@@ -165,10 +185,14 @@ def prepare_data(data_dir: str, protocol: dict) -> str:
 
     if not os.path.exists(os.path.join(data_dir, writer.MANIFEST)):
         benchmark.generate(
-            get_task("vqa"), data_dir, protocol["size"], num_images=protocol["num_images"],
-            seed=protocol["data_seed"], feature_dtype="float32",
+            get_task("vqa"),
+            data_dir,
+            protocol["size"],
+            num_images=protocol["num_images"],
+            seed=protocol["data_seed"],
+            feature_dtype="float32",
             question_set=protocol["question_set"],
-        )  # fmt: skip
+        )
     return data_dir
 
 
@@ -186,13 +210,23 @@ def model_config(data_dir: str, protocol: dict, genotype, spec: dict | None = No
     spec = spec or space()
     encoder, pool, num_decoder = stage_pools(spec)
     return ModelConfig(
-        hidden_size=d, num_heads=protocol["heads"], ffn_size=4 * d,
-        relation_size=protocol["relation_size"], vocab_size=vocab, word_embed_size=64,
-        feature_size=manifest["feature_dim"], max_tokens=protocol["max_tokens"],
-        max_regions=manifest["max_regions"], pool_mlp_size=d, pool_output_size=2 * d,
-        num_encoder_blocks=len(spec["encoder"]), num_decoder_blocks=num_decoder,
-        dropout=protocol["dropout"], genotype=genotype, pools=OpPools(encoder, pool),
-    )  # fmt: skip
+        hidden_size=d,
+        num_heads=protocol["heads"],
+        ffn_size=4 * d,
+        relation_size=protocol["relation_size"],
+        vocab_size=vocab,
+        word_embed_size=64,
+        feature_size=manifest["feature_dim"],
+        max_tokens=protocol["max_tokens"],
+        max_regions=manifest["max_regions"],
+        pool_mlp_size=d,
+        pool_output_size=2 * d,
+        num_encoder_blocks=len(spec["encoder"]),
+        num_decoder_blocks=num_decoder,
+        dropout=protocol["dropout"],
+        genotype=genotype,
+        pools=OpPools(encoder, pool),
+    )
 
 
 def _pipeline_config(protocol: dict, manifest: dict, training: bool, seed=None, subset="all"):
@@ -200,10 +234,16 @@ def _pipeline_config(protocol: dict, manifest: dict, training: bool, seed=None, 
     from mmnas_tf.tasks import get_task
 
     return pipeline.PipelineConfig(
-        get_task("vqa"), batch_size=protocol["batch_size"] if training else 256,
-        max_regions=manifest["max_regions"], max_tokens=protocol["max_tokens"], training=training,
-        seed=seed, deterministic=True, repeat=training, subset=subset,
-    )  # fmt: skip
+        get_task("vqa"),
+        batch_size=protocol["batch_size"] if training else 256,
+        max_regions=manifest["max_regions"],
+        max_tokens=protocol["max_tokens"],
+        training=training,
+        seed=seed,
+        deterministic=True,
+        repeat=training,
+        subset=subset,
+    )
 
 
 def eval_batches(data_dir: str, protocol: dict, split: str = "val") -> list:
@@ -256,7 +296,11 @@ def forward_flops(model, batch_inputs) -> int:
     one = tf.nest.map_structure(lambda t: t[:1], batch_inputs)
     fn = tf.function(lambda x: model(x, training=False)["logits"])
     graph = fn.get_concrete_function(one).graph
-    opts = option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation()).with_empty_output().build()  # fmt: skip
+    opts = (
+        option_builder.ProfileOptionBuilder(option_builder.ProfileOptionBuilder.float_operation())
+        .with_empty_output()
+        .build()
+    )
     return int(model_analyzer.profile(graph, options=opts).total_float_ops)
 
 
@@ -280,9 +324,12 @@ def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, 
     )
     steps, warmup = protocol["steps"], protocol["warmup_steps"]
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps - warmup, alpha=0.0, warmup_target=protocol["learning_rate"],
+        0.0,
+        steps - warmup,
+        alpha=0.0,
+        warmup_target=protocol["learning_rate"],
         warmup_steps=warmup,
-    )  # fmt: skip
+    )
     optimizer = keras.optimizers.Adam(schedule, clipnorm=protocol["clip_norm"])
     cfg = _pipeline_config(protocol, manifest, training=True, seed=seed)
     train = pipeline.Pipeline(data_dir, "train", cfg).dataset()
@@ -334,8 +381,13 @@ def write_json(path: str, data: dict) -> None:
     write(path, data)
 
 
-def new_table(protocol: dict, command: str, spec: dict, sampled: list | None = None,
-              sample_seed: int | None = None) -> dict:  # fmt: skip
+def new_table(
+    protocol: dict,
+    command: str,
+    spec: dict,
+    sampled: list | None = None,
+    sample_seed: int | None = None,
+) -> dict:
     table = {
         "metric": METRIC,
         "space": spec,
@@ -450,8 +502,18 @@ def provenance(data_dir: str) -> dict:
     }
 
 
-PROVENANCE_KEYS = ("commit", "machine_kind", "cpu_model", "cpu_flags", "tensorflow", "keras",
-                   "numpy", "python", "threads", "data_hash")  # fmt: skip
+PROVENANCE_KEYS = (
+    "commit",
+    "machine_kind",
+    "cpu_model",
+    "cpu_flags",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "python",
+    "threads",
+    "data_hash",
+)
 
 
 def flags_id(flags: str) -> str:
@@ -547,18 +609,26 @@ def ensure_verified(out: str, prov: dict, reference: str | None, train, log=prin
         if found is None:
             name, seed, value = stable_run(ref)
             tolerance = table_seed_std(ref)
-            log(f"code-version check: {key[0]} on {key[1]} reproduces {name} seed {seed} ({value:.3f}, tolerance {tolerance:.3f})")  # fmt: skip
+            log(
+                f"code-version check: {key[0]} on {key[1]} reproduces {name} seed {seed} ({value:.3f}, tolerance {tolerance:.3f})"
+            )
             from bench.searched_vs_random import parse_genotype
 
             run = train(parse_genotype(name), seed, ref["space"])
             got = run[METRIC]
             found = {
-                "commit": key[0], "machine_kind": key[1], "genotype": name, "seed": seed,
-                "recorded": value, "reproduced": got, "difference": round(got - value, 3),
-                "tolerance": round(tolerance, 3), "passed": abs(got - value) <= tolerance,
+                "commit": key[0],
+                "machine_kind": key[1],
+                "genotype": name,
+                "seed": seed,
+                "recorded": value,
+                "reproduced": got,
+                "difference": round(got - value, 3),
+                "tolerance": round(tolerance, 3),
+                "passed": abs(got - value) <= tolerance,
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "run": {k: run[k] for k in ("per_family", "train_seconds", "train_cpu_seconds")},
-            }  # fmt: skip
+            }
             with _locked(ref_path):
                 ref = load_table(ref_path)
                 found["provenance"] = _stamp(ref, prov)
@@ -570,10 +640,16 @@ def ensure_verified(out: str, prov: dict, reference: str | None, train, log=prin
                 if _verification(table, key) is None:
                     _stamp(table, prov)
                     table.setdefault("verifications", []).append(
-                        {"commit": key[0], "machine_kind": key[1], "passed": True,
-                         "genotype": None, "note": f"the origin of {ref_path}"}
-                        if found == "origin" else found
-                    )  # fmt: skip
+                        {
+                            "commit": key[0],
+                            "machine_kind": key[1],
+                            "passed": True,
+                            "genotype": None,
+                            "note": f"the origin of {ref_path}",
+                        }
+                        if found == "origin"
+                        else found
+                    )
                     write_json(out, table)
     if found == "origin":
         return None
@@ -618,11 +694,22 @@ def pending(table: dict, order: list, seeds: int, bimodal_seeds: int | None = No
 
 
 def build(
-    out: str, data_dir: str, protocol: dict, seeds: int, command: str, limit=None, spec=None,
-    log=print, shard: tuple[int, int] = (0, 1), bimodal_seeds: int | None = None,
-    sample_size: int | None = None, sample_seed: int = SAMPLE_SEED, reference: str | None = None,
-    require_clean: bool = False, picks: list[str] = (),
-):  # fmt: skip
+    out: str,
+    data_dir: str,
+    protocol: dict,
+    seeds: int,
+    command: str,
+    limit=None,
+    spec=None,
+    log=print,
+    shard: tuple[int, int] = (0, 1),
+    bimodal_seeds: int | None = None,
+    sample_size: int | None = None,
+    sample_seed: int = SAMPLE_SEED,
+    reference: str | None = None,
+    require_clean: bool = False,
+    picks: list[str] = (),
+):
     """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
     a genotype one after the other, genotypes in :func:`build_order` (with ``sample_size``: the
     uniform :func:`sample` of that size, in draw order), :func:`bimodal` ones first up to
@@ -764,7 +851,9 @@ def check_table(table: dict) -> list[str]:
             problems.append(f"pick {g} is not in the space")
     ok = accepted(table)
     for v in table.get("verifications", []):
-        if v.get("genotype") and v["passed"] != (abs(v["reproduced"] - v["recorded"]) <= v["tolerance"]):  # fmt: skip
+        if v.get("genotype") and v["passed"] != (
+            abs(v["reproduced"] - v["recorded"]) <= v["tolerance"]
+        ):
             problems.append(
                 f"check of {v['commit']} on {v['machine_kind']}: 'passed' contradicts its numbers"
             )
@@ -803,9 +892,13 @@ def check_table(table: dict) -> list[str]:
                 if missing:
                     problems.append(f"{where} seed {seed}: provenance lacks {missing}")
                 elif prov["data_hash"] != table.get("data_hash"):
-                    problems.append(f"{where} seed {seed}: data hash {prov['data_hash']} is not the table's")  # fmt: skip
+                    problems.append(
+                        f"{where} seed {seed}: data hash {prov['data_hash']} is not the table's"
+                    )
                 elif prov["cpu_flags"] not in table.get("cpu_flags", {}):
-                    problems.append(f"{where} seed {seed}: CPU flags {prov['cpu_flags']} not recorded")  # fmt: skip
+                    problems.append(
+                        f"{where} seed {seed}: CPU flags {prov['cpu_flags']} not recorded"
+                    )
     return problems
 
 
@@ -869,19 +962,27 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", help="default bench/results/search_space_table[_large].json")
     parser.add_argument("--data_dir", default="/tmp/mmnas_table_data", help="generated once")
-    parser.add_argument("--space", default="small", choices=("small", "large"),
-                        help="small: enc[SA] + 3 decoder slots (64); large: 2 encoder slots "
-                        "over {SA, FFN} + 4 decoder slots (1,024), a uniform sample")  # fmt: skip
+    parser.add_argument(
+        "--space",
+        default="small",
+        choices=("small", "large"),
+        help="small: enc[SA] + 3 decoder slots (64); large: 2 encoder slots "
+        "over {SA, FFN} + 4 decoder slots (1,024), a uniform sample",
+    )
     parser.add_argument(
         "--seeds", type=int, help=f"trainings per genotype (small {SEEDS}, large 1)"
     )
-    parser.add_argument("--bimodal_seeds", type=int,
-                        help=f"trainings per bimodal genotype (small {BIMODAL_SEEDS})")  # fmt: skip
+    parser.add_argument(
+        "--bimodal_seeds", type=int, help=f"trainings per bimodal genotype (small {BIMODAL_SEEDS})"
+    )
     parser.add_argument("--sample", type=int, help=f"large: genotypes sampled ({SAMPLE})")
     parser.add_argument("--sample_seed", type=int, default=SAMPLE_SEED)
-    parser.add_argument("--reference", help="the table whose stable run checks a new commit or "
-                        "machine kind (small: --out; large: the small table; 'self': --out, "
-                        "whose first builder is then its origin)")  # fmt: skip
+    parser.add_argument(
+        "--reference",
+        help="the table whose stable run checks a new commit or "
+        "machine kind (small: --out; large: the small table; 'self': --out, "
+        "whose first builder is then its origin)",
+    )
     parser.add_argument("--report", action="store_true", help="print the table's summary")
     parser.add_argument("--first_seed", type=int, default=0, help="--genotypes: first seed")
     parser.add_argument("--limit", type=int, help="stop after this many trainings")
@@ -894,9 +995,10 @@ def main(argv: list[str]) -> int:
         "--genotypes", help="train only these (';'-separated genotype strings): protocol checks"
     )
     parser.add_argument(
-        "--picks_from", help="large: also train every pick of this scoreboard JSON that is not in "
+        "--picks_from",
+        help="large: also train every pick of this scoreboard JSON that is not in "
         "the sample (listed under 'picks': ground truth, not reference)",
-    )  # fmt: skip
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: seconds per training")
     parser.add_argument(
         "--set", default="", help="protocol changes key=value,... (numbers parsed as JSON)"
@@ -938,11 +1040,21 @@ def main(argv: list[str]) -> int:
     shard = (int(index), int(count or 1))
     try:
         build(
-            args.out, args.data_dir, protocol, seeds, command, args.limit, spec, shard=shard,
-            bimodal_seeds=bimodal_seeds, sample_size=size, sample_seed=args.sample_seed,
-            reference=reference, require_clean=not args.smoke,
+            args.out,
+            args.data_dir,
+            protocol,
+            seeds,
+            command,
+            args.limit,
+            spec,
+            shard=shard,
+            bimodal_seeds=bimodal_seeds,
+            sample_size=size,
+            sample_seed=args.sample_seed,
+            reference=reference,
+            require_clean=not args.smoke,
             picks=scoreboard_picks(args.picks_from) if args.picks_from else (),
-        )  # fmt: skip
+        )
     except RuntimeError as e:  # a refused code version, checkout or data: one clear line
         print(f"search_space_table: {e}", file=sys.stderr)
         return 2

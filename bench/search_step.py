@@ -28,7 +28,10 @@ def variants() -> dict[str, tuple[str, str]]:
     (only the sampled op in the theta step too)."""
     from mmnas_tf.nas.estimators import estimator_names
 
-    return {**{name: (name, "all") for name in estimator_names()}, "gumbel_sampled": ("gumbel", "sampled")}  # fmt: skip
+    return {
+        **{name: (name, "all") for name in estimator_names()},
+        "gumbel_sampled": ("gumbel", "sampled"),
+    }
 
 
 def _stack_cycle(batches: list[tuple[dict, dict]]):
@@ -101,9 +104,11 @@ def build_cycles(smoke: bool, estimators: tuple[str, ...], batch: int | None = N
 
 
 def run_search(
-    smoke: bool, estimators: tuple[str, ...] = ("gumbel",), batch: int | None = None,
+    smoke: bool,
+    estimators: tuple[str, ...] = ("gumbel",),
+    batch: int | None = None,
     rounds: int | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """Seconds per search cycle per estimator and per 6 fixed-network steps; ratio = cycle / 6.
 
     The first call of each estimator's cycle (trace + Grappler of 30 mixed slots) took 246 s and

@@ -25,9 +25,15 @@ NUM_ENCODER, NUM_DECODER = 2, 4  # the supernet of model_config(..., None)
 
 
 def search(
-    data_dir, width, seed, warmup_cycles, search_cycles, arch_lr=0.1, estimator="gumbel",
+    data_dir,
+    width,
+    seed,
+    warmup_cycles,
+    search_cycles,
+    arch_lr=0.1,
+    estimator="gumbel",
     arch_paths="all",
-) -> tuple:  # fmt: skip
+) -> tuple:
     sm = build(data_dir, width, seed, estimator, arch_paths, arch_lr)
     cycles = make_cycles(data_dir, model_config(data_dir, width, None).max_regions, seed)
     start = time.perf_counter()
@@ -86,7 +92,12 @@ def _summary(rows):
     out = {}
     for key in ("accuracy", "relational", "non_relational", "params"):
         values = np.array([r[key] for r in rows], float)
-        out[key] = {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()), "max": float(values.max())}  # fmt: skip
+        out[key] = {
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
     return out
 
 
@@ -136,9 +147,15 @@ def main(argv: list[str]) -> int:
                 theta, seconds = earlier[seed]["theta"], earlier[seed]["search_seconds"]
             else:
                 genotype, theta, seconds = search(
-                    tmp, args.width, seed, args.warmup_cycles, args.search_cycles, args.arch_lr,
-                    args.estimator, args.arch_paths,
-                )  # fmt: skip
+                    tmp,
+                    args.width,
+                    seed,
+                    args.warmup_cycles,
+                    args.search_cycles,
+                    args.arch_lr,
+                    args.estimator,
+                    args.arch_paths,
+                )
             row = retrain_mean(tmp, args.width, genotype, args.retrain_steps, args.retrain_seeds)
             row.update(search_seed=seed, search_seconds=seconds, theta=theta)
             report["searched"].append(row)

@@ -186,11 +186,14 @@ def run_serving_latency(
             out["in_process"] = {"b1": latency_ms(ours)}
             if worker is not None:
                 out["original"] = {
-                    "status": "ok", "b1": latency_ms(theirs), "torch": worker.info["torch"],
-                    "threads": worker.info["threads"], "padded_regions": size.max_regions,
+                    "status": "ok",
+                    "b1": latency_ms(theirs),
+                    "torch": worker.info["torch"],
+                    "threads": worker.info["threads"],
+                    "padded_regions": size.max_regions,
                     "process": "the original in a worker process of its own; its forward is "
                     "timed there, interleaved request by request with ours",
-                }  # fmt: skip
+                }
         finally:
             if worker is not None:
                 worker.close()

@@ -173,15 +173,21 @@ def run_cell(
     done = len(latencies)
     ms = np.array(latencies) * 1000 if latencies else np.zeros([1])
     return {
-        "batch": batch, "clients": clients, "requests": done, "failed": len(failures),
-        "failures": failures[:5], "wall_seconds": round(wall, 3),
-        "latency_ms": {"p50": round(float(np.percentile(ms, 50)), 2),
-                       "p99": round(float(np.percentile(ms, 99)), 2),
-                       "mean": round(float(ms.mean()), 2)},
+        "batch": batch,
+        "clients": clients,
+        "requests": done,
+        "failed": len(failures),
+        "failures": failures[:5],
+        "wall_seconds": round(wall, 3),
+        "latency_ms": {
+            "p50": round(float(np.percentile(ms, 50)), 2),
+            "p99": round(float(np.percentile(ms, 99)), 2),
+            "mean": round(float(ms.mean()), 2),
+        },
         "requests_per_second": round(done / wall, 2),
         "examples_per_second": round(done * batch / wall, 2),
         "load_average_1min": load_average(),
-    }  # fmt: skip
+    }
 
 
 def measure(smoke: bool) -> dict:

@@ -22,9 +22,14 @@ TARGETS = {
 #: targets that only apply where the CPU multiplies bfloat16 with AMX (else reported, not judged)
 AMX_TARGETS = ("train_b8_bf16_percent_of_peak", "eval_b64_bf16_percent_of_peak")
 MODEL_ENTRIES = (
-    "train_b8", "eval_b64", "train_b8_bf16", "eval_b64_bf16", "eval_b8", "train_b64",
+    "train_b8",
+    "eval_b64",
+    "train_b8_bf16",
+    "eval_b64_bf16",
+    "eval_b8",
+    "train_b64",
     "train_b64_bf16",
-)  # fmt: skip
+)
 #: The original PyTorch code's share of the fp32 matmul peak (training b8, evaluation b64),
 #: measured on another (AMX) machine; "derived" figures assume the same share here.
 ORIGINAL_SHARE = {"train_b8": 0.36, "eval_b64": 0.53}

@@ -76,11 +76,21 @@ def model_config(data_dir, width, genotype):
     vocab = len(open(os.path.join(data_dir, writer.VOCAB_FILE)).read().split())
     blocks = (len(genotype.encoder), len(genotype.decoder)) if genotype else (2, 4)
     return ModelConfig(
-        hidden_size=width, num_heads=4, ffn_size=4 * width, relation_size=32, vocab_size=vocab,
-        word_embed_size=64, feature_size=manifest["feature_dim"], max_tokens=14, max_regions=manifest["max_regions"],
-        pool_mlp_size=width, pool_output_size=2 * width, num_encoder_blocks=blocks[0], num_decoder_blocks=blocks[1],
+        hidden_size=width,
+        num_heads=4,
+        ffn_size=4 * width,
+        relation_size=32,
+        vocab_size=vocab,
+        word_embed_size=64,
+        feature_size=manifest["feature_dim"],
+        max_tokens=14,
+        max_regions=manifest["max_regions"],
+        pool_mlp_size=width,
+        pool_output_size=2 * width,
+        num_encoder_blocks=blocks[0],
+        num_decoder_blocks=blocks[1],
         genotype=genotype,
-    )  # fmt: skip
+    )
 
 
 def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=None) -> dict:
@@ -121,10 +131,13 @@ def train_and_score(data_dir, config, seed=0, minutes=None, steps=None, keep=Non
     if keep is not None:
         keep["model"] = model
     return {
-        "genotype": str(config.genotype), "steps": done, "train_seconds": round(train_s, 1),
-        "examples_seen": done * 64, "params": int(model.count_params()),
+        "genotype": str(config.genotype),
+        "steps": done,
+        "train_seconds": round(train_s, 1),
+        "examples_seen": done * 64,
+        "params": int(model.count_params()),
         **score(model, data_dir, config.max_regions),
-    }  # fmt: skip
+    }
 
 
 def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
@@ -152,10 +165,13 @@ def score(model, data_dir, max_regions, arch=None, max_batches=None) -> dict:
     fams, correct = np.concatenate(fams), np.concatenate(correct)
     relational = np.isin(fams, [i for i, f in enumerate(questions.FAMILIES) if f[2]])
     return {
-        "accuracy": float(correct.mean()), "relational": float(correct[relational].mean()),
+        "accuracy": float(correct.mean()),
+        "relational": float(correct[relational].mean()),
         "non_relational": float(correct[~relational].mean()),
-        "per_family": {questions.FAMILIES[f][0]: float(correct[fams == f].mean()) for f in sorted(set(fams))},
-    }  # fmt: skip
+        "per_family": {
+            questions.FAMILIES[f][0]: float(correct[fams == f].mean()) for f in sorted(set(fams))
+        },
+    }
 
 
 def train_and_evaluate(name, data_dir, minutes, width, seed=0) -> dict:

@@ -28,9 +28,13 @@ def run_theta_step(smoke: bool, rounds: int = 7) -> dict:
     from mmnas_tf.tasks import get_task
 
     base = dataclasses.replace(
-        PAPER, name="theta_d256", hidden_size=256, num_heads=4,
-        encoder=("SA", "FFN"), decoder=("GA", "RSA", "FFN", "SA"),
-    )  # fmt: skip
+        PAPER,
+        name="theta_d256",
+        hidden_size=256,
+        num_heads=4,
+        encoder=("SA", "FFN"),
+        decoder=("GA", "RSA", "FFN", "SA"),
+    )
     size = dataclasses.replace(SMOKE, encoder=("SA",), decoder=("GA",)) if smoke else base
     batch = 2 if smoke else 8
     task = get_task("vqa")

@@ -81,26 +81,74 @@ class ConvenienceFlag:
 #: Every convenience flag of the drivers (``README.md``, "Convenience flags", is this table).
 #: Unset flags leave the experiment's value; set ones apply after ``--override``.
 CONVENIENCE_FLAGS = (
-    ConvenienceFlag("data_dir", "data.data_dir", "string", "dataset folder (manifest.json + shards)"),
-    ConvenienceFlag("seed", "data.seed", "integer", "data order; also seeds initialisation and dropout"),
+    ConvenienceFlag(
+        "data_dir", "data.data_dir", "string", "dataset folder (manifest.json + shards)"
+    ),
+    ConvenienceFlag(
+        "seed", "data.seed", "integer", "data order; also seeds initialisation and dropout"
+    ),
     ConvenienceFlag("batch_size", "data.batch_size", "integer", "global training batch"),
     ConvenienceFlag("eval_batch_size", "data.eval_batch_size", "integer", "evaluation batch"),
     ConvenienceFlag("epochs", "train.epochs", "integer", "training epochs"),
-    ConvenienceFlag("steps_per_epoch", "train.steps_per_epoch", "integer", "cap on steps (search: cycles) per epoch"),
-    ConvenienceFlag("checkpoint_every_steps", "train.checkpoint_every_steps", "integer", "mid-epoch checkpoint interval in steps (search: cycles)"),
-    ConvenienceFlag("jit_compile", "train.jit_compile", "bool", "XLA for the training step and the search cycle; refused with a distribution strategy (--strategy=mirrored / multi_worker)"),
+    ConvenienceFlag(
+        "steps_per_epoch",
+        "train.steps_per_epoch",
+        "integer",
+        "cap on steps (search: cycles) per epoch",
+    ),
+    ConvenienceFlag(
+        "checkpoint_every_steps",
+        "train.checkpoint_every_steps",
+        "integer",
+        "mid-epoch checkpoint interval in steps (search: cycles)",
+    ),
+    ConvenienceFlag(
+        "jit_compile",
+        "train.jit_compile",
+        "bool",
+        "XLA for the training step and the search cycle; refused with a distribution strategy (--strategy=mirrored / multi_worker)",
+    ),
     ConvenienceFlag("warmup_epochs", "search.warmup_epochs", "integer", "weight-only epochs T_w"),
     ConvenienceFlag("search_epochs", "search.search_epochs", "integer", "alternating epochs"),
-    ConvenienceFlag("early_stop_patience", "search.early_stop_patience", "integer", "stop when the argmax genotype is unchanged for this many search epochs (0 = never)"),
-    ConvenienceFlag("weight_steps", "search.weight_steps_per_arch_step", "integer", "weight steps u per theta step"),
-    ConvenienceFlag("prior_logit", "search.prior_logit", "float", "initial theta of the prior ops; 0 = uniform warm-up sampling"),
-    ConvenienceFlag("estimator", "search.estimator", "enum", "gumbel (straight-through Gumbel-softmax), proxyless (the original's binary gates), uniform (random paths, weights only, then a selection step), gumbel_selection (gumbel, then a selection step)", lambda: ESTIMATORS),
-    ConvenienceFlag("arch_paths", "search.arch_paths", "enum", "what a gumbel theta step computes: all candidates, or only the sampled one (cheaper but biased)", lambda: ARCH_PATHS),
-)  # fmt: skip
+    ConvenienceFlag(
+        "early_stop_patience",
+        "search.early_stop_patience",
+        "integer",
+        "stop when the argmax genotype is unchanged for this many search epochs (0 = never)",
+    ),
+    ConvenienceFlag(
+        "weight_steps",
+        "search.weight_steps_per_arch_step",
+        "integer",
+        "weight steps u per theta step",
+    ),
+    ConvenienceFlag(
+        "prior_logit",
+        "search.prior_logit",
+        "float",
+        "initial theta of the prior ops; 0 = uniform warm-up sampling",
+    ),
+    ConvenienceFlag(
+        "estimator",
+        "search.estimator",
+        "enum",
+        "gumbel (straight-through Gumbel-softmax), proxyless (the original's binary gates), uniform (random paths, weights only, then a selection step), gumbel_selection (gumbel, then a selection step)",
+        lambda: ESTIMATORS,
+    ),
+    ConvenienceFlag(
+        "arch_paths",
+        "search.arch_paths",
+        "enum",
+        "what a gumbel theta step computes: all candidates, or only the sampled one (cheaper but biased)",
+        lambda: ARCH_PATHS,
+    ),
+)
 _DEFINERS = {
-    "string": flags.DEFINE_string, "integer": flags.DEFINE_integer, "float": flags.DEFINE_float,
+    "string": flags.DEFINE_string,
+    "integer": flags.DEFINE_integer,
+    "float": flags.DEFINE_float,
     "bool": flags.DEFINE_bool,
-}  # fmt: skip
+}
 
 
 def convenience_flag(name: str) -> ConvenienceFlag:
@@ -130,9 +178,11 @@ def define_convenience_flags(
         row = convenience_flag(new)
         flags.DEFINE_string(old, None, f"Renamed: --{new} ({row.key}).", flag_values=fv)
         flags.register_validator(
-            old, lambda value: value is None,
-            f"--{old} is now --{new} (sugar for --override={row.key}=VALUE)", flag_values=fv,
-        )  # fmt: skip
+            old,
+            lambda value: value is None,
+            f"--{old} is now --{new} (sugar for --override={row.key}=VALUE)",
+            flag_values=fv,
+        )
 
 
 def convenience_overrides(fv: flags.FlagValues) -> list[str]:
@@ -151,17 +201,19 @@ def define_experiment_flags(
     where the driver uses them (a search has no genotype to take; evaluation runs on one
     device)."""
     flags.DEFINE_string(
-        "config", None,
+        "config",
+        None,
         f"Experiment: a name ({', '.join(experiment_names())}) or a recipe file (.py defining "
         "get_config(), see mmnas_tf.experiments).",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_multi_string(
-        "override", [],
+        "override",
+        [],
         "section.field=value overrides, e.g. --override=model.hidden_size=64 "
         "--override='train.epochs=2;data.batch_size=16'.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     if genotype:
         flags.DEFINE_string(
             "genotype",
@@ -196,31 +248,37 @@ def define_dtype_policy_flag(fv: flags.FlagValues, default: str = FLOAT32) -> No
     search and evaluation default to ``auto``; exports, imports and predictions to ``float32``
     (reproducible across machines)."""
     flags.DEFINE_enum(
-        "dtype_policy", default, list(POLICY_CHOICES),
+        "dtype_policy",
+        default,
+        list(POLICY_CHOICES),
         "Precision of the model: auto (mixed_bfloat16 on AMX CPUs and GPUs of "
         "compute capability >= 8.0 for models of d >= 256, else float32), float32, or "
         "mixed_bfloat16 (bf16 matmuls; variables, LayerNorm statistics, softmax, logits and "
         "losses float32). The run's first line says which it took.",
         flag_values=fv,
-    )  # fmt: skip
+    )
 
 
 def define_machine_flags(fv: flags.FlagValues) -> None:
     """--onednn_opts, --intra_op_threads, --inter_op_threads: overrides of the machine's choice
     (:mod:`mmnas_tf.machine`), which :func:`parse` prints in one line and applies."""
     flags.DEFINE_enum(
-        "onednn_opts", "auto", list(ONEDNN_CHOICES),
+        "onednn_opts",
+        "auto",
+        list(ONEDNN_CHOICES),
         f"{ONEDNN_ENV} for this run: auto (the machine's choice: TensorFlow's default, "
         "on), on or off. Read before TensorFlow is imported.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     for pool in ("intra_op", "inter_op"):
         flags.DEFINE_integer(
-            f"{pool}_threads", None,
+            f"{pool}_threads",
+            None,
             f"TensorFlow's {pool.replace('_', '-')} thread pool size (default: the machine's "
             "choice, TensorFlow's default).",
-            lower_bound=0, flag_values=fv,
-        )  # fmt: skip
+            lower_bound=0,
+            flag_values=fv,
+        )
 
 
 def define_saved_model_flags(fv: flags.FlagValues, vocab_dir: str | None = None) -> None:
@@ -230,42 +288,49 @@ def define_saved_model_flags(fv: flags.FlagValues, vocab_dir: str | None = None)
     are read from by default (said in the help), e.g. "the run's data_dir"."""
     where = f" (default: {vocab_dir}/%s)" if vocab_dir else ""
     flags.DEFINE_string(
-        "export_dir", None, "Base directory; the SavedModel goes to <export_dir>/<version>.",
+        "export_dir",
+        None,
+        "Base directory; the SavedModel goes to <export_dir>/<version>.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_integer(
         "version", None, "Version N (default: newest existing + 1).", flag_values=fv
     )
     flags.DEFINE_string(
-        "vocab", None,
+        "vocab",
+        None,
         "Token vocabulary (one token per line), stored as an asset; with it the export also gets "
         "the predict_text signature" + (where % "vocab.txt" if where else "") + ".",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_string(
-        "answer_vocab", None,
-        "VQA answers (one per line, line i = answer i)" + (where % "answers.txt" if where else "")
+        "answer_vocab",
+        None,
+        "VQA answers (one per line, line i = answer i)"
+        + (where % "answers.txt" if where else "")
         + ".",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_bool("overwrite", False, "Replace an existing version directory.", flag_values=fv)
     flags.DEFINE_bool(
-        "fixed_shapes", False,
+        "fixed_shapes",
+        False,
         "Signatures take exactly max_tokens tokens and max_regions regions (static shapes for "
         "XLA / TPU) instead of any number up to them.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     define_dtype_policy_flag(fv)
 
 
 def define_progress_flag(fv: flags.FlagValues) -> None:
     """--[no]progress, for an entry point that shows progress (:class:`console.Progress`)."""
     flags.DEFINE_bool(
-        "progress", True,
+        "progress",
+        True,
         "Progress on stderr: a self-updating line on a terminal, one line per epoch (or per "
         "pass) when stderr is not a terminal; --noprogress: none.",
         flag_values=fv,
-    )  # fmt: skip
+    )
 
 
 def parse(define: Callable[[flags.FlagValues], None], argv: Sequence[str]) -> flags.FlagValues:

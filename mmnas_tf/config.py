@@ -65,10 +65,20 @@ class ModelConfig:
 
     def validate(self) -> ModelConfig:
         for name in (
-            "hidden_size", "num_heads", "ffn_size", "relation_size", "vocab_size",
-            "word_embed_size", "feature_size", "max_tokens", "max_regions", "pool_mlp_size",
-            "pool_glimpses", "pool_output_size", "num_decoder_blocks",
-        ):  # fmt: skip
+            "hidden_size",
+            "num_heads",
+            "ffn_size",
+            "relation_size",
+            "vocab_size",
+            "word_embed_size",
+            "feature_size",
+            "max_tokens",
+            "max_regions",
+            "pool_mlp_size",
+            "pool_glimpses",
+            "pool_output_size",
+            "num_decoder_blocks",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"ModelConfig.{name} must be a positive int, got {value!r}")

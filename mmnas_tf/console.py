@@ -114,9 +114,12 @@ def import_quietly(module: str, verbosity: int) -> None:
     saved = os.dup(2)
     # not closed here: a logging handler made during the import may keep writing to it
     sys.stderr = os.fdopen(
-        os.dup(saved), "w", buffering=1, errors="backslashreplace",
+        os.dup(saved),
+        "w",
+        buffering=1,
+        errors="backslashreplace",
         encoding=getattr(python_stderr, "encoding", None) or "utf-8",
-    )  # fmt: skip
+    )
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
         try:

@@ -73,10 +73,12 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     cli.define_progress_flag(fv)
     flags.DEFINE_bool(
-        "skip_bad", False, "Leave out images whose region-feature file is corrupt (reads every "
+        "skip_bad",
+        False,
+        "Leave out images whose region-feature file is corrupt (reads every "
         "file once more first) and report how many; default: stop naming the file.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.mark_flags_as_required(["task", "out_dir", "features"], flag_values=fv)
 
 
@@ -97,9 +99,17 @@ def _convert(fv: flags.FlagValues) -> None:
     except SourceFlagError as e:
         raise app.UsageError(str(e)) from e
     manifest = common.write_dataset(
-        task, fv.out_dir, splits, fv.features, fv.num_shards, fv.feature_dtype,
-        fv.glove, fv.progress, extra, fv.skip_bad,
-    )  # fmt: skip
+        task,
+        fv.out_dir,
+        splits,
+        fv.features,
+        fv.num_shards,
+        fv.feature_dtype,
+        fv.glove,
+        fv.progress,
+        extra,
+        fv.skip_bad,
+    )
     print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
 
 

@@ -550,10 +550,21 @@ def tiny_experiment(task: str) -> ExperimentConfig:
     (decay from the third), batch 8; the recipe's shape otherwise."""
     paper = paper_experiment(task)
     model = ModelConfig(
-        hidden_size=32, num_heads=4, ffn_size=64, relation_size=8, dropout=0.1, vocab_size=64,
-        word_embed_size=300, feature_size=32, max_tokens=8, max_regions=6, pool_mlp_size=32,
-        pool_output_size=64, num_encoder_blocks=2, num_decoder_blocks=3,
-    )  # fmt: skip
+        hidden_size=32,
+        num_heads=4,
+        ffn_size=64,
+        relation_size=8,
+        dropout=0.1,
+        vocab_size=64,
+        word_embed_size=300,
+        feature_size=32,
+        max_tokens=8,
+        max_regions=6,
+        pool_mlp_size=32,
+        pool_output_size=64,
+        num_encoder_blocks=2,
+        num_decoder_blocks=3,
+    )
     search_model = model.replace(
         hidden_size=16, num_heads=2, ffn_size=32, pool_mlp_size=16, pool_output_size=32
     )

@@ -25,10 +25,11 @@ def define_flags(fv: flags.FlagValues) -> None:
         "checkpoint", None, "Training model directory or checkpoint prefix.", flag_values=fv
     )
     flags.DEFINE_bool(
-        "explain", False,
+        "explain",
+        False,
         "Add the 'explain' signature: outputs plus attention weights (docs/explain.md).",
         flag_values=fv,
-    )  # fmt: skip
+    )
     cli.define_saved_model_flags(fv, vocab_dir="the run's data_dir")
     cli.define_machine_flags(fv)
     flags.mark_flags_as_required(["task", "checkpoint", "export_dir"], flag_values=fv)
@@ -42,11 +43,17 @@ def main(argv: Sequence[str]) -> str:
 
     say_run_sizes(fv.checkpoint)
     path = export_checkpoint(
-        fv.task, fv.checkpoint, fv.export_dir, fv.version,
-        vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        fv.task,
+        fv.checkpoint,
+        fv.export_dir,
+        fv.version,
+        vocab_file=fv.vocab,
+        answers_file=fv.answer_vocab,
+        overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
-        explain=fv.explain, dtype_policy=fv.dtype_policy,
-    )  # fmt: skip
+        explain=fv.explain,
+        dtype_policy=fv.dtype_policy,
+    )
     print(f"SavedModel written to {path}")
     return path
 

@@ -86,13 +86,21 @@ def main(argv: Sequence[str]) -> str:
                 "the original read (tfrecords/README.md)"
             )
     path = export_saved_model(
-        model, fv.task, config, fv.export_dir, fv.version,
-        vocab_file=fv.vocab, answers_file=fv.answer_vocab, overwrite=fv.overwrite,
+        model,
+        fv.task,
+        config,
+        fv.export_dir,
+        fv.version,
+        vocab_file=fv.vocab,
+        answers_file=fv.answer_vocab,
+        overwrite=fv.overwrite,
         fixed_shapes=fv.fixed_shapes,
-    )  # fmt: skip
-    print(f"imported {fv.task} model: d={config.hidden_size} heads={config.heads} "
-          f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "
-          f"genotype {config.genotype} params={model.count_params():,}")  # fmt: skip
+    )
+    print(
+        f"imported {fv.task} model: d={config.hidden_size} heads={config.heads} "
+        f"M/N={config.num_encoder_blocks}/{config.num_decoder_blocks} "
+        f"genotype {config.genotype} params={model.count_params():,}"
+    )
     print(f"SavedModel written to {path}")
     return path
 

@@ -183,11 +183,17 @@ def apply_threads(choice: MachineChoice) -> None:
 
     threading = tf.config.threading
     for count, get, set_ in (
-        (choice.intra_op_threads, threading.get_intra_op_parallelism_threads,
-         threading.set_intra_op_parallelism_threads),
-        (choice.inter_op_threads, threading.get_inter_op_parallelism_threads,
-         threading.set_inter_op_parallelism_threads),
-    ):  # fmt: skip
+        (
+            choice.intra_op_threads,
+            threading.get_intra_op_parallelism_threads,
+            threading.set_intra_op_parallelism_threads,
+        ),
+        (
+            choice.inter_op_threads,
+            threading.get_inter_op_parallelism_threads,
+            threading.set_inter_op_parallelism_threads,
+        ),
+    ):
         if count and get() != count:
             try:
                 set_(count)

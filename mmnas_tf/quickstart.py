@@ -70,9 +70,12 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     flags.DEFINE_integer("epochs", 15, "Retrain epochs.", flag_values=fv)
     flags.DEFINE_integer(
-        "seed", None, "Seed of the search and the retrain (default: the experiment's, 0); the "
-        "data stays the same.", flag_values=fv,
-    )  # fmt: skip
+        "seed",
+        None,
+        "Seed of the search and the retrain (default: the experiment's, 0); the "
+        "data stays the same.",
+        flag_values=fv,
+    )
     cli.define_progress_flag(fv)
 
 
@@ -117,8 +120,15 @@ def main(argv: Sequence[str]) -> dict:
     data, search_dir, train_dir = (os.path.join(work, d) for d in ("data", "search", "train"))
     common = [f"--config={fv.config}", f"--data_dir={data}"]
     seeded = [] if fv.seed is None else [f"--seed={fv.seed}"]
-    out = {"genotype": None, "selection": None, "metrics": None, "image_blind_metrics": None,
-           "export": None, "prediction": None, "pictures": None}  # fmt: skip
+    out = {
+        "genotype": None,
+        "selection": None,
+        "metrics": None,
+        "image_blind_metrics": None,
+        "export": None,
+        "prediction": None,
+        "pictures": None,
+    }
 
     # what every stage shows: --verbosity to all, --noprogress to those with progress
     verbosity = [f"--verbosity={fv.verbosity}"] if fv.verbosity is not None else []
@@ -126,8 +136,15 @@ def main(argv: Sequence[str]) -> dict:
     _synthetic(exp.task, data, fv.num_images, shown)
 
     genotype_arg = []
-    search_argv = ["search", *common, *seeded, f"--model_dir={search_dir}", *SEARCH_FLAGS,
-                   f"--warmup_epochs={fv.warmup_epochs}", f"--search_epochs={fv.search_epochs}"]  # fmt: skip
+    search_argv = [
+        "search",
+        *common,
+        *seeded,
+        f"--model_dir={search_dir}",
+        *SEARCH_FLAGS,
+        f"--warmup_epochs={fv.warmup_epochs}",
+        f"--search_epochs={fv.search_epochs}",
+    ]
     searched = _stage("search", "mmnas_tf.search", [*search_argv, *shown])
     genotype_file = os.path.join(search_dir, "genotypes.json")
     if searched is not None and os.path.exists(genotype_file):
@@ -159,9 +176,18 @@ def main(argv: Sequence[str]) -> dict:
 
     export_dir = os.path.join(work, "export")
     out["export"] = _stage(
-        "export", "mmnas_tf.export",
-        ["export", f"--task={exp.task}", f"--checkpoint={train_dir}", f"--export_dir={export_dir}", "--overwrite", "--version=1", *verbosity],
-    )  # fmt: skip
+        "export",
+        "mmnas_tf.export",
+        [
+            "export",
+            f"--task={exp.task}",
+            f"--checkpoint={train_dir}",
+            f"--export_dir={export_dir}",
+            "--overwrite",
+            "--version=1",
+            *verbosity,
+        ],
+    )
     if out["export"]:
         out["prediction"] = _predict_one(out["export"], exp, data)
     out["pictures"] = _pictures(work, search_dir, train_dir, exp, data, verbosity)
@@ -172,8 +198,10 @@ def main(argv: Sequence[str]) -> dict:
         shown = {k: round(v, 2) for k, v in out["metrics"].items() if isinstance(v, float)}
         print(f"metrics:    {shown}")
         seeing, blind = out["metrics"]["overall"], out["image_blind_metrics"]["overall"]
-        print(f"accuracy:   {seeing:.1f}% of {out['metrics']['questions']} validation questions; "
-              f"image features zeroed: {blind:.1f}% ({seeing - blind:+.1f} points from the image)")  # fmt: skip
+        print(
+            f"accuracy:   {seeing:.1f}% of {out['metrics']['questions']} validation questions; "
+            f"image features zeroed: {blind:.1f}% ({seeing - blind:+.1f} points from the image)"
+        )
     print(f"SavedModel: {out['export'] or '(skipped)'}")
     print(f"prediction: {out['prediction'] or '(skipped)'}")
     for name, path in (out["pictures"] or {}).items():
@@ -197,8 +225,10 @@ def _show_selection(search_dir: str) -> dict | None:
         selection = json.load(f)
     argmax, selected = selection.get("argmax"), selection["genotype"]
     candidates = [[c["genotype"], c[SCORE_KEY]] for c in selection["candidates"]]
-    print(f"selection: {len(candidates)} candidates scored on D_a with the supernet's weights "
-          "(the argmax of theta, then draws from softmax(theta)); the best is kept:")  # fmt: skip
+    print(
+        f"selection: {len(candidates)} candidates scored on D_a with the supernet's weights "
+        "(the argmax of theta, then draws from softmax(theta)); the best is kept:"
+    )
     for genotype, score in candidates:
         marks = [m for m, g in (("argmax", argmax), ("selected", selected)) if genotype == g]
         print(f"  {score:.4f}  {genotype}" + (f"  <- {', '.join(marks)}" if marks else ""))
@@ -322,8 +352,14 @@ def _pictures(
         question, inputs, _ = _first_example(train_dir, exp, data_dir)
         features = save_regions(os.path.join(work, "example.npz"), inputs)
         attention = os.path.join(work, "attention.png")
-        argv = ["predict", f"--checkpoint={train_dir}", f"--question={question}",
-                f"--features={features}", f"--explain={attention}", *verbosity]  # fmt: skip
+        argv = [
+            "predict",
+            f"--checkpoint={train_dir}",
+            f"--question={question}",
+            f"--features={features}",
+            f"--explain={attention}",
+            *verbosity,
+        ]
         if _stage("explain", "mmnas_tf.predict", argv) is not None:
             out["attention"] = attention
     return out

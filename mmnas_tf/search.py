@@ -30,29 +30,40 @@ from mmnas_tf.nas import recipes
 
 #: The convenience flags (``cli.CONVENIENCE_FLAGS``) of a search, besides --data_dir and --seed.
 CONVENIENCE = (
-    "estimator", "arch_paths", "warmup_epochs", "search_epochs", "early_stop_patience",
-    "weight_steps", "prior_logit", "batch_size", "steps_per_epoch", "checkpoint_every_steps",
+    "estimator",
+    "arch_paths",
+    "warmup_epochs",
+    "search_epochs",
+    "early_stop_patience",
+    "weight_steps",
+    "prior_logit",
+    "batch_size",
+    "steps_per_epoch",
+    "checkpoint_every_steps",
     "jit_compile",
-)  # fmt: skip
+)
 
 
 def define_flags(fv: flags.FlagValues) -> None:
     cli.define_experiment_flags(fv, genotype=False)
     flags.DEFINE_string("model_dir", None, "Checkpoints, histories, TensorBoard.", flag_values=fv)
     flags.DEFINE_enum(
-        "recipe", recipes.DEFAULT_RECIPE, recipes.recipe_names(),
+        "recipe",
+        recipes.DEFAULT_RECIPE,
+        recipes.recipe_names(),
         "The search recipe (mmnas_tf.nas.recipes) applied to the experiment before --override "
         "and the convenience flags.",
         flag_values=fv,
-    )  # fmt: skip
+    )
     cli.define_convenience_flags(fv, CONVENIENCE)
     flags.DEFINE_bool("tensorboard", True, "Write TensorBoard summaries.", flag_values=fv)
     flags.DEFINE_string(
-        "profile_steps", "",
+        "profile_steps",
+        "",
         "Profile global cycles a..b ('a,b') into MODEL_DIR/tensorboard (TensorBoard's Profile tab; "
         "pip install 'mmnas-tf[profile]').",
         flag_values=fv,
-    )  # fmt: skip
+    )
     cli.define_progress_flag(fv)
     cli.define_dtype_policy_flag(fv, default="auto")
     cli.define_machine_flags(fv)
@@ -127,23 +138,40 @@ def search(
     with strategy.scope():
         model = task.build_model(config)
         search_model = SearchModel(
-            task, model, estimator=s.estimator, weight_steps=s.weight_steps_per_arch_step,
-            warmup="prior" if s.prior_logit else "uniform", prior_logit=s.prior_logit or 1.0,
-            clip_norm=exp.train.clip_norm, seed=exp.data.seed, arch_paths=s.arch_paths,
-        )  # fmt: skip
+            task,
+            model,
+            estimator=s.estimator,
+            weight_steps=s.weight_steps_per_arch_step,
+            warmup="prior" if s.prior_logit else "uniform",
+            prior_logit=s.prior_logit or 1.0,
+            clip_norm=exp.train.clip_norm,
+            seed=exp.data.seed,
+            arch_paths=s.arch_paths,
+        )
     load_embeddings(model, exp.data.data_dir)
     # e.g. ITM: hard negatives re-mined each epoch by the argmax architecture
     hooks = task.epoch_hooks(exp, config, search_model)
     search_model.batch_fn = hooks.batch_fn
     searcher = Searcher(
-        search_model, s, model_dir, strategy=strategy, jit_compile=exp.train.jit_compile,
+        search_model,
+        s,
+        model_dir,
+        strategy=strategy,
+        jit_compile=exp.train.jit_compile,
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
-        max_to_keep=exp.train.max_to_keep, tensorboard=tensorboard, hooks=hooks,
+        max_to_keep=exp.train.max_to_keep,
+        tensorboard=tensorboard,
+        hooks=hooks,
         cycles_per_epoch=cycles_estimate(exp),
-        callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)] if profile else (),
-    )  # fmt: skip
-    print(f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}", flush=True)  # fmt: skip
+        callbacks=[cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile)]
+        if profile
+        else (),
+    )
+    print(
+        f"{exp.name}: search d={config.hidden_size} heads={config.heads} M/N {config.num_encoder_blocks}/{config.num_decoder_blocks} estimator={s.estimator} arch_paths={s.arch_paths}",
+        flush=True,
+    )
     cycles_fn, eval_fn = (caller.datasets or search_datasets)(exp)
     status = searcher.run(cycles_fn, eval_fn)
     estimator = get_estimator(s.estimator)
@@ -155,7 +183,10 @@ def search(
         batches = list(eval_fn())
         result = estimator.select(search_model, batches, exp.data.seed, s)
         status = selection.select_and_write(search_model, batches, model_dir, status, result)
-        print(f"{s.estimator}: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)", flush=True)  # fmt: skip
+        print(
+            f"{s.estimator}: selected {status['selection']['genotype']} of {len(status['selection']['candidates'])} candidates (selection.json)",
+            flush=True,
+        )
     if caller.searched:
         caller.searched(search_model, status)
     return status
@@ -185,9 +216,16 @@ def search_datasets(exp):
 
     def pipeline(subset: str, seed: int, repeat: bool, training: bool = True):
         return task.build_inputs(
-            d, exp.search_model, d.train_split, training=training, seed=seed,
-            deterministic=True, subset=subset, repeat=repeat, bucket_boundaries=None,
-        )  # fmt: skip
+            d,
+            exp.search_model,
+            d.train_split,
+            training=training,
+            seed=seed,
+            deterministic=True,
+            subset=subset,
+            repeat=repeat,
+            bucket_boundaries=None,
+        )
 
     def cycles_fn(epoch: int):
         dm = pipeline("dm", d.seed + epoch, False)

@@ -44,17 +44,23 @@ def define_flags(fv: flags.FlagValues) -> None:
         "batching_parameters_file", None, "BatchingParameters text proto.", flag_values=fv
     )
     flags.DEFINE_float(
-        "file_system_poll_wait_seconds", 1.0,
-        "Seconds between looks for new versions; 0 = only at start.", flag_values=fv,
-    )  # fmt: skip
+        "file_system_poll_wait_seconds",
+        1.0,
+        "Seconds between looks for new versions; 0 = only at start.",
+        flag_values=fv,
+    )
     flags.DEFINE_float(
-        "model_config_file_poll_wait_seconds", 0.0,
-        "Seconds between looks for a changed --model_config_file; 0 = read it once.", flag_values=fv,
-    )  # fmt: skip
+        "model_config_file_poll_wait_seconds",
+        0.0,
+        "Seconds between looks for a changed --model_config_file; 0 = read it once.",
+        flag_values=fv,
+    )
     flags.DEFINE_integer(
-        "grpc_max_message_bytes", 64 * 1024 * 1024,
-        "Largest gRPC message and REST body, in bytes.", flag_values=fv,
-    )  # fmt: skip
+        "grpc_max_message_bytes",
+        64 * 1024 * 1024,
+        "Largest gRPC message and REST body, in bytes.",
+        flag_values=fv,
+    )
 
 
 def main(argv: Sequence[str]) -> None:

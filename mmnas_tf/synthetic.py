@@ -55,12 +55,14 @@ def define_flags(fv: flags.FlagValues) -> None:
     cli.define_progress_flag(fv)
     flags.mark_flag_as_required("out_dir", flag_values=fv)
     flags.DEFINE_enum(
-        "question_set", "standard", ["standard", "structured", "attributes"],
+        "question_set",
+        "standard",
+        ["standard", "structured", "attributes"],
         "VQA questions: standard, structured (families whose needs differ: two hops, size "
         "comparison, relational counting; docs/synthetic_benchmark.md) or attributes (standard's "
         "non-relational families only: the quickstart's).",
         flag_values=fv,
-    )  # fmt: skip
+    )
 
 
 def main(argv: Sequence[str]) -> dict:
@@ -71,9 +73,17 @@ def main(argv: Sequence[str]) -> dict:
     from mmnas_tf.tasks import get_task
 
     manifest = benchmark.generate(
-        get_task(fv.task), fv.out_dir, fv.size, fv.num_images, fv.seed, fv.feature_dtype,
-        fv.num_shards, fv.feature_dim, progress=fv.progress, question_set=fv.question_set,
-    )  # fmt: skip
+        get_task(fv.task),
+        fv.out_dir,
+        fv.size,
+        fv.num_images,
+        fv.seed,
+        fv.feature_dtype,
+        fv.num_shards,
+        fv.feature_dim,
+        progress=fv.progress,
+        question_set=fv.question_set,
+    )
     print("\n".join(writer.summary_lines(manifest, fv.out_dir)))
     return manifest
 

@@ -27,18 +27,20 @@ def define_flags(fv: flags.FlagValues) -> None:
     )
     cli.define_convenience_flags(fv, CONVENIENCE)
     flags.DEFINE_string(
-        "profile_steps", "",
+        "profile_steps",
+        "",
         "Profile global steps a..b ('a,b') into MODEL_DIR/tensorboard; view in TensorBoard's "
         "Profile tab, which needs the optional extra tensorboard-plugin-profile "
         "(pip install 'mmnas-tf[profile]').",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_string(
-        "init_from_supernet", None,
+        "init_from_supernet",
+        None,
         "Search checkpoint (dir or prefix) whose chosen candidates initialise the model (the "
         "search and retrain sizes must then agree).",
         flag_values=fv,
-    )  # fmt: skip
+    )
     flags.DEFINE_bool(
         "deterministic",
         False,
@@ -134,11 +136,21 @@ def train(
     if profile:
         callbacks.append(cb.ProfilerWindow(os.path.join(model_dir, "tensorboard"), profile))
     trainer = Trainer(
-        task, model, exp.train.schedule(), model_dir, exp.train.epochs, optimizer=optimizer,
-        clip_norm=exp.train.clip_norm, strategy=strategy, jit_compile=exp.train.jit_compile,
-        steps_per_epoch=exp.train.steps_per_epoch, checkpoint_every_steps=exp.train.checkpoint_every_steps,
-        max_to_keep=exp.train.max_to_keep, callbacks=callbacks, hooks=hooks,
-    )  # fmt: skip
+        task,
+        model,
+        exp.train.schedule(),
+        model_dir,
+        exp.train.epochs,
+        optimizer=optimizer,
+        clip_norm=exp.train.clip_norm,
+        strategy=strategy,
+        jit_compile=exp.train.jit_compile,
+        steps_per_epoch=exp.train.steps_per_epoch,
+        checkpoint_every_steps=exp.train.checkpoint_every_steps,
+        max_to_keep=exp.train.max_to_keep,
+        callbacks=callbacks,
+        hooks=hooks,
+    )
     return trainer.fit(train_dataset_fn(exp))
 
 
@@ -165,9 +177,13 @@ def train_dataset_fn(exp):
 
     def make(epoch: int):
         return task.build_inputs(
-            exp.data, exp.model, exp.data.train_split, training=True,
-            seed=exp.data.seed + epoch, deterministic=True,
-        )  # fmt: skip
+            exp.data,
+            exp.model,
+            exp.data.train_split,
+            training=True,
+            seed=exp.data.seed + epoch,
+            deterministic=True,
+        )
 
     return make
 

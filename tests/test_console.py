@@ -79,10 +79,16 @@ def test_verbosity_is_read_from_the_command_line(argv, want):
 
 @pytest.mark.parametrize(
     "flag, env, want",
-    [(None, {}, 0), (2, {}, 2), (None, {"TF_CPP_MIN_LOG_LEVEL": "0"}, 2),
-     (None, {"TF_CPP_MIN_LOG_LEVEL": "1"}, 1), (None, {"TF_CPP_MIN_LOG_LEVEL": "3"}, 0),
-     (1, {"TF_CPP_MIN_LOG_LEVEL": "0"}, 1), (7, {}, 2)],
-)  # fmt: skip
+    [
+        (None, {}, 0),
+        (2, {}, 2),
+        (None, {"TF_CPP_MIN_LOG_LEVEL": "0"}, 2),
+        (None, {"TF_CPP_MIN_LOG_LEVEL": "1"}, 1),
+        (None, {"TF_CPP_MIN_LOG_LEVEL": "3"}, 0),
+        (1, {"TF_CPP_MIN_LOG_LEVEL": "0"}, 1),
+        (7, {}, 2),
+    ],
+)
 def test_the_flag_wins_over_an_exported_level_which_wins_over_the_default(flag, env, want):
     assert console.resolve_verbosity(flag, env) == want
 
@@ -112,9 +118,14 @@ sys.stderr.write("a Python line\\n")
 
 @pytest.mark.parametrize(
     "verbosity, want",
-    [(0, "a Python line\n"), (1, "a Python line\nE0000 00:00:1.6   12 cuda_platform.cc:52] advisory\n")],
-)  # fmt: skip
-def test_an_import_s_file_descriptor_writes_are_filtered(tmp_path, monkeypatch, capfd, verbosity, want):  # fmt: skip
+    [
+        (0, "a Python line\n"),
+        (1, "a Python line\nE0000 00:00:1.6   12 cuda_platform.cc:52] advisory\n"),
+    ],
+)
+def test_an_import_s_file_descriptor_writes_are_filtered(
+    tmp_path, monkeypatch, capfd, verbosity, want
+):
     module = f"noisy_module_{verbosity}"
     (tmp_path / f"{module}.py").write_text(NOISY)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -130,8 +141,11 @@ def test_verbosity_2_brings_tensorflow_s_log_lines_back():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
         [sys.executable, "-m", "mmnas_tf.export", "--verbosity=2", "--help"],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0 and "--verbosity" in proc.stdout
     shown = proc.stderr.splitlines()
     assert sum(bool(console.CPP_LINE.match(line)) for line in shown) >= 2, proc.stderr

@@ -13,9 +13,18 @@ from absl import app, flags
 import mmnas_tf
 
 ENTRY_POINTS = (
-    "convert", "synthetic", "search", "train", "evaluate", "export", "serve", "predict",
-    "import_official", "quickstart", "inspect_genotype",
-)  # fmt: skip
+    "convert",
+    "synthetic",
+    "search",
+    "train",
+    "evaluate",
+    "export",
+    "serve",
+    "predict",
+    "import_official",
+    "quickstart",
+    "inspect_genotype",
+)
 
 
 @pytest.mark.parametrize("name", ENTRY_POINTS)

@@ -44,9 +44,14 @@ def default_verbosity(monkeypatch):
 
 def _train_argv(data_dir, model_dir, *extra):
     return [
-        "train", "--config=vqa_tiny", f"--data_dir={data_dir}", f"--model_dir={model_dir}",
-        "--steps_per_epoch=2", "--noprogress", *extra,
-    ]  # fmt: skip
+        "train",
+        "--config=vqa_tiny",
+        f"--data_dir={data_dir}",
+        f"--model_dir={model_dir}",
+        "--steps_per_epoch=2",
+        "--noprogress",
+        *extra,
+    ]
 
 
 def _fault(capsys, main, argv) -> tuple[int, str]:
@@ -112,8 +117,12 @@ def test_the_program_exits_with_the_line_alone(vqa_data, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     proc = subprocess.run(
         [sys.executable, "-m", "mmnas_tf.train", *argv[1:]],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.strip() == f"mmnas_tf.train: error: {_corrupt_message(path)}"
 
@@ -126,8 +135,10 @@ def small_disk(tmp_path):
     try:
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except FileNotFoundError:
         pytest.skip("no mount command: a full disk cannot be made here")
     if done.returncode != 0:
@@ -165,8 +176,10 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_the_run_resumes(vqa_data, sma
     assert status == 1
     line = _one_line(err)
     assert line.startswith(f"{model_dir}/ckpt-4_temp/") and "No space left on device" in line
-    assert line.endswith(f"; free space on that disk (or write elsewhere: --model_dir, "
-                         f"--export_dir, --out_dir) and {RERUN}")  # fmt: skip
+    assert line.endswith(
+        f"; free space on that disk (or write elsewhere: --model_dir, "
+        f"--export_dir, --out_dir) and {RERUN}"
+    )
     assert "Traceback" not in err
     left = sorted(os.listdir(model_dir))
     assert not [name for name in left if "ckpt-4" in name or ".tmp" in name], left
@@ -198,9 +211,10 @@ def test_a_missing_file_is_named(vqa_data, tmp_path, capsys):
     )
     assert (status, _one_line(err)) == (1, f"{missing}: No such file or directory{check}")
     status, err = _fault(
-        capsys, evaluate.main,
+        capsys,
+        evaluate.main,
         ["evaluate", "--config=vqa_tiny", f"--data_dir={vqa_data}", f"--checkpoint={missing}"],
-    )  # fmt: skip
+    )
     assert status == 1 and _one_line(err, "mmnas_tf.evaluate") == (
         f"checkpoint '{missing}' not found (give a directory or a prefix such as DIR/ckpt-100)"
         + check
@@ -212,8 +226,9 @@ def test_a_missing_file_is_named(vqa_data, tmp_path, capsys):
         capsys, train.main, _train_argv(vqa_data, tmp_path / "m", f"--genotype={tmp_path}")
     )
     assert (status, _one_line(err)) == (
-        1, f"{tmp_path}: Is a directory; check the path given on the command line"
-    )  # fmt: skip
+        1,
+        f"{tmp_path}: Is a directory; check the path given on the command line",
+    )
 
 
 def test_an_unreadable_file_is_named(tmp_path):
@@ -249,9 +264,10 @@ def test_a_bad_flag_is_named_with_exit_status_2(vqa_data, tmp_path, capsys):
     assert _one_line(err).startswith("flag --model_dir=None: Flag --model_dir must have a value")
     status, err = _fault(capsys, inspect_genotype.main, ["inspect_genotype"])
     assert (status, _one_line(err, "mmnas_tf.inspect_genotype")) == (
-        2, "give one genotype file: python -m mmnas_tf.inspect_genotype genotypes.json [--flags] "
+        2,
+        "give one genotype file: python -m mmnas_tf.inspect_genotype genotypes.json [--flags] "
         "(--help lists the flags)",
-    )  # fmt: skip
+    )
     assert "Traceback" not in err
 
 
@@ -261,12 +277,21 @@ def test_an_unreachable_server_is_named(tmp_path, capsys, rest):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     features = tmp_path / "img.npz"
-    np.savez(features, x=np.zeros((2, 8), np.float32), bbox=np.zeros((2, 4), np.float32),
-             image_h=10.0, image_w=10.0)  # fmt: skip
+    np.savez(
+        features,
+        x=np.zeros((2, 8), np.float32),
+        bbox=np.zeros((2, 4), np.float32),
+        image_h=10.0,
+        image_w=10.0,
+    )
     argv = [
-        "predict", f"--server=127.0.0.1:{port}", "--question=what", f"--features={features}",
-        "--timeout=10", *(["--rest"] if rest else []),
-    ]  # fmt: skip
+        "predict",
+        f"--server=127.0.0.1:{port}",
+        "--question=what",
+        f"--features={features}",
+        "--timeout=10",
+        *(["--rest"] if rest else []),
+    ]
     status, err = _fault(capsys, predict.main, argv)
     assert status == 1
     line = _one_line(err, "mmnas_tf.predict")

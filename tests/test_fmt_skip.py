@@ -11,22 +11,8 @@ from support import fmt_skip
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-#: Folders and files already swept: no marker there may keep anything but a table. The rest of the
-#: tree is swept at once (``python tests/support/fmt_skip.py --fix``), then this becomes the tree.
-SWEPT = (
-    "mmnas_tf/viz",
-    "mmnas_tf/serving",
-    "mmnas_tf/devserver",
-    "mmnas_tf/data",
-    "mmnas_tf/layers",
-    "mmnas_tf/compat",
-    "tests/serving",
-    "tests/data",
-    "tests/layers",
-    "tests/compat",
-    "mmnas_tf/inspect_genotype.py",
-    "tests/viz/test_inspect_genotype.py",
-)
+#: Swept: no marker anywhere in these may keep anything but a table (the whole tree).
+SWEPT = ("mmnas_tf", "bench", "tests")
 
 SOURCE = textwrap.dedent(
     """\

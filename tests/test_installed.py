@@ -31,20 +31,37 @@ def test_named_experiments_load_from_an_installed_copy(tmp_path):
     for name in ("setup.cfg", "pyproject.toml", "README.md"):
         shutil.copy(os.path.join(ROOT, name), source)
     shutil.copytree(
-        os.path.join(ROOT, "mmnas_tf"), source / "mmnas_tf",
+        os.path.join(ROOT, "mmnas_tf"),
+        source / "mmnas_tf",
         ignore=shutil.ignore_patterns("__pycache__"),
-    )  # fmt: skip
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--no-index", "-q", "--target", str(target), str(source)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     shutil.rmtree(source)  # nothing may come from the source tree
     env = dict(os.environ, PYTHONPATH=str(target), TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, "-c", CHECK, str(target)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert sorted(loaded) == ["itm", "itm_tiny", "vg", "vg_tiny", "vqa", "vqa_tiny"]

@@ -112,10 +112,20 @@ def test_a_program_prints_the_line_first_with_onednn_set_before_import(tmp_path)
     env.pop("TF_ENABLE_ONEDNN_OPTS", None)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "mmnas_tf.evaluate", "--config=vqa_tiny", "--onednn_opts=off",
-         f"--checkpoint={tmp_path}/none", f"--data_dir={tmp_path}/none"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mmnas_tf.evaluate",
+            "--config=vqa_tiny",
+            "--onednn_opts=off",
+            f"--checkpoint={tmp_path}/none",
+            f"--data_dir={tmp_path}/none",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     lines = proc.stdout.splitlines()
     kind, _ = machine.machine_kind(cpu_flags())
     assert lines[0].startswith(f"machine: {kind} (") and "TF_ENABLE_ONEDNN_OPTS=0" in lines[0]

@@ -10,6 +10,12 @@ from mmnas_tf.benchmark.scoreboard import render_markdown, scoreboard_statistics
 from mmnas_tf.benchmark.table import Table, TableError, parse_genotype
 
 __all__ = [
-    "Table", "TableError", "curve", "expected_found", "parse_genotype", "render_markdown",
-    "scoreboard_statistics", "simulate",
-]  # fmt: skip
+    "Table",
+    "TableError",
+    "curve",
+    "expected_found",
+    "parse_genotype",
+    "render_markdown",
+    "scoreboard_statistics",
+    "simulate",
+]

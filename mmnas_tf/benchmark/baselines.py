@@ -137,7 +137,11 @@ def local_search(table: Table, budget_minutes: float, seed: int = 0) -> Simulate
     value = run.evaluate(current)
     while not run.done:
         options = _neighbours(table, current)
-        scored = [(run.evaluate(options[i]), options[i]) for i in rng.permutation(len(options)) if not run.done]  # fmt: skip
+        scored = [
+            (run.evaluate(options[i]), options[i])
+            for i in rng.permutation(len(options))
+            if not run.done
+        ]
         best = max(scored) if scored else (value, current)
         if best[0] > value:
             value, current = best
@@ -163,8 +167,9 @@ def found_at(run: SimulatedRun, minutes: float) -> float:
     return found
 
 
-def simulate(table: Table, method: str, budget_minutes: float, runs: int = 200, seed: int = 0,
-             **options):  # fmt: skip
+def simulate(
+    table: Table, method: str, budget_minutes: float, runs: int = 200, seed: int = 0, **options
+):
     """``runs`` simulated searches (seeds ``seed`` .. ``seed + runs - 1``); ``options`` go to
     the search (evolution: ``population``, ``sample_size``)."""
     if method not in SEARCHES:
@@ -174,13 +179,18 @@ def simulate(table: Table, method: str, budget_minutes: float, runs: int = 200, 
     return [SEARCHES[method](table, budget_minutes, seed + r, **options) for r in range(runs)]
 
 
-def expected_found(table: Table, method: str, minutes: float, runs: int = 500, seed: int = 0) -> float:  # fmt: skip
+def expected_found(
+    table: Table, method: str, minutes: float, runs: int = 500, seed: int = 0
+) -> float:
     """Mean ground truth found by ``method`` at a budget of ``minutes`` CPU-minutes."""
-    return float(np.mean([found_at(r, minutes) for r in simulate(table, method, minutes, runs, seed)]))  # fmt: skip
+    return float(
+        np.mean([found_at(r, minutes) for r in simulate(table, method, minutes, runs, seed)])
+    )
 
 
-def curve(table: Table, method: str, budgets: list[float], runs: int = 200, seed: int = 0,
-          **options) -> dict:  # fmt: skip
+def curve(
+    table: Table, method: str, budgets: list[float], runs: int = 200, seed: int = 0, **options
+) -> dict:
     """Mean ground truth found at each budget (CPU-minutes), with the 95% bootstrap interval of
     that mean and the 2.5-97.5% range of single runs, over ``runs`` simulated searches."""
     budgets = sorted(float(b) for b in budgets)
@@ -190,9 +200,13 @@ def curve(table: Table, method: str, budgets: list[float], runs: int = 200, seed
         bootstrap_interval(found[:, j], draws=2000, seed=seed) for j in range(len(budgets))
     ]
     return {
-        "method": method, "options": options, "runs": runs, "seed": seed, "budget_minutes": budgets,
+        "method": method,
+        "options": options,
+        "runs": runs,
+        "seed": seed,
+        "budget_minutes": budgets,
         "mean": found.mean(axis=0).tolist(),
         "interval": [list(i) for i in intervals],
         "range_of_runs": np.percentile(found, [2.5, 97.5], axis=0).T.tolist(),
         "mean_trainings": float(np.mean([len(r.trajectory) for r in sims])),
-    }  # fmt: skip
+    }

@@ -20,15 +20,21 @@ from mmnas_tf.benchmark import baselines, statistics
 from mmnas_tf.benchmark.table import Table, TableError
 
 SIGNIFICANCE = 0.05
-GOALS = {"mean_percentile": 90.0, "percentile_interval_low": 80.0, "regret_seed_stds": 2.0,
-         "p_against_random": SIGNIFICANCE, "kendall_tau": 0.5}  # fmt: skip
+GOALS = {
+    "mean_percentile": 90.0,
+    "percentile_interval_low": 80.0,
+    "regret_seed_stds": 2.0,
+    "p_against_random": SIGNIFICANCE,
+    "kendall_tau": 0.5,
+}
 
 
 def _interval(values: list[float], seed: int) -> dict:
     return {
-        "values": [float(v) for v in values], "mean": float(np.mean(values)),
+        "values": [float(v) for v in values],
+        "mean": float(np.mean(values)),
         "interval": list(statistics.bootstrap_interval(values, seed=seed)),
-    }  # fmt: skip
+    }
 
 
 def _taus(result: dict, table: Table) -> list[float]:
@@ -50,11 +56,14 @@ def _by_seed(name: str, result: dict) -> dict[int, str]:
     return dict(zip(result["seeds"], result["picks"]))
 
 
-def estimator_statistics(name: str, result: dict, table: Table, informative, seed: int = 0) -> dict:  # fmt: skip
+def estimator_statistics(name: str, result: dict, table: Table, informative, seed: int = 0) -> dict:
     picks = _by_seed(name, result)
     known = {s: g for s, g in picks.items() if g in table}
-    out: dict = {"seeds": sorted(picks), "picks": [picks[s] for s in sorted(picks)],
-                 "missing_from_table": [g for g in picks.values() if g not in table]}  # fmt: skip
+    out: dict = {
+        "seeds": sorted(picks),
+        "picks": [picks[s] for s in sorted(picks)],
+        "missing_from_table": [g for g in picks.values() if g not in table],
+    }
     if not known:
         return out
     gs = [known[s] for s in sorted(known)]
@@ -62,12 +71,15 @@ def estimator_statistics(name: str, result: dict, table: Table, informative, see
     out["percentile"] = _interval([table.percentile(g) for g in gs], seed)
     out["regret"] = _interval([table.regret(g) for g in gs], seed)
     if informative:
-        out["informative_macro"] = _interval([table.informative_accuracy(g, informative) for g in gs], seed)  # fmt: skip
+        out["informative_macro"] = _interval(
+            [table.informative_accuracy(g, informative) for g in gs], seed
+        )
     taus = _taus(result, table)
     out["kendall_tau"] = {
-        "per_seed": taus, "mean": float(np.mean(taus)) if taus else None,
+        "per_seed": taus,
+        "mean": float(np.mean(taus)) if taus else None,
         "interval": list(statistics.bootstrap_interval(taus, seed=seed)) if len(taus) > 1 else None,
-    }  # fmt: skip
+    }
     search = dict(zip(result["seeds"], result.get("cpu_minutes", [])))
     if len(search) == len(picks):
         retrain = {s: float(np.mean(table.cost_seconds(g))) / 60 for s, g in known.items()}
@@ -76,7 +88,9 @@ def estimator_statistics(name: str, result: dict, table: Table, informative, see
             "retrain_pick": float(np.mean(list(retrain.values()))),
             "per_seed_with_retraining": {str(s): search[s] + retrain[s] for s in sorted(known)},
         }
-        out["cpu_minutes"]["total"] = float(np.mean(list(out["cpu_minutes"]["per_seed_with_retraining"].values())))  # fmt: skip
+        out["cpu_minutes"]["total"] = float(
+            np.mean(list(out["cpu_minutes"]["per_seed_with_retraining"].values()))
+        )
     return out
 
 
@@ -86,9 +100,13 @@ def paired(a: str, b: str, board: dict, table: Table) -> dict:
     seeds = sorted(s for s in set(pa) & set(pb) if pa[s] in table and pb[s] in table)
     d = [table.accuracy(pa[s]) - table.accuracy(pb[s]) for s in seeds]
     return {
-        "a": a, "b": b, "seeds": seeds, "differences": d,
-        "sign_flip": statistics.sign_flip_test(d), "wilcoxon": statistics.wilcoxon_signed_rank(d),
-    }  # fmt: skip
+        "a": a,
+        "b": b,
+        "seeds": seeds,
+        "differences": d,
+        "sign_flip": statistics.sign_flip_test(d),
+        "wilcoxon": statistics.wilcoxon_signed_rank(d),
+    }
 
 
 def against_random(est: dict, table: Table, runs: int, seed: int) -> dict:
@@ -102,17 +120,22 @@ def against_random(est: dict, table: Table, runs: int, seed: int) -> dict:
     rand = [baselines.expected_found(table, "random", costs[str(s)], runs, seed) for s in seeds]
     d = [truth[s] - r for s, r in zip(seeds, rand)]
     return {
-        "seeds": seeds, "cpu_minutes": [costs[str(s)] for s in seeds],
-        "random_search_expected": rand, "differences": d,
+        "seeds": seeds,
+        "cpu_minutes": [costs[str(s)] for s in seeds],
+        "random_search_expected": rand,
+        "differences": d,
         "sign_flip": statistics.sign_flip_test(d, "greater"),
         "wilcoxon": statistics.wilcoxon_signed_rank(d, "greater"),
-    }  # fmt: skip
+    }
 
 
 def scoreboard_statistics(
-    scoreboard: dict, table: dict | Table, noise_table: dict | Table | None = None,
-    runs: int = 500, seed: int = 0,
-) -> dict:  # fmt: skip
+    scoreboard: dict,
+    table: dict | Table,
+    noise_table: dict | Table | None = None,
+    runs: int = 500,
+    seed: int = 0,
+) -> dict:
     """Every statistic of ``scoreboard`` (a ``search_quality*.json`` object) against ``table``.
 
     ``noise_table``: where the family seed noise of the informative rule comes from (the second
@@ -120,7 +143,9 @@ def scoreboard_statistics(
     searches per cost; ``seed``: of the bootstrap and of the simulations.
     """
     table = table if isinstance(table, Table) else Table(table)
-    noise = noise_table if isinstance(noise_table, Table) or noise_table is None else Table(noise_table)  # fmt: skip
+    noise = (
+        noise_table if isinstance(noise_table, Table) or noise_table is None else Table(noise_table)
+    )
     if "estimators" not in scoreboard:
         raise TableError("scoreboard lacks key 'estimators'")
     informative = table.informative_families(noise)
@@ -132,12 +157,16 @@ def scoreboard_statistics(
             f"{statistics.EXACT_MAX_PERMUTATION} seeds; Wilcoxon signed-rank, zero differences dropped",
             "random_search": f"expected ground truth of {runs} simulated random searches at each seed's CPU-minutes (search + retraining of the pick)",
         },
-        "table": {"reference": len(table.reference), "sampled": table.sampled,
-                  "best": list(table.best), "robust_seed_std": std,
-                  "informative_families": informative,
-                  "cpu_hours": table.cpu_seconds() / 3600},
+        "table": {
+            "reference": len(table.reference),
+            "sampled": table.sampled,
+            "best": list(table.best),
+            "robust_seed_std": std,
+            "informative_families": informative,
+            "cpu_hours": table.cpu_seconds() / 3600,
+        },
         "estimators": {},
-    }  # fmt: skip
+    }
     for name, result in scoreboard["estimators"].items():
         out["estimators"][name] = estimator_statistics(name, result, table, informative, seed)
     names = sorted(scoreboard["estimators"])
@@ -151,15 +180,19 @@ def scoreboard_statistics(
         tau = est["kendall_tau"]["mean"]
         p = min(vs.get("sign_flip", {}).get("p", 1.0), vs.get("wilcoxon", {}).get("p", 1.0))
         out["default"] = {
-            "estimator": default, "against_random_search": vs,
+            "estimator": default,
+            "against_random_search": vs,
             "goals": {
-                "mean_percentile_at_least_90": est["percentile"]["mean"] >= GOALS["mean_percentile"],
-                "percentile_interval_low_at_least_80": est["percentile"]["interval"][0] >= GOALS["percentile_interval_low"],
-                "mean_regret_at_most_2_robust_seed_std": est["regret"]["mean"] <= GOALS["regret_seed_stds"] * std,
+                "mean_percentile_at_least_90": est["percentile"]["mean"]
+                >= GOALS["mean_percentile"],
+                "percentile_interval_low_at_least_80": est["percentile"]["interval"][0]
+                >= GOALS["percentile_interval_low"],
+                "mean_regret_at_most_2_robust_seed_std": est["regret"]["mean"]
+                <= GOALS["regret_seed_stds"] * std,
                 "beats_random_search_p_below_0.05": p < GOALS["p_against_random"],
                 "kendall_tau_at_least_0.5": tau is not None and tau >= GOALS["kendall_tau"],
             },
-        }  # fmt: skip
+        }
     return out
 
 
@@ -191,10 +224,16 @@ def render_markdown(stats: dict) -> str:
             f"| `{name}` | {len(e['seeds'])} | {_ci(e.get('ground_truth'))} | {_ci(e.get('informative_macro'))} | "
             f"{_ci(e.get('percentile'), 1)} | {_ci(e.get('regret'))} | {tau_text} | {cpu_text} |"
         )
-    lines += ["", "| pair (a - b) | seeds | mean difference | sign-flip p (two-sided) | Wilcoxon p (two-sided) |", "|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "| pair (a - b) | seeds | mean difference | sign-flip p (two-sided) | Wilcoxon p (two-sided) |",
+        "|---|---|---|---|---|",
+    ]
     for p in stats["pairs"]:
         mean = f"{np.mean(p['differences']):+.2f}" if p["differences"] else "-"
-        lines.append(f"| `{p['a']}` - `{p['b']}` | {len(p['seeds'])} | {mean} | {_p(p['sign_flip'])} | {_p(p['wilcoxon'])} |")  # fmt: skip
+        lines.append(
+            f"| `{p['a']}` - `{p['b']}` | {len(p['seeds'])} | {mean} | {_p(p['sign_flip'])} | {_p(p['wilcoxon'])} |"
+        )
     default = stats.get("default")
     if default and "differences" in default["against_random_search"]:
         vs = default["against_random_search"]

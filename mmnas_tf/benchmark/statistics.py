@@ -101,9 +101,11 @@ def _check_alternative(alternative: str) -> None:
 
 
 def sign_flip_test(
-    differences: Sequence[float], alternative: str = "two-sided", draws: int = 100_000,
+    differences: Sequence[float],
+    alternative: str = "two-sided",
+    draws: int = 100_000,
     seed: int = 0,
-) -> dict:  # fmt: skip
+) -> dict:
     """Paired permutation test of mean(differences) = 0: under the null each paired difference
     is as likely to have either sign. Exact (all 2^n sign vectors) for n <= 16, else ``draws``
     seeded random sign vectors (p = (1 + hits) / (1 + draws)). ``greater``: the alternative that

@@ -55,7 +55,9 @@ def check_table(data: dict, where: str = "table") -> None:
     for name, entry in data["genotypes"].items():
         for key in ENTRY_KEYS:
             if key not in entry:
-                raise TableError(f"{where}: genotype {name!r} lacks key {key!r} (an entry needs {list(ENTRY_KEYS)})")  # fmt: skip
+                raise TableError(
+                    f"{where}: genotype {name!r} lacks key {key!r} (an entry needs {list(ENTRY_KEYS)})"
+                )
         for i, run in enumerate(entry["runs"]):
             for key in RUN_KEYS:
                 if key not in run:
@@ -165,13 +167,17 @@ class Table:
     def describe(self, genotype: str) -> dict:
         """Everything the table holds about ``genotype`` and its place in the reference."""
         return {
-            "genotype": genotype, "accuracy": self.accuracy(genotype),
-            "seeds": self.seeds(genotype), "per_family": self.per_family(genotype),
-            "params": self.params(genotype), "flops": self.flops(genotype),
+            "genotype": genotype,
+            "accuracy": self.accuracy(genotype),
+            "seeds": self.seeds(genotype),
+            "per_family": self.per_family(genotype),
+            "params": self.params(genotype),
+            "flops": self.flops(genotype),
             "train_cpu_seconds": self.cost_seconds(genotype),
-            "percentile": self.percentile(genotype), "regret": self.regret(genotype),
+            "percentile": self.percentile(genotype),
+            "regret": self.regret(genotype),
             "in_reference": genotype in self.reference,
-        }  # fmt: skip
+        }
 
     # ---- a pick's place -----------------------------------------------------------------------
     def _value(self, pick: str | float) -> float:
@@ -208,10 +214,15 @@ class Table:
         if not picks:
             raise TableError("score needs at least one pick")
         rows = [
-            {"genotype": g, "ground_truth": self.accuracy(g), "percentile": self.percentile(g),
-             "regret": self.regret(g), "in_reference": g in self.reference}
+            {
+                "genotype": g,
+                "ground_truth": self.accuracy(g),
+                "percentile": self.percentile(g),
+                "regret": self.regret(g),
+                "in_reference": g in self.reference,
+            }
             for g in picks
-        ]  # fmt: skip
+        ]
         out: dict = {"picks": rows, "reference": len(self.reference), "best": list(self.best)}
         for key in ("ground_truth", "percentile", "regret"):
             values = [r[key] for r in rows]

@@ -98,10 +98,15 @@ class ProgressBar(keras.callbacks.Callback):
         epochs, steps = self._epochs(epoch), self._epoch_steps()
         self._epoch, self._examples = epoch, 0
         self.bar = Progress(
-            steps, f"epoch {epoch + 1}/{epochs}", unit="steps", stream=self.stream,
-            clock=self.clock, is_tty=self.is_tty, later=(epochs - epoch - 1) * (steps or 0),
+            steps,
+            f"epoch {epoch + 1}/{epochs}",
+            unit="steps",
+            stream=self.stream,
+            clock=self.clock,
+            is_tty=self.is_tty,
+            later=(epochs - epoch - 1) * (steps or 0),
             eta_label="run",
-        )  # fmt: skip
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         if self.bar is None:
@@ -110,7 +115,9 @@ class ProgressBar(keras.callbacks.Callback):
         examples = int(logs.get("examples", self.batch_size or 0))
         if bar.done:
             self._examples += examples
-        scalars = {k: float(v) for k, v in logs.items() if k not in ("examples", "step") and _is_scalar(v)}  # fmt: skip
+        scalars = {
+            k: float(v) for k, v in logs.items() if k not in ("examples", "step") and _is_scalar(v)
+        }
         if (batch + 1) % self.every_steps == 0 or batch + 1 == bar.total:
             scalars["ex/s"] = self._examples_per_second()
         bar.update(batch + 1 - bar.done, **scalars)

@@ -51,9 +51,16 @@ class FusedAdam(keras.optimizers.Adam):
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         fused_adam_update(
-            variable, self._momentums[index], self._velocities[index], gradient, learning_rate,
-            self.beta_1, self.beta_2, self.epsilon, self.iterations + 1,
-        )  # fmt: skip
+            variable,
+            self._momentums[index],
+            self._velocities[index],
+            gradient,
+            learning_rate,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            self.iterations + 1,
+        )
 
 
 def make_adam(

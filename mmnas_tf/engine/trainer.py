@@ -84,9 +84,15 @@ class Trainer(EpochLoop):
         self.worker_id, self.is_chief = worker_info()
         self.state = TrainingState()
         self.checkpointer = Checkpointer(
-            model_dir, model, max_to_keep=max_to_keep, state=self.state, is_chief=self.is_chief,
-            worker_id=self.worker_id, optimizer=self.optimizer, **hooks.trackables,
-        )  # fmt: skip
+            model_dir,
+            model,
+            max_to_keep=max_to_keep,
+            state=self.state,
+            is_chief=self.is_chief,
+            worker_id=self.worker_id,
+            optimizer=self.optimizer,
+            **hooks.trackables,
+        )
         self._step_fn = None
         self.history: list[dict] = []
 

@@ -179,9 +179,12 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
     def _call_slot(self, block, y, context, training, arch, stage, index):
         if arch is not None and hasattr(block, "candidates"):
             return block(
-                y, context, training=training, choice=arch[stage][index],
+                y,
+                context,
+                training=training,
+                choice=arch[stage][index],
                 all_paths=arch.get("all_paths", False),
-            )  # fmt: skip
+            )
         return block(y, context, training=training)
 
     def architecture_variables(self) -> list:

@@ -70,9 +70,12 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
         self, inputs, training=None, arch=None, return_intermediates=False, return_attention=False
     ):
         f = self.backbone(
-            inputs, training=training, arch=arch, return_intermediates=return_intermediates,
+            inputs,
+            training=training,
+            arch=arch,
+            return_intermediates=return_intermediates,
             return_attention=return_attention,
-        )  # fmt: skip
+        )
         pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
         pooled_y, image_weights = pool(self.image_pooling, f, "image", training, return_attention)
         fused = self.fusion_norm(ops.cast(pooled_x, "float32") + ops.cast(pooled_y, "float32"))

@@ -15,17 +15,26 @@ __all__ = ["attention_flops", "backbone_flops", "dense_flops", "op_flops"]
 
 
 def op_flops(
-    op: str, d: int, length: int, guide_length: int = 0, ffn_size: int = 0, relation_size=0,
+    op: str,
+    d: int,
+    length: int,
+    guide_length: int = 0,
+    ffn_size: int = 0,
+    relation_size=0,
     heads: int = 1,
-) -> int:  # fmt: skip
+) -> int:
     """One op on a sequence of ``length``, by its registered formula (``genotype.OpDef.flops``):
     SA and RSA attend within it, GA from it to the ``guide_length`` encoder outputs, FFN is
     Linear(d -> ffn_size) then Linear(ffn_size -> d); RSA adds its own Linear(r -> heads) over the
     n x n relation embedding."""
     return get_op(op).flops(
-        d=d, length=length, guide_length=guide_length, ffn_size=ffn_size,
-        relation_size=relation_size, heads=heads,
-    )  # fmt: skip
+        d=d,
+        length=length,
+        guide_length=guide_length,
+        ffn_size=ffn_size,
+        relation_size=relation_size,
+        heads=heads,
+    )
 
 
 def backbone_flops(config: ModelConfig) -> dict[str, int]:

@@ -32,9 +32,13 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
         self.backbone = backbone
         c = backbone.config
         self.text_pooling = AttentionPooling(
-            c.hidden_size, c.pool_mlp_size, c.pool_glimpses, c.pool_output_size, c.dropout,
+            c.hidden_size,
+            c.pool_mlp_size,
+            c.pool_glimpses,
+            c.pool_output_size,
+            c.dropout,
             name="text_pooling",
-        )  # fmt: skip
+        )
         self.object_projection = keras.layers.Dense(c.pool_output_size, name="object_projection")
         # float32 under any policy: the log-softmax over n slots and the box offsets.
         self.fusion_norm = OriginalLayerNorm(name="fusion_norm", dtype="float32")
@@ -47,9 +51,12 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
         self, inputs, training=None, arch=None, return_intermediates=False, return_attention=False
     ):
         f = self.backbone(
-            inputs, training=training, arch=arch, return_intermediates=return_intermediates,
+            inputs,
+            training=training,
+            arch=arch,
+            return_intermediates=return_intermediates,
             return_attention=return_attention,
-        )  # fmt: skip
+        )
         pooled_x, text_weights = pool(self.text_pooling, f, "text", training, return_attention)
         objects = self.object_projection(f["image"])
         fused = self.fusion_norm(

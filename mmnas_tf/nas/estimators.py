@@ -37,10 +37,20 @@ from mmnas_tf.nas.choices import (
 )
 
 __all__ = [
-    "ARCH_PATHS", "ESTIMATORS", "WARMUP_MODES", "Estimator", "check_choice", "estimator_names",
-    "get_estimator", "gumbel_noise", "original_prior", "prior_logits", "register_estimator",
-    "sample_indices", "straight_through_gates",
-]  # fmt: skip
+    "ARCH_PATHS",
+    "ESTIMATORS",
+    "WARMUP_MODES",
+    "Estimator",
+    "check_choice",
+    "estimator_names",
+    "get_estimator",
+    "gumbel_noise",
+    "original_prior",
+    "prior_logits",
+    "register_estimator",
+    "sample_indices",
+    "straight_through_gates",
+]
 
 
 def gumbel_noise(seed, num_slots: int, width: int) -> tf.Tensor:
@@ -107,8 +117,10 @@ def get_estimator(name: str) -> Estimator:
     names otherwise."""
     check_choice("estimator", name, ESTIMATORS)
     if name not in _REGISTRY:  # a name listed in choices.py whose class is missing
-        raise ValueError(f"estimator {name!r} is listed but no class is registered for it; "
-                         f"registered: {', '.join(_REGISTRY)}")  # fmt: skip
+        raise ValueError(
+            f"estimator {name!r} is listed but no class is registered for it; "
+            f"registered: {', '.join(_REGISTRY)}"
+        )
     return _REGISTRY[name]()
 
 
@@ -203,9 +215,12 @@ class Uniform(Estimator):
         from mmnas_tf.nas import selection
 
         return selection.select(
-            search_model, batches, population=settings.selection_population,
-            generations=settings.selection_generations, seed=seed,
-        )  # fmt: skip
+            search_model,
+            batches,
+            population=settings.selection_population,
+            generations=settings.selection_generations,
+            seed=seed,
+        )
 
 
 @register_estimator

@@ -41,16 +41,20 @@ class SearchRecipe:
         fields = {f.name for f in dataclasses.fields(exp.search)}
         unknown = sorted(set(self.search) - fields)
         if unknown:
-            raise ValueError(f"recipe {self.name!r}: unknown search fields {unknown}; accepted: {sorted(fields)}")  # fmt: skip
+            raise ValueError(
+                f"recipe {self.name!r}: unknown search fields {unknown}; accepted: {sorted(fields)}"
+            )
         search = dataclasses.replace(exp.search, **self.search)
         return dataclasses.replace(exp, search=search).validate()
 
     def to_json(self) -> dict:
         """``{"name", "description", "search": {field: value}}`` (the temperature as a dict)."""
         search = {
-            k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else (list(v) if isinstance(v, tuple) else v)
+            k: dataclasses.asdict(v)
+            if dataclasses.is_dataclass(v)
+            else (list(v) if isinstance(v, tuple) else v)
             for k, v in self.search.items()
-        }  # fmt: skip
+        }
         return {"name": self.name, "description": self.description, "search": search}
 
 
@@ -80,33 +84,56 @@ def get_recipe(name: str) -> SearchRecipe:
 #: scoreboards, docs/search_results.md "The default recipe").
 DEFAULT_RECIPE = "gumbel_selection"
 
-register_recipe(SearchRecipe(
-    "original",
-    "the original's search: proxyless binary gates from a +1/-1 prior theta on the MCAN-like "
-    "genotype, the argmax, theta Adam(0.1, betas 0/0.999), u=5",
-    {"estimator": "proxyless", "arch_paths": "all", "prior_logit": 1.0,
-     "arch_learning_rate": 0.1, "arch_beta_1": 0.0, "arch_beta_2": 0.999,
-     "weight_steps_per_arch_step": 5},
-))  # fmt: skip
+register_recipe(
+    SearchRecipe(
+        "original",
+        "the original's search: proxyless binary gates from a +1/-1 prior theta on the MCAN-like "
+        "genotype, the argmax, theta Adam(0.1, betas 0/0.999), u=5",
+        {
+            "estimator": "proxyless",
+            "arch_paths": "all",
+            "prior_logit": 1.0,
+            "arch_learning_rate": 0.1,
+            "arch_beta_1": 0.0,
+            "arch_beta_2": 0.999,
+            "weight_steps_per_arch_step": 5,
+        },
+    )
+)
 
-register_recipe(SearchRecipe(
-    "gumbel_prior",
-    "the default before 2026-12-06: gumbel straight-through from the original's +1/-1 prior "
-    "theta on the MCAN-like genotype, temperature 5 x 0.95^epoch, the argmax, theta Adam(0.1, "
-    "betas 0/0.999), u=5",
-    {"estimator": "gumbel", "arch_paths": "all", "prior_logit": 1.0,
-     "temperature": TemperatureSchedule(5.0, 0.95, 0.1), "arch_learning_rate": 0.1,
-     "arch_beta_1": 0.0, "arch_beta_2": 0.999, "weight_steps_per_arch_step": 5},
-))  # fmt: skip
+register_recipe(
+    SearchRecipe(
+        "gumbel_prior",
+        "the default before 2026-12-06: gumbel straight-through from the original's +1/-1 prior "
+        "theta on the MCAN-like genotype, temperature 5 x 0.95^epoch, the argmax, theta Adam(0.1, "
+        "betas 0/0.999), u=5",
+        {
+            "estimator": "gumbel",
+            "arch_paths": "all",
+            "prior_logit": 1.0,
+            "temperature": TemperatureSchedule(5.0, 0.95, 0.1),
+            "arch_learning_rate": 0.1,
+            "arch_beta_1": 0.0,
+            "arch_beta_2": 0.999,
+            "weight_steps_per_arch_step": 5,
+        },
+    )
+)
 
 #: The benchmark's search (docs/search_results.md, run 3): uniform warm-up and constant
 #: temperature 1, every recipe below differing only in its estimator.
 _BENCH = {
-    "arch_paths": "all", "prior_logit": 0.0, "temperature": TemperatureSchedule(1.0, 1.0, 0.1),
-    "arch_learning_rate": 0.1, "arch_beta_1": 0.0,
-    "arch_beta_2": 0.999, "weight_steps_per_arch_step": 5, "selection_candidates": 0,
-    "selection_population": 16, "selection_generations": 3,
-}  # fmt: skip
+    "arch_paths": "all",
+    "prior_logit": 0.0,
+    "temperature": TemperatureSchedule(1.0, 1.0, 0.1),
+    "arch_learning_rate": 0.1,
+    "arch_beta_1": 0.0,
+    "arch_beta_2": 0.999,
+    "weight_steps_per_arch_step": 5,
+    "selection_candidates": 0,
+    "selection_population": 16,
+    "selection_generations": 3,
+}
 
 for _name, _estimator, _paths, _text in (
     ("gumbel", "gumbel", "all", "gumbel straight-through, every candidate in the theta step"),
@@ -116,6 +143,10 @@ for _name, _estimator, _paths, _text in (
     ("gumbel_selection", "gumbel_selection", "all",
      "gumbel, then a selection among the argmax and draws from softmax(theta) (5% of the space)"),
 ):  # fmt: skip
-    register_recipe(SearchRecipe(
-        _name, f"{_text}; uniform warm-up, temperature 1, theta Adam 0.1, u=5", {**_BENCH, "estimator": _estimator, "arch_paths": _paths},
-    ))  # fmt: skip
+    register_recipe(
+        SearchRecipe(
+            _name,
+            f"{_text}; uniform warm-up, temperature 1, theta Adam 0.1, u=5",
+            {**_BENCH, "estimator": _estimator, "arch_paths": _paths},
+        )
+    )

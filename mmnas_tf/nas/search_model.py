@@ -243,18 +243,25 @@ class SearchModel(keras.Model):
         }
         self._candidate_of = [owner.get(id(v)) for v in self.weight_variables]
         self._noise_width = max(len(b.candidates) for _, _, b in self.mixed)
-        self.phase = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="phase")  # fmt: skip
+        self.phase = self.add_weight(
+            shape=(), dtype="int32", initializer="zeros", trainable=False, name="phase"
+        )
         self.temperature = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(5.0),
             trainable=False,
             name="temperature",
         )
-        self.sample_counter = self.add_weight(shape=(), dtype="int64", initializer="zeros", trainable=False, name="sample_counter")  # fmt: skip
+        self.sample_counter = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="sample_counter"
+        )
         self.sampler_seed = self.add_weight(
-            shape=(), dtype="int64", initializer=keras.initializers.Constant(seed), trainable=False,
+            shape=(),
+            dtype="int64",
+            initializer=keras.initializers.Constant(seed),
+            trainable=False,
             name="sampler_seed",
-        )  # fmt: skip
+        )
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.arch_loss_tracker = keras.metrics.Mean(name="arch_loss")
         if warmup == "prior":
@@ -350,7 +357,11 @@ class SearchModel(keras.Model):
     ) -> None:
         """Builds both optimizers over their variable sets (call inside the strategy scope).
         ``jit_compile`` is explicit: XLA + MirroredStrategy fails on CPU."""
-        super().compile(optimizer=weight_optimizer or default_weight_optimizer(), jit_compile=jit_compile, **kwargs)  # fmt: skip
+        super().compile(
+            optimizer=weight_optimizer or default_weight_optimizer(),
+            jit_compile=jit_compile,
+            **kwargs,
+        )
         self.weight_optimizer = self.optimizer
         self.arch_optimizer = arch_optimizer or default_arch_optimizer()
         self.weight_optimizer.build(self.weight_variables)
@@ -393,7 +404,9 @@ class SearchModel(keras.Model):
         # one replica only: replicas trace in threads, and the update runs in a merge call
         flagged = isinstance(optimizer, SampledPathAdam) and replicas_in_sync() == 1
         if flagged:  # the optimizer skips unsampled candidates without reading their gradient
-            optimizer.sampled = {optimizer._get_variable_index(v): f for v, f in zip(variables, flags)}  # fmt: skip
+            optimizer.sampled = {
+                optimizer._get_variable_index(v): f for v, f in zip(variables, flags)
+            }
         try:
             optimizer.apply(grads, variables)
         finally:

@@ -106,18 +106,25 @@ class Searcher(EpochLoop):
                 config.arch_learning_rate, config.arch_beta_1, config.arch_beta_2
             )
             search_model.compile(
-                self.weight_optimizer, self.arch_optimizer, jit_compile=jit_compile,
+                self.weight_optimizer,
+                self.arch_optimizer,
+                jit_compile=jit_compile,
                 run_eagerly=run_eagerly,
-            )  # fmt: skip
+            )
             self.metrics = search_model.task.build_metrics()
         self.worker_id, self.is_chief = worker_info()
         self.state = TrainingState()
         self.checkpointer = Checkpointer(
-            model_dir, search_model, max_to_keep=max_to_keep, state=self.state,
-            is_chief=self.is_chief, worker_id=self.worker_id,
-            weight_optimizer=self.weight_optimizer, arch_optimizer=self.arch_optimizer,
+            model_dir,
+            search_model,
+            max_to_keep=max_to_keep,
+            state=self.state,
+            is_chief=self.is_chief,
+            worker_id=self.worker_id,
+            weight_optimizer=self.weight_optimizer,
+            arch_optimizer=self.arch_optimizer,
             **hooks.trackables,
-        )  # fmt: skip
+        )
         self.writer = (
             tf.summary.create_file_writer(os.path.join(model_dir, "tensorboard"))
             if tensorboard and self.is_chief
@@ -199,10 +206,13 @@ class Searcher(EpochLoop):
             self.model.reset_metrics()
         phase, cycles = self.phase(epoch)[0], self.cycles_per_epoch
         self.bar = Progress(
-            cycles, f"epoch {epoch + 1}/{self.total_epochs} {phase}",
-            self.progress if self.is_chief else False, unit="cycles",
-            later=self._epochs_after(epoch) * (cycles or 0), eta_label=phase,
-        )  # fmt: skip
+            cycles,
+            f"epoch {epoch + 1}/{self.total_epochs} {phase}",
+            self.progress if self.is_chief else False,
+            unit="cycles",
+            later=self._epochs_after(epoch) * (cycles or 0),
+            eta_label=phase,
+        )
         self.bar.done = int(self.state.step_in_epoch.numpy())
         self._stop_in = self.epochs_before_early_stop(epoch)
 
@@ -252,10 +262,13 @@ class Searcher(EpochLoop):
         last = history.get(f"epoch{epoch}", {})
         previous = last.get("genotype") if last.get("phase") == "search" else None
         history[key] = {
-            "genotype": genotype.to_original(), "theta": table, "eval": evaluation, "phase": phase,
+            "genotype": genotype.to_original(),
+            "theta": table,
+            "eval": evaluation,
+            "phase": phase,
             "loss": _number(logs.get("loss")),
             "arch_loss": _number(logs.get("arch_loss")) if phase == "search" else None,
-        }  # fmt: skip
+        }
         same = phase == "search" and previous == history[key]["genotype"]
         unchanged = status["unchanged"] + 1 if same else 0
         patience = self.config.early_stop_patience
@@ -267,9 +280,12 @@ class Searcher(EpochLoop):
         # tf.Module.__setattr__ would wrap the dict for tracking before the property sees it
         type(self.state).json.fset(self.state, self.status)
         self._epoch_line = _epoch_line(
-            f"epoch {epoch + 1}/{self.total_epochs} {phase}", history[key], evaluation,
-            seconds / max(steps, 1), genotype,
-        ) + (f" (unchanged {unchanged} epochs: early stop)" if self.status["stopped"] else "")  # fmt: skip
+            f"epoch {epoch + 1}/{self.total_epochs} {phase}",
+            history[key],
+            evaluation,
+            seconds / max(steps, 1),
+            genotype,
+        ) + (f" (unchanged {unchanged} epochs: early stop)" if self.status["stopped"] else "")
         self._epoch_summary = (epoch, history[key], self._temperature, steps, seconds)
         return self.status
 

@@ -86,9 +86,14 @@ class ArchEvaluator:
 
 
 def evolve(
-    pools, score: Callable[[Genotype], dict], population: int = 16, generations: int = 3,
-    parents: int = 4, mutation: float = 0.25, seed: int = 0,
-) -> list[dict]:  # fmt: skip
+    pools,
+    score: Callable[[Genotype], dict],
+    population: int = 16,
+    generations: int = 3,
+    parents: int = 4,
+    mutation: float = 0.25,
+    seed: int = 0,
+) -> list[dict]:
     """Evolutionary (or, with ``generations=0``, random) search over ``pools``; returns every
     evaluated candidate ``{"genotype": str, "generation": g, **score}`` in evaluation order."""
     if population < 1 or generations < 0 or parents < 1 or not 0 <= mutation <= 1:
@@ -107,9 +112,11 @@ def evolve(
             return False
         genotype = genotype_of(pools, key)
         seen[key] = {
-            "genotype": str(genotype), "choice": list(key), "generation": generation,
+            "genotype": str(genotype),
+            "choice": list(key),
+            "generation": generation,
             **score(genotype),
-        }  # fmt: skip
+        }
         return True
 
     def draw():
@@ -151,10 +158,15 @@ def select(search_model, batches: list, **evolve_args) -> dict:
     candidates = evolve(pools, evaluator, **evolve_args)
     best = best_candidate(candidates)
     return {
-        "genotype": best["genotype"], "best": best, "candidates": candidates,
-        "settings": {"method": "evolution" if evolve_args.get("generations", 3) else "random",
-                     **evolve_args, "batches": len(batches)},
-    }  # fmt: skip
+        "genotype": best["genotype"],
+        "best": best,
+        "candidates": candidates,
+        "settings": {
+            "method": "evolution" if evolve_args.get("generations", 3) else "random",
+            **evolve_args,
+            "batches": len(batches),
+        },
+    }
 
 
 #: The share of the space a theta search's selection scores by default.
@@ -210,21 +222,38 @@ def select_from_theta(search_model, batches: list, candidates: int = 0, seed: in
     scored = []
     for choice in theta_draws(pools, probabilities, argmax, count, seed):
         genotype = genotype_of(pools, choice)
-        scored.append({"genotype": str(genotype), "choice": list(choice), "generation": 0,
-                       **evaluator(genotype)})  # fmt: skip
+        scored.append(
+            {
+                "genotype": str(genotype),
+                "choice": list(choice),
+                "generation": 0,
+                **evaluator(genotype),
+            }
+        )
     best = best_candidate(scored)
     return {
-        "genotype": best["genotype"], "best": best, "candidates": scored,
+        "genotype": best["genotype"],
+        "best": best,
+        "candidates": scored,
         "argmax": str(genotype_of(pools, argmax)),
-        "settings": {"method": "theta_draws", "candidates": count, "space_size": size,
-                     "seed": seed, "batches": len(batches)},
-    }  # fmt: skip
+        "settings": {
+            "method": "theta_draws",
+            "candidates": count,
+            "space_size": size,
+            "seed": seed,
+            "batches": len(batches),
+        },
+    }
 
 
 def select_and_write(
-    search_model, batches: list, model_dir: str, status: dict, result: dict | None = None,
+    search_model,
+    batches: list,
+    model_dir: str,
+    status: dict,
+    result: dict | None = None,
     **evolve_args,
-) -> dict:  # fmt: skip
+) -> dict:
     """The selection step at the end of a search: writes ``selection.json`` (the best genotype,
     every evaluated candidate) and makes the selected genotype the last epoch's in the history
     files, so ``genotypes.json`` (read by ``--genotype``) ends with it. ``result``: a selection

@@ -62,6 +62,11 @@ def clip_boxes(boxes, image_size):
     x1, y1, x2, y2 = _split(boxes)
     clip = lambda v, hi: ops.clip(v, 0.0, hi)  # noqa: E731
     return ops.stack(
-        [clip(x1, width[..., 0] - 1), clip(y1, height[..., 0] - 1),
-         clip(x2, width[..., 0] - 1), clip(y2, height[..., 0] - 1)], axis=-1
-    )  # fmt: skip
+        [
+            clip(x1, width[..., 0] - 1),
+            clip(y1, height[..., 0] - 1),
+            clip(x2, width[..., 0] - 1),
+            clip(y2, height[..., 0] - 1),
+        ],
+        axis=-1,
+    )

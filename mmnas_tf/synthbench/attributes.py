@@ -17,10 +17,14 @@ from mmnas_tf.synthbench.scenes import Scenes
 
 #: name, share of the questions, relational (needs box geometry), answer type
 FAMILIES = tuple(
-    (name, {"colour_of_shape": 0.4, "shape_of_colour": 0.4, "size_of_object": 0.2}.get(name, 0.0),
-     relational, kind)
+    (
+        name,
+        {"colour_of_shape": 0.4, "shape_of_colour": 0.4, "size_of_object": 0.2}.get(name, 0.0),
+        relational,
+        kind,
+    )
     for name, _, relational, kind in questions.FAMILIES
-)  # fmt: skip
+)
 
 
 def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator) -> questions.Texts:

@@ -125,9 +125,12 @@ def vqa_candidates(scenes: Scenes) -> list[tuple]:
 
 
 def select_balanced(
-    candidates: list[tuple], num_scenes: int, per_scene: float, rng: np.random.Generator,
+    candidates: list[tuple],
+    num_scenes: int,
+    per_scene: float,
+    rng: np.random.Generator,
     shares=None,
-):  # fmt: skip
+):
     """Picks per family share * num_scenes * per_scene questions, equally many per answer
     (``shares``: one per family of ``candidates``, 0 = none; default those of :data:`FAMILIES`)."""
     shares = [f[1] for f in FAMILIES] if shares is None else shares

@@ -87,13 +87,19 @@ def candidates(scenes: Scenes) -> list[tuple]:
         differs.append((z != attr) & (z != take(attr, far, 1)))
     by_colour = ok & differs[0]
     by_shape = ok & ~differs[0] & differs[1]
-    out.append((
-        np.concatenate([grid_s[by_colour], grid_s[by_shape]]),
-        np.concatenate([grid_k[by_colour], grid_k[by_shape]]),
-        np.concatenate([far2[by_colour], far2[by_shape]]),
-        np.concatenate([take(col, far2, 1)[by_colour],
-                        len(COLOURS) + take(scenes.shape, far2, 1)[by_shape]]),
-    ))  # fmt: skip
+    out.append(
+        (
+            np.concatenate([grid_s[by_colour], grid_s[by_shape]]),
+            np.concatenate([grid_k[by_colour], grid_k[by_shape]]),
+            np.concatenate([far2[by_colour], far2[by_shape]]),
+            np.concatenate(
+                [
+                    take(col, far2, 1)[by_colour],
+                    len(COLOURS) + take(scenes.shape, far2, 1)[by_shape],
+                ]
+            ),
+        )
+    )
 
     # bigger: same size class, sqrt(area) ratio beyond BIGGER_RATIO either way
     b = scenes.boxes
@@ -123,9 +129,10 @@ def _question(scenes: Scenes, s: int, family: int, a: int, b: int, answer: int) 
     attr = "colour" if questions.ANSWERS[answer] in COLOURS else "shape"
     return _TEMPLATES[family].format(
         attr=attr,
-        shape_a=questions.SHAPES[scenes.shape[s, a]], name_a=name(scenes, s, a),
+        shape_a=questions.SHAPES[scenes.shape[s, a]],
+        name_a=name(scenes, s, a),
         name_b=name(scenes, s, b),
-    )  # fmt: skip
+    )
 
 
 def vqa_texts(scenes: Scenes, per_scene: float, rng: np.random.Generator) -> questions.Texts:

@@ -232,13 +232,20 @@ class Task(schema.RecordFormat):
         grouped = data.bucketing if training else data.eval_padding == "batch"
         bounds = tuple(data.bucket_boundaries) or region_buckets(model.max_regions)
         fields = dict(
-            task=self, batch_size=data.batch_size if training else data.eval_batch_size,
-            max_tokens=model.max_tokens, max_regions=model.max_regions, training=training,
-            num_answers=model.num_answers, shuffle_buffer=data.shuffle_buffer, seed=data.seed,
-            deterministic=not training, subset_ratio=tuple(data.search_ratio),
-            subset_seed=data.seed, bucket_boundaries=bounds if grouped else None,
+            task=self,
+            batch_size=data.batch_size if training else data.eval_batch_size,
+            max_tokens=model.max_tokens,
+            max_regions=model.max_regions,
+            training=training,
+            num_answers=model.num_answers,
+            shuffle_buffer=data.shuffle_buffer,
+            seed=data.seed,
+            deterministic=not training,
+            subset_ratio=tuple(data.search_ratio),
+            subset_seed=data.seed,
+            bucket_boundaries=bounds if grouped else None,
             pad_to="bucket" if training else "batch",
-        )  # fmt: skip
+        )
         fields.update(overrides)
         return PipelineConfig(**fields)
 

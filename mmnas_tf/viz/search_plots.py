@@ -234,7 +234,11 @@ def selection_figure(selection, score_name: str = "the selection's score"):
     ax.set_xlim(low - pad, high + pad)
     labels = []
     for c in candidates:
-        marks = [m for m, g in (("argmax", selection.get("argmax")), ("selected", selection["genotype"])) if c["genotype"] == g]  # fmt: skip
+        marks = [
+            m
+            for m, g in (("argmax", selection.get("argmax")), ("selected", selection["genotype"]))
+            if c["genotype"] == g
+        ]
         labels.append(c["genotype"] + (f"  ({', '.join(marks)})" if marks else ""))
     ax.set_yticks(list(rows), labels, fontsize=7, family="monospace")
     ax.invert_yaxis()  # the evaluation order, the argmax first

@@ -57,9 +57,13 @@ class SmokeRuns:
         args = [sys.executable, "-m", module, "--smoke", f"--out={out}"]
         args += [f.format(dir=folder) for f in flags]
         process = subprocess.Popen(
-            args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            args,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         return Run(process, out, str(folder))
 
     def __getitem__(self, name: str) -> Run:

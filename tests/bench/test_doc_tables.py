@@ -45,7 +45,11 @@ def _edit(path, old: str, new: str, count: int = 1) -> None:
 
 def test_a_number_edited_by_hand_fails(copy_root):
     # the search-cycle row: 1.22x in its report; the README used to print 1.30x
-    _edit(copy_root / "README.md", "| 1.22x the time | search_cycle |", "| 1.30x the time | search_cycle |")  # fmt: skip
+    _edit(
+        copy_root / "README.md",
+        "| 1.22x the time | search_cycle |",
+        "| 1.30x the time | search_cycle |",
+    )
     _edit(copy_root / "docs/search_results.md", "| 51.41 | 86.2 |", "| 51.41 | 88.2 |")
     assert doc_tables.check(str(copy_root)) == [
         "README.md: table 'figures' is not what its reports give (run python -m bench.doc_tables)",
@@ -63,8 +67,13 @@ def test_a_missing_report_a_lost_marker_and_a_wrong_source_fail(copy_root):
         "<!-- table:bf16_accuracy from bench/results/bf16_speed.json -->",
     )
     problems = doc_tables.check(str(copy_root))
-    assert "docs/performance.md: cites bench/results/search_cycle_split.json, which does not " "exist" in problems  # fmt: skip
-    assert any(p.startswith("docs/search_results.md: table 'table_2a' appears 0 times") for p in problems)  # fmt: skip
+    assert (
+        "docs/performance.md: cites bench/results/search_cycle_split.json, which does not "
+        "exist" in problems
+    )
+    assert any(
+        p.startswith("docs/search_results.md: table 'table_2a' appears 0 times") for p in problems
+    )
     assert (
         "docs/performance.md: table 'bf16_accuracy' names reports 'bench/results/bf16_speed.json'; "
         "it is rendered from bench/results/bf16_accuracy.json" in problems
@@ -95,9 +104,15 @@ def test_targets_that_a_report_measures_are_judged(copy_root):
     report["entries"]["retrace"] = {"status": "ok", "functions": {"train": {"constant": False}}}
     path.write_text(json.dumps(report), encoding="utf-8")
     rows = doc_tables.render("targets", str(copy_root)).splitlines()
-    assert "| training b8 bucketed by region count / padded to 100 >= 1.6x | 1.66x | yes | model_suite |" in rows  # fmt: skip
+    assert (
+        "| training b8 bucketed by region count / padded to 100 >= 1.6x | 1.66x | yes | model_suite |"
+        in rows
+    )
     assert "| no retracing over 50 steps after warm-up | retraced | no | model_suite |" in rows
-    assert "| input pipeline / what training consumes >= 3x | no committed report measures it | not judged | none |" in rows  # fmt: skip
+    assert (
+        "| input pipeline / what training consumes >= 3x | no committed report measures it | not judged | none |"
+        in rows
+    )
 
 
 UP = "08:00:00 up 9 min,  0 user,  load average: {}, 3.78, 1.69"
@@ -133,7 +148,9 @@ def test_machine_kind_and_commands_without_machine_paths():
     assert doc_tables.machine_kind(["avx2", "fma"]) == "AVX2, no AVX-512"
     assert doc_tables.machine_kind(None) == "kind not recorded"
     cmd = "python -m bench.run --out=/home/u/out/model.json --data_dir=/tmp/x --n=3"
-    assert doc_tables._short_command(cmd) == "python -m bench.run --out=model.json --data_dir=x --n=3"  # fmt: skip
+    assert (
+        doc_tables._short_command(cmd) == "python -m bench.run --out=model.json --data_dir=x --n=3"
+    )
 
 
 LSCPU = """Architecture:                            x86_64
@@ -170,9 +187,15 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
         return {n: {"status": "skipped", "reason": "not measured by this test"} for n in names}
 
     monkeypatch.setattr(run, "spawn", spawn)
-    monkeypatch.setattr(run, "report_context", lambda module, args: {
-        "machine": {**parse_lscpu(LSCPU), "cores": 2}, "load_average_1min": 0.5,
-        "command": f"python -m {module} " + " ".join(args)})  # fmt: skip
+    monkeypatch.setattr(
+        run,
+        "report_context",
+        lambda module, args: {
+            "machine": {**parse_lscpu(LSCPU), "cores": 2},
+            "load_average_1min": 0.5,
+            "command": f"python -m {module} " + " ".join(args),
+        },
+    )
     out = tmp_path / "r.json"
     run.main(["--entries=peak", f"--out={out}"])
     report = json.loads(out.read_text(encoding="utf-8"))
@@ -181,5 +204,8 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
     assert report["load_average_1min"]["start"] == 0.5
     assert report["command"] == f"python -m bench.run --entries=peak --out={out}"
     line = doc_tables.describe("r.json", report)
-    assert 'machine "AMD EPYC 7B13", 2 cores, flags avx2, avx512f, avx512_bf16 (AVX-512, no AMX)' in line  # fmt: skip
+    assert (
+        'machine "AMD EPYC 7B13", 2 cores, flags avx2, avx512f, avx512_bf16 (AVX-512, no AMX)'
+        in line
+    )
     assert "load 0.50 -> " in line and "`python -m bench.run --entries=peak --out=r.json`" in line

@@ -130,8 +130,11 @@ def test_runs_on_a_stand_in_of_the_original(tmp_path):
     assert out["status"] == "ok" and out["rounds"] == 2 and out["threads"]["torch"] == 1
     comparisons = out["comparisons"]
     assert set(comparisons) == {
-        "train_b2_padded", "train_b2_realistic", "eval_b3_padded", "eval_b3_realistic"
-    }  # fmt: skip
+        "train_b2_padded",
+        "train_b2_realistic",
+        "eval_b3_padded",
+        "eval_b3_realistic",
+    }
     for name, c in comparisons.items():
         assert c["ours_over_original"]["n"] == 2 and c["ours_over_original"]["median"] > 0
         assert c["original_slots"] == size.max_regions

@@ -39,12 +39,21 @@ def _table(means, seeds=2, noise=0.0):
     for k, (name, m) in enumerate(means.items()):
         values = [m + noise * (-1) ** s for s in range(seeds)]
         runs = [{"train_cpu_seconds": 60.0, "per_family": {"f": v}} for v in values]
-        genotypes[name] = {"seeds": values, "seed_ids": list(range(seeds)), "runs": runs,
-                           "params": 100 + k, "flops": 1, "per_family": {"f": m}}  # fmt: skip
+        genotypes[name] = {
+            "seeds": values,
+            "seed_ids": list(range(seeds)),
+            "runs": runs,
+            "params": 100 + k,
+            "flops": 1,
+            "per_family": {"f": m},
+        }
     return {
-        "metric": tables.METRIC, "space": tables.space(("GA", "RSA"), 1), "families": ["f"],
-        "protocol": {"eval_split": "val"}, "genotypes": genotypes,
-    }  # fmt: skip
+        "metric": tables.METRIC,
+        "space": tables.space(("GA", "RSA"), 1),
+        "families": ["f"],
+        "protocol": {"eval_split": "val"},
+        "genotypes": genotypes,
+    }
 
 
 MEANS = {"enc[SA] dec[GA]": 40.0, "enc[SA] dec[RSA]": 20.0}
@@ -75,8 +84,18 @@ def test_scoreboard_from_the_two_files():
     # trainings without repeats: both genotypes, and the better one observed (41 or 39 > 21, 19)
     rs = g["random_search_equal_cost"]
     assert (rs["cpu_minutes"], rs["mean_found"], rs["mean_regret"]) == (4.0, 40.0, 0.0)
-    one = sq.scoreboard(table, {**quality, "estimators": {"gumbel": {**quality["estimators"]["gumbel"], "cpu_minutes": [0.01] * 3}}})  # fmt: skip
-    assert one["estimators"]["gumbel"]["random_search_equal_cost"]["mean_found"] == pytest.approx(30.0, abs=3)  # one training: either genotype  # fmt: skip
+    one = sq.scoreboard(
+        table,
+        {
+            **quality,
+            "estimators": {
+                "gumbel": {**quality["estimators"]["gumbel"], "cpu_minutes": [0.01] * 3}
+            },
+        },
+    )
+    assert one["estimators"]["gumbel"]["random_search_equal_cost"]["mean_found"] == pytest.approx(
+        30.0, abs=3
+    )  # one training: either genotype
     rows = {" ".join(r["pool"]): r for r in board["table_2a"]}
     assert set(rows) == set()  # no pool of the paper's Table 2a fits inside {GA, RSA}
     sq.check(board, {**quality, "estimators": {"gumbel": quality["estimators"]["gumbel"]}})
@@ -86,8 +105,13 @@ def test_table_2a_best_per_pool():
     means = {"enc[SA] dec[GA FFN]": 30.0, "enc[SA] dec[SA GA]": 35.0, "enc[SA] dec[RSA GA]": 50.0}
     table = _table(means)
     table["space"] = tables.space(("SA", "GA", "RSA", "FFN"), 2)
-    quality = {"default_estimator": "gumbel", "estimators": {"gumbel": {"picks": ["enc[SA] dec[RSA GA]"], "supernet": {}, "cpu_minutes": [1.0]}},
-               "pool_searches": {"GA FFN": ["enc[SA] dec[GA FFN]"]}}  # fmt: skip
+    quality = {
+        "default_estimator": "gumbel",
+        "estimators": {
+            "gumbel": {"picks": ["enc[SA] dec[RSA GA]"], "supernet": {}, "cpu_minutes": [1.0]}
+        },
+        "pool_searches": {"GA FFN": ["enc[SA] dec[GA FFN]"]},
+    }
     rows = {" ".join(r["pool"]): r for r in sq.table_2a(table, quality)}
     assert rows["GA FFN"]["best"]["accuracy"] == 30.0
     assert rows["GA FFN"]["searched"]["mean_ground_truth"] == 30.0
@@ -99,9 +123,16 @@ def test_table_2a_best_per_pool():
 
 def test_check_refuses_missing_or_malformed_metrics():
     table = _table(MEANS)
-    good = {"default_estimator": "gumbel", "estimators": {"gumbel": {
-        "picks": ["enc[SA] dec[GA]"], "supernet": dict.fromkeys(MEANS, 0.3) | {"enc[SA] dec[GA]": 0.4},
-        "cpu_minutes": [1.0]}}}  # fmt: skip
+    good = {
+        "default_estimator": "gumbel",
+        "estimators": {
+            "gumbel": {
+                "picks": ["enc[SA] dec[GA]"],
+                "supernet": dict.fromkeys(MEANS, 0.3) | {"enc[SA] dec[GA]": 0.4},
+                "cpu_minutes": [1.0],
+            }
+        },
+    }
     sq.check(sq.scoreboard(table, good), good)
     for key in ("picks", "supernet", "cpu_minutes"):
         bad = copy.deepcopy(good)
@@ -129,8 +160,12 @@ def test_smoke_scoreboard(smoke_runs):
     assert quality["default_estimator"] == sq.DEFAULT_ESTIMATOR == "gumbel_selection"
     assert set(quality["estimators"]) == set(sq.ESTIMATORS)
     # the picks of main before the search ran through the library's search function
-    before = {"gumbel": "enc[SA] dec[GA GA]", "gumbel_sampled": "enc[SA] dec[GA GA]",
-              "proxyless": "enc[SA] dec[GA GA]", "uniform": "enc[SA] dec[RSA RSA]"}  # fmt: skip
+    before = {
+        "gumbel": "enc[SA] dec[GA GA]",
+        "gumbel_sampled": "enc[SA] dec[GA GA]",
+        "proxyless": "enc[SA] dec[GA GA]",
+        "uniform": "enc[SA] dec[RSA RSA]",
+    }
     assert {k: quality["estimators"][k]["picks"][0] for k in before} == before
     # gumbel is gumbel_selection's theta search, whose 4-genotype space gets 1 candidate (5%)
     gs = quality["estimators"]["gumbel_selection"]

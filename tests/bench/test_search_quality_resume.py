@@ -13,8 +13,13 @@ from bench import search_space_table as tables
 
 SPACE = tables.space(("GA", "RSA"), 1)
 TABLE = {"protocol": {"eval_split": "val"}, "space": SPACE, "families": ["a"], "genotypes": {}}
-PINNED = {"search": {"x": 1}, "recipes": {"gumbel": {"search": {}}},
-          "table_protocol": TABLE["protocol"], "table_space": SPACE, "code_version": "abc"}  # fmt: skip
+PINNED = {
+    "search": {"x": 1},
+    "recipes": {"gumbel": {"search": {}}},
+    "table_protocol": TABLE["protocol"],
+    "table_space": SPACE,
+    "code_version": "abc",
+}
 
 
 class _Killed(Exception):
@@ -30,8 +35,14 @@ def searches(monkeypatch):
         if calls["limit"] is not None and len(calls["runs"]) >= calls["limit"]:
             raise _Killed
         calls["runs"].append((name, seed, len(spec["decoder"][0])))
-        return {"model": None, "pick": f"pick-{name}-{seed}", "cpu_minutes": 1.0, "details": {},
-                "argmax": f"argmax-{name}-{seed}", "argmax_cpu_minutes": 0.5}  # fmt: skip
+        return {
+            "model": None,
+            "pick": f"pick-{name}-{seed}",
+            "cpu_minutes": 1.0,
+            "details": {},
+            "argmax": f"argmax-{name}-{seed}",
+            "argmax_cpu_minutes": 0.5,
+        }
 
     monkeypatch.setattr(sq, "run_search", run_search)
     monkeypatch.setattr(sq, "run_provenance", lambda quality, data_dir: {"commit": "abc"})
@@ -42,8 +53,17 @@ def searches(monkeypatch):
 
 
 def _run(out, quality, estimators=("gumbel", "proxyless"), seeds=2):
-    return sq.run_all(TABLE, "unused", list(estimators), seeds, PINNED["search"],
-                      log=lambda *_: None, pool_searches=False, out=str(out), quality=quality)  # fmt: skip
+    return sq.run_all(
+        TABLE,
+        "unused",
+        list(estimators),
+        seeds,
+        PINNED["search"],
+        log=lambda *_: None,
+        pool_searches=False,
+        out=str(out),
+        quality=quality,
+    )
 
 
 def test_killed_run_resumes_without_repeating_a_search(tmp_path, searches):
@@ -82,13 +102,32 @@ def test_resume_refuses_a_file_of_other_settings(tmp_path):
 def test_partial_table_lists_pending_picks_instead_of_failing():
     def entry(a, b):
         runs = [{"train_cpu_seconds": 60.0, "per_family": {"f": v}} for v in (a, b)]
-        return {"seeds": [a, b], "seed_ids": [0, 1], "runs": runs, "params": 1, "flops": 1,
-                "per_family": {"f": (a + b) / 2}}  # fmt: skip
+        return {
+            "seeds": [a, b],
+            "seed_ids": [0, 1],
+            "runs": runs,
+            "params": 1,
+            "flops": 1,
+            "per_family": {"f": (a + b) / 2},
+        }
 
-    table = {"metric": tables.METRIC, "space": SPACE, "protocol": {"eval_split": "val"},
-             "families": ["f"], "genotypes": {"enc[SA] dec[GA]": entry(40.0, 42.0)}}  # fmt: skip
-    quality = {"default_estimator": "gumbel", "estimators": {"gumbel": {
-        "picks": ["enc[SA] dec[RSA]"], "supernet": {"enc[SA] dec[GA]": 0.5}, "cpu_minutes": [2.0]}}}  # fmt: skip
+    table = {
+        "metric": tables.METRIC,
+        "space": SPACE,
+        "protocol": {"eval_split": "val"},
+        "families": ["f"],
+        "genotypes": {"enc[SA] dec[GA]": entry(40.0, 42.0)},
+    }
+    quality = {
+        "default_estimator": "gumbel",
+        "estimators": {
+            "gumbel": {
+                "picks": ["enc[SA] dec[RSA]"],
+                "supernet": {"enc[SA] dec[GA]": 0.5},
+                "cpu_minutes": [2.0],
+            }
+        },
+    }
     board = sq.scoreboard(table, quality)
     assert board["table"]["complete"] is False
     g = board["estimators"]["gumbel"]

@@ -130,9 +130,16 @@ def test_builder_resumes_and_refuses_another_protocol(tmp_path, monkeypatch):
     def fake_train(data_dir, protocol, genotype, seed, batches, families, spec=None):
         calls.append((str(genotype), seed))
         per = {f: 10.0 * (1 + len(calls) % 3) for f in families}
-        return {tables.METRIC: sum(per.values()) / len(per), "overall": 1.0, "per_family": per,
-                "params": 5, "flops": 7, "train_seconds": 1.0, "train_cpu_seconds": 1.0,
-                "final_loss": 0.1}  # fmt: skip
+        return {
+            tables.METRIC: sum(per.values()) / len(per),
+            "overall": 1.0,
+            "per_family": per,
+            "params": 5,
+            "flops": 7,
+            "train_seconds": 1.0,
+            "train_cpu_seconds": 1.0,
+            "final_loss": 0.1,
+        }
 
     monkeypatch.setattr(tables, "train_one", fake_train)
     monkeypatch.setattr(tables, "prepare_data", lambda d, p: d)
@@ -161,8 +168,16 @@ def test_two_shards_share_one_file(tmp_path, monkeypatch):
     def fake_train(data_dir, protocol, genotype, seed, batches, families, spec=None):
         calls.append((str(genotype), seed))
         per = dict.fromkeys(families, 50.0)
-        return {tables.METRIC: 50.0, "overall": 50.0, "per_family": per, "params": 5,
-                "flops": 7, "train_seconds": 1.0, "train_cpu_seconds": 1.0, "final_loss": 0.1}  # fmt: skip
+        return {
+            tables.METRIC: 50.0,
+            "overall": 50.0,
+            "per_family": per,
+            "params": 5,
+            "flops": 7,
+            "train_seconds": 1.0,
+            "train_cpu_seconds": 1.0,
+            "final_loss": 0.1,
+        }
 
     monkeypatch.setattr(tables, "train_one", fake_train)
     monkeypatch.setattr(tables, "prepare_data", lambda d, p: d)
@@ -194,9 +209,16 @@ def _fake_trainer(monkeypatch, calls, value):
     def fake_train(data_dir, protocol, genotype, seed, batches, families, spec=None):
         calls.append((str(genotype), seed))
         v = value(str(genotype), seed)
-        return {tables.METRIC: v, "overall": v, "per_family": dict.fromkeys(families, v),
-                "params": 5, "flops": 7, "train_seconds": 1.0, "train_cpu_seconds": 1.0,
-                "final_loss": 0.1}  # fmt: skip
+        return {
+            tables.METRIC: v,
+            "overall": v,
+            "per_family": dict.fromkeys(families, v),
+            "params": 5,
+            "flops": 7,
+            "train_seconds": 1.0,
+            "train_cpu_seconds": 1.0,
+            "final_loss": 0.1,
+        }
 
     monkeypatch.setattr(tables, "train_one", fake_train)
     monkeypatch.setattr(tables, "prepare_data", lambda d, p: d)
@@ -215,8 +237,12 @@ def test_every_run_records_its_provenance(tmp_path, monkeypatch):
     spec = tables.space(("GA", "RSA"), 2)
     tables.build(out, DATA, tables.PROTOCOL, 2, "cmd", spec=spec, log=_quiet)
     table = json.load(open(out))
-    assert table["origin"] == {"commit": "a" * 40, "machine_kind": tables.machine_kind(
-        tables.cpu_info()["vendor"], tables.cpu_info()["flags"])}  # fmt: skip
+    assert table["origin"] == {
+        "commit": "a" * 40,
+        "machine_kind": tables.machine_kind(
+            tables.cpu_info()["vendor"], tables.cpu_info()["flags"]
+        ),
+    }
     runs = [r for e in table["genotypes"].values() for r in e["runs"]]
     assert len(runs) == 8
     for run in runs:
@@ -242,8 +268,10 @@ def test_data_hash_reads_records_not_bytes(tmp_path):
     other string hashes write it): other bytes, one hash."""
     import tensorflow as tf
 
-    feats = {k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v])) for k, v in
-             (("a", 1), ("b", 2), ("c", 3))}  # fmt: skip
+    feats = {
+        k: tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+        for k, v in (("a", 1), ("b", 2), ("c", 3))
+    }
     one = [tf.train.Features(feature={k: f}).SerializeToString() for k, f in feats.items()]
     raw = []
     for order in (one, one[::-1]):  # map entries are repeated fields: they concatenate
@@ -291,7 +319,10 @@ def test_version_check_refuses_a_run_that_does_not_reproduce(tmp_path, monkeypat
     monkeypatch.setattr(tables, "code_version", lambda: "bbb")
     _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 1.5 * std)
     before = len(calls)
-    with pytest.raises(RuntimeError, match=r"code-version check FAILED: commit bbb on .*enc\[SA\] dec\[GA GA\] seed 0"):  # fmt: skip
+    with pytest.raises(
+        RuntimeError,
+        match=r"code-version check FAILED: commit bbb on .*enc\[SA\] dec\[GA GA\] seed 0",
+    ):
         tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
     assert calls[before:] == [("enc[SA] dec[GA GA]", 0)]  # only the check trained
     table = json.load(open(out))
@@ -345,10 +376,12 @@ def test_bimodal_genotypes_get_more_seeds_first(tmp_path, monkeypatch):
     assert todo[:3] == [(tables.genotypes(spec)[3], s) for s in (2, 3, 4)]
     assert [s for _, s in todo[3:]] == [2, 2, 2]
     assert tables.pending(table, order, 2, 5) == todo[:3]  # the target counts per genotype
-    tables.build(out, DATA, tables.PROTOCOL, 3, "c", spec=spec, bimodal_seeds=5, log=_quiet)  # fmt: skip
+    tables.build(out, DATA, tables.PROTOCOL, 3, "c", spec=spec, bimodal_seeds=5, log=_quiet)
     table = json.load(open(out))
     assert {g: len(e["seeds"]) for g, e in table["genotypes"].items()} == {
-        **dict.fromkeys(BASE, 3), "enc[SA] dec[RSA RSA]": 5}  # fmt: skip
+        **dict.fromkeys(BASE, 3),
+        "enc[SA] dec[RSA RSA]": 5,
+    }
 
 
 def test_informative_rule_and_macros():
@@ -359,8 +392,11 @@ def test_informative_rule_and_macros():
     for g in seeds:
         runs = [{"per_family": {"a": a, "b": b}} for a, b in zip(seeds[g], noise[g])]
         per = {f: sum(r["per_family"][f] for r in runs) / 2 for f in ("a", "b")}
-        table["genotypes"][g] = {"runs": runs, "per_family": per,
-                                 "seeds": [(r["per_family"]["a"] + r["per_family"]["b"]) / 2 for r in runs]}  # fmt: skip
+        table["genotypes"][g] = {
+            "runs": runs,
+            "per_family": per,
+            "seeds": [(r["per_family"]["a"] + r["per_family"]["b"]) / 2 for r in runs],
+        }
     stats = tables.family_stats(table)
     assert stats["a"]["seed_std"] == pytest.approx(1.0 / tables.ROBUST)  # median of 1, 0, 2
     assert stats["a"]["between_std"] == pytest.approx(math.sqrt((20**2 + 0.5**2 + 19.5**2) / 2))
@@ -410,11 +446,17 @@ def test_large_build_keeps_its_sample(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="another sample"):
         tables.build(out, DATA, tables.PROTOCOL, 1, "c", **{**build, "sample_seed": 4})
     tampered = json.load(open(out))
-    tampered["sample"][0] = "enc[SA SA] dec[GA GA]" if drawn[0] != "enc[SA SA] dec[GA GA]" else "enc[FFN FFN] dec[GA GA]"  # fmt: skip
+    tampered["sample"][0] = (
+        "enc[SA SA] dec[GA GA]"
+        if drawn[0] != "enc[SA SA] dec[GA GA]"
+        else "enc[FFN FFN] dec[GA GA]"
+    )
     assert any("not the one seed 3 draws" in p for p in tables.check_table(tampered))
 
 
-def test_picks_outside_the_sample_get_a_ground_truth_but_stay_out_of_the_reference(tmp_path, monkeypatch):  # fmt: skip
+def test_picks_outside_the_sample_get_a_ground_truth_but_stay_out_of_the_reference(
+    tmp_path, monkeypatch
+):
     from mmnas_tf.benchmark.table import Table
 
     calls = []
@@ -427,7 +469,9 @@ def test_picks_outside_the_sample_get_a_ground_truth_but_stay_out_of_the_referen
     assert tables.scoreboard_picks(str(board)) == [pick, drawn[0]]
     out = str(tmp_path / "large.json")
     build = dict(spec=spec, sample_size=6, sample_seed=3, log=_quiet)
-    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", picks=tables.scoreboard_picks(str(board)), **build)  # fmt: skip
+    tables.build(
+        out, DATA, tables.PROTOCOL, 1, "cmd", picks=tables.scoreboard_picks(str(board)), **build
+    )
     table = json.load(open(out))
     assert [g for g, _ in calls] == drawn + [pick]  # the sample first, then the picks, once
     assert table["picks"] == [pick] and table["sample"] == drawn
@@ -440,7 +484,16 @@ def test_picks_outside_the_sample_get_a_ground_truth_but_stay_out_of_the_referen
     with pytest.raises(ValueError, match="is not a genotype of the space"):
         tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", picks=["enc[SA] dec[GA GA]"], **build)
     with pytest.raises(ValueError, match="picks are for a sampled space"):
-        tables.build(str(tmp_path / "s.json"), DATA, tables.PROTOCOL, 1, "cmd", spec=tables.space(("GA", "RSA"), 2), picks=[pick], log=_quiet)  # fmt: skip
+        tables.build(
+            str(tmp_path / "s.json"),
+            DATA,
+            tables.PROTOCOL,
+            1,
+            "cmd",
+            spec=tables.space(("GA", "RSA"), 2),
+            picks=[pick],
+            log=_quiet,
+        )
 
 
 @pytest.mark.slow

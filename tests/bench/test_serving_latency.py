@@ -66,7 +66,9 @@ def test_smoke_run_through_the_signature_the_server_and_the_original(tmp_path):
     assert out["status"] == "ok" and out["requests"] == REQUESTS
     n = out["model"]["max_regions"]
     low, high = out["regions"]["uniform_in"]
-    assert (low, high) == (2, n) and all(low <= m <= high for m in out["regions"]["mean_per_example"].values())  # fmt: skip
+    assert (low, high) == (2, n) and all(
+        low <= m <= high for m in out["regions"]["mean_per_example"].values()
+    )
     for batch in ("b1", "b8"):
         latency = out["in_process"][batch]
         assert latency["n"] == REQUESTS

@@ -47,9 +47,13 @@ def test_smoke_report_structure(smoke_runs):
         assert {"after_warmup", "end", "constant"} <= set(fn)
     summary = report["summary"]
     assert set(summary["targets"]) >= {
-        "train_b8_percent_of_peak", "eval_b64_percent_of_peak", "bucketing_speedup",
-        "search_gumbel_over_fixed", "pipeline_over_train", "no_retracing",
-    }  # fmt: skip
+        "train_b8_percent_of_peak",
+        "eval_b64_percent_of_peak",
+        "bucketing_speedup",
+        "search_gumbel_over_fixed",
+        "pipeline_over_train",
+        "no_retracing",
+    }
 
 
 @pytest.mark.slow

@@ -28,19 +28,27 @@ def make_table(seeds: dict = SEEDS, cost: float = 60.0, sample: list | None = No
     genotypes = {}
     for i, (dec, values) in enumerate(seeds.items()):
         runs = [
-            {"macro_accuracy": v, "train_cpu_seconds": cost + 6 * k,
-             "per_family": {"a": 2 * v - 30 - k, "b": 30 + k}}
+            {
+                "macro_accuracy": v,
+                "train_cpu_seconds": cost + 6 * k,
+                "per_family": {"a": 2 * v - 30 - k, "b": 30 + k},
+            }
             for k, v in enumerate(values)
-        ]  # fmt: skip
+        ]
         genotypes[name(dec)] = {
-            "seeds": list(values), "seed_ids": list(range(len(values))), "runs": runs,
-            "params": 1000 + i, "flops": 20000 + i,
+            "seeds": list(values),
+            "seed_ids": list(range(len(values))),
+            "runs": runs,
+            "params": 1000 + i,
+            "flops": 20000 + i,
             "per_family": {f: sum(r["per_family"][f] for r in runs) / len(runs) for f in "ab"},
-        }  # fmt: skip
+        }
     table = {
-        "metric": "macro_accuracy", "families": ["a", "b"], "genotypes": genotypes,
+        "metric": "macro_accuracy",
+        "families": ["a", "b"],
+        "genotypes": genotypes,
         "space": {"encoder": [["SA"]], "decoder": [list(OPS), list(OPS)]},
-    }  # fmt: skip
+    }
     if sample is not None:
         table.update(sample=sample, space_size=9)
     return table

@@ -61,7 +61,7 @@ def test_evolution_mutates_one_slot(smoke):
             smoke.name(("FFN", "RSA")),
             smoke.name(("GA", "GA")),
             smoke.name(("GA", "FFN")),
-        ]  # fmt: skip
+        ]
     )
     with pytest.raises(ValueError, match="sample_size 4: expected 1..population"):
         baselines.regularised_evolution(t, 5.0, population=3, sample_size=4)
@@ -94,8 +94,10 @@ def smooth_table(smoke) -> Table:
     ops = smoke.OPS
     seeds = {
         (a, b, c): [40.0 + 5 * ((a == "GA") + (b == "RSA") + (c == "GA"))]
-        for a in ops for b in ops for c in ops
-    }  # fmt: skip
+        for a in ops
+        for b in ops
+        for c in ops
+    }
     data = smoke.make_table(seeds)
     data["space"]["decoder"].append(list(ops))
     return Table(data)

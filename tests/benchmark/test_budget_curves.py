@@ -14,13 +14,29 @@ def test_report_and_pictures(tmp_path, smoke):
     pytest.importorskip("matplotlib")
     (tmp_path / "search_space_table.json").write_text(json.dumps(smoke.make_table()))
     sample = smoke.ALL[:5]
-    (tmp_path / "search_space_table_large.json").write_text(json.dumps(smoke.make_table(sample=sample)))  # fmt: skip
-    board = {"default_estimator": "a", "estimators": {"a": {
-        "seeds": [0, 1], "picks": [smoke.name(("GA", "RSA")), smoke.name(("RSA", "RSA"))],
-        "cpu_minutes": [3.0, 4.0], "supernet": {g: 1.0 for g in smoke.ALL}}}}  # fmt: skip
+    (tmp_path / "search_space_table_large.json").write_text(
+        json.dumps(smoke.make_table(sample=sample))
+    )
+    board = {
+        "default_estimator": "a",
+        "estimators": {
+            "a": {
+                "seeds": [0, 1],
+                "picks": [smoke.name(("GA", "RSA")), smoke.name(("RSA", "RSA"))],
+                "cpu_minutes": [3.0, 4.0],
+                "supernet": {g: 1.0 for g in smoke.ALL},
+            }
+        },
+    }
     (tmp_path / "search_quality.json").write_text(json.dumps(board))
     out, pics = tmp_path / "r.json", (tmp_path / "a.png", tmp_path / "b.png")
-    argv = [f"--results={tmp_path}", f"--out={out}", f"--plot={pics[0]}", f"--plot_large={pics[1]}", "--runs=20"]  # fmt: skip
+    argv = [
+        f"--results={tmp_path}",
+        f"--out={out}",
+        f"--plot={pics[0]}",
+        f"--plot_large={pics[1]}",
+        "--runs=20",
+    ]
     assert budget_curves.main(argv) == 0
     report = json.loads(out.read_text())
     assert report["command"].startswith("python -m bench.budget_curves --results=")

@@ -19,8 +19,20 @@ def files(tmp_path, smoke):
     table = tmp_path / "table.json"
     table.write_text(json.dumps(smoke.make_table()))
     board = tmp_path / "board.json"
-    board.write_text(json.dumps({"default_estimator": "a", "estimators": {"a": {
-        "seeds": [0, 1], "picks": [smoke.name(("GA", "RSA"))] * 2, "cpu_minutes": [1.0, 1.0]}}}))  # fmt: skip
+    board.write_text(
+        json.dumps(
+            {
+                "default_estimator": "a",
+                "estimators": {
+                    "a": {
+                        "seeds": [0, 1],
+                        "picks": [smoke.name(("GA", "RSA"))] * 2,
+                        "cpu_minutes": [1.0, 1.0],
+                    }
+                },
+            }
+        )
+    )
     return str(table), str(board)
 
 
@@ -35,14 +47,28 @@ def test_show_and_score(files, capsys, smoke):
     got = json.loads(out)
     assert code == 0 and got["accuracy"] == 55.0 and got["params"] == 1004
     assert got["regret"] == 2.5 and got["train_cpu_seconds"] == [60.0, 66.0]
-    code, out, _ = run(["score", files[0], smoke.name(("RSA", "RSA")), smoke.name(("GA", "RSA"))], capsys)  # fmt: skip
+    code, out, _ = run(
+        ["score", files[0], smoke.name(("RSA", "RSA")), smoke.name(("GA", "RSA"))], capsys
+    )
     assert code == 0 and json.loads(out)["mean_ground_truth"] == 56.25
 
 
 def test_baseline_and_stats(files, capsys):
     code, out, _ = run(["baseline", files[0], "--method=local", "--budget=30", "--runs=5"], capsys)
     assert code == 0 and json.loads(out)["mean"] == [57.5]  # 30 minutes: every genotype, best seen
-    code, out, _ = run(["baseline", files[0], "--method=evolution", "--budget", "1", "30", "--runs=5", "--population=4"], capsys)  # fmt: skip
+    code, out, _ = run(
+        [
+            "baseline",
+            files[0],
+            "--method=evolution",
+            "--budget",
+            "1",
+            "30",
+            "--runs=5",
+            "--population=4",
+        ],
+        capsys,
+    )
     got = json.loads(out)
     assert got["options"] == {"population": 4, "sample_size": 3} and got["budget_minutes"] == [
         1.0,
@@ -79,8 +105,11 @@ def test_module_entry_point_without_tensorflow(files, smoke):
     env = dict(os.environ, PYTHONPATH=ROOT)
     out = subprocess.run(
         [sys.executable, "-m", "mmnas_tf.benchmark", "show", files[0], smoke.name(("GA", "GA"))],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["accuracy"] == 51.0
     light = "import sys, mmnas_tf.benchmark; sys.exit(int('tensorflow' in sys.modules))"

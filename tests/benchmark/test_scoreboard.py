@@ -16,14 +16,20 @@ def board(smoke):
     return {
         "default_estimator": "good",
         "estimators": {
-            "good": {"seeds": [0, 1, 2, 3], "cpu_minutes": [2.0, 2.0, 2.0, 2.0],
-                     "picks": [n(("GA", "RSA")), n(("GA", "RSA")), n(("RSA", "RSA")), n(("GA", "RSA"))],
-                     "supernet": [truth, {g: -v for g, v in truth.items()}]},
-            "bad": {"seeds": [0, 1, 2, 3], "cpu_minutes": [1.0, 1.0, 1.0, 1.0],
-                    "picks": [n(("FFN", "FFN")), n(("FFN", "RSA")), n(("GA", "GA")), n(("RSA", "FFN"))],
-                    "supernet": truth},
+            "good": {
+                "seeds": [0, 1, 2, 3],
+                "cpu_minutes": [2.0, 2.0, 2.0, 2.0],
+                "picks": [n(("GA", "RSA")), n(("GA", "RSA")), n(("RSA", "RSA")), n(("GA", "RSA"))],
+                "supernet": [truth, {g: -v for g, v in truth.items()}],
+            },
+            "bad": {
+                "seeds": [0, 1, 2, 3],
+                "cpu_minutes": [1.0, 1.0, 1.0, 1.0],
+                "picks": [n(("FFN", "FFN")), n(("FFN", "RSA")), n(("GA", "GA")), n(("RSA", "FFN"))],
+                "supernet": truth,
+            },
         },
-    }  # fmt: skip
+    }
 
 
 def test_per_estimator_figures(smoke, board):
@@ -36,7 +42,11 @@ def test_per_estimator_figures(smoke, board):
     assert 55.0 <= lo < 56.875 < hi <= 57.5
     assert good["kendall_tau"]["per_seed"] == [1.0, -1.0]
     assert good["kendall_tau"]["mean"] == 0.0 and good["kendall_tau"]["interval"] == [-1.0, 1.0]
-    assert stats["estimators"]["bad"]["kendall_tau"] == {"per_seed": [1.0], "mean": 1.0, "interval": None}  # fmt: skip
+    assert stats["estimators"]["bad"]["kendall_tau"] == {
+        "per_seed": [1.0],
+        "mean": 1.0,
+        "interval": None,
+    }
     assert good["cpu_minutes"]["retrain_pick"] == pytest.approx(63 / 60)  # mean of 60 s and 66 s
     t = Table(smoke.make_table())
     informative = t.informative_families()

@@ -26,7 +26,10 @@ def brute_wilcoxon(d, alternative):
     a = np.abs(d)
     ranks = np.array([np.sum(a < x) + (np.sum(a == x) + 1) / 2 for x in a])
     w = ranks[d > 0].sum()
-    null = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product((0, 1), repeat=len(d))]  # fmt: skip
+    null = [
+        sum(r for r, s in zip(ranks, signs) if s)
+        for signs in itertools.product((0, 1), repeat=len(d))
+    ]
     up, low = np.mean([x >= w for x in null]), np.mean([x <= w for x in null])
     return w, {"greater": up, "less": low}.get(alternative, min(1.0, 2 * min(up, low)))
 
@@ -87,7 +90,14 @@ def test_sign_flip_by_hand_and_monte_carlo():
         st.sign_flip_test(d, "bigger")
 
 
-@pytest.mark.parametrize("d", [[1.0, 2.0, 3.0], [1.0, -1.0, 2.0, 2.0, -3.0, 0.0, 4.0], [0.5, 1.5, -0.5, 2.5, 1.5, 3.0, -4.0, 2.0]])  # fmt: skip
+@pytest.mark.parametrize(
+    "d",
+    [
+        [1.0, 2.0, 3.0],
+        [1.0, -1.0, 2.0, 2.0, -3.0, 0.0, 4.0],
+        [0.5, 1.5, -0.5, 2.5, 1.5, 3.0, -4.0, 2.0],
+    ],
+)
 @pytest.mark.parametrize("alternative", ["two-sided", "greater", "less"])
 def test_wilcoxon_is_the_enumerated_signed_rank_distribution(d, alternative):
     out = st.wilcoxon_signed_rank(d, alternative)

@@ -67,7 +67,10 @@ def test_an_absent_genotype_names_the_table(table_dict, smoke):
 
 
 def test_parse_genotype():
-    assert parse_genotype("enc[SA FFN] dec[GA RSA SA FFN]") == (("SA", "FFN"), ("GA", "RSA", "SA", "FFN"))  # fmt: skip
+    assert parse_genotype("enc[SA FFN] dec[GA RSA SA FFN]") == (
+        ("SA", "FFN"),
+        ("GA", "RSA", "SA", "FFN"),
+    )
 
 
 @pytest.mark.parametrize(

@@ -87,9 +87,13 @@ run(__import__("tensorflow").distribute.get_strategy(), sys.argv[1] + "/single",
 def _python(code, *args, env=None, timeout=150):
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
     return subprocess.Popen(
-        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=full_env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _check(proc, timeout=300):

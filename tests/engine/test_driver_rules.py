@@ -92,8 +92,10 @@ def test_every_driver_builds_its_model_with_the_data_s_sizes(name, vqa_data, tmp
     assert {k: getattr(built[0], k) for k in SIZES} == want
     sizes = data_sizes(vqa_data)
     assert (want["feature_size"], want["vocab_size"], want["num_answers"]) == (
-        sizes["feature_size"], sizes["vocab_size"], sizes["num_answers"],
-    )  # fmt: skip
+        sizes["feature_size"],
+        sizes["vocab_size"],
+        sizes["num_answers"],
+    )
     assert exp.model.num_answers is None and want["num_answers"] > 1
 
 
@@ -147,8 +149,9 @@ def test_evaluate_runs_on_one_device_without_xla():
 
 # ---- no config field an entry point ignores: train.jit_compile -----------------------------------
 @pytest.mark.parametrize(
-    "name, where", [("train", "mmnas_tf.engine.trainer.Trainer"), ("search", "mmnas_tf.nas.searcher.Searcher")]
-)  # fmt: skip
+    "name, where",
+    [("train", "mmnas_tf.engine.trainer.Trainer"), ("search", "mmnas_tf.nas.searcher.Searcher")],
+)
 @pytest.mark.parametrize("flag", ["--jit_compile", "--override=train.jit_compile=true", None])
 def test_train_and_search_compile_as_train_jit_compile_says(
     name, where, flag, vqa_data, tmp_path, monkeypatch
@@ -216,7 +219,10 @@ def test_a_convenience_flag_wins_over_override():
 
 def test_the_old_evaluate_batch_size_is_refused_naming_its_replacement():
     assert _experiment_of("evaluate", "--eval_batch_size=5").data.eval_batch_size == 5
-    with pytest.raises(app.UsageError, match=r"--batch_size is now --eval_batch_size \(sugar for --override=data.eval_batch_size=VALUE\)"):  # fmt: skip
+    with pytest.raises(
+        app.UsageError,
+        match=r"--batch_size is now --eval_batch_size \(sugar for --override=data.eval_batch_size=VALUE\)",
+    ):
         _experiment_of("evaluate", "--batch_size=5")
 
 

@@ -79,10 +79,12 @@ def _colour_questions(made):
         text = [
             q
             for shape, size in zip(sc.shape[:, 0], sc.size[:, 0])
-            for q in (f"what colour is the {scenes.SHAPES[shape]}?",
-                      f"what colour is the {scenes.SIZES[size]} object?",
-                      "what colour is the object?")
-        ]  # fmt: skip
+            for q in (
+                f"what colour is the {scenes.SHAPES[shape]}?",
+                f"what colour is the {scenes.SIZES[size]} object?",
+                "what colour is the object?",
+            )
+        ]
         answer = np.repeat(sc.colour[:, 0], 3)  # ANSWERS starts with the colours
         made.append((text, [questions.ANSWERS[a] for a in answer]))
         scene = np.repeat(np.arange(len(sc)), 3)
@@ -148,8 +150,10 @@ def test_a_learnable_split_that_needs_the_image_is_learnt_to_100_percent(tmp_pat
     model_dir = tmp_path / "model"
     schedule = f"train.warmup=[];train.decay_epochs=[];train.learning_rate=3e-3;{fixed}"
     history = train.main(
-        _train_args("vqa", data, model_dir, f"--epochs={KNOWN_ANSWER_EPOCHS}", f"--override={schedule}")
-    )  # fmt: skip
+        _train_args(
+            "vqa", data, model_dir, f"--epochs={KNOWN_ANSWER_EPOCHS}", f"--override={schedule}"
+        )
+    )
     assert history[-1]["loss"] < history[0]["loss"]
     metrics = evaluate.main(
         ["evaluate", "--config=vqa_tiny", f"--data_dir={data}", f"--checkpoint={model_dir}"]
@@ -211,10 +215,16 @@ def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_
     is mid-epoch and the restart must also restore the data iterator's position and the RNGs."""
     data = data_dirs("vqa")
     args = lambda d: [  # noqa: E731
-        sys.executable, "-m", "mmnas_tf.train", "--config=vqa_tiny", f"--data_dir={data}",
-        f"--model_dir={d}", "--epochs=2", "--noprogress",
+        sys.executable,
+        "-m",
+        "mmnas_tf.train",
+        "--config=vqa_tiny",
+        f"--data_dir={data}",
+        f"--model_dir={d}",
+        "--epochs=2",
+        "--noprogress",
         "--override=train.checkpoint_every_steps=2",
-    ]  # fmt: skip
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     runs = {}
 

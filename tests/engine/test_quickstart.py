@@ -37,9 +37,14 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
     # of 115 questions, 27.0% image-blind (seed 0: 38.3 / 32.2, seed 2: 45.2 / 29.6); the
     # quickstart's 60% is measured only (README, "See what it does")
     proc = _run(
-        "mmnas_tf.quickstart", f"--workdir={tmp_path}", "--num_images=120", "--epochs=6",
-        "--warmup_epochs=1", "--search_epochs=2", "--seed=1",
-    )  # fmt: skip
+        "mmnas_tf.quickstart",
+        f"--workdir={tmp_path}",
+        "--num_images=120",
+        "--epochs=6",
+        "--warmup_epochs=1",
+        "--search_epochs=2",
+        "--seed=1",
+    )
     assert proc.returncode == 0, proc.stderr[-5000:]
     text, err = proc.stdout, proc.stderr
     with open(tmp_path / "summary.json") as f:
@@ -51,11 +56,16 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
     assert "\r" not in err
     passes = [re.sub(r" in [\d:]+$", "", re.split(r": | - ", line)[0]) for line in err.splitlines()]
     assert passes == [
-        "vqa/train", "vqa/val", "epoch 1/3 warmup", "epoch 2/3 search", "epoch 3/3 search",
+        "vqa/train",
+        "vqa/val",
+        "epoch 1/3 warmup",
+        "epoch 2/3 search",
+        "epoch 3/3 search",
         *(f"epoch {k}/6 done" for k in range(1, 7)),
-        "evaluate vqa/val", "evaluate vqa/val",  # with the image, without
+        "evaluate vqa/val",
+        "evaluate vqa/val",  # with the image, without
         "precision",  # predict --checkpoint names its precision on stderr (stdout is the answer)
-    ], err  # fmt: skip
+    ], err
     assert "ETA search" in err.splitlines()[3] and "ETA" not in err.splitlines()[4]
     for stage in ("data", "search", "retrain", "evaluate", "export"):
         assert f"=== {stage}:" in text

@@ -64,7 +64,9 @@ def _normalised_both_ways(prediction, answers):
     full = lambda a: process_digit_article(process_punctuation(a.strip()))  # noqa: E731
     if len(set(answers)) > 1:
         answers, prediction = [full(a) for a in answers], full(prediction)
-    return sum(min(1, (sum(a == prediction for a in answers) - (g == prediction)) / 3) for g in answers) / len(answers)  # fmt: skip
+    return sum(
+        min(1, (sum(a == prediction for a in answers) - (g == prediction)) / 3) for g in answers
+    ) / len(answers)
 
 
 def test_vqa_accuracy_is_the_official_one_question_by_question(vqa):

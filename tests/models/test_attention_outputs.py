@@ -49,12 +49,16 @@ def test_classifier_pooling_weights_repool_to_the_pooled_output(task):
     text = acts["encoder_1"]
     np.testing.assert_allclose(
         _repool(model.image_pooling, image, att["image_pooling"]),
-        np.asarray(acts["image_pooling"]), rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        np.asarray(acts["image_pooling"]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     np.testing.assert_allclose(
         _repool(model.text_pooling, text, att["text_pooling"]),
-        np.asarray(acts["text_pooling"]), rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        np.asarray(acts["text_pooling"]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert sorted(k for k in att if k.startswith("decoder")) == ["decoder_0", "decoder_2"]
 
 
@@ -92,8 +96,10 @@ def test_grounder_returns_region_scores_and_text_weights():
     _check_weights(att["text_pooling"], tokens)
     np.testing.assert_allclose(
         _repool(model.text_pooling, out["intermediates"]["encoder_1"], att["text_pooling"]),
-        np.asarray(out["intermediates"]["text_pooling"]), rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
+        np.asarray(out["intermediates"]["text_pooling"]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert "image_pooling" not in att
 
 

@@ -16,11 +16,22 @@ rng = np.random.default_rng(1)
 
 def tiny(genotype, **kw):
     return ModelConfig(
-        hidden_size=16, num_heads=2, ffn_size=32, relation_size=8, vocab_size=30, word_embed_size=12,
-        feature_size=10, max_tokens=6, max_regions=7, pool_mlp_size=8, pool_output_size=20,
-        num_encoder_blocks=len(genotype.encoder), num_decoder_blocks=len(genotype.decoder),
-        genotype=genotype, **kw,
-    )  # fmt: skip
+        hidden_size=16,
+        num_heads=2,
+        ffn_size=32,
+        relation_size=8,
+        vocab_size=30,
+        word_embed_size=12,
+        feature_size=10,
+        max_tokens=6,
+        max_regions=7,
+        pool_mlp_size=8,
+        pool_output_size=20,
+        num_encoder_blocks=len(genotype.encoder),
+        num_decoder_blocks=len(genotype.decoder),
+        genotype=genotype,
+        **kw,
+    )
 
 
 def batch(config, n_real=(7, 4), t_real=(6, 3)):

@@ -111,9 +111,15 @@ def test_vqa_supernet_d256_matches_the_original_part_by_part():
     # the original search config: HSIZE 256, 4 heads (head size 64), ATTFLAT_MLP_SIZE 512,
     # ATTFLAT_OUT_SIZE 2 * HSIZE, 20,573 words, 3,129 answers
     config = task.model_config(
-        hidden_size=256, num_heads=4, ffn_size=1024, pool_mlp_size=512, pool_output_size=512,
-        genotype=None, max_regions=8, max_tokens=4,
-    )  # fmt: skip
+        hidden_size=256,
+        num_heads=4,
+        ffn_size=1024,
+        pool_mlp_size=512,
+        pool_output_size=512,
+        genotype=None,
+        max_regions=8,
+        max_tokens=4,
+    )
     model = task.build_model(config.replace(num_answers=3129))
     got = breakdown(model)
     # every candidate op of every block: 12 x (SA + FFN) + 18 x (SA + GA + RSA + FFN) at d=256

@@ -70,7 +70,7 @@ COMPARED = {
             "eval_iou",
             "eval_correct",
         },
-    },  # fmt: skip
+    },
     "test_loader_arrays_match": {
         t: {"bbox_feat", "rel_img"}
         | ({"c_len"} if t == "itm" else {"q_len", "x_mask", "y_mask", "n_obj"})

@@ -16,10 +16,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 #: Tiny supernet sizes (d=16, 2 heads, M/N 2/3, 8 regions, 6 tokens), dropout off by default so
 #: steps are deterministic functions of the weights and the sampled architecture.
 TINY = dict(
-    hidden_size=16, num_heads=2, ffn_size=32, relation_size=8, vocab_size=40, word_embed_size=8,
-    feature_size=12, max_tokens=6, max_regions=8, pool_mlp_size=16, pool_output_size=32,
-    num_encoder_blocks=2, num_decoder_blocks=3, genotype=None, dropout=0.0,
-)  # fmt: skip
+    hidden_size=16,
+    num_heads=2,
+    ffn_size=32,
+    relation_size=8,
+    vocab_size=40,
+    word_embed_size=8,
+    feature_size=12,
+    max_tokens=6,
+    max_regions=8,
+    pool_mlp_size=16,
+    pool_output_size=32,
+    num_encoder_blocks=2,
+    num_decoder_blocks=3,
+    genotype=None,
+    dropout=0.0,
+)
 NUM_ANSWERS = 10
 
 
@@ -86,16 +98,25 @@ def run_python(code: str, timeout: float, env: dict | None = None) -> subprocess
     """Runs ``code`` in a fresh interpreter (TF device setup must precede TF initialisation)."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": REPO, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=full_env,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
         cwd=REPO,
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="session")
 def nas():
     """The helpers above (conftest modules are not importable under --import-mode=importlib)."""
     return SimpleNamespace(
-        TINY=TINY, tiny_config=tiny_config, random_batch=random_batch,
-        random_dataset=random_dataset, build_search_model=build_search_model,
-        free_port=free_port, run_python=run_python, REPO=REPO,
-    )  # fmt: skip
+        TINY=TINY,
+        tiny_config=tiny_config,
+        random_batch=random_batch,
+        random_dataset=random_dataset,
+        build_search_model=build_search_model,
+        free_port=free_port,
+        run_python=run_python,
+        REPO=REPO,
+    )

@@ -79,14 +79,21 @@ def launch(nas, tmp_path, mode, name, estimators, env=None):
     script = tmp_path / "run_search.py"
     script.write_text(SCRIPT)
     full_env = {
-        **os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": nas.REPO,
-        "TINY": json.dumps(tiny_sizes(nas)), **(env or {}),
-    }  # fmt: skip
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": nas.REPO,
+        "TINY": json.dumps(tiny_sizes(nas)),
+        **(env or {}),
+    }
     out = str(tmp_path / f"{name}_%s.npz")
     process = subprocess.Popen(
-        [sys.executable, str(script), mode, out, ",".join(estimators)], cwd=nas.REPO,
-        env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [sys.executable, str(script), mode, out, ",".join(estimators)],
+        cwd=nas.REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     return process, out
 
 
@@ -139,8 +146,11 @@ def assert_same_update(a_path, b_path, rtol=1e-4):
             b["theta"], a["theta"], rtol=0, atol=rtol * np.abs(a["theta"]).max()
         )
         assert np.abs(a["theta"]).max() > 1e-3  # the runs did move theta
-        keys = [f"w{i}" for i, name in enumerate(names)
-                if not (adam and any(z in name for z in ZERO_GRADIENT))]  # fmt: skip
+        keys = [
+            f"w{i}"
+            for i, name in enumerate(names)
+            if not (adam and any(z in name for z in ZERO_GRADIENT))
+        ]
         scale = max(np.abs(a[k]).max() for k in keys)
         assert scale > 1e-4  # the runs did move the weights
         moved = sum(np.abs(a[k]).max() > 1e-6 * scale for k in keys)

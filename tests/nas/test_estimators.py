@@ -46,7 +46,10 @@ def test_every_listed_name_has_a_registered_class_and_bad_names_are_refused():
     assert set(choices.ESTIMATORS) == set(est.estimator_names())
     assert est.estimator_names()[:4] == ["gumbel", "proxyless", "uniform", "gumbel_selection"]
     assert isinstance(est.get_estimator("gumbel_selection"), est.Gumbel)
-    with pytest.raises(ValueError, match="unknown estimator 'nope'; accepted: gumbel, proxyless, uniform, gumbel_selection, toy"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match="unknown estimator 'nope'; accepted: gumbel, proxyless, uniform, gumbel_selection, toy",
+    ):
         est.get_estimator("nope")
 
     class Other(est.Estimator):
@@ -106,10 +109,20 @@ def test_the_default_recipe_is_what_every_named_experiment_searches():
         assert default.apply(exp) == exp, name
     assert recipes.DEFAULT_RECIPE == "gumbel_selection"
     s = get_experiment("vqa_tiny").search  # the default: uniform start, temperature 1, selection
-    assert (s.estimator, s.prior_logit, s.temperature(0), s.temperature(7)) == ("gumbel_selection", 0.0, 1.0, 1.0)  # fmt: skip
+    assert (s.estimator, s.prior_logit, s.temperature(0), s.temperature(7)) == (
+        "gumbel_selection",
+        0.0,
+        1.0,
+        1.0,
+    )
     # the original's search, by name; no recipe touches the weight rate (the experiment's)
     orig = recipes.get_recipe("original").apply(get_experiment("vqa_tiny")).search
-    assert (orig.estimator, orig.prior_logit, orig.arch_learning_rate, orig.arch_beta_1) == ("proxyless", 1.0, 0.1, 0.0)  # fmt: skip
+    assert (orig.estimator, orig.prior_logit, orig.arch_learning_rate, orig.arch_beta_1) == (
+        "proxyless",
+        1.0,
+        0.1,
+        0.0,
+    )
     former = recipes.get_recipe("gumbel_prior").apply(get_experiment("vqa_tiny")).search
     assert (former.estimator, former.prior_logit, former.temperature(0)) == ("gumbel", 1.0, 5.0)
     assert former.temperature(2) == pytest.approx(5.0 * 0.95**2)
@@ -156,11 +169,20 @@ def search_with(estimator: str, data_dir: str, model_dir: str, extra=()):
     from mmnas_tf import search
     from mmnas_tf.experiments import apply_overrides, get_experiment
 
-    exp = apply_overrides(get_experiment("vqa_tiny"), [
-        f"data.data_dir={data_dir}", f"search.estimator={estimator}", "search.warmup_epochs=1",
-        "search.search_epochs=1", "data.batch_size=4", "search.weight_steps_per_arch_step=2",
-        "search_model.num_encoder_blocks=1", "search_model.num_decoder_blocks=2", *extra,
-    ])  # fmt: skip
+    exp = apply_overrides(
+        get_experiment("vqa_tiny"),
+        [
+            f"data.data_dir={data_dir}",
+            f"search.estimator={estimator}",
+            "search.warmup_epochs=1",
+            "search.search_epochs=1",
+            "data.batch_size=4",
+            "search.weight_steps_per_arch_step=2",
+            "search_model.num_encoder_blocks=1",
+            "search_model.num_decoder_blocks=2",
+            *extra,
+        ],
+    )
     seen = {}
 
     def before_selection(sm, status):
@@ -197,15 +219,21 @@ def test_gumbel_selection_driver_scores_the_argmax_and_draws(
     vqa_data, tmp_path, graph_rewrites_off
 ):
     model_dir = str(tmp_path / "gs")
-    status, seen = search_with("gumbel_selection", vqa_data, model_dir, ["search.selection_candidates=3"])  # fmt: skip
+    status, seen = search_with(
+        "gumbel_selection", vqa_data, model_dir, ["search.selection_candidates=3"]
+    )
     written = json.load(open(os.path.join(model_dir, selection.SELECTION_FILE)))
     names = [c["genotype"] for c in written["candidates"]]
     assert names[0] == written["argmax"] == seen["argmax"] and len(set(names)) == 3
     best = max(written["candidates"], key=lambda c: c["score"])
     assert written["genotype"] == best["genotype"] == _final(model_dir)
-    assert written["settings"] == {"method": "theta_draws", "candidates": 3, "seed": 0,
-                                   "space_size": selection.space_size(seen["model"]),
-                                   "batches": written["settings"]["batches"]}  # fmt: skip
+    assert written["settings"] == {
+        "method": "theta_draws",
+        "candidates": 3,
+        "seed": 0,
+        "space_size": selection.space_size(seen["model"]),
+        "batches": written["settings"]["batches"],
+    }
     # every draw comes from a block op that softmax(theta) gives a positive probability
     rows = seen["theta"]["encoder"] + seen["theta"]["decoder"]
     for c in written["candidates"]:

@@ -27,19 +27,33 @@ def vqa_data(tmp_path_factory):
 
 def command(data_dir, model_dir):
     return [
-        sys.executable, "-m", "mmnas_tf.search", "--config=vqa_tiny", f"--data_dir={data_dir}",
-        f"--model_dir={model_dir}", "--estimator=gumbel", "--warmup_epochs=1", "--search_epochs=1",
-        "--batch_size=4", "--weight_steps=2", "--checkpoint_every_steps=1", "--tensorboard=false",
+        sys.executable,
+        "-m",
+        "mmnas_tf.search",
+        "--config=vqa_tiny",
+        f"--data_dir={data_dir}",
+        f"--model_dir={model_dir}",
+        "--estimator=gumbel",
+        "--warmup_epochs=1",
+        "--search_epochs=1",
+        "--batch_size=4",
+        "--weight_steps=2",
+        "--checkpoint_every_steps=1",
+        "--tensorboard=false",
         "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2",
-    ]  # fmt: skip
+    ]
 
 
 def start(nas, data_dir, model_dir):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": nas.REPO}
     return subprocess.Popen(
-        command(data_dir, model_dir), cwd=nas.REPO, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        command(data_dir, model_dir),
+        cwd=nas.REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process, timeout=240):
@@ -103,13 +117,22 @@ def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys, g
     data = str(tmp_path / "itm")
     benchmark.generate(get_task("itm"), data, "tiny", 12, 0, "float16", None, 32)
     model_dir = tmp_path / "search"
-    state = search.main([
-        "search", "--config=itm_tiny", f"--data_dir={data}", f"--model_dir={model_dir}",
-        "--estimator=gumbel", "--warmup_epochs=1", "--search_epochs=1", "--batch_size=4",
-        "--weight_steps=2", "--tensorboard=false",
-        "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2;"
-        "train.hard_negatives.num_candidates=4;train.hard_negatives.top_k=2",
-    ])  # fmt: skip
+    state = search.main(
+        [
+            "search",
+            "--config=itm_tiny",
+            f"--data_dir={data}",
+            f"--model_dir={model_dir}",
+            "--estimator=gumbel",
+            "--warmup_epochs=1",
+            "--search_epochs=1",
+            "--batch_size=4",
+            "--weight_steps=2",
+            "--tensorboard=false",
+            "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2;"
+            "train.hard_negatives.num_candidates=4;train.hard_negatives.top_k=2",
+        ]
+    )
     out = capsys.readouterr().out
     assert out.count("mining hard negatives for epoch") == 2
     assert sorted(state["history"]) == ["epoch1", "epoch2"]

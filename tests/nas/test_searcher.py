@@ -32,7 +32,11 @@ def summary_tags(logdir):
 def test_early_stop_history_files_and_tensorboard(nas, tmp_path, monkeypatch):
     u = 2
     terminal = io.StringIO()  # the progress line as a terminal shows it
-    monkeypatch.setattr(searcher_module, "Progress", functools.partial(Progress, stream=terminal, is_tty=True, interval=0.0))  # fmt: skip
+    monkeypatch.setattr(
+        searcher_module,
+        "Progress",
+        functools.partial(Progress, stream=terminal, is_tty=True, interval=0.0),
+    )
     search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="prior")
     config = dataclasses.replace(
         get_experiment("vqa_tiny").search,
@@ -69,7 +73,7 @@ def test_early_stop_history_files_and_tensorboard(nas, tmp_path, monkeypatch):
         rf"epoch 2/5 search: 2/2 - loss {number} - early stop in >= 2 epochs - {number} cycles/s - ETA search \d+:\d\d",
         rf"epoch 2/5 search: 2/2 - loss {number} - {number} cycles/s - ETA search \d+:\d\d",
         rf"epoch 3/5 search: 1/2 - loss {number} - early stop in >= 1 epochs",
-    ]  # fmt: skip
+    ]
     shown = [line for line in shown if line]
     assert len(shown) == 9  # 3 epochs of 2 cycles, each with the line that stays
     for pattern, line in zip(cycle, shown):
@@ -116,9 +120,11 @@ def test_profile_window_traces_search_cycles(nas, tmp_path):
     u = 2
     search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="prior")
     config = dataclasses.replace(
-        get_experiment("vqa_tiny").search, warmup_epochs=1, search_epochs=1,
+        get_experiment("vqa_tiny").search,
+        warmup_epochs=1,
+        search_epochs=1,
         weight_steps_per_arch_step=u,
-    )  # fmt: skip
+    )
     profile = ProfilerWindow(str(tmp_path / "profile"), parse_profile_steps("2,3"))
     seen = []
 
@@ -133,9 +139,15 @@ def test_profile_window_traces_search_cycles(nas, tmp_path):
             seen.append("end")
 
     searcher = Searcher(
-        search_model, config, str(tmp_path), steps_per_epoch=2, run_eagerly=True,
-        tensorboard=False, log=lambda line: None, callbacks=[profile, Steps()],
-    )  # fmt: skip
+        search_model,
+        config,
+        str(tmp_path),
+        steps_per_epoch=2,
+        run_eagerly=True,
+        tensorboard=False,
+        log=lambda line: None,
+        callbacks=[profile, Steps()],
+    )
     dm = nas.random_dataset(16, 4, seed=0).repeat()
     da = nas.random_dataset(8, 4, seed=1)
     searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), u))
@@ -156,14 +168,22 @@ def test_search_whose_every_region_is_masked_reports_a_non_finite_loss(nas, tmp_
 
     search_model = nas.build_search_model(estimator="gumbel", weight_steps=u, warmup="uniform")
     config = dataclasses.replace(
-        get_experiment("vqa_tiny").search, estimator="gumbel", warmup_epochs=1, search_epochs=1,
+        get_experiment("vqa_tiny").search,
+        estimator="gumbel",
+        warmup_epochs=1,
+        search_epochs=1,
         weight_steps_per_arch_step=u,
-    )  # fmt: skip
+    )
     lines = []
     searcher = Searcher(
-        search_model, config, str(tmp_path), steps_per_epoch=2, run_eagerly=True,
-        tensorboard=False, log=lines.append,
-    )  # fmt: skip
+        search_model,
+        config,
+        str(tmp_path),
+        steps_per_epoch=2,
+        run_eagerly=True,
+        tensorboard=False,
+        log=lines.append,
+    )
     dm, da = masked(16, 0).repeat(), masked(8, 1)
     status = searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), u), lambda: da)
 
@@ -180,9 +200,12 @@ def test_search_whose_every_region_is_masked_reports_a_non_finite_loss(nas, tmp_
 def test_epoch_line_names_a_non_finite_value_and_adds_the_hint_only_then():
     record = {"loss": 1.23456, "arch_loss": 0.5, "phase": "search"}
     line = searcher_module._epoch_line(
-        "epoch 2/3 search", record, {"loss": 2.0, "accuracy": float("nan"), "examples": 8}, 0.25,
+        "epoch 2/3 search",
+        record,
+        {"loss": 2.0, "accuracy": float("nan"), "examples": 8},
+        0.25,
         Genotype(["SA"], ["GA"]),
-    )  # fmt: skip
+    )
     assert line == (
         "epoch 2/3 search - loss 1.235 - arch loss 0.5 - eval loss 2 accuracy not finite "
         f"(8 examples) - 0.25 s/cycle - enc[SA] dec[GA] ({searcher_module.NOT_FINITE_HINT})"

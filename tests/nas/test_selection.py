@@ -12,8 +12,11 @@ from mmnas_tf.genotype import Genotype
 from mmnas_tf.nas import selection
 from mmnas_tf.tasks import get_task
 
-POOLS = [("encoder", 0, ("SA",)), ("decoder", 0, ("SA", "GA", "RSA", "FFN")),
-         ("decoder", 1, ("SA", "GA", "RSA", "FFN"))]  # fmt: skip
+POOLS = [
+    ("encoder", 0, ("SA",)),
+    ("decoder", 0, ("SA", "GA", "RSA", "FFN")),
+    ("decoder", 1, ("SA", "GA", "RSA", "FFN")),
+]
 
 
 def test_genotype_of_reads_one_op_per_slot():
@@ -59,9 +62,15 @@ def test_select_scores_with_inherited_weights_and_keeps_the_best(tmp_path, nas):
     }
     status = {"history": {"epoch1": record}}
     out = selection.select_and_write(
-        search, batches, str(tmp_path), status, population=6,
-        generations=1, parents=2, seed=1,
-    )  # fmt: skip
+        search,
+        batches,
+        str(tmp_path),
+        status,
+        population=6,
+        generations=1,
+        parents=2,
+        seed=1,
+    )
     result = out["selection"]
     candidates = result["candidates"]
     assert len(candidates) >= 6
@@ -99,11 +108,20 @@ def test_uniform_search_driver_writes_the_selection(tmp_path):
     model_dir = str(tmp_path / "run")
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cmd = [
-        sys.executable, "-m", "mmnas_tf.search", "--config=vqa_tiny", f"--data_dir={data}",
-        f"--model_dir={model_dir}", "--estimator=uniform", "--warmup_epochs=1",
-        "--search_epochs=1", "--batch_size=4", "--weight_steps=2", "--tensorboard=false",
+        sys.executable,
+        "-m",
+        "mmnas_tf.search",
+        "--config=vqa_tiny",
+        f"--data_dir={data}",
+        f"--model_dir={model_dir}",
+        "--estimator=uniform",
+        "--warmup_epochs=1",
+        "--search_epochs=1",
+        "--batch_size=4",
+        "--weight_steps=2",
+        "--tensorboard=false",
         "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2",
-    ]  # fmt: skip
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": repo}
     run = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

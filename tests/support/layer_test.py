@@ -118,16 +118,19 @@ def check_layer(
         w.path for w, g in zip(weights, dense) if g is not None and np.abs(g).max() > 1e-8 * scale
     }
     nonzero = [  # a named one must be zero up to float32 round-off of its terms
-        w.path for w, g in zip(weights, dense)
+        w.path
+        for w, g in zip(weights, dense)
         if w.path in frozen and g is not None and np.abs(g).max() > 1e-5 * scale
-    ]  # fmt: skip
+    ]
     assert not nonzero, f"listed as zero-gradient but get one: {nonzero}"
     vanishing = [w.path for w in weights if w.path not in frozen | real]
     assert not vanishing, f"zero gradient (round-off only) for {vanishing}"
     keras.optimizers.SGD(0.1).apply(grads, weights)
     unchanged = [
-        w.path for b, w in zip(before, weights) if w.path not in frozen and np.array_equal(b, np.array(w))
-    ]  # fmt: skip
+        w.path
+        for b, w in zip(before, weights)
+        if w.path not in frozen and np.array_equal(b, np.array(w))
+    ]
     assert not unchanged, f"one SGD step left these weights unchanged: {unchanged}"
 
     # Save / reload through a real .keras file (after the step, so a reload that re-initialises a

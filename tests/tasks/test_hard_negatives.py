@@ -137,12 +137,20 @@ def test_search_mines_negatives_with_the_argmax_architecture(tmp_path):
 
     data = str(tmp_path / "itm")
     benchmark.generate(get_task("itm"), data, "tiny", 12, 0, "float16", None, 16)
-    exp = apply_overrides(get_experiment("itm_tiny"), [
-        f"data.data_dir={data}", "search_model.num_encoder_blocks=1",
-        "search_model.num_decoder_blocks=2", "search_model.hidden_size=16",
-        "search_model.num_heads=2", "search_model.ffn_size=32", "search_model.dropout=0.0",
-        "task_config.hard_negatives.num_candidates=6", "train.hard_negatives.top_k=2",
-    ])  # fmt: skip
+    exp = apply_overrides(
+        get_experiment("itm_tiny"),
+        [
+            f"data.data_dir={data}",
+            "search_model.num_encoder_blocks=1",
+            "search_model.num_decoder_blocks=2",
+            "search_model.hidden_size=16",
+            "search_model.num_heads=2",
+            "search_model.ffn_size=32",
+            "search_model.dropout=0.0",
+            "task_config.hard_negatives.num_candidates=6",
+            "train.hard_negatives.top_k=2",
+        ],
+    )
     exp = resolve_experiment(exp)
     config = exp.search_model
     task = get_task("itm")

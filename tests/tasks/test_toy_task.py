@@ -135,15 +135,21 @@ def _records(rng: np.random.Generator, count: int) -> list[dict]:
     for i in range(count):
         q, n = int(rng.integers(1, 4)), int(rng.integers(2, REGIONS + 1))
         xy = rng.uniform(0, 300, (n, 2))
-        out.append({
-            "image_id": 100 + i, "image_index": i, "image_size": (480.0, 640.0),
-            "features": rng.standard_normal((n, DIM)).astype(np.float32),
-            "boxes": np.concatenate([xy, xy + rng.uniform(10, 100, (n, 2))], 1).astype(np.float32),
-            "texts": [f"text {i} {j}" for j in range(q)],
-            "text_id": [10 * i + j for j in range(q)],
-            "text_ids": [rng.integers(3, 60, rng.integers(2, TOKENS + 3)) for _ in range(q)],
-            "label": rng.integers(0, 2, q).tolist(),
-        })  # fmt: skip
+        out.append(
+            {
+                "image_id": 100 + i,
+                "image_index": i,
+                "image_size": (480.0, 640.0),
+                "features": rng.standard_normal((n, DIM)).astype(np.float32),
+                "boxes": np.concatenate([xy, xy + rng.uniform(10, 100, (n, 2))], 1).astype(
+                    np.float32
+                ),
+                "texts": [f"text {i} {j}" for j in range(q)],
+                "text_id": [10 * i + j for j in range(q)],
+                "text_ids": [rng.integers(3, 60, rng.integers(2, TOKENS + 3)) for _ in range(q)],
+                "label": rng.integers(0, 2, q).tolist(),
+            }
+        )
     return out
 
 
@@ -168,10 +174,17 @@ def toy(tmp_path_factory):
         writer.write_split(data_dir, split, task, recs, lambda r, _: r, 2, progress=False)
     exp = experiments.apply_overrides(
         experiments.get_experiment("toy_tiny"),
-        [f"data.data_dir={data_dir}", "data.batch_size=4", "data.eval_batch_size=8",
-         "train.epochs=1", "train.steps_per_epoch=2", "search.warmup_epochs=0",
-         "search.search_epochs=1", "search.weight_steps_per_arch_step=1"],
-    )  # fmt: skip
+        [
+            f"data.data_dir={data_dir}",
+            "data.batch_size=4",
+            "data.eval_batch_size=8",
+            "train.epochs=1",
+            "train.steps_per_epoch=2",
+            "search.warmup_epochs=0",
+            "search.search_epochs=1",
+            "search.weight_steps_per_arch_step=1",
+        ],
+    )
     yield _Toy(task, records, exp, root)
     unregister_task("toy")
 
@@ -219,9 +232,10 @@ def test_synthetic_data_comes_from_the_task_generator(toy, tmp_path):
     assert manifest["task"] == "toy"
     data = dataclasses.replace(toy.exp.data, data_dir=str(tmp_path))
     labels = [
-        v for _, targets in toy.task.build_inputs(data, toy.exp.model, "train", training=False)
+        v
+        for _, targets in toy.task.build_inputs(data, toy.exp.model, "train", training=False)
         for v in targets["label"].numpy()
-    ]  # fmt: skip
+    ]
     assert len(labels) > 5 and set(labels) == {1.0}
 
 

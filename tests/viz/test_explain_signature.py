@@ -78,13 +78,26 @@ def test_predict_explain_through_a_server(tmp_path):
     export_saved_model(model, "vqa", config, str(base), 1, str(vocab), str(answers), explain=True)
     inputs = _inputs("vqa", config)
     features = tmp_path / "img.npz"
-    np.savez(features, x=inputs["image_features"][0, :4], bbox=inputs["boxes"][0, :4],
-             image_h=200, image_w=300)  # fmt: skip
+    np.savez(
+        features,
+        x=inputs["image_features"][0, :4],
+        bbox=inputs["boxes"][0, :4],
+        image_h=200,
+        image_w=300,
+    )
     out = tmp_path / "served.png"
     with ModelServer(single_model_config("vqa", str(base)), grpc_port=0, rest_port=None) as server:
-        text = predict.main(["predict", f"--server=127.0.0.1:{server.grpc_port}",
-                             "--model_name=vqa", "--question=what cat zebra",
-                             f"--features={features}", f"--vocab={vocab}", f"--explain={out}"])  # fmt: skip
+        text = predict.main(
+            [
+                "predict",
+                f"--server=127.0.0.1:{server.grpc_port}",
+                "--model_name=vqa",
+                "--question=what cat zebra",
+                f"--features={features}",
+                f"--vocab={vocab}",
+                f"--explain={out}",
+            ]
+        )
     want = explain_outputs(model, "vqa", inputs)
     best = np.asarray(want["top_answers"])[0, 0]  # the class id: the in-memory model has no table
     best = best.decode() if isinstance(best, bytes) else str(best)

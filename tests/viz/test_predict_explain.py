@@ -26,16 +26,24 @@ def run(tmp_path_factory):
     rng = np.random.default_rng(0)
     boxes = np.float32([[10, 10, 50, 60], [100, 40, 200, 90], [0, 0, 90, 100], [30, 70, 80, 190]])
     features = tmp_path_factory.mktemp("img") / "img.npz"
-    np.savez(features, x=rng.random((32, 4)).astype(np.float32), bbox=boxes, image_h=200,
-             image_w=300)  # fmt: skip
+    np.savez(
+        features, x=rng.random((32, 4)).astype(np.float32), bbox=boxes, image_h=200, image_w=300
+    )
     return model_dir, model, features
 
 
 def test_predict_explain_from_a_checkpoint(run, tmp_path):
     model_dir, model, features = run
     out = tmp_path / "explain.png"
-    text = predict.main(["predict", f"--checkpoint={model_dir}", "--question=What cat?",
-                         f"--features={features}", f"--explain={out}"])  # fmt: skip
+    text = predict.main(
+        [
+            "predict",
+            f"--checkpoint={model_dir}",
+            "--question=What cat?",
+            f"--features={features}",
+            f"--explain={out}",
+        ]
+    )
     e = explain_checkpoint(str(model_dir), "What cat?", str(features))
     # the answer is the restored model's: same logits as the in-memory model on the same inputs
     inputs = {
@@ -62,8 +70,16 @@ def test_predict_explain_on_an_image(run, tmp_path):
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (600, 400), (30, 90, 200)).save(photo)
     out = tmp_path / "on_photo.png"
-    predict.main(["predict", f"--checkpoint={model_dir}", "--question=what", f"--features={features}",
-                  f"--explain={out}", f"--image={photo}"])  # fmt: skip
+    predict.main(
+        [
+            "predict",
+            f"--checkpoint={model_dir}",
+            "--question=what",
+            f"--features={features}",
+            f"--explain={out}",
+            f"--image={photo}",
+        ]
+    )
     picture = np.asarray(Image.open(out).convert("RGB"))
     assert picture.shape[1] == 480  # the photo's 600 px scaled to the panel's 480
     assert np.abs(picture[300, 470].astype(int) - (30, 90, 200)).max() < 40  # the photo shows
@@ -74,5 +90,7 @@ def test_predict_explain_errors(run, tmp_path):
     with pytest.raises(ValueError, match="expected top_answers .VQA., score .ITM. or box .VG."):
         task_of_outputs({"logits": None})
     with pytest.raises(SystemExit, match="1"):
-        cli.run_main(predict.main, ["predict", f"--checkpoint={tmp_path}", "--question=q",
-                                    f"--features={features}"])  # fmt: skip
+        cli.run_main(
+            predict.main,
+            ["predict", f"--checkpoint={tmp_path}", "--question=q", f"--features={features}"],
+        )

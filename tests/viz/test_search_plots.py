@@ -121,8 +121,10 @@ def test_selection_bars_follow_the_scores(tmp_path):
     np.testing.assert_allclose([b.get_width() for b in bars], [0.391, 0.364, 0.428], rtol=1e-6)
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [
-        "enc[SA] dec[SA]  (argmax)", "enc[FFN] dec[RSA]", "enc[FFN] dec[GA]  (selected)"
-    ]  # fmt: skip
+        "enc[SA] dec[SA]  (argmax)",
+        "enc[FFN] dec[RSA]",
+        "enc[FFN] dec[GA]  (selected)",
+    ]
     dark = [b.get_facecolor() for b in bars].count(bars[2].get_facecolor())
     assert dark == 1 and bars[0].get_facecolor() != bars[2].get_facecolor()  # the kept one alone
     assert "in_vocabulary_accuracy" in ax.get_xlabel()

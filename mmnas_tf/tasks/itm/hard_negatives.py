@@ -143,15 +143,23 @@ class HardNegativeMiner:
         # for each image: k captions of other images
         cand_caps = _sample_others(rng, s.num_captions, _group(owner, s.num_images), k)
         cap_scores = score_pairs(
-            score_fn, s, np.repeat(images, k), cand_caps, self.batch_size,
+            score_fn,
+            s,
+            np.repeat(images, k),
+            cand_caps,
+            self.batch_size,
             f"mining epoch {epoch + 1}: captions for each image",
-        )  # fmt: skip
+        )
         # for each caption: k images that are not its own
         cand_imgs = _sample_others(rng, s.num_images, list(owner[:, None]), k)
         img_scores = score_pairs(
-            score_fn, s, cand_imgs, np.repeat(captions, k), self.batch_size,
+            score_fn,
+            s,
+            cand_imgs,
+            np.repeat(captions, k),
+            self.batch_size,
             f"mining epoch {epoch + 1}: images for each caption",
-        )  # fmt: skip
+        )
         self.top_captions = _top(cand_caps, cap_scores.reshape(-1, k), self.top_k)
         self.top_images = _top(cand_imgs, img_scores.reshape(-1, k), self.top_k)
         # one uniform draw per training example (caption) for this epoch

@@ -58,11 +58,13 @@ class ITMTask(Task):
     source_flags = (
         SourceFlag("karpathy", "string", None, "ITM: Karpathy dataset_flickr30k.json."),
         SourceFlag(
-            "captions", "multi_string", [],
+            "captions",
+            "multi_string",
+            [],
             "ITM: SPLIT:CAPS_TXT:IDS_TXT, SCAN's f30k_precomp files (what the original reads); "
             "repeat per split; needs --karpathy for the image file names.",
         ),
-    )  # fmt: skip
+    )
 
     def convert_sources(self, sources, out_dir):
         """``--karpathy`` (the Karpathy split file of Flickr30K), optionally ``--captions``."""
@@ -104,10 +106,13 @@ class ITMTask(Task):
         predict = predict_fn(model)
         images, captions = np.arange(store.num_images), np.arange(store.num_captions)
         scores = score_pairs(
-            lambda inputs: predict(inputs)["logits"], store,
-            np.repeat(images, len(captions)), np.tile(captions, len(images)), data.eval_batch_size,
+            lambda inputs: predict(inputs)["logits"],
+            store,
+            np.repeat(images, len(captions)),
+            np.tile(captions, len(images)),
+            data.eval_batch_size,
             f"retrieval {self.name}/{split}",
-        ).reshape(len(images), len(captions))  # fmt: skip
+        ).reshape(len(images), len(captions))
         np.save(os.path.join(output_dir, f"itm_scores_{split}.npy"), scores)
         metrics = retrieval_metrics(scores, store.caption_image)
         metrics.update(images=len(images), captions=len(captions))

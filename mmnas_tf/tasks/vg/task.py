@@ -142,9 +142,12 @@ class GroundingTask(Task):
         """(index of the best real object, its decoded clipped box in pixels)."""
         mask = image_padding_mask(inputs[names.IMAGE_FEATURES])
         return predict_box(
-            outputs["object_scores"], outputs["box_deltas"], inputs[names.BOXES], mask,
+            outputs["object_scores"],
+            outputs["box_deltas"],
+            inputs[names.BOXES],
+            mask,
             inputs[names.IMAGE_SIZE],
-        )  # fmt: skip
+        )
 
     # ---- metrics and evaluation ------------------------------------------------------------------
     def build_metrics(self):

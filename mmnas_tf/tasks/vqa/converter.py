@@ -61,8 +61,9 @@ def parse_sources(specs: Sequence[str]) -> list[Source]:
             logging.warning(
                 "--vqa=%s:%s looks like the Visual Genome augmentation: label it vg: so that it is "
                 "read last and its answers are not counted, as the original does",
-                s.label, s.questions,
-            )  # fmt: skip
+                s.label,
+                s.questions,
+            )
     return sorted(sources, key=lambda s: (s.label == VG, read_rank(s.label)))
 
 
@@ -134,10 +135,13 @@ def vqa_splits(
                 raw = [a["answer"] for a in ann["answers"]] if ann else []
                 answer_type = ann["answer_type"] if ann else ""
             items[image_id].add(
-                text, qid, position=position,
+                text,
+                qid,
+                position=position,
                 answer_scores=answer_lib.answer_scores(raw, to_id),
-                raw_answers=raw, answer_type=answer_type,
-            )  # fmt: skip
+                raw_answers=raw,
+                answer_type=answer_type,
+            )
             position += 1
     out = {}
     for name, items in splits.items():

@@ -56,29 +56,41 @@ class VQATask(Task):
     variable_regions = True  # bottom-up features keep 10-100 regions per image
     source_flags = (
         SourceFlag(
-            "vqa", "multi_string", [],
+            "vqa",
+            "multi_string",
+            [],
             "VQA: SPLIT:QUESTIONS_JSON[:ANNOTATIONS_JSON]; repeat; the same SPLIT twice merges; "
             "SPLIT vg = the Visual Genome augmentation (joins train, read last, answers not "
             "counted, as the original).",
         ),
         SourceFlag(
-            "min_answer_count", "integer", 9,
+            "min_answer_count",
+            "integer",
+            9,
             "VQA: keep answers seen at least this often (original: > 8).",
         ),
-    )  # fmt: skip
+    )
     target_fields = (
         Field(
-            "answer_ids", tf.int64, "list",
+            "answer_ids",
+            tf.int64,
+            "list",
             "answer-vocabulary ids with a non-zero soft score, concatenated",
         ),
         Field(
-            "answer_scores", tf.float32, "list",
+            "answer_scores",
+            tf.float32,
+            "list",
             "soft scores (0.3/0.6/0.9/1.0) parallel to `answer_ids`",
         ),
-        Field("answer_lengths", tf.int64, "list", "q counts splitting `answer_ids` / `answer_scores`"),
-        Field("raw_answers", tf.string, "list", "q*10 raw annotator answers, or empty (test split)"),
+        Field(
+            "answer_lengths", tf.int64, "list", "q counts splitting `answer_ids` / `answer_scores`"
+        ),
+        Field(
+            "raw_answers", tf.string, "list", "q*10 raw annotator answers, or empty (test split)"
+        ),
         Field("answer_type", tf.string, "list", "q answer types (yes/no, number, other), or empty"),
-    )  # fmt: skip
+    )
 
     # ---- records ---------------------------------------------------------------------------------
     def encode_targets(self, record, q):
