@@ -247,6 +247,11 @@ class SearchConfig:
             raise ValueError("search.weight_steps_per_arch_step (u) must be >= 1")
         if self.warmup_epochs < 0 or self.search_epochs < 0 or self.early_stop_patience < 0:
             raise ValueError("search epochs and patience must be >= 0")
+        if self.warmup_epochs + self.search_epochs == 0:
+            raise ValueError(
+                "search.warmup_epochs + search.search_epochs is 0: a search needs at least one "
+                "epoch (--warmup_epochs / --search_epochs)"
+            )
         if not self.arch_learning_rate > 0:
             raise ValueError("search.arch_learning_rate must be > 0")
         if (

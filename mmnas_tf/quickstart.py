@@ -6,8 +6,7 @@ attention picture), on the tiny VQA experiment.
 python -m mmnas_tf.quickstart --workdir=/tmp/mmnas_quickstart
 
 Each stage calls the real entry point's ``main`` (the same code as its command line, printed before
-it runs). A stage whose module is not in this checkout is skipped with a message. The summary is
-printed and written to ``WORKDIR/summary.json``.
+it runs). The summary is printed and written to ``WORKDIR/summary.json``.
 
 The demo's settings differ from the library's defaults so that a few minutes show a search that
 chooses and a model that looks at the image: easy data (:data:`DATA_FLAGS`: ``quick`` scenes of
@@ -79,22 +78,10 @@ def define_flags(fv: flags.FlagValues) -> None:
     cli.define_progress_flag(fv)
 
 
-def _load(module: str):
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name and module.startswith(e.name):
-            return None
-        raise
-
-
 def _stage(title: str, module: str, argv: list[str]):
-    """Runs ``module.main(argv)``; None (with a message) when the module does not exist yet."""
-    mod = _load(module)
+    """Runs ``module.main(argv)`` and says how long it took."""
+    mod = importlib.import_module(module)
     print(f"\n=== {title}: python -m {module} {shlex.join(argv[1:])}", flush=True)
-    if mod is None or not hasattr(mod, "main"):
-        print(f"--- skipped: {module} is not available in this checkout")
-        return None
     start = time.perf_counter()
     result = mod.main(argv)
     print(f"--- {title} done in {time.perf_counter() - start:.0f}s", flush=True)
@@ -310,18 +297,12 @@ def _predict_one(saved_model: str, exp, data_dir: str) -> str:
     train_dir = os.path.join(os.path.dirname(os.path.dirname(saved_model)), "train")
     question, inputs, targets = _first_example(train_dir, exp, data_dir)
     outputs = _serve_one(saved_model, question, inputs)
-    if "top_answers" in outputs:
-        answer = str(outputs["top_answers"][0, 0])
-        truth = (
-            [a.decode("utf-8") for a in targets["answers"][0].numpy() if a]
-            if "answers" in targets
-            else []
-        )
-        text = f"{question!r} -> {answer!r} (score {float(outputs['top_scores'][0, 0]):.2f}; annotators said {truth[:3]})"
-    else:
-        text = f"{question!r} -> " + ", ".join(
-            f"{k} {v[0]}" for k, v in outputs.items() if v.ndim <= 2
-        )
+    from mmnas_tf.tasks import get_task
+
+    said = get_task(exp.task).annotate(outputs).lines  # the task's own reading of its outputs
+    answers = targets["answers"][0].numpy() if "answers" in targets else []
+    truth = [a.decode("utf-8") for a in answers if a]
+    text = f"{question!r} -> {said[0]}" + (f"; annotators said {truth[:3]}" if truth else "")
     print(text)
     return text
 

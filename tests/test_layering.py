@@ -216,9 +216,6 @@ def test_the_documented_layers_equal_the_order():
 #: Only named defaults belong here; a stale entry (the word gone from the file) fails the test.
 TASK_WORD_WHITELIST: dict[tuple[str, str], str] = {
     ("quickstart.py", "vqa_tiny"): "the quickstart's named experiment (it is a VQA demo)",
-    ("quickstart.py", "top_answers"): "the quickstart prints VQA's answer (to move to "
-    "Task.annotate with the quickstart's next change)",
-    ("quickstart.py", "top_scores"): "as top_answers",
     ("predict.py", "vqa"): "the --model_name default (the served model's name)",
     ("nas/selection.py", "score"): "the selection's own ranking key, not ITM's output",
     ("viz/search_plots.py", "score"): "reads the selection's ranking key from selection.json "

@@ -112,6 +112,8 @@ def test_overrides_parse_types_and_revalidate():
         apply_overrides(exp, ["model.hidden_size=30"])
     with pytest.raises(ValueError, match="accepted"):
         apply_overrides(exp, ["search.estimator=darts"])
+    with pytest.raises(ValueError, match="a search needs at least one epoch"):
+        apply_overrides(exp, ["search.warmup_epochs=0", "search.search_epochs=0"])
     with pytest.raises(ValueError, match="section.field=value"):
         apply_overrides(exp, ["model.hidden_size"])
 
