@@ -243,7 +243,7 @@ def experiment(
     benchmark's budget and ``seed`` (data order, initial weights, architecture sampler)."""
     import dataclasses
 
-    from mmnas_tf.experiments import get_experiment
+    from mmnas_tf.experiments import apply_overrides, get_experiment
     from mmnas_tf.synthbench import questions
 
     base = get_experiment("vqa")
@@ -265,10 +265,9 @@ def experiment(
     # the benchmark's weight schedule (its own data and model): 1e-3, constant; no recipe sets it
     exp = dataclasses.replace(exp, search=dataclasses.replace(exp.search, **BENCH_WEIGHTS))
     exp = recipes.get_recipe(recipe).apply(exp)
-    overrides = {k[len("search.") :]: v for k, v in settings.items() if k.startswith("search.")}
-    search = dataclasses.replace(
-        exp.search, warmup_epochs=warmup, search_epochs=search, **overrides
-    )
+    # the scoreboard's search.* settings, parsed by field type and validated as --override is
+    exp = apply_overrides(exp, [f"{k}={v}" for k, v in settings.items() if k.startswith("search.")])
+    search = dataclasses.replace(exp.search, warmup_epochs=warmup, search_epochs=search)
     return dataclasses.replace(exp, search=search).validate()
 
 
@@ -663,19 +662,17 @@ def theta_histories(
 
 
 def parse_overrides(text: str) -> dict:
-    """``"search.a=1;search.b=x"`` -> ``{"search.a": 1, "search.b": "x"}`` (values as Python
-    literals where they parse); ValueError naming a malformed item or a key outside ``search.``."""
-    import ast
+    """``"search.a=1;search.b=x"`` -> ``{"search.a": "1", "search.b": "x"}``: the values stay text,
+    parsed by field type when :func:`experiment` applies them (``mmnas_tf.experiments.
+    apply_overrides``); ValueError naming an item that is not ``search.FIELD=VALUE``."""
+    from mmnas_tf.experiments import split_overrides
 
     out = {}
-    for item in filter(None, (t.strip() for t in text.split(";"))):
-        key, sep, value = item.partition("=")
+    for item in split_overrides([text]):
+        key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or not key.startswith("search.") or len(key) <= len("search."):
             raise ValueError(f"--override item {item!r}: expected search.FIELD=VALUE")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
+        out[key] = value
     return out
 
 

@@ -160,3 +160,14 @@ def test_gumbel_shares_each_search_of_gumbel_selection(tmp_path, searches):
     alone = _run(tmp_path / "alone.json", None, ("gumbel",), seeds=1)
     assert searches["runs"] == [("gumbel", 0, 2)]
     assert alone["estimators"]["gumbel"]["picks"] == ["pick-gumbel-0"]
+
+
+def test_override_flag_keeps_text_for_the_typed_parser():
+    assert sq.parse_overrides("search.selection_generations=2; search.arch_paths=sampled") == {
+        "search.selection_generations": "2",
+        "search.arch_paths": "sampled",
+    }
+    assert sq.parse_overrides("") == {}
+    for bad in ("selection_generations=2", "search.=2", "search.selection_generations"):
+        with pytest.raises(ValueError, match="expected search.FIELD=VALUE"):
+            sq.parse_overrides(bad)
