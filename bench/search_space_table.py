@@ -544,7 +544,12 @@ def bimodal(table: dict) -> list[str]:
 
 def stable_run(table: dict) -> tuple[str, int, float]:
     """(genotype, seed, value) the code-version check reproduces: the lowest recorded seed of the
-    best-mean genotype whose seeds span at most the robust seed std."""
+    best-mean genotype whose seeds span at most the robust seed std. A table of one seed per
+    genotype (the large table's sample) shows no stability: its best recorded run."""
+    if all(len(e["seeds"]) == 1 for e in table["genotypes"].values()) and table["genotypes"]:
+        name = max(table["genotypes"], key=lambda g: table["genotypes"][g]["seeds"][0])
+        entry = table["genotypes"][name]
+        return name, entry["seed_ids"][0], entry["seeds"][0]
     std = table_seed_std(table)
     stable = {
         g: sum(e["seeds"]) / len(e["seeds"])
@@ -579,14 +584,18 @@ def runs_per_machine_kind(table: dict) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def ensure_verified(out: str, prov: dict, reference: str | None, train, log=print) -> dict | None:
+def ensure_verified(
+    out: str, prov: dict, reference: str | None, train, log=print, noise: str | None = None
+) -> dict | None:
     """Lets ``prov``'s (commit, machine kind) add runs to ``out``, or raises RuntimeError.
 
     The reference table (``reference``, default ``out`` itself) decides: a pair it accepts
     passes; a table without runs and without a reference takes the pair as its origin; else
     ``train(genotype, seed, spec)`` reproduces :func:`stable_run` of the reference and the pair
-    passes when the result is within the reference's robust seed std. The outcome is recorded
-    in the reference (and in ``out``); a recorded failure refuses without training again."""
+    passes when the result is within the robust seed std of ``noise`` (a table path; default
+    the reference: a one-seed table has none and takes the first table's). The outcome is
+    recorded in the reference (and in ``out``); a recorded failure refuses without training
+    again."""
     key = (prov["commit"], prov["machine_kind"])
     ref_path = reference or out
     with _locked(ref_path + ".verify"):  # two builders: one trains the check, the other waits
@@ -608,7 +617,12 @@ def ensure_verified(out: str, prov: dict, reference: str | None, train, log=prin
         found = _verification(ref, key)
         if found is None:
             name, seed, value = stable_run(ref)
-            tolerance = table_seed_std(ref)
+            tolerance = table_seed_std(load_table(noise) if noise else ref)
+            if not math.isfinite(tolerance):
+                raise ValueError(
+                    f"{ref_path} has one seed per genotype: no seed noise to check against "
+                    "(give the table that has it)"
+                )
             log(
                 f"code-version check: {key[0]} on {key[1]} reproduces {name} seed {seed} ({value:.3f}, tolerance {tolerance:.3f})"
             )
@@ -709,6 +723,7 @@ def build(
     reference: str | None = None,
     require_clean: bool = False,
     picks: list[str] = (),
+    noise: str | None = None,
 ):
     """Trains every missing (genotype, seed) of ``spec`` (default :func:`space`), all seeds of
     a genotype one after the other, genotypes in :func:`build_order` (with ``sample_size``: the
@@ -717,7 +732,8 @@ def build(
     sample of the space). ``shard=(i, n)``: only the i-th of every n genotypes of that order, so
     n builders can share one file (each write re-reads the file under a lock and adds its
     training). Before the first training the commit and machine kind must pass
-    :func:`ensure_verified` against ``reference`` (default: ``out``); ``require_clean`` refuses
+    :func:`ensure_verified` against ``reference`` (default: ``out``; seed noise from ``noise``,
+    default the reference); ``require_clean`` refuses
     a checkout with uncommitted edits (its runs could not be reproduced). ``picks``: genotype
     strings of a sampled space outside its sample (the searches' picks) trained after the sample
     with the same seeds, listed under ``picks``: they get a ground truth but are not part of the
@@ -753,7 +769,7 @@ def build(
     def train(genotype, seed, genotype_spec):
         return train_one(data_dir, protocol, genotype, seed, batches, families, genotype_spec)
 
-    ensure_verified(out, prov, reference, train, log)
+    ensure_verified(out, prov, reference, train, log, noise)
     mine = [g for k, g in enumerate(order) if k % count == index]
     done = 0
     while limit is None or done < limit:
@@ -1030,9 +1046,10 @@ def main(argv: list[str]) -> int:
         spec = space_large(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space_large()
         size = args.sample or (SMOKE_LARGE_SAMPLE if args.smoke else SAMPLE)
         reference = args.reference or (None if args.smoke else first)
+        noise = None if args.smoke else first  # the large table has one seed per genotype
     else:
         spec = space(SMOKE_POOL, SMOKE_DECODER) if args.smoke else space()
-        size, reference = None, args.reference
+        size, reference, noise = None, args.reference, None
     reference = None if reference in ("self", args.out) else reference
     seeds = args.seeds or (1 if large else SEEDS)
     bimodal_seeds = args.bimodal_seeds or (seeds if large else BIMODAL_SEEDS)
@@ -1054,6 +1071,7 @@ def main(argv: list[str]) -> int:
             reference=reference,
             require_clean=not args.smoke,
             picks=scoreboard_picks(args.picks_from) if args.picks_from else (),
+            noise=noise,
         )
     except RuntimeError as e:  # a refused code version, checkout or data: one clear line
         print(f"search_space_table: {e}", file=sys.stderr)

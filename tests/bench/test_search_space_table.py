@@ -354,6 +354,42 @@ def test_cli_reports_a_refusal_in_one_line(tmp_path, monkeypatch, capsys):
     assert err == "search_space_table: code-version check FAILED: commit bbb on amd-avx2: ...\n"
 
 
+def test_a_one_seed_table_checks_a_new_commit_on_its_best_run_with_the_first_tables_noise(
+    tmp_path, monkeypatch
+):
+    first, _, calls = _two_seed_table(tmp_path, monkeypatch, _value)  # commit aaa, std 0.4/ROBUST
+    std = tables.table_seed_std(json.load(open(first)))
+    spec = tables.space_large(("GA", "RSA"), 2)
+    out = str(tmp_path / "large.json")
+    build = dict(spec=spec, sample_size=6, sample_seed=3, log=_quiet)
+    _fake_trainer(monkeypatch, calls, lambda g, s: 40.0 + len(g) + 0.1 * len(calls))
+    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", **build)  # its own origin
+    table = json.load(open(out))
+    best = max(table["genotypes"], key=lambda g: table["genotypes"][g]["seeds"][0])
+    assert tables.stable_run(table) == (best, 0, table["genotypes"][best]["seeds"][0])
+    recorded = table["genotypes"][best]["seeds"][0]
+    # a new commit: without a table that has seed noise there is nothing to check against
+    monkeypatch.setattr(tables, "code_version", lambda: "bbb")
+    with pytest.raises(ValueError, match="one seed per genotype: no seed noise"):
+        tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", **build)
+    # moved by 1.5 x the first table's robust seed std: refused after training only the check
+    _fake_trainer(monkeypatch, calls, lambda g, s: recorded + 1.5 * std)
+    before = len(calls)
+    with pytest.raises(RuntimeError, match=r"code-version check FAILED: commit bbb"):
+        tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", noise=first, **build)
+    assert calls[before:] == [(best, 0)]
+    (check,) = json.load(open(out))["verifications"]
+    assert check["tolerance"] == pytest.approx(std, abs=1e-3) and check["passed"] is False
+    # another commit that reproduces it within that std adds runs (here a pick)
+    monkeypatch.setattr(tables, "code_version", lambda: "ccc")
+    _fake_trainer(monkeypatch, calls, lambda g, s: recorded + 0.5 * std)
+    pick = next(str(g) for g in tables.genotypes(spec) if str(g) not in table["sample"])
+    tables.build(out, DATA, tables.PROTOCOL, 1, "cmd", picks=[pick], noise=first, **build)
+    table = json.load(open(out))
+    assert table["picks"] == [pick] and pick in table["genotypes"]
+    assert tables.check_table(table) == []
+
+
 def test_cli_reference_of_the_large_table(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(tables, "build", lambda *a, **kw: seen.append(kw))
@@ -362,9 +398,11 @@ def test_cli_reference_of_the_large_table(tmp_path, monkeypatch):
         assert tables.main(["--space=large", out, *extra]) == 0
     first = os.path.join("bench", "results", "search_space_table.json")
     assert [kw["reference"] for kw in seen] == [first, None, "other.json"]
+    assert [kw["noise"] for kw in seen] == [first] * 3  # one seed each: the first table's noise
     assert {(kw["sample_size"], kw["bimodal_seeds"]) for kw in seen} == {(tables.SAMPLE, 1)}
     assert tables.main([out]) == 0  # the first table is its own reference, 3 / 5 seeds
     assert (seen[-1]["reference"], seen[-1]["bimodal_seeds"]) == (None, tables.BIMODAL_SEEDS)
+    assert seen[-1]["noise"] is None
 
 
 def test_bimodal_genotypes_get_more_seeds_first(tmp_path, monkeypatch):
