@@ -10,6 +10,8 @@
 text is not what its reports give (tests/bench/test_doc_tables.py runs the same check). Each
 table says which report every row comes from, and each report's machine (``lscpu`` model name and
 the flags it recorded), load and command, or "not recorded" where an older report lacks them.
+Every table appears once in its document, except an optional one (a scoreboard the documents
+may not cite yet), which appears at most once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from bench import search_quality
 from bench.summary import TARGETS, summarize
+from mmnas_tf.benchmark.scoreboard import PARTS, render_markdown, scoreboard_statistics
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = "bench/results"
@@ -172,9 +176,14 @@ def _model_row(entries: dict, name: str, variant: str) -> dict:
 SUITE = f"{RESULTS}/model_suite.json"
 SEARCH = f"{RESULTS}/search_cycle.json"
 PADDING = f"{RESULTS}/eval_padding.json"
-QUALITY = f"{RESULTS}/search_quality.json"
+QUALITY = f"{RESULTS}/search_quality.json"  # the current scoreboard of the first table
+QUALITY_3SEEDS = f"{RESULTS}/search_quality_3seeds.json"  # the first one: 3 seeds, 4 estimators
+QUALITY_LARGE = f"{RESULTS}/search_quality_large.json"
+FIRST_TABLE = f"{RESULTS}/search_space_table.json"
+LARGE_TABLE = f"{RESULTS}/search_space_table_large.json"
 BF16_SPEED = f"{RESULTS}/bf16_speed.json"
 BF16_ACCURACY = f"{RESULTS}/bf16_accuracy.json"
+RESULTS_DOC = "docs/search_results.md"
 SHORT = {SUITE: "model_suite", SEARCH: "search_cycle", PADDING: "eval_padding"}
 
 
@@ -383,47 +392,45 @@ def bf16_accuracy(reports: dict[str, dict]) -> str:
     return "\n".join(rows + _sources(reports))
 
 
-def _picks(picks: list[str]) -> str:
-    return "<br>".join(f"`{p}`" for p in picks)
+def scoreboard_of(
+    quality: str, table: str, noise: str | None = None, parts: tuple[str, ...] = PARTS
+) -> Callable[[dict[str, dict]], str]:
+    """docs/search_results.md: the renderer of a scoreboard's statistics
+    (``mmnas_tf.benchmark.scoreboard_statistics`` of the reports ``quality`` against ``table``,
+    the seed noise of the informative rule from ``noise``; ``parts`` of ``render_markdown``)."""
 
-
-def scoreboard(reports: dict[str, dict]) -> str:
-    """docs/search_results.md: the scoreboard of every estimator against the table."""
-    board = reports[QUALITY]["scoreboard"]
-    rows = [
-        "| estimator | picks (seed 0, 1, 2) | ground truth per seed | mean ground truth "
-        "| mean percentile | mean regret | Kendall tau (genotypes) | search CPU-min (mean) "
-        "| random search at equal cost (retraining included): CPU-min, mean found, mean regret, percentile |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in board["estimators"].items():
-        rnd = r["random_search_equal_cost"]
-        truth = ", ".join(f"{_f(g, 1)}" for g in r["ground_truth"])
-        rows.append(
-            f"| `{name}` | {_picks(r['picks'])} | {truth} | {_f(r['mean_ground_truth'], 2)} "
-            f"| {_f(r['mean_percentile'], 1)} | {_f(r['mean_regret'], 2)} "
-            f"| {_f(r['kendall_tau'], 2)} ({r['tau_genotypes']}) | {_f(r['cpu_minutes'], 1)} "
-            f"| {_f(rnd['cpu_minutes'], 1)}, {_f(rnd['mean_found'], 1)}, {_f(rnd['mean_regret'], 2)}, "
-            f"{_f(rnd['mean_percentile'], 1)} |"
+    def render(reports: dict[str, dict]) -> str:
+        stats = scoreboard_statistics(
+            reports[quality], reports[table], reports[noise] if noise else None
         )
-    return "\n".join(rows + _sources(reports))
+        return "\n".join([render_markdown(stats, parts).rstrip("\n"), *_sources(reports)])
+
+    return render
 
 
-def table_2a(reports: dict[str, dict]) -> str:
-    """docs/search_results.md: best achievable and searched per decoder op pool."""
-    rows = [
-        "| decoder op pool | genotypes in table | best achievable "
-        "| searched (default estimator): picks, mean ground truth |",
-        "|---|---|---|---|",
-    ]
-    for r in reports[QUALITY]["scoreboard"]["table_2a"]:
-        picks = ", ".join(f"`{p}`" for p in r["searched"]["picks"])
-        rows.append(
-            f"| {{{', '.join(r['pool'])}}} | {r['genotypes_in_table']} "
-            f"| `{r['best']['genotype']}` {_f(r['best']['accuracy'], 1)} "
-            f"| {picks}, {_f(r['searched']['mean_ground_truth'], 2)} |"
-        )
-    return "\n".join(rows + _sources(reports))
+def table_2a_of(quality: str, table: str) -> Callable[[dict[str, dict]], str]:
+    """docs/search_results.md: the renderer of the best achievable and searched genotype per
+    decoder op pool (``bench.search_quality.table_2a`` of the reports)."""
+
+    def render(reports: dict[str, dict]) -> str:
+        rows = [
+            "| decoder op pool | genotypes in table | best achievable "
+            "| searched (default estimator): picks, mean ground truth |",
+            "|---|---|---|---|",
+        ]
+        for r in search_quality.table_2a(reports[table], reports[quality]):
+            picks = r["searched"]["picks"]
+            mean = r["searched"]["mean_ground_truth"]
+            searched = "not searched" if picks is None else ", ".join(f"`{p}`" for p in picks)
+            if picks is not None:
+                searched += f", {_f(mean, 2)}" if mean is not None else ", not in the table yet"
+            rows.append(
+                f"| {{{', '.join(r['pool'])}}} | {r['genotypes_in_table']} "
+                f"| `{r['best']['genotype']}` {_f(r['best']['accuracy'], 1)} | {searched} |"
+            )
+        return "\n".join(rows + _sources(reports))
+
+    return render
 
 
 @dataclass(frozen=True)
@@ -431,6 +438,7 @@ class Table:
     document: str  # where its markers are, from the repository root
     reports: tuple[str, ...]  # what it is rendered from, as its marker names them
     render: Callable[[dict[str, dict]], str]
+    optional: bool = False  # may be absent from its document (at most once there)
 
 
 TABLES = {
@@ -440,8 +448,34 @@ TABLES = {
     "bf16_speed": Table("docs/performance.md", (BF16_SPEED,), bf16_speed),
     "bf16_accuracy": Table("docs/performance.md", (BF16_ACCURACY,), bf16_accuracy),
     "eval_padding": Table("docs/performance.md", (PADDING,), eval_padding),
-    "scoreboard": Table("docs/search_results.md", (QUALITY,), scoreboard),
-    "table_2a": Table("docs/search_results.md", (QUALITY,), table_2a),
+    # the 3-seed board: its estimators under "Result", its paired tests and goals under
+    # "Statistics of the scoreboard"
+    "scoreboard_3seeds": Table(
+        RESULTS_DOC,
+        (QUALITY_3SEEDS, FIRST_TABLE),
+        scoreboard_of(QUALITY_3SEEDS, FIRST_TABLE, parts=("estimators",)),
+    ),
+    "statistics_3seeds": Table(
+        RESULTS_DOC,
+        (QUALITY_3SEEDS, FIRST_TABLE),
+        scoreboard_of(QUALITY_3SEEDS, FIRST_TABLE, parts=("pairs", "default")),
+    ),
+    "table_2a_3seeds": Table(
+        RESULTS_DOC, (QUALITY_3SEEDS, FIRST_TABLE), table_2a_of(QUALITY_3SEEDS, FIRST_TABLE)
+    ),
+    # the current boards, whole (estimators, paired tests, goals): placed where the docs cite them
+    "scoreboard": Table(
+        RESULTS_DOC, (QUALITY, FIRST_TABLE), scoreboard_of(QUALITY, FIRST_TABLE), optional=True
+    ),
+    "table_2a": Table(
+        RESULTS_DOC, (QUALITY, FIRST_TABLE), table_2a_of(QUALITY, FIRST_TABLE), optional=True
+    ),
+    "scoreboard_large": Table(
+        RESULTS_DOC,
+        (QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
+        scoreboard_of(QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
+        optional=True,
+    ),
 }
 DOCUMENTS = tuple(dict.fromkeys(t.document for t in TABLES.values()))
 
@@ -488,10 +522,11 @@ def regenerate(text: str, document: str, root: str = REPO_ROOT) -> tuple[str, li
 
     new = MARKER.sub(replace, text)
     for name, table in TABLES.items():
-        if table.document == document and seen.count(name) != 1:
+        allowed = (0, 1) if table.optional else (1,)
+        if table.document == document and seen.count(name) not in allowed:
             problems.append(
                 f"{document}: table {name!r} appears {seen.count(name)} times between markers "
-                f"(expected once: {marker(name)} ... <!-- /table -->)"
+                f"(expected {'at most ' * table.optional}once: {marker(name)} ... <!-- /table -->)"
             )
     return new, problems
 

@@ -20,9 +20,11 @@ order. ``gumbel`` shares each seed's search with ``gumbel_selection`` (its pick 
 before the selection step). The JSON records each entry's recipe and each search's provenance. For every seed, every
 genotype of the table (of its sample, for a space too big to enumerate) is scored with the
 supernet's inherited weights on the table's held-out split (``supernets``, one per seed;
-``supernet`` is the first seed's). Every derived figure (ground truth of the picks, percentile, regret,
-Kendall tau, the random baselines, the Table 2a analogue) is computed by :func:`scoreboard` from
-the two JSON files alone.
+``supernet`` is the first seed's). Every figure is computed from the two JSON files alone: per
+estimator (ground truth of the picks, percentile, regret, Kendall tau, CPU-minutes, random search
+at equal cost, with intervals over seeds and paired tests) by
+:func:`mmnas_tf.benchmark.scoreboard_statistics`, written as ``statistics``; the Table 2a
+analogue by :func:`table_2a`, written as ``table_2a``; :func:`check` refuses a malformed one.
 
 Resumable: ``--out`` is rewritten atomically after every search, a rerun skips the (recipe,
 seed) pairs already in it and refuses a file made with another budget or recipes, another table
@@ -43,9 +45,7 @@ import tempfile
 import numpy as np
 
 from bench import search_space_table as tables
-from mmnas_tf.benchmark import baselines
 from mmnas_tf.benchmark.scoreboard import render_markdown, scoreboard_statistics
-from mmnas_tf.benchmark.statistics import kendall_tau
 from mmnas_tf.benchmark.table import Table
 from mmnas_tf.nas import recipes
 
@@ -80,107 +80,15 @@ SMOKE_SEARCH = {
 BENCH_WEIGHTS = {"weight_learning_rate": 1e-3, "warmup": ()}
 
 
-# ---- figures from the two JSON files ------------------------------------------------------------
-def percentile(values, x: float) -> float:
-    """Percent of ``values`` below ``x`` (ties count half)."""
-    values = np.asarray(values, float)
-    return float(100 * (np.sum(values < x) + 0.5 * np.sum(values == x)) / len(values))
-
-
-def table_means(table: dict) -> dict[str, float]:
-    """Mean headline accuracy over seeds per genotype of the table."""
-    return {g: float(np.mean(e["seeds"])) for g, e in table["genotypes"].items() if e["seeds"]}
-
-
-def seed_std(table: dict) -> float:
-    """The pooled seed-to-seed standard deviation of the table (genotypes with >= 2 seeds)."""
-    dev = [np.var(e["seeds"], ddof=1) for e in table["genotypes"].values() if len(e["seeds"]) > 1]
-    return float(np.sqrt(np.mean(dev))) if dev else float("nan")
-
-
-def training_cpu_minutes(table: dict) -> float:
-    """Mean CPU minutes of one stand-alone training in the table."""
-    cpu = [r["train_cpu_seconds"] for e in table["genotypes"].values() for r in e["runs"]]
-    return float(np.mean(cpu) / 60)
-
-
-def random_search_equal_cost(table: dict, result: dict, runs: int = 500, seed: int = 0) -> dict:
-    """Random search given the estimator's mean CPU-minutes per seed, the stand-alone retraining
-    of its picks included (the table's recorded cost of each pick), simulated on the table's
-    reference by ``mmnas_tf.benchmark.baselines`` (``runs`` searches, ``seed``)."""
-    ref = Table(table)
-    known = [g for g in result["picks"] if g in ref]
-    retrain = float(np.mean([np.mean(ref.cost_seconds(g)) / 60 for g in known])) if known else 0.0
-    minutes = float(np.mean(result["cpu_minutes"])) + retrain
-    found = baselines.expected_found(ref, "random", minutes, runs, seed)
-    return {
-        "cpu_minutes": minutes,
-        "retrain_minutes": retrain,
-        "mean_found": found,
-        "mean_regret": ref.best[1] - found,
-        "mean_percentile": ref.percentile(found),
-    }
-
-
-def scoreboard(table: dict, quality: dict) -> dict:
-    """Every derived figure of the scoreboard from the table and the search results."""
-    check_quality(quality)
-    truth = table_means(table)  # the picks' ground truth (a sampled table's picks included)
-    reference = table.get("sample") or tables.genotypes(table["space"])
-    means = {g: truth[g] for g in map(str, reference) if g in truth}  # what a pick is placed in
-    values = np.array(list(means.values()))
-    best_name = max(means, key=means.get)
-    out = {
-        "table": {
-            "genotypes": len(means),
-            "complete": len(means) == len(reference),
-            "mean": float(values.mean()),
-            "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
-            "seed_std": seed_std(table),
-            "percentiles": {
-                str(p): float(np.percentile(values, p)) for p in (10, 25, 50, 75, 90, 100)
-            },
-            "best": {"genotype": best_name, "accuracy": means[best_name]},
-            "training_cpu_minutes": training_cpu_minutes(table),
-        },
-        "estimators": {},
-    }
-    best = means[best_name]
-    for name, result in quality["estimators"].items():
-        found = [truth.get(g) for g in result["picks"]]
-        known = [f for f in found if f is not None]
-        common = [g for g in result["supernet"] if g in means]
-        tau = (
-            kendall_tau([result["supernet"][g] for g in common], [means[g] for g in common])
-            if len(common) >= 2
-            else float("nan")
-        )
-        cpu = float(np.mean(result["cpu_minutes"]))
-        out["estimators"][name] = {
-            "picks": result["picks"],
-            "ground_truth": found,
-            "percentile": [percentile(values, f) if f is not None else None for f in found],
-            "regret": [best - f if f is not None else None for f in found],
-            "mean_ground_truth": float(np.mean(known)) if known else None,
-            "mean_percentile": float(np.mean([percentile(values, f) for f in known]))
-            if known
-            else None,
-            "mean_regret": float(best - np.mean(known)) if known else None,
-            "missing_from_table": [g for g, f in zip(result["picks"], found) if f is None],
-            "kendall_tau": tau,
-            "tau_genotypes": len(common),
-            "cpu_minutes": cpu,
-            "random_search_equal_cost": random_search_equal_cost(table, result),
-        }
-    out["table_2a"] = table_2a(table, quality)
-    return out
-
-
+# ---- what the statistics do not hold: Table 2a ------------------------------------------------
 def table_2a(table: dict, quality: dict) -> list[dict]:
     """Per decoder op pool: the best genotype of the table using only those ops, and the mean
     ground truth of the searches over that pool (``quality["pool_searches"]``; the full pool's
-    are the default estimator's picks)."""
-    means = table_means(table)
+    are the default estimator's picks; ``picks`` None: the pool was not searched). Ground truth
+    is :meth:`mmnas_tf.benchmark.Table.accuracy`; picks the table does not hold yet are left
+    out of the mean."""
+    ref = Table(table)
+    means = {g: ref.accuracy(g) for g, e in table["genotypes"].items() if e["seeds"]}
     full = tuple(table["space"]["decoder"][0])
     rows = []
     for pool in TABLE_2A_POOLS:
@@ -546,29 +454,64 @@ def check_quality(quality: dict) -> None:
             raise ValueError(f"estimator {name}: non-finite supernet accuracy")
 
 
-def check(board: dict, quality: dict) -> None:
-    """Raises ValueError when a metric of the scoreboard is missing or malformed."""
+def _check_interval(name: str, key: str, stat: dict, low: float, high: float) -> None:
+    values = [*stat["values"], stat["mean"], *stat["interval"]]
+    if not all(np.isfinite(values)) or not all(low <= v <= high for v in values):
+        raise ValueError(
+            f"estimator {name}: {key} must be finite and within [{low}, {high}], got {stat}"
+        )
+
+
+def check(stats: dict, quality: dict) -> None:
+    """Raises ValueError when a figure of the scoreboard's statistics
+    (:func:`mmnas_tf.benchmark.scoreboard_statistics`) or of its Table 2a rows
+    (``quality["table_2a"]``, when present) is missing, not finite or out of range. Picks the
+    table does not hold yet are allowed while it can still gain them (a partial table, or a
+    sampled one, whose picks are trained after its sample), not in a complete enumerated table."""
     check_quality(quality)
+    summary = stats["table"]
+    for key in ("reference", "complete", "mean", "percentiles", "best", "robust_seed_std"):
+        if key not in summary:
+            raise ValueError(f"the statistics' table summary lacks {key!r}")
+    pending = not summary["complete"] or summary["sampled"]
     for name in quality["estimators"]:
-        b = board["estimators"][name]
-        pending = not board["table"]["complete"]
-        for key in ("mean_ground_truth", "mean_percentile", "mean_regret", "kendall_tau"):
-            if pending and (b[key] is None or (key == "kendall_tau" and b["tau_genotypes"] < 2)):
-                continue  # waits for the trainings of a partial table
-            if b[key] is None or not np.isfinite(b[key]):
-                raise ValueError(f"estimator {name}: {key} is {b[key]}")
-        if b["mean_percentile"] is not None and not 0 <= b["mean_percentile"] <= 100:
-            raise ValueError(f"estimator {name}: percentile out of range: {b}")
-        if np.isfinite(b["kendall_tau"]) and not -1 <= b["kendall_tau"] <= 1:
-            raise ValueError(f"estimator {name}: kendall_tau out of range: {b}")
-    for key in ("mean", "seed_std", "percentiles", "best"):
-        if key not in board["table"]:
-            raise ValueError(f"table summary lacks {key!r}")
+        e = stats["estimators"].get(name)
+        if e is None:
+            raise ValueError(f"estimator {name}: no statistics")
+        if e["missing_from_table"] and not pending:
+            raise ValueError(
+                f"estimator {name}: picks {e['missing_from_table']} are not in the complete table"
+            )
+        if "ground_truth" not in e:
+            continue  # every pick waits for the trainings of the table
+        regret_low = -100.0 if summary["sampled"] else 0.0  # the sample's best is a lower bound
+        for key, low, high in (
+            ("ground_truth", 0.0, 100.0),
+            ("percentile", 0.0, 100.0),
+            ("regret", regret_low, 100.0),
+            ("informative_macro", 0.0, 100.0),
+        ):
+            if key in e:
+                _check_interval(name, key, e[key], low, high)
+        taus = e["kendall_tau"]["per_seed"]
+        if not taus and summary["complete"]:
+            raise ValueError(f"estimator {name}: no supernet ranks the table (kendall_tau)")
+        if not all(-1 <= t <= 1 for t in taus):
+            raise ValueError(f"estimator {name}: kendall_tau out of [-1, 1]: {taus}")
+        found = e.get("random_search_equal_cost", {}).get("per_seed", [])
+        if not all(np.isfinite(found)):
+            raise ValueError(f"estimator {name}: random search at equal cost not finite: {found}")
+    for row in quality.get("table_2a", []):
+        searched = row["searched"]["mean_ground_truth"]
+        if row["best"] is None or (searched is not None and not np.isfinite(searched)):
+            raise ValueError(f"Table 2a pool {row['pool']}: malformed row {row}")
 
 
 # ---- picture ------------------------------------------------------------------------------------
-def plot(table: dict, quality: dict, path: str) -> str | None:
-    """Histogram of the table's headline metric with each estimator's picks marked (PNG)."""
+def plot(table: dict, stats: dict, path: str) -> str | None:
+    """Histogram of the table's reference (its headline metric) with each estimator's picks
+    marked at their ground truth (``stats``: :func:`mmnas_tf.benchmark.scoreboard_statistics`;
+    picks the table does not hold yet are not drawn) (PNG)."""
     try:
         import matplotlib
     except ImportError:
@@ -577,14 +520,15 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    means = table_means(table)
+    ref = Table(table)
+    values = [ref.accuracy(g) for g in ref.reference]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.hist(
-        list(means.values()),
-        bins=min(24, max(len(means) // 2, 4)),
+        values,
+        bins=min(24, max(len(values) // 2, 4)),
         color="#c6dbef",
         edgecolor="#4a6fa5",
-        label=f"table ({len(means)} genotypes)",
+        label=f"table ({len(values)} genotypes)",
     )
     colours = {
         "gumbel": "#d62728",
@@ -595,8 +539,8 @@ def plot(table: dict, quality: dict, path: str) -> str | None:
         "gumbel_prior": "#17becf",
     }
     top = ax.get_ylim()[1]
-    for k, (name, e) in enumerate(quality["estimators"].items()):
-        xs = [means[g] for g in e["picks"] if g in means]
+    for k, (name, e) in enumerate(stats["estimators"].items()):
+        xs = e["ground_truth"]["values"] if "ground_truth" in e else []
         ax.scatter(
             xs,
             [top * (0.92 - 0.07 * k)] * len(xs),
@@ -767,36 +711,22 @@ def main(argv: list[str]) -> int:
             out=args.out,
             quality=quality,
         )
-    board = scoreboard(table, quality)
-    check(board, quality)
-    quality["scoreboard"] = board
-    # intervals and paired tests over seeds (the same functions the tables' API offers)
     noise = None  # a sampled table has one seed per genotype: the seed noise is the first table's
     if "sample" in table and not args.smoke:
         noise = tables.load_table(args.noise_table)
         if noise is None:
             raise FileNotFoundError(f"no table at --noise_table={args.noise_table}")
-    quality["statistics"] = scoreboard_statistics(quality, table, noise)
+    # every per-estimator figure: the statistics over seeds (the tables' API); Table 2a beside
+    check_quality(quality)  # before its statistics: a malformed file is named as such
+    stats = scoreboard_statistics(quality, table, noise)
+    quality.pop("scoreboard", None)  # older files: the figures before the statistics owned them
+    quality["statistics"], quality["table_2a"] = stats, table_2a(table, quality)
+    check(stats, quality)
     tables.write_json(args.out, quality)
     if args.plot:
-        plot(table, quality, args.plot)
-    print(json.dumps(board["table"], indent=1))
-    for name, e in board["estimators"].items():
-        if e["mean_ground_truth"] is None:
-            print(f"{name}: picks {e['picks']} are not in the partial table yet")
-            continue
-        print(
-            f"{name}: mean ground truth {e['mean_ground_truth']:.2f}, percentile "
-            f"{e['mean_percentile']:.1f}, regret {e['mean_regret']:.2f}, tau {e['kendall_tau']:.2f}, "
-            f"{e['cpu_minutes']:.1f} CPU-min; random search at equal cost "
-            f"{e['random_search_equal_cost']['mean_found']:.2f}"
-            + (
-                f" ({len(e['missing_from_table'])} picks not in the table yet)"
-                if e["missing_from_table"]
-                else ""
-            )
-        )
-    print(render_markdown(quality["statistics"]))
+        plot(table, stats, args.plot)
+    print(json.dumps(stats["table"], indent=1))
+    print(render_markdown(stats))
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -68,16 +68,11 @@ class SimulatedRun:
 
 
 def _complete(table: Table, method: str) -> None:
-    if table.sampled or len(table.data["genotypes"]) < _space_size(table):
+    if table.sampled or not table.complete:
         raise TableError(
             f"{method} needs every genotype of the space; {table.name} holds "
-            f"{len(table.data['genotypes'])} of {_space_size(table)} (use random search)"
+            f"{len(table.data['genotypes'])} of {table.space_size} (use random search)"
         )
-
-
-def _space_size(table: Table) -> int:
-    space = table.data["space"]
-    return int(np.prod([len(p) for p in space["encoder"] + space["decoder"]]))
 
 
 def _neighbours(table: Table, name: str) -> list[str]:

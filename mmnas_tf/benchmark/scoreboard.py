@@ -12,6 +12,7 @@ default's picks beat the expected random-search result at each seed's cost.
 
 from __future__ import annotations
 
+import collections
 import itertools
 
 import numpy as np
@@ -20,6 +21,7 @@ from mmnas_tf.benchmark import baselines, statistics
 from mmnas_tf.benchmark.table import Table, TableError
 
 SIGNIFICANCE = 0.05
+PERCENTILES = (10, 25, 50, 75, 90, 100)
 GOALS = {
     "mean_percentile": 90.0,
     "percentile_interval_low": 80.0,
@@ -56,14 +58,24 @@ def _by_seed(name: str, result: dict) -> dict[int, str]:
     return dict(zip(result["seeds"], result["picks"]))
 
 
-def estimator_statistics(name: str, result: dict, table: Table, informative, seed: int = 0) -> dict:
+def estimator_statistics(
+    name: str, result: dict, table: Table, informative, seed: int = 0, runs: int = 500
+) -> dict:
+    """One estimator's figures: its picks (``missing_from_table``: those the table does not hold
+    yet), ground truth, percentile, regret and informative macro of the picks the table holds
+    with bootstrap intervals, Kendall's tau of each recorded supernet, the CPU-minutes (search,
+    retraining of the pick) and random search given each seed's CPU-minutes (``runs`` simulated
+    searches, ``seed``)."""
     picks = _by_seed(name, result)
     known = {s: g for s, g in picks.items() if g in table}
     out: dict = {
         "seeds": sorted(picks),
         "picks": [picks[s] for s in sorted(picks)],
-        "missing_from_table": [g for g in picks.values() if g not in table],
+        "missing_from_table": [picks[s] for s in sorted(picks) if s not in known],
     }
+    search = dict(zip(result["seeds"], result.get("cpu_minutes", [])))
+    if len(search) == len(picks):
+        out["cpu_minutes"] = {"search": float(np.mean(list(search.values())))}
     if not known:
         return out
     gs = [known[s] for s in sorted(known)]
@@ -80,17 +92,20 @@ def estimator_statistics(name: str, result: dict, table: Table, informative, see
         "mean": float(np.mean(taus)) if taus else None,
         "interval": list(statistics.bootstrap_interval(taus, seed=seed)) if len(taus) > 1 else None,
     }
-    search = dict(zip(result["seeds"], result.get("cpu_minutes", [])))
-    if len(search) == len(picks):
+    if "cpu_minutes" in out:
         retrain = {s: float(np.mean(table.cost_seconds(g))) / 60 for s, g in known.items()}
-        out["cpu_minutes"] = {
-            "search": float(np.mean(list(search.values()))),
-            "retrain_pick": float(np.mean(list(retrain.values()))),
-            "per_seed_with_retraining": {str(s): search[s] + retrain[s] for s in sorted(known)},
-        }
-        out["cpu_minutes"]["total"] = float(
-            np.mean(list(out["cpu_minutes"]["per_seed_with_retraining"].values()))
+        cost = {str(s): search[s] + retrain[s] for s in sorted(known)}
+        out["cpu_minutes"].update(
+            retrain_pick=float(np.mean(list(retrain.values()))),
+            per_seed_with_retraining=cost,
+            total=float(np.mean(list(cost.values()))),
         )
+        found = [baselines.expected_found(table, "random", c, runs, seed) for c in cost.values()]
+        out["random_search_equal_cost"] = {
+            "per_seed": found,
+            "mean": float(np.mean(found)),
+            "mean_percentile": float(np.mean([table.percentile(f) for f in found])),
+        }
     return out
 
 
@@ -109,23 +124,43 @@ def paired(a: str, b: str, board: dict, table: Table) -> dict:
     }
 
 
-def against_random(est: dict, table: Table, runs: int, seed: int) -> dict:
+def against_random(est: dict) -> dict:
     """The default's picks against random search given each seed's CPU-minutes (retraining of
-    the pick included), one-sided (the default finds more)."""
-    costs = est.get("cpu_minutes", {}).get("per_seed_with_retraining", {})
-    if not costs:
+    the pick included; :func:`estimator_statistics`), one-sided (the default finds more)."""
+    if "random_search_equal_cost" not in est:
         return {"note": "the scoreboard records no CPU minutes"}
-    truth = dict(zip(est["seeds"], est["ground_truth"]["values"])) if "ground_truth" in est else {}
-    seeds = [int(s) for s in costs if int(s) in truth]
-    rand = [baselines.expected_found(table, "random", costs[str(s)], runs, seed) for s in seeds]
-    d = [truth[s] - r for s, r in zip(seeds, rand)]
+    seeds = [int(s) for s in est["cpu_minutes"]["per_seed_with_retraining"]]
+    rand = est["random_search_equal_cost"]["per_seed"]
+    d = [t - r for t, r in zip(est["ground_truth"]["values"], rand)]
     return {
         "seeds": seeds,
-        "cpu_minutes": [costs[str(s)] for s in seeds],
+        "cpu_minutes": list(est["cpu_minutes"]["per_seed_with_retraining"].values()),
         "random_search_expected": rand,
         "differences": d,
         "sign_flip": statistics.sign_flip_test(d, "greater"),
         "wilcoxon": statistics.wilcoxon_signed_rank(d, "greater"),
+    }
+
+
+def table_summary(table: Table) -> dict:
+    """The reference's distribution: size, completeness, mean, spread, percentiles, best, seed
+    noise (robust and pooled) and the mean CPU-minutes of one stand-alone training."""
+    values = np.array([table.accuracy(g) for g in table.reference])
+    seeds = [e["seeds"] for e in table.data["genotypes"].values() if len(e["seeds"]) > 1]
+    pooled = np.sqrt(np.mean([np.var(s, ddof=1) for s in seeds])) if seeds else float("nan")
+    cpu = [c for g in table.data["genotypes"] for c in table.cost_seconds(g)]
+    return {
+        "reference": len(table.reference),
+        "sampled": table.sampled,
+        "space_size": table.space_size,
+        "complete": table.complete,
+        "mean": float(values.mean()),
+        "std_between_genotypes": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+        "percentiles": {str(p): float(np.percentile(values, p)) for p in PERCENTILES},
+        "best": list(table.best),
+        "robust_seed_std": table.robust_seed_std(),
+        "pooled_seed_std": float(pooled),
+        "training_cpu_minutes": float(np.mean(cpu)) / 60,
     }
 
 
@@ -158,9 +193,7 @@ def scoreboard_statistics(
             "random_search": f"expected ground truth of {runs} simulated random searches at each seed's CPU-minutes (search + retraining of the pick)",
         },
         "table": {
-            "reference": len(table.reference),
-            "sampled": table.sampled,
-            "best": list(table.best),
+            **table_summary(table),
             "robust_seed_std": std,
             "informative_families": informative,
             "cpu_hours": table.cpu_seconds() / 3600,
@@ -168,7 +201,7 @@ def scoreboard_statistics(
         "estimators": {},
     }
     for name, result in scoreboard["estimators"].items():
-        out["estimators"][name] = estimator_statistics(name, result, table, informative, seed)
+        out["estimators"][name] = estimator_statistics(name, result, table, informative, seed, runs)
     names = sorted(scoreboard["estimators"])
     out["pairs"] = [paired(a, b, scoreboard, table) for a, b in itertools.combinations(names, 2)]
     cpu = [m for r in scoreboard["estimators"].values() for m in r.get("cpu_minutes", [])]
@@ -176,24 +209,52 @@ def scoreboard_statistics(
     default = scoreboard.get("default_estimator")
     if default in out["estimators"] and "ground_truth" in out["estimators"][default]:
         est = out["estimators"][default]
-        vs = against_random(est, table, runs, seed)
-        tau = est["kendall_tau"]["mean"]
+        vs = against_random(est)
         p = min(vs.get("sign_flip", {}).get("p", 1.0), vs.get("wilcoxon", {}).get("p", 1.0))
+        figures = {  # goal: (the default's figure, the bar)
+            "mean_percentile_at_least_90": (est["percentile"]["mean"], GOALS["mean_percentile"]),
+            "percentile_interval_low_at_least_80": (
+                est["percentile"]["interval"][0],
+                GOALS["percentile_interval_low"],
+            ),
+            "mean_regret_at_most_2_robust_seed_std": (
+                est["regret"]["mean"],
+                GOALS["regret_seed_stds"] * std,
+            ),
+            "beats_random_search_p_below_0.05": (p, GOALS["p_against_random"]),
+            "kendall_tau_at_least_0.5": (est["kendall_tau"]["mean"], GOALS["kendall_tau"]),
+        }
         out["default"] = {
             "estimator": default,
             "against_random_search": vs,
-            "goals": {
-                "mean_percentile_at_least_90": est["percentile"]["mean"]
-                >= GOALS["mean_percentile"],
-                "percentile_interval_low_at_least_80": est["percentile"]["interval"][0]
-                >= GOALS["percentile_interval_low"],
-                "mean_regret_at_most_2_robust_seed_std": est["regret"]["mean"]
-                <= GOALS["regret_seed_stds"] * std,
-                "beats_random_search_p_below_0.05": p < GOALS["p_against_random"],
-                "kendall_tau_at_least_0.5": tau is not None and tau >= GOALS["kendall_tau"],
-            },
+            "goals": {k: _met(k, v, bar) for k, (v, bar) in figures.items()},
+            "goal_figures": {k: {"value": v, "bar": bar} for k, (v, bar) in figures.items()},
         }
     return out
+
+
+def _met(goal: str, value: float | None, bar: float) -> bool:
+    if value is None or not np.isfinite(value):
+        return False
+    if goal.startswith("beats_random"):  # p below the bar
+        return bool(value < bar)
+    if goal.startswith("mean_regret"):  # at most the bar
+        return bool(value <= bar)
+    return bool(value >= bar)
+
+
+# ---- markdown -----------------------------------------------------------------------------------
+PARTS = ("estimators", "pairs", "default")
+#: How the goals read: (what is measured, the comparison), filled with the figure and the bar.
+GOAL_TEXT = {
+    "mean_percentile_at_least_90": "mean percentile {value:.1f} (goal >= {bar:g})",
+    "percentile_interval_low_at_least_80": "lower end of its 95% CI {value:.1f} (goal >= {bar:g})",
+    "mean_regret_at_most_2_robust_seed_std": "mean regret {value:.2f} (goal <= 2 x the robust "
+    "seed std {std:.2f} = {bar:.2f})",
+    "beats_random_search_p_below_0.05": "beats random search at equal cost: one-sided p "
+    "{value:.3g} (goal < {bar:g})",
+    "kendall_tau_at_least_0.5": "Kendall tau {value} (goal >= {bar:g})",
+}
 
 
 def _ci(stat: dict | None, digits: int = 2) -> str:
@@ -207,42 +268,96 @@ def _p(test: dict) -> str:
     return f"{test['p']:.3g}" + ("" if test["exact"] else " (approx.)")
 
 
-def render_markdown(stats: dict) -> str:
-    """The statistics as markdown tables (per estimator, per pair, the default's goals)."""
+def _tau(tau: dict | None) -> str:
+    if not tau or tau["mean"] is None:
+        return "-"
+    shown = _ci(tau) if tau["interval"] else f"{tau['mean']:.2f}"
+    return f"{shown} ({len(tau['per_seed'])})"
+
+
+def compact_picks(picks: list[str], missing=()) -> str:
+    """Each distinct pick with how many seeds found it, most frequent first (ties in the order
+    of the seeds); a pick the table does not hold yet says so."""
+    counts = collections.Counter(picks)
+    return "<br>".join(
+        f"`{g}` x{n}" + (" (not in the table yet)" if g in missing else "")
+        for g, n in counts.most_common()
+    )
+
+
+def _estimator_rows(stats: dict) -> list[str]:
     lines = [
-        "| estimator | seeds | mean ground truth [95% CI] | informative macro [95% CI] | mean percentile [95% CI] | mean regret [95% CI] | Kendall tau (supernets) | CPU-min: search + retraining |",
-        "|---|---|---|---|---|---|---|---|",
+        "| estimator | seeds | picks (seeds) | mean ground truth [95% CI] | informative macro [95% CI] "
+        "| mean percentile [95% CI] | mean regret [95% CI] | Kendall tau [95% CI] (supernets) "
+        "| CPU-min: search + retraining | random search at equal cost: expected found |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, e in stats["estimators"].items():
-        tau = e.get("kendall_tau", {})
-        tau_text = (
-            f"{tau['mean']:.2f} ({len(tau['per_seed'])})" if tau.get("mean") is not None else "-"
-        )
-        cpu = e.get("cpu_minutes")
-        cpu_text = f"{cpu['search']:.1f} + {cpu['retrain_pick']:.1f}" if cpu else "-"
+        cpu, rnd = e.get("cpu_minutes", {}), e.get("random_search_equal_cost")
+        if "retrain_pick" in cpu:
+            cpu_text = f"{cpu['search']:.1f} + {cpu['retrain_pick']:.1f}"
+        else:
+            cpu_text = f"{cpu['search']:.1f} + -" if cpu else "-"
+        rnd_text = f"{rnd['mean']:.2f}" if rnd else "-"
+        truth = _ci(e.get("ground_truth")) if "ground_truth" in e else "no pick in the table yet"
+        missing = len(e["missing_from_table"])
+        seeds = f"{len(e['seeds'])}" + (f" ({missing} not in the table yet)" if missing else "")
         lines.append(
-            f"| `{name}` | {len(e['seeds'])} | {_ci(e.get('ground_truth'))} | {_ci(e.get('informative_macro'))} | "
-            f"{_ci(e.get('percentile'), 1)} | {_ci(e.get('regret'))} | {tau_text} | {cpu_text} |"
+            f"| `{name}` | {seeds} | {compact_picks(e['picks'], e['missing_from_table'])} "
+            f"| {truth} | {_ci(e.get('informative_macro'))} | {_ci(e.get('percentile'), 1)} "
+            f"| {_ci(e.get('regret'))} | {_tau(e.get('kendall_tau'))} | {cpu_text} "
+            f"| {rnd_text} |"
         )
-    lines += [
-        "",
+    return lines
+
+
+def _pair_rows(stats: dict) -> list[str]:
+    lines = [
         "| pair (a - b) | seeds | mean difference | sign-flip p (two-sided) | Wilcoxon p (two-sided) |",
         "|---|---|---|---|---|",
     ]
     for p in stats["pairs"]:
-        mean = f"{np.mean(p['differences']):+.2f}" if p["differences"] else "-"
-        lines.append(
-            f"| `{p['a']}` - `{p['b']}` | {len(p['seeds'])} | {mean} | {_p(p['sign_flip'])} | {_p(p['wilcoxon'])} |"
-        )
+        if p["differences"]:
+            mean, tests = f"{np.mean(p['differences']):+.2f}", (p["sign_flip"], p["wilcoxon"])
+            cells = [mean, *map(_p, tests)]
+        else:  # no seed where both picks are in the table
+            cells = ["-"] * 3
+        lines.append(f"| `{p['a']}` - `{p['b']}` | {len(p['seeds'])} | {' | '.join(cells)} |")
+    return lines
+
+
+def _default_lines(stats: dict) -> list[str]:
     default = stats.get("default")
-    if default and "differences" in default["against_random_search"]:
-        vs = default["against_random_search"]
-        lines += [
-            "",
+    if not default:
+        return ["No pick of the default estimator is in the table yet: no goal is judged."]
+    vs, std = default["against_random_search"], stats["table"]["robust_seed_std"]
+    lines = []
+    if "differences" in vs:
+        lines.append(
             f"Default `{default['estimator']}` against random search at equal cost: mean difference "
             f"{np.mean(vs['differences']):+.2f} over {len(vs['seeds'])} seeds; one-sided sign-flip "
-            f"p = {_p(vs['sign_flip'])}, Wilcoxon p = {_p(vs['wilcoxon'])}. Goals: "
-            + ", ".join(f"{k} {'met' if v else 'missed'}" for k, v in default["goals"].items())
-            + ".",
-        ]
-    return "\n".join(lines) + "\n"
+            f"p = {_p(vs['sign_flip'])}, Wilcoxon p = {_p(vs['wilcoxon'])}."
+        )
+        lines.append("")
+    goals = []
+    for key, met in default["goals"].items():
+        fig = default["goal_figures"][key]
+        value = fig["value"]
+        if key == "kendall_tau_at_least_0.5":
+            tau = stats["estimators"][default["estimator"]]["kendall_tau"]
+            n = len(tau["per_seed"])
+            value = f"{value:.2f} ({n} supernet{'s' * (n != 1)})" if value is not None else "-"
+        text = GOAL_TEXT[key].format(value=value, bar=fig["bar"], std=std)
+        goals.append(f"{text}: {'met' if met else 'missed'}")
+    lines.append(f"Goals of the default (6-family macro): {'; '.join(goals)}.")
+    return lines
+
+
+def render_markdown(stats: dict, parts: tuple[str, ...] = PARTS) -> str:
+    """The statistics as markdown: ``estimators`` (a row per estimator), ``pairs`` (the paired
+    tests), ``default`` (the default against random search, and its goals)."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"render_markdown parts {list(parts)}: accepted values are {PARTS}")
+    blocks = {"estimators": _estimator_rows, "pairs": _pair_rows, "default": _default_lines}
+    return "\n\n".join("\n".join(blocks[p](stats)) for p in parts) + "\n"

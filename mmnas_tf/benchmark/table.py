@@ -116,7 +116,19 @@ class Table:
 
     @property
     def space_size(self) -> int:
-        return int(self.data.get("space_size", len(self.data["genotypes"])))
+        """Genotypes in the space: the recorded ``space_size``, else the product of the pools."""
+        if "space_size" in self.data:
+            return int(self.data["space_size"])
+        space = self.data["space"]
+        return int(np.prod([len(p) for p in space["encoder"] + space["decoder"]]))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every genotype of the reference has a result: the whole sample of a sampled
+        table, every genotype of the space otherwise."""
+        if self.sampled:
+            return len(self.reference) == len(self.data["sample"])
+        return len(self.data["genotypes"]) >= self.space_size
 
     def entry(self, genotype: str) -> dict:
         parse_genotype(genotype)

@@ -1,5 +1,6 @@
-"""The estimator scoreboard (``bench.search_quality``): its figures, recomputed from the two JSON
-files by the function the scoreboard uses, and its smoke run (a 4-genotype table, one search per
+"""The estimator scoreboard (``bench.search_quality``): its figures (the statistics of
+``mmnas_tf.benchmark``, and Table 2a), recomputed from the two JSON files by the functions the
+scoreboard uses, checked by ``check``, and its smoke run (a 4-genotype table, one search per
 estimator) with every metric present and well formed. Timings are never asserted."""
 
 from __future__ import annotations
@@ -13,25 +14,8 @@ import pytest
 
 from bench import search_quality as sq
 from bench import search_space_table as tables
+from mmnas_tf.benchmark import scoreboard_statistics
 from mmnas_tf.nas import recipes
-
-
-def test_kendall_tau_matches_hand_counts():
-    assert sq.kendall_tau([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
-    assert sq.kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    # pairs: (1,2)+ (1,3)+ (2,3)-  -> (2 - 1) / 3
-    assert sq.kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
-    # tau-b with a tie in x: concordant 2, discordant 0, n0=3, ties_x=1 -> 2 / sqrt(2 * 3)
-    assert sq.kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / np.sqrt(6))
-    with pytest.raises(ValueError, match="equal length"):
-        sq.kendall_tau([1, 2], [1])
-
-
-def test_percentile_counts_ties_half():
-    values = [10, 20, 30, 40]
-    assert sq.percentile(values, 40) == pytest.approx(87.5)
-    assert sq.percentile(values, 25) == pytest.approx(50.0)
-    assert sq.percentile(values, 5) == 0.0
 
 
 def _table(means, seeds=2, noise=0.0):
@@ -59,46 +43,43 @@ def _table(means, seeds=2, noise=0.0):
 MEANS = {"enc[SA] dec[GA]": 40.0, "enc[SA] dec[RSA]": 20.0}
 
 
-def test_scoreboard_from_the_two_files():
-    table = _table(MEANS, noise=1.0)
-    quality = {
+def _quality(picks, cpu=3.0, supernet=None):
+    return {
         "default_estimator": "gumbel",
         "estimators": {
             "gumbel": {
-                "picks": ["enc[SA] dec[GA]", "enc[SA] dec[RSA]", "enc[SA] dec[GA]"],
-                "supernet": {"enc[SA] dec[GA]": 0.5, "enc[SA] dec[RSA]": 0.4},
-                "cpu_minutes": [3.0, 3.0, 3.0],
+                "seeds": list(range(len(picks))),
+                "picks": list(picks),
+                "supernet": supernet or {"enc[SA] dec[GA]": 0.5, "enc[SA] dec[RSA]": 0.4},
+                "cpu_minutes": [cpu] * len(picks),
             }
         },
     }
-    board = sq.scoreboard(table, quality)
-    g = board["estimators"]["gumbel"]
-    assert g["ground_truth"] == [40.0, 20.0, 40.0]
-    assert g["regret"] == [0.0, 20.0, 0.0]
-    assert g["mean_regret"] == pytest.approx(20 / 3)
-    assert g["percentile"] == [75.0, 25.0, 75.0]
-    assert g["kendall_tau"] == pytest.approx(1.0)
-    assert board["table"]["seed_std"] == pytest.approx(np.sqrt(2.0))  # values m +- 1
-    assert board["table"]["complete"] is True
+
+
+def test_the_figures_of_the_two_files_are_the_statistics():
+    """What the legacy scoreboard computed, the statistics give (the one owner), by hand."""
+    table = _table(MEANS, noise=1.0)
+    quality = _quality(["enc[SA] dec[GA]", "enc[SA] dec[RSA]", "enc[SA] dec[GA]"])
+    stats = scoreboard_statistics(quality, table, runs=50)
+    g = stats["estimators"]["gumbel"]
+    assert g["ground_truth"]["values"] == [40.0, 20.0, 40.0]
+    assert g["regret"]["values"] == [0.0, 20.0, 0.0]
+    assert g["regret"]["mean"] == pytest.approx(20 / 3)
+    assert g["percentile"]["values"] == [75.0, 25.0, 75.0]
+    assert g["kendall_tau"]["per_seed"] == [1.0]
+    assert stats["table"]["pooled_seed_std"] == pytest.approx(np.sqrt(2.0))  # values m +- 1
+    assert stats["table"]["complete"] is True
     # 3 CPU-minutes of search + the pick's 1-minute retraining buy random search 4 one-minute
     # trainings without repeats: both genotypes, and the better one observed (41 or 39 > 21, 19)
     rs = g["random_search_equal_cost"]
-    assert (rs["cpu_minutes"], rs["mean_found"], rs["mean_regret"]) == (4.0, 40.0, 0.0)
-    one = sq.scoreboard(
-        table,
-        {
-            **quality,
-            "estimators": {
-                "gumbel": {**quality["estimators"]["gumbel"], "cpu_minutes": [0.01] * 3}
-            },
-        },
-    )
-    assert one["estimators"]["gumbel"]["random_search_equal_cost"]["mean_found"] == pytest.approx(
-        30.0, abs=3
-    )  # one training: either genotype
-    rows = {" ".join(r["pool"]): r for r in board["table_2a"]}
-    assert set(rows) == set()  # no pool of the paper's Table 2a fits inside {GA, RSA}
-    sq.check(board, {**quality, "estimators": {"gumbel": quality["estimators"]["gumbel"]}})
+    assert g["cpu_minutes"]["per_seed_with_retraining"] == {"0": 4.0, "1": 4.0, "2": 4.0}
+    assert rs["per_seed"] == [40.0] * 3 and rs["mean_percentile"] == 75.0
+    one = scoreboard_statistics(_quality(["enc[SA] dec[GA]"] * 3, cpu=0.01), table, runs=200)
+    found = one["estimators"]["gumbel"]["random_search_equal_cost"]["mean"]
+    assert found == pytest.approx(30.0, abs=3)  # one training: either genotype
+    assert sq.table_2a(table, quality) == []  # no pool of the paper's Table 2a fits in {GA, RSA}
+    sq.check(stats, quality)
 
 
 def test_table_2a_best_per_pool():
@@ -121,32 +102,60 @@ def test_table_2a_best_per_pool():
     assert rows["SA GA RSA FFN"]["searched"]["mean_ground_truth"] == 50.0
 
 
-def test_check_refuses_missing_or_malformed_metrics():
+def test_check_refuses_missing_or_malformed_figures():
     table = _table(MEANS)
-    good = {
-        "default_estimator": "gumbel",
-        "estimators": {
-            "gumbel": {
-                "picks": ["enc[SA] dec[GA]"],
-                "supernet": dict.fromkeys(MEANS, 0.3) | {"enc[SA] dec[GA]": 0.4},
-                "cpu_minutes": [1.0],
-            }
-        },
-    }
-    sq.check(sq.scoreboard(table, good), good)
-    for key in ("picks", "supernet", "cpu_minutes"):
+    good = _quality(["enc[SA] dec[GA]"], cpu=1.0, supernet=dict.fromkeys(MEANS, 0.3))
+    good["estimators"]["gumbel"]["supernet"]["enc[SA] dec[GA]"] = 0.4
+    stats = scoreboard_statistics(good, table, runs=5)
+    sq.check(stats, good)
+    for key, message in (("supernet", "'supernet' missing"), ("cpu_minutes", "'cpu_minutes'")):
         bad = copy.deepcopy(good)
         del bad["estimators"]["gumbel"][key]
-        with pytest.raises((ValueError, KeyError)):
-            sq.check(sq.scoreboard(table, bad), bad)
+        with pytest.raises(ValueError, match=message):
+            sq.check(scoreboard_statistics(bad, table, runs=5), bad)
     bad = copy.deepcopy(good)
     bad["estimators"]["gumbel"]["cpu_minutes"] = [float("nan")]
-    with pytest.raises(ValueError, match="cpu_minutes"):
-        sq.check(sq.scoreboard(table, bad), bad)
+    with pytest.raises(ValueError, match=r"gumbel: cpu_minutes must be positive, got \[nan\]"):
+        sq.check(stats, bad)  # main checks the file before its statistics
     bad = copy.deepcopy(good)
-    bad["estimators"]["gumbel"]["picks"] = ["enc[SA] dec[FFN]"]  # not in the table
-    with pytest.raises(ValueError, match="mean_ground_truth"):
-        sq.check(sq.scoreboard(table, bad), bad)
+    bad["estimators"]["gumbel"]["picks"] = ["enc[SA] dec[FFN]"]  # not in the complete table
+    with pytest.raises(ValueError, match=r"picks \['enc\[SA\] dec\[FFN\]'\] are not in the comp"):
+        sq.check(scoreboard_statistics(bad, table, runs=5), bad)
+    broken = copy.deepcopy(stats)
+    broken["estimators"]["gumbel"]["percentile"]["interval"][1] = 100.5
+    with pytest.raises(
+        ValueError, match=r"gumbel: percentile must be finite and within \[0.0, 100"
+    ):
+        sq.check(broken, good)
+    broken = copy.deepcopy(stats)
+    broken["estimators"]["gumbel"]["regret"]["values"] = [float("nan")]
+    with pytest.raises(ValueError, match="gumbel: regret must be finite"):
+        sq.check(broken, good)
+    broken = copy.deepcopy(stats)
+    broken["estimators"]["gumbel"]["kendall_tau"]["per_seed"] = [1.5]
+    with pytest.raises(ValueError, match=r"kendall_tau out of \[-1, 1\]: \[1.5\]"):
+        sq.check(broken, good)
+    broken = copy.deepcopy(stats)
+    broken["estimators"]["gumbel"]["kendall_tau"]["per_seed"] = []  # a complete table: no tau
+    with pytest.raises(ValueError, match="no supernet ranks the table"):
+        sq.check(broken, good)
+    broken = copy.deepcopy(stats)
+    del broken["table"]["percentiles"]
+    with pytest.raises(ValueError, match="table summary lacks 'percentiles'"):
+        sq.check(broken, good)
+    with pytest.raises(ValueError, match="Table 2a pool \\['GA'\\]: malformed row"):
+        row = {"pool": ["GA"], "best": None, "searched": {"mean_ground_truth": None}}
+        sq.check(stats, {**good, "table_2a": [row]})
+
+
+def test_check_allows_a_sampled_tables_picks_until_they_are_trained():
+    table = _table(MEANS)
+    table.update(sample=list(MEANS), space_size=2)
+    quality = _quality(["enc[SA] dec[GA]", "enc[SA] dec[FFN]"], cpu=1.0)
+    stats = scoreboard_statistics(quality, table, runs=5)
+    assert stats["table"]["complete"] is True  # the sample is trained; the pick comes later
+    assert stats["estimators"]["gumbel"]["missing_from_table"] == ["enc[SA] dec[FFN]"]
+    sq.check(stats, quality)
 
 
 def test_smoke_scoreboard(smoke_runs):
@@ -185,12 +194,18 @@ def test_smoke_scoreboard(smoke_runs):
     stats = quality["statistics"]
     assert set(stats["estimators"]) == set(quality["estimators"])
     assert len(stats["pairs"]) == len(quality["estimators"]) * (len(quality["estimators"]) - 1) // 2
-    # the stored scoreboard is what the shared function recomputes from the two files
-    board = sq.scoreboard(table, {k: v for k, v in quality.items() if k != "scoreboard"})
-    assert json.dumps(board, sort_keys=True) == json.dumps(quality["scoreboard"], sort_keys=True)
-    for e in board["estimators"].values():
-        for key in ("mean_ground_truth", "mean_percentile", "mean_regret", "kendall_tau"):
-            assert np.isfinite(e[key]), key
+    # the stored figures are what the shared functions recompute from the two files
+    raw = {k: v for k, v in quality.items() if k not in ("statistics", "table_2a")}
+    again = scoreboard_statistics(raw, table)
+    assert json.dumps(again, sort_keys=True) == json.dumps(stats, sort_keys=True)
+    assert quality["table_2a"] == sq.table_2a(table, raw) and "scoreboard" not in quality
+    for e in stats["estimators"].values():
+        for key in ("ground_truth", "percentile", "regret"):
+            assert np.isfinite(e[key]["mean"]), key
+        assert -1 <= e["kendall_tau"]["mean"] <= 1 and np.isfinite(
+            e["random_search_equal_cost"]["mean"]
+        )
+    sq.check(stats, quality)
     assert png.stat().st_size > 1000 or not _has_matplotlib()
 
 

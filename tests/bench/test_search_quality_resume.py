@@ -10,6 +10,7 @@ import pytest
 
 from bench import search_quality as sq
 from bench import search_space_table as tables
+from mmnas_tf.benchmark import render_markdown, scoreboard_statistics
 
 SPACE = tables.space(("GA", "RSA"), 1)
 TABLE = {"protocol": {"eval_split": "val"}, "space": SPACE, "families": ["a"], "genotypes": {}}
@@ -122,25 +123,30 @@ def test_partial_table_lists_pending_picks_instead_of_failing():
         "default_estimator": "gumbel",
         "estimators": {
             "gumbel": {
+                "seeds": [0],
                 "picks": ["enc[SA] dec[RSA]"],
-                "supernet": {"enc[SA] dec[GA]": 0.5},
+                "supernet": {"enc[SA] dec[GA]": 0.5, "enc[SA] dec[RSA]": 0.4},
                 "cpu_minutes": [2.0],
             }
         },
     }
-    board = sq.scoreboard(table, quality)
-    assert board["table"]["complete"] is False
-    g = board["estimators"]["gumbel"]
-    assert g["missing_from_table"] == ["enc[SA] dec[RSA]"] and g["mean_ground_truth"] is None
-    sq.check(board, quality)  # pending, not malformed
+    stats = scoreboard_statistics(quality, table, runs=20)
+    assert stats["table"]["complete"] is False
+    g = stats["estimators"]["gumbel"]
+    assert g["missing_from_table"] == ["enc[SA] dec[RSA]"] and "ground_truth" not in g
+    sq.check(stats, quality)  # pending, not malformed
+    assert "| `gumbel` | 1 (1 not in the table yet) |" in render_markdown(stats)
     table["genotypes"]["enc[SA] dec[RSA]"] = entry(20.0, 20.0)
-    board = sq.scoreboard(table, quality)
-    assert board["table"]["complete"] is True
-    assert board["estimators"]["gumbel"]["mean_ground_truth"] == 20.0
+    stats = scoreboard_statistics(quality, table, runs=20)
+    assert stats["table"]["complete"] is True
+    g = stats["estimators"]["gumbel"]
+    assert g["ground_truth"]["mean"] == 20.0 and g["kendall_tau"]["per_seed"] == [1.0]
     # random search gets the search's 2 CPU-minutes plus the pick's 1-minute retraining
-    rnd = board["estimators"]["gumbel"]["random_search_equal_cost"]
-    assert (rnd["cpu_minutes"], rnd["retrain_minutes"]) == (3.0, 1.0)
-    assert 20.0 <= rnd["mean_found"] <= 41.0 and rnd["mean_regret"] == 41.0 - rnd["mean_found"]
+    assert g["cpu_minutes"]["per_seed_with_retraining"] == {"0": 3.0}
+    assert g["cpu_minutes"]["retrain_pick"] == 1.0
+    (found,) = g["random_search_equal_cost"]["per_seed"]
+    assert 20.0 <= found <= 41.0
+    sq.check(stats, quality)
 
 
 def test_gumbel_shares_each_search_of_gumbel_selection(tmp_path, searches):

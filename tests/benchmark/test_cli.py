@@ -75,7 +75,7 @@ def test_baseline_and_stats(files, capsys):
         30.0,
     ]
     code, out, _ = run(["stats", files[1], files[0], "--runs=10", "--markdown"], capsys)
-    assert code == 0 and "| `a` | 2 | 57.50 [57.50, 57.50]" in out
+    assert code == 0 and "| `a` | 2 | `enc[SA] dec[GA RSA]` x2 | 57.50 [57.50, 57.50]" in out
 
 
 @pytest.mark.parametrize(

@@ -78,9 +78,72 @@ def test_pairs_and_default_against_random(smoke, board):
 
 def test_markdown(smoke, board):
     text = render_markdown(scoreboard_statistics(board, smoke.make_table(), runs=50))
-    assert "| `good` | 4 | 56.88 [" in text
+    # good: 3 seeds found dec[GA RSA], 1 dec[RSA RSA]; tau of its two supernets 1 and -1; 2 search
+    # CPU-minutes + the picks' 63-second retraining (1.05 -> 1.1)
+    assert "| `good` | 4 | `enc[SA] dec[GA RSA]` x3<br>`enc[SA] dec[RSA RSA]` x1 | 56.88 [" in text
+    assert "| 0.00 [-1.00, 1.00] (2) | 2.0 + 1.1 |" in text
     assert "| `bad` - `good` | 4 | -10.88 | 0.125 | 0.125 |" in text
     assert "Default `good` against random search at equal cost" in text
+    # the bar: robust seed std = median |seed 0 - seed 1| (1.0) / (0.6745 sqrt 2) = 1.048
+    assert "mean regret 0.62 (goal <= 2 x the robust seed std 1.05 = 2.10): met" in text
+    assert "Kendall tau 0.00 (2 supernets) (goal >= 0.5): missed." in text
+    assert render_markdown(scoreboard_statistics(board, smoke.make_table(), runs=50), ("pairs",))
+    with pytest.raises(ValueError, match=r"parts \['goals'\]: accepted values are \("):
+        render_markdown({}, ("goals",))
+
+
+def test_each_estimator_against_random_search_at_its_cost(smoke, board):
+    stats = scoreboard_statistics(board, smoke.make_table(), runs=30)
+    t = Table(smoke.make_table())
+    for name, search in (("good", 2.0), ("bad", 1.0)):
+        expected = baselines.expected_found(t, "random", search + 63 / 60, 30, 0)
+        rnd = stats["estimators"][name]["random_search_equal_cost"]
+        assert rnd["per_seed"] == pytest.approx([expected] * 4) and rnd["mean"] == pytest.approx(
+            expected
+        )
+    # the default's test reuses those figures: good's picks minus random search's
+    vs = stats["default"]["against_random_search"]
+    assert (
+        vs["random_search_expected"]
+        == stats["estimators"]["good"]["random_search_equal_cost"]["per_seed"]
+    )
+
+
+def test_table_summary_by_hand(smoke, board):
+    summary = scoreboard_statistics(board, smoke.make_table(), runs=5)["table"]
+    assert (summary["reference"], summary["space_size"], summary["complete"]) == (9, 9, True)
+    assert summary["mean"] == pytest.approx(447 / 9)  # the nine genotypes' means
+    assert summary["percentiles"]["50"] == 48.5 and summary["percentiles"]["100"] == 57.5
+    assert summary["best"] == ["enc[SA] dec[GA RSA]", 57.5]
+    # pooled: sqrt(mean of (a - b)^2 / 2) over the 9 seed pairs, squares summing to 33.5
+    assert summary["pooled_seed_std"] == pytest.approx(np.sqrt(33.5 / 18))
+    assert summary["robust_seed_std"] == pytest.approx(1 / (0.6745 * np.sqrt(2)))
+    assert summary["training_cpu_minutes"] == pytest.approx(63 / 60)  # 60 s and 66 s
+
+
+def test_picks_not_in_the_table_and_unequal_seed_counts_render(smoke, board):
+    """A row whose picks the table does not hold yet says so; estimators with other seeds are
+    paired on the seeds they share; a default with no pick in the table judges no goal."""
+    board["estimators"]["pending"] = {
+        "seeds": [0, 1],
+        "cpu_minutes": [1.0, 1.0],
+        "picks": ["enc[SA] dec[SA SA]"] * 2,
+        "supernet": {},
+    }
+    board["estimators"]["short"] = {**board["estimators"]["good"], "seeds": [2, 3]}
+    board["estimators"]["short"]["picks"] = board["estimators"]["good"]["picks"][2:]
+    board["estimators"]["short"]["cpu_minutes"] = [2.0, 2.0]
+    board["default_estimator"] = "pending"
+    stats = scoreboard_statistics(board, smoke.make_table(), runs=5)
+    text = render_markdown(stats)
+    assert (
+        "| `pending` | 2 (2 not in the table yet) | `enc[SA] dec[SA SA]` x2 (not in the table "
+        "yet) | no pick in the table yet | - | - | - | - | 1.0 + - | - |" in text
+    )
+    assert "| `bad` - `pending` | 0 | - | - | - |" in text
+    assert "| `good` - `short` | 2 | +0.00 | 1 | 1 |" in text  # the same picks at seeds 2, 3
+    assert "No pick of the default estimator is in the table yet: no goal is judged." in text
+    assert "default" not in stats
 
 
 def test_a_pick_missing_from_the_table_is_listed(smoke, board):

@@ -94,3 +94,15 @@ def test_a_sampled_table_needs_its_space_size(smoke):
     del data["space_size"]
     with pytest.raises(TableError, match="missing key 'space_size'"):
         Table(data)
+
+
+def test_space_size_and_completeness(smoke):
+    t = Table(smoke.make_table())
+    assert (t.space_size, t.complete) == (9, True)  # 1 x 3 x 3 pools, every genotype trained
+    partial = smoke.make_table()
+    del partial["genotypes"][smoke.name(("FFN", "FFN"))]
+    assert (Table(partial).space_size, Table(partial).complete) == (9, False)
+    sampled = smoke.make_table(sample=smoke.ALL[:3])  # the sample trained, space_size recorded
+    assert (Table(sampled).space_size, Table(sampled).complete) == (9, True)
+    del sampled["genotypes"][smoke.ALL[0]]
+    assert Table(sampled).complete is False
