@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.benchmark import Table, TableError, baselines, render_markdown, scoreboard_statistics
+from mmnas_tf.benchmark.scoreboard import compact_picks
 
 
 @pytest.fixture
@@ -87,7 +88,12 @@ def test_markdown(smoke, board):
     # the bar: robust seed std = median |seed 0 - seed 1| (1.0) / (0.6745 sqrt 2) = 1.048
     assert "mean regret 0.62 (goal <= 2 x the robust seed std 1.05 = 2.10): met" in text
     assert "Kendall tau 0.00 (2 supernets) (goal >= 0.5): missed." in text
-    assert render_markdown(scoreboard_statistics(board, smoke.make_table(), runs=50), ("pairs",))
+    # most frequent first, ties in the order the seeds found them
+    assert compact_picks(["c", "a", "a", "b"], missing=["b"]) == (
+        "`a` x2<br>`c` x1<br>`b` x1 (not in the table yet)"
+    )
+    pairs = render_markdown(scoreboard_statistics(board, smoke.make_table(), runs=50), ("pairs",))
+    assert pairs.startswith("| pair (a - b) |") and "Goals" not in pairs
     with pytest.raises(ValueError, match=r"parts \['goals'\]: accepted values are \("):
         render_markdown({}, ("goals",))
 
