@@ -1,13 +1,18 @@
 """The statistics of an estimator scoreboard (``bench/results/search_quality*.json``) against its
-ground-truth table: what differences the seeds can support.
+ground-truth table: what differences the seeds can support. The one owner of every
+per-estimator figure of a scoreboard (``bench/search_quality.py`` and the documentation's tables
+read them from here).
 
-Per estimator: mean ground truth, percentile and regret of its picks with 95% bootstrap intervals
-over seeds, the informative-family macro beside the 6-family one, Kendall's tau of its supernet.
-Per pair of estimators: paired tests over the seeds both ran (exact sign-flip permutation and
-Wilcoxon signed-rank, two-sided). The default estimator against random search at equal cost:
-each seed's search CPU-minutes plus one stand-alone training of its pick buys random search that
-many CPU-minutes of training (simulated on the table); the one-sided tests ask whether the
-default's picks beat the expected random-search result at each seed's cost.
+The table: its reference's distribution (mean, spread, percentiles, best, completeness), its
+seed noise (robust and pooled) and the cost of one training. Per estimator: mean ground truth,
+percentile and regret of its picks with 95% bootstrap intervals over seeds, the informative-family
+macro beside the 6-family one, Kendall's tau of each recorded supernet, the CPU-minutes, and
+random search at equal cost: each seed's search CPU-minutes plus one stand-alone training of its
+pick buys random search that many CPU-minutes of training (simulated on the table). Picks the
+table does not hold yet are listed, not scored. Per pair of estimators: paired tests over the
+seeds both ran (exact sign-flip permutation and Wilcoxon signed-rank, two-sided). The default
+estimator: one-sided tests of whether its picks beat the expected random-search result at each
+seed's cost, and the goals. :func:`render_markdown` prints them.
 """
 
 from __future__ import annotations
