@@ -82,7 +82,7 @@ def space_report(
         "reference": len(table.reference),
         "sampled": table.sampled,
         "best": list(table.best),
-        "mean": float(np.mean([table.accuracy(g) for g in table.reference])),
+        "mean": scoreboard.table_summary(table)["mean"],
         "table_cpu_hours": table.cpu_seconds() / 3600,
         "curves": {
             m: baselines.curve(table, m, grid, runs, seed, **OPTIONS.get(m, {})) for m in methods
