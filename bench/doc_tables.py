@@ -115,9 +115,44 @@ def _hardware_path(report: dict) -> str | None:
     return next((h for h in found if h), None)
 
 
+def _run_provenances(report: dict) -> list[dict]:
+    """The provenance of every run a table (``genotypes`` -> ``runs``) or a scoreboard
+    (``estimators`` -> ``provenance``, one per search) recorded."""
+    runs = [
+        r.get("provenance") for e in (report.get("genotypes") or {}).values() for r in e["runs"]
+    ]
+    for e in (report.get("estimators") or {}).values():
+        runs += e.get("provenance") or []
+    return [p for p in runs if p]
+
+
+def _runs_machines(report: dict, runs: list[dict]) -> str:
+    """``machine "MODEL" (N runs, KIND[, 2 cores])`` per kind of machine the runs recorded."""
+    seen: dict[tuple, int] = {}
+    for p in runs:
+        flags = (report.get("cpu_flags") or {}).get(p.get("cpu_flags"))
+        kind = machine_kind(flags.split()) if flags else p.get("machine_kind", "kind not recorded")
+        cores = (p.get("threads") or {}).get("cpus")
+        key = (p.get("cpu_model"), kind, cores, bool(p.get("backfilled")))
+        seen[key] = seen.get(key, 0) + 1
+    parts = []
+    for (model, kind, cores, backfilled), n in seen.items():
+        what = [f"{n} runs", kind] + ([f"{cores} cores"] if cores else [])
+        what += ["provenance backfilled"] if backfilled else []
+        name = f'machine "{model}"' if model else "machine model not recorded"
+        parts.append(f"{name} ({', '.join(what)})")
+    return "; ".join(parts)
+
+
 def describe(path: str, report: dict) -> str:
     """One line naming the report's machine, load, time and command (``not recorded`` gaps)."""
     machine = report.get("machine") or {}
+    runs = _run_provenances(report)
+    if not machine and runs:  # a ground-truth table or a scoreboard: per run
+        command = report.get("command")
+        return f"`{path}`: {_runs_machines(report, runs)}; load not recorded; " + (
+            f"`{_short_command(command)}`" if command else "command not recorded"
+        )
     model = machine.get("lscpu_model_name") or machine.get("cpu")
     parts = [f'machine "{model}"' if model else "machine not recorded"]
     parts.append(f"{machine['cores']} cores" if machine.get("cores") else "cores not recorded")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -85,10 +86,14 @@ def test_a_missing_report_a_lost_marker_and_a_wrong_source_fail(copy_root):
 
 
 def test_an_optional_table_may_be_absent_once_placed_it_is_checked(copy_root):
-    """The current scoreboard's tables wait for the documents to cite them: absent is no
-    problem, once placed they render and are checked, twice is a problem."""
+    """The current scoreboard's tables are optional: absent is no problem, once placed they
+    render and are checked, twice is a problem."""
     doc = copy_root / "docs/search_results.md"
-    assert doc_tables.check(str(copy_root)) == []  # 'scoreboard' and 'scoreboard_large' absent
+    placed = re.compile(re.escape(doc_tables.marker("scoreboard")) + r".*?<!-- /table -->\n", re.S)
+    text, removed = placed.subn("", doc.read_text(encoding="utf-8"))
+    assert removed <= 1
+    doc.write_text(text, encoding="utf-8")
+    assert doc_tables.check(str(copy_root)) == []  # 'scoreboard' absent
     empty = f"{doc_tables.marker('scoreboard')}\n<!-- /table -->\n"
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + empty, encoding="utf-8")
     assert doc_tables.check(str(copy_root)) == [
@@ -98,7 +103,8 @@ def test_an_optional_table_may_be_absent_once_placed_it_is_checked(copy_root):
     new, problems = doc_tables.regenerate(
         doc.read_text(encoding="utf-8"), doc_tables.RESULTS_DOC, str(copy_root)
     )
-    assert problems == [] and "| `gumbel` - `uniform` | 3 | -2.86 | 0.5 | 0.5 |" in new
+    rendered = doc_tables.render("scoreboard", str(copy_root))
+    assert problems == [] and "| `gumbel_selection` - `uniform` |" in rendered and rendered in new
     doc.write_text(new + empty, encoding="utf-8")
     assert any(
         p.startswith(
@@ -109,28 +115,37 @@ def test_an_optional_table_may_be_absent_once_placed_it_is_checked(copy_root):
     )
 
 
+#: the ten-seed boards as they stood on 2026-12-06 at 18:06 (3 / 3 / 2 and 2 / 2 / 1 seeds)
 PARTIAL = "bench/results/search_quality_pinned_partial.json"
 LARGE_PARTIAL = "bench/results/search_quality_large_pinned_partial.json"
+BOARDS = os.path.join(REPO_ROOT, "tests", "fixtures", "boards")
 
 
-def _render(renderer, *paths) -> str:
-    return renderer(doc_tables.load_reports(paths))
+def _render(renderer, root, *paths) -> str:
+    return renderer(doc_tables.load_reports(paths, str(root)))
 
 
-def test_the_scoreboard_renders_partial_boards_of_the_new_format():
+def test_the_scoreboard_renders_partial_boards_of_the_new_format(copy_root):
     """The 10-seed format (supernets per seed, no pool searches), estimators with different
     seed counts, a sampled table whose picks are not trained yet, no informative family."""
+    for path in (PARTIAL, LARGE_PARTIAL):
+        shutil.copy(os.path.join(BOARDS, os.path.basename(path)), copy_root / path)
+    large_path = copy_root / doc_tables.LARGE_TABLE  # as it was before its picks were trained
+    large_table = json.loads(large_path.read_text(encoding="utf-8"))
+    for g in large_table.pop("picks", []):
+        del large_table["genotypes"][g]
+    large_path.write_text(json.dumps(large_table), encoding="utf-8")
     first = doc_tables.FIRST_TABLE
-    text = _render(doc_tables.scoreboard_of(PARTIAL, first), PARTIAL, first)
+    text = _render(doc_tables.scoreboard_of(PARTIAL, first), copy_root, PARTIAL, first)
     assert "| `uniform` | 2 | `enc[SA] dec[GA RSA FFN]` x2 | 54.22 [54.22, 54.22] |" in text
     assert "| 0.37 [-0.02, 0.60] (3) | 6.2 + 2.4 |" in text  # gumbel_selection: 3 supernets
     assert "| `gumbel_selection` - `uniform` | 2 | -0.02 | 1 | 1 |" in text
     assert "Kendall tau 0.37 (3 supernets) (goal >= 0.5): missed." in text
     assert f"- `{PARTIAL}`: " in text and f"- `{first}`: " in text
-    pools = _render(doc_tables.table_2a_of(PARTIAL, first), PARTIAL, first)
+    pools = _render(doc_tables.table_2a_of(PARTIAL, first), copy_root, PARTIAL, first)
     assert "| {GA, FFN} | 8 | `enc[SA] dec[FFN GA GA]` 51.5 | not searched |" in pools
     large, paths = doc_tables.LARGE_TABLE, (LARGE_PARTIAL, doc_tables.LARGE_TABLE, first)
-    text = _render(doc_tables.scoreboard_of(LARGE_PARTIAL, large, first), *paths)
+    text = _render(doc_tables.scoreboard_of(LARGE_PARTIAL, large, first), copy_root, *paths)
     assert (
         "| `gumbel` | 2 (2 not in the table yet) | `enc[SA SA] dec[RSA RSA RSA GA]` x1 (not in "
         "the table yet)<br>`enc[SA SA] dec[FFN RSA RSA RSA]` x1 (not in the table yet) "
@@ -140,7 +155,7 @@ def test_the_scoreboard_renders_partial_boards_of_the_new_format():
     assert "| `gumbel` - `uniform` | 0 | - | - | - |" in text
     assert all(f"- `{p}`: " in text for p in paths)
     # without the first table's seed noise no family is informative (one seed per genotype)
-    alone = _render(doc_tables.scoreboard_of(LARGE_PARTIAL, large), LARGE_PARTIAL, large)
+    alone = _render(doc_tables.scoreboard_of(LARGE_PARTIAL, large), copy_root, LARGE_PARTIAL, large)
     assert "| 47.72 [47.72, 47.72] | - | 69.3 [69.3, 69.3] |" in alone
 
 
@@ -273,3 +288,25 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
         in line
     )
     assert "load 0.50 -> " in line and "`python -m bench.run --entries=peak --out=r.json`" in line
+
+
+def test_tables_and_scoreboards_are_described_by_their_runs_provenance():
+    amd = {"cpu_model": "AMD EPYC (family 25 model 17)", "cpu_flags": "f1", "threads": {"cpus": 2}}
+    board = {
+        "command": "python -m bench.search_quality --out=/work/x/search_quality.json",
+        "cpu_flags": {"f1": "avx avx2 fma avx512f avx512_bf16"},
+        "estimators": {"a": {"provenance": [amd, amd]}, "b": {"provenance": [amd]}},
+    }
+    line = doc_tables.describe("q.json", board)
+    assert line == (
+        '`q.json`: machine "AMD EPYC (family 25 model 17)" (3 runs, AVX-512, no AMX, 2 cores); '
+        "load not recorded; `python -m bench.search_quality --out=search_quality.json`"
+    )
+    amx = {"machine_kind": "intel-amx", "backfilled": True}
+    table = {"genotypes": {"g": {"runs": [{"provenance": amx}] * 2 + [{"provenance": amd}]}}}
+    table["cpu_flags"] = {"f1": "avx2 avx512f amx_bf16"}
+    assert doc_tables.describe("t.json", table) == (
+        "`t.json`: machine model not recorded (2 runs, intel-amx, provenance backfilled); "
+        'machine "AMD EPYC (family 25 model 17)" (1 runs, AMX, 2 cores); load not recorded; '
+        "command not recorded"
+    )
