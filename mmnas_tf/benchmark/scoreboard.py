@@ -44,11 +44,26 @@ def _interval(values: list[float], seed: int) -> dict:
     }
 
 
-def _taus(result: dict, table: Table) -> list[float]:
+def _supernets(result: dict) -> list[dict]:
     supernets = result.get("supernets") or result.get("supernet") or []  # one per seed, or seed 0's
-    supernets = [supernets] if isinstance(supernets, dict) else supernets
+    return [supernets] if isinstance(supernets, dict) else supernets
+
+
+def _supernet_range(result: dict, table: Table) -> dict:
+    """Per recorded supernet, the max and the median of its inherited-weight accuracy over the
+    table's reference genotypes: a supernet that learned nothing an op depends on scores every
+    genotype alike (and no tau or selection can rank them)."""
+    scores = [[s[g] for g in s if g in table.reference] for s in _supernets(result)]
+    scores = [v for v in scores if v]
+    return {
+        "max": [float(np.max(v)) for v in scores],
+        "median": [float(np.median(v)) for v in scores],
+    }
+
+
+def _taus(result: dict, table: Table) -> list[float]:
     taus = []
-    for scores in supernets:
+    for scores in _supernets(result):
         common = [g for g in scores if g in table.reference]
         if len(common) >= 2:
             truth = [table.accuracy(g) for g in common]
@@ -92,6 +107,7 @@ def estimator_statistics(
             [table.informative_accuracy(g, informative) for g in gs], seed
         )
     taus = _taus(result, table)
+    out["supernet_range"] = _supernet_range(result, table)
     out["kendall_tau"] = {
         "per_seed": taus,
         "mean": float(np.mean(taus)) if taus else None,

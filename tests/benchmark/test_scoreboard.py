@@ -49,6 +49,11 @@ def test_per_estimator_figures(smoke, board):
         "interval": None,
     }
     assert good["cpu_minutes"]["retrain_pick"] == pytest.approx(63 / 60)  # mean of 60 s and 66 s
+    values = list(board["estimators"]["bad"]["supernet"].values())  # the table itself
+    assert good["supernet_range"] == {
+        "max": [max(values), -min(values)],
+        "median": [float(np.median(values)), -float(np.median(values))],
+    }
     t = Table(smoke.make_table())
     informative = t.informative_families()
     assert stats["table"]["informative_families"] == informative == ["a"]
