@@ -650,8 +650,21 @@ def main(argv: list[str]) -> int:
         "budget; for example search.selection_generations=2 to keep uniform's selection within "
         "5%% of a 1,024-genotype space)",
     )
+    for phase in ("warmup", "search"):
+        parser.add_argument(
+            f"--{phase}_cycles",
+            type=int,
+            default=SEARCH[f"{phase}_cycles"],
+            help=f"the search's {phase} cycles (u weight steps + 1 theta step each in the search; "
+            "recorded with the budget: a file of another budget is not resumed)",
+        )
     args = parser.parse_args(argv)
-    settings = dict(SEARCH)
+    for phase in ("warmup", "search"):
+        if getattr(args, f"{phase}_cycles") < 1:
+            raise ValueError(
+                f"--{phase}_cycles must be >= 1, got {getattr(args, f'{phase}_cycles')}"
+            )
+    settings = {"warmup_cycles": args.warmup_cycles, "search_cycles": args.search_cycles}
     settings.update(parse_overrides(args.override))
     estimators = args.estimators.split(",")
     for name in estimators:

@@ -177,3 +177,24 @@ def test_override_flag_keeps_text_for_the_typed_parser():
     for bad in ("selection_generations=2", "search.=2", "search.selection_generations"):
         with pytest.raises(ValueError, match="expected search.FIELD=VALUE"):
             sq.parse_overrides(bad)
+
+
+def test_cycle_flags_set_the_budget_and_are_checked(tmp_path, monkeypatch):
+    seen = []
+
+    def stop(table, data_dir, estimators, seeds, settings, **kw):
+        seen.append(dict(settings))
+        raise SystemExit(0)  # the budget is all this test needs
+
+    monkeypatch.setattr(sq, "run_all", stop)
+    table = str(tmp_path / "t.json")
+    with open(table, "w") as f:
+        json.dump({"protocol": {}, "space": {}, "genotypes": {}}, f)
+    args = [f"--table={table}", f"--out={tmp_path / 'q.json'}", "--estimators=gumbel"]
+    with pytest.raises(SystemExit):
+        sq.main([*args, "--warmup_cycles=1800", "--override=search.selection_generations=2"])
+    assert seen == [
+        {"warmup_cycles": 1800, "search_cycles": 200, "search.selection_generations": "2"}
+    ]
+    with pytest.raises(ValueError, match="--search_cycles must be >= 1, got 0"):
+        sq.main([*args, "--search_cycles=0"])
