@@ -592,10 +592,10 @@ def ensure_verified(
     The reference table (``reference``, default ``out`` itself) decides: a pair it accepts
     passes; a table without runs and without a reference takes the pair as its origin; else
     ``train(genotype, seed, spec)`` reproduces :func:`stable_run` of the reference and the pair
-    passes when the result is within the robust seed std of ``noise`` (a table path; default
-    the reference: a one-seed table has none and takes the first table's). The outcome is
-    recorded in the reference (and in ``out``); a recorded failure refuses without training
-    again."""
+    passes when the result is within the reference's robust seed std (a reference of one seed
+    per genotype has none and takes that of ``noise``, a table path: the first table's). The
+    outcome is recorded in the reference (and in ``out``); a recorded failure refuses without
+    training again."""
     key = (prov["commit"], prov["machine_kind"])
     ref_path = reference or out
     with _locked(ref_path + ".verify"):  # two builders: one trains the check, the other waits
@@ -617,7 +617,9 @@ def ensure_verified(
         found = _verification(ref, key)
         if found is None:
             name, seed, value = stable_run(ref)
-            tolerance = table_seed_std(load_table(noise) if noise else ref)
+            tolerance = table_seed_std(ref)
+            if not math.isfinite(tolerance) and noise:  # one seed per genotype: borrow the noise
+                tolerance = table_seed_std(load_table(noise))
             if not math.isfinite(tolerance):
                 raise ValueError(
                     f"{ref_path} has one seed per genotype: no seed noise to check against "
@@ -732,8 +734,8 @@ def build(
     sample of the space). ``shard=(i, n)``: only the i-th of every n genotypes of that order, so
     n builders can share one file (each write re-reads the file under a lock and adds its
     training). Before the first training the commit and machine kind must pass
-    :func:`ensure_verified` against ``reference`` (default: ``out``; seed noise from ``noise``,
-    default the reference); ``require_clean`` refuses
+    :func:`ensure_verified` against ``reference`` (default: ``out``; seed noise from ``noise``
+    when the reference has none); ``require_clean`` refuses
     a checkout with uncommitted edits (its runs could not be reproduced). ``picks``: genotype
     strings of a sampled space outside its sample (the searches' picks) trained after the sample
     with the same seeds, listed under ``picks``: they get a ground truth but are not part of the

@@ -390,6 +390,19 @@ def test_a_one_seed_table_checks_a_new_commit_on_its_best_run_with_the_first_tab
     assert tables.check_table(table) == []
 
 
+def test_a_reference_with_seed_noise_keeps_its_own_tolerance(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)  # std 0.4 / ROBUST
+    std = tables.table_seed_std(json.load(open(out)))
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    wide, _, _ = _two_seed_table(noisy, monkeypatch, lambda g, s: _value(g, 0) + 4.0 * (s % 2))
+    assert tables.table_seed_std(json.load(open(wide))) > 5 * std
+    monkeypatch.setattr(tables, "code_version", lambda: "bbb")
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 1.5 * std)
+    with pytest.raises(RuntimeError, match="code-version check FAILED"):  # not the wide noise
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet, noise=wide)
+
+
 def test_cli_reference_of_the_large_table(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(tables, "build", lambda *a, **kw: seen.append(kw))
