@@ -27,7 +27,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from bench import search_quality
 from bench.summary import TARGETS, summarize
-from mmnas_tf.benchmark.scoreboard import PARTS, render_markdown, scoreboard_statistics
+from mmnas_tf.benchmark.scoreboard import (
+    PARTS,
+    budget_paired,
+    render_budget_pairs,
+    render_markdown,
+    scoreboard_statistics,
+)
+from mmnas_tf.benchmark.table import Table as GroundTruth
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = "bench/results"
@@ -214,6 +221,8 @@ PADDING = f"{RESULTS}/eval_padding.json"
 QUALITY = f"{RESULTS}/search_quality.json"  # the current scoreboard of the first table
 QUALITY_3SEEDS = f"{RESULTS}/search_quality_3seeds.json"  # the first one: 3 seeds, 4 estimators
 QUALITY_LARGE = f"{RESULTS}/search_quality_large.json"
+#: the warm-up board: the default recipe with 1,800 warm-up cycles, seeds paired with QUALITY's
+QUALITY_WARMUP = f"{RESULTS}/search_quality_warmup1800.json"
 FIRST_TABLE = f"{RESULTS}/search_space_table.json"
 LARGE_TABLE = f"{RESULTS}/search_space_table_large.json"
 BF16_SPEED = f"{RESULTS}/bf16_speed.json"
@@ -468,6 +477,21 @@ def table_2a_of(quality: str, table: str) -> Callable[[dict[str, dict]], str]:
     return render
 
 
+def budget_pairs_of(
+    board: str, baseline: str, table: str, estimators: tuple[str, ...]
+) -> Callable[[dict[str, dict]], str]:
+    """docs/search_results.md: the renderer of each of ``estimators`` on the scoreboard ``board``
+    against the same estimator on ``baseline`` (paired seeds, another budget; one-sided tests,
+    ``mmnas_tf.benchmark.scoreboard.budget_paired``)."""
+
+    def render(reports: dict[str, dict]) -> str:
+        truth = GroundTruth(reports[table])
+        pairs = [budget_paired(e, reports[board], reports[baseline], truth) for e in estimators]
+        return "\n".join([render_budget_pairs(pairs).rstrip("\n"), *_sources(reports)])
+
+    return render
+
+
 @dataclass(frozen=True)
 class Table:
     document: str  # where its markers are, from the repository root
@@ -509,6 +533,20 @@ TABLES = {
         RESULTS_DOC,
         (QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
         scoreboard_of(QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
+        optional=True,
+    ),
+    # the warm-up board (docs/search_results.md, "The warm-up board"), whole and against
+    # the ten-seed board's same seeds
+    "scoreboard_warmup": Table(
+        RESULTS_DOC,
+        (QUALITY_WARMUP, FIRST_TABLE),
+        scoreboard_of(QUALITY_WARMUP, FIRST_TABLE),
+        optional=True,
+    ),
+    "warmup_pairs": Table(
+        RESULTS_DOC,
+        (QUALITY_WARMUP, QUALITY, FIRST_TABLE),
+        budget_pairs_of(QUALITY_WARMUP, QUALITY, FIRST_TABLE, ("gumbel_selection", "gumbel")),
         optional=True,
     ),
 }

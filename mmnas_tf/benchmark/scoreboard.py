@@ -145,6 +145,65 @@ def paired(a: str, b: str, board: dict, table: Table) -> dict:
     }
 
 
+def budget_paired(name: str, board: dict, baseline: dict, table: Table) -> dict:
+    """Estimator ``name`` on ``board`` against the same estimator on ``baseline`` (another
+    scoreboard of the same table, seeds paired: e.g. a longer warm-up against the ten-seed
+    board), over the seeds both ran with both picks in the table: the ground-truth differences
+    (board minus baseline), one-sided tests that ``board`` finds more, each board's budget
+    (``search``) and mean search CPU-minutes over those seeds."""
+    for where, b in (("board", board), ("baseline", baseline)):
+        if name not in b.get("estimators", {}):
+            raise TableError(f"{where} scoreboard has no estimator {name!r}")
+    ra, rb = board["estimators"][name], baseline["estimators"][name]
+    pa, pb = _by_seed(name, ra), _by_seed(name, rb)
+    seeds = sorted(s for s in set(pa) & set(pb) if pa[s] in table and pb[s] in table)
+    d = [table.accuracy(pa[s]) - table.accuracy(pb[s]) for s in seeds]
+
+    def minutes(result: dict) -> float | None:
+        cpu = dict(zip(result["seeds"], result.get("cpu_minutes", [])))
+        if not seeds or len(cpu) != len(result["seeds"]):
+            return None
+        return float(np.mean([cpu[s] for s in seeds]))
+
+    return {
+        "estimator": name,
+        "seeds": seeds,
+        "differences": d,
+        "budget": board.get("search"),
+        "baseline_budget": baseline.get("search"),
+        "search_cpu_minutes": minutes(ra),
+        "baseline_search_cpu_minutes": minutes(rb),
+        "sign_flip": statistics.sign_flip_test(d, "greater") if d else None,
+        "wilcoxon": statistics.wilcoxon_signed_rank(d, "greater") if d else None,
+    }
+
+
+def render_budget_pairs(pairs: list[dict]) -> str:
+    """:func:`budget_paired` results as one markdown table."""
+    lines = [
+        "| estimator | budget (warm-up + search cycles) against | seeds | mean difference | "
+        "one-sided sign-flip p | one-sided Wilcoxon p | CPU-min per search |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def budget(b: dict | None) -> str:
+        return f"{b['warmup_cycles']} + {b['search_cycles']}" if b else "not recorded"
+
+    def minutes(v: float | None) -> str:
+        return f"{v:.1f}" if v is not None else "-"
+
+    for p in pairs:
+        cells = ["-"] * 3
+        if p["differences"]:
+            cells = [f"{np.mean(p['differences']):+.2f}", _p(p["sign_flip"]), _p(p["wilcoxon"])]
+        lines.append(
+            f"| `{p['estimator']}` | {budget(p['budget'])} against {budget(p['baseline_budget'])} "
+            f"| {len(p['seeds'])} | {' | '.join(cells)} "
+            f"| {minutes(p['search_cpu_minutes'])} against {minutes(p['baseline_search_cpu_minutes'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def against_random(est: dict) -> dict:
     """The default's picks against random search given each seed's CPU-minutes (retraining of
     the pick included; :func:`estimator_statistics`), one-sided (the default finds more)."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf.benchmark import Table, TableError, baselines, render_markdown, scoreboard_statistics
-from mmnas_tf.benchmark.scoreboard import compact_picks
+from mmnas_tf.benchmark.scoreboard import budget_paired, compact_picks, render_budget_pairs
 
 
 @pytest.fixture
@@ -170,3 +170,40 @@ def test_a_scoreboard_missing_keys_is_named(smoke, board):
         scoreboard_statistics(board, smoke.make_table())
     with pytest.raises(TableError, match="lacks key 'estimators'"):
         scoreboard_statistics({}, smoke.make_table())
+
+
+def test_budget_paired_compares_one_estimator_across_two_boards(smoke, board):
+    """The warm-up board's comparison: the same estimator on two scoreboards of one table, paired
+    by seed (seeds both ran), one-sided that the first board finds more, each board's budget and
+    mean search CPU-minutes over the shared seeds."""
+    n, t = smoke.name, Table(smoke.make_table())
+    longer = {
+        "search": {"warmup_cycles": 1800, "search_cycles": 200},
+        "estimators": {
+            "good": {
+                "seeds": [0, 1, 2, 3, 4],
+                "cpu_minutes": [6.0, 6.0, 6.0, 9.0, 100.0],
+                "picks": [
+                    n(("GA", "RSA")),
+                    n(("RSA", "RSA")),
+                    n(("GA", "RSA")),
+                    n(("GA", "RSA")),
+                    n(("FFN", "FFN")),
+                ],
+            }
+        },
+    }
+    base = {**board, "search": {"warmup_cycles": 600, "search_cycles": 200}}
+    out = budget_paired("good", longer, base, t)
+    assert out["seeds"] == [0, 1, 2, 3]  # seed 4: the baseline never ran it
+    # 57.5 - 57.5, 55 - 57.5, 57.5 - 55, 57.5 - 57.5
+    assert out["differences"] == pytest.approx([0.0, -2.5, 2.5, 0.0])
+    assert out["search_cpu_minutes"] == pytest.approx(6.75)  # seeds 0-3 only
+    assert out["baseline_search_cpu_minutes"] == pytest.approx(2.0)
+    assert out["budget"]["warmup_cycles"] == 1800 and out["baseline_budget"]["warmup_cycles"] == 600
+    assert out["sign_flip"]["p"] == pytest.approx(12 / 16)  # sum >= 0 in 12 of 16 sign patterns
+    text = render_budget_pairs([out])
+    assert "| `good` | 1800 + 200 against 600 + 200 | 4 | +0.00 | 0.75 |" in text
+    assert "| 6.8 against 2.0 |" in text
+    with pytest.raises(TableError, match="baseline scoreboard has no estimator 'gumbel'"):
+        budget_paired("gumbel", {"estimators": {"gumbel": longer["estimators"]["good"]}}, base, t)
