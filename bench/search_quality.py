@@ -746,4 +746,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    from mmnas_tf import console
+
+    # TensorFlow's start-up and run-time chatter hidden as in the library's programs; oneDNN
+    # left at TensorFlow's default, which the tables' protocol pins
+    console.quiet_start(sys.argv, machine_settings=False)
     sys.exit(main(sys.argv[1:]))

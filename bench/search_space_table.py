@@ -301,7 +301,14 @@ def forward_flops(model, batch_inputs) -> int:
         .with_empty_output()
         .build()
     )
-    return int(model_analyzer.profile(graph, options=opts).total_float_ops)
+    # the profiler's own internals call a TF1 API and log a deprecation advice a user cannot act on
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return int(model_analyzer.profile(graph, options=opts).total_float_ops)
+    finally:
+        logger.setLevel(level)
 
 
 def train_one(data_dir, protocol: dict, genotype, seed: int, batches, families, spec=None) -> dict:
@@ -1112,4 +1119,9 @@ def check_genotypes(args, protocol) -> int:
 
 
 if __name__ == "__main__":
+    from mmnas_tf import console
+
+    # TensorFlow's start-up and run-time chatter hidden as in the library's programs; oneDNN
+    # left at TensorFlow's default, which the tables' protocol pins
+    console.quiet_start(sys.argv, machine_settings=False)
     sys.exit(main(sys.argv[1:]))

@@ -135,14 +135,17 @@ def import_quietly(module: str, verbosity: int) -> None:
             python_stderr.flush()
 
 
-def quiet_start(argv: Sequence[str], environ=os.environ) -> int:
+def quiet_start(argv: Sequence[str], environ=os.environ, machine_settings: bool = True) -> int:
     """Sets ``TF_CPP_MIN_LOG_LEVEL`` for the command line's verbosity and imports TensorFlow
-    quietly; returns the verbosity."""
+    quietly; returns the verbosity. ``machine_settings``: also sets ``TF_ENABLE_ONEDNN_OPTS``
+    from ``--onednn_opts`` or the machine's choice (off for a program whose numerics are pinned
+    to TensorFlow's own default, such as the benchmark's table builders)."""
     flag = verbosity_from_argv(argv[1:])
     verbosity = resolve_verbosity(flag, environ)
     if flag is not None or "TF_CPP_MIN_LOG_LEVEL" not in environ:
         environ["TF_CPP_MIN_LOG_LEVEL"] = str(CPP_LOG_LEVEL[verbosity])
-    machine.set_onednn_env(argv[1:], environ)  # TensorFlow reads it once, at import
+    if machine_settings:
+        machine.set_onednn_env(argv[1:], environ)  # TensorFlow reads it once, at import
     import_quietly("tensorflow", verbosity)
     return verbosity
 

@@ -107,6 +107,17 @@ def test_quiet_start_keeps_an_exported_level_unless_the_flag_is_given(monkeypatc
     assert imported == [("tensorflow", 1), ("tensorflow", 0), ("tensorflow", 0)]
 
 
+def test_quiet_start_leaves_onednn_alone_for_a_pinned_program(monkeypatch):
+    """The benchmark's table builders start quietly but keep TensorFlow's own oneDNN default,
+    which their protocol pins, even when --onednn_opts is on their command line."""
+    monkeypatch.setattr(console, "import_quietly", lambda *args: None)
+    env = {}
+    console.quiet_start(["prog", "--onednn_opts=off"], env, machine_settings=False)
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    console.quiet_start(["prog", "--onednn_opts=off"], env)
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
 NOISY = """\
 import os, sys
 os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written\\n")

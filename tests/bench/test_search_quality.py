@@ -161,6 +161,10 @@ def test_check_allows_a_sampled_tables_picks_until_they_are_trained():
 def test_smoke_scoreboard(smoke_runs):
     run = smoke_runs["search_quality"]
     quality = run.result()
+    # started without TF_CPP_MIN_LOG_LEVEL, as a user starts it: progress lines only on stderr,
+    # none of TensorFlow's start-up, run-time or deprecation lines (the table builder's too)
+    lines = run.stderr.splitlines()
+    assert lines and all(line.startswith("epoch ") for line in lines), lines[:20]
     folder = pathlib.Path(run.dir)
     png = folder / "quality.png"
     table = json.loads((folder / "smoke_table.json").read_text())
