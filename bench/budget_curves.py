@@ -32,6 +32,9 @@ SPACES = {  # name -> (table, scoreboard, methods)
     "first": ("search_space_table.json", "search_quality.json", baselines.METHODS),
     "large": ("search_space_table_large.json", "search_quality_large.json", ("random",)),
 }
+#: scoreboards of the same space at another search budget, placed beside the main one when
+#: their file exists (their estimators named with the budget)
+OTHER_BUDGETS = {"first": ("search_quality_warmup1800.json",), "large": ()}
 COLOURS = {
     "random": "#7f7f7f",
     "evolution": "#17becf",
@@ -51,13 +54,23 @@ def budgets(table: Table, points: int = 24) -> list[float]:
     return [float(b) for b in np.geomspace(one, one * len(table.reference), points)]
 
 
-def placements(stats: dict, default: str | None) -> dict:
-    """Each estimator's cost (search + retraining of its pick) and ground truth, with intervals."""
+def budget_label(board: dict) -> str:
+    """``warm-up W + search S cycles`` of a scoreboard's recorded budget."""
+    b = board.get("search")
+    if not b:
+        return "budget not recorded"
+    return f"warm-up {b['warmup_cycles']} + search {b['search_cycles']} cycles"
+
+
+def placements(stats: dict, default: str | None, suffix: str = "") -> dict:
+    """Each estimator's cost (search + retraining of its pick) and ground truth, with intervals
+    (keyed by its name and ``suffix``)."""
     out = {}
     for name, e in stats["estimators"].items():
         if "ground_truth" in e and "cpu_minutes" in e:
             cost = list(e["cpu_minutes"]["per_seed_with_retraining"].values())
-            out[name] = {
+            out[name + suffix] = {
+                "estimator": name,
                 "seeds": len(cost),
                 "cpu_minutes": float(np.mean(cost)),
                 "cpu_minutes_range": [min(cost), max(cost)],
@@ -95,6 +108,16 @@ def space_report(
         stats = scoreboard.scoreboard_statistics(board, table, noise, runs, seed)
         out["statistics"] = stats
         out["estimators"] = placements(stats, board.get("default_estimator"))
+    for other in OTHER_BUDGETS[name]:
+        path = os.path.join(results, other)
+        if not os.path.exists(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            board = json.load(f)
+        stats = scoreboard.scoreboard_statistics(board, table, noise, runs, seed)
+        label = budget_label(board)
+        out.setdefault("other_budgets", {})[path] = {"budget": label, "statistics": stats}
+        out["estimators"].update(placements(stats, board.get("default_estimator"), f" ({label})"))
     return out
 
 
@@ -111,13 +134,15 @@ def plot(report: dict, path: str) -> None:
         ax.fill_between(x, lo_hi[:, 0], lo_hi[:, 1], color=COLOURS[method], alpha=0.25, lw=0)
     for name, e in report["estimators"].items():
         lo, hi = e["interval"]
+        other = name != e["estimator"]  # a board of another budget: hollow markers
         ax.errorbar(
             e["cpu_minutes"],
             e["ground_truth"],
             yerr=[[e["ground_truth"] - lo], [hi - e["ground_truth"]]],
             fmt="D" if e["default"] else "o",
+            mfc="white" if other else None,
             capsize=3,
-            color=COLOURS.get(name),
+            color=COLOURS.get(e["estimator"]),
             label=f"{name}{' (default)' if e['default'] else ''}, {e['seeds']} seeds",
         )
     ax.axhline(report["best"][1], color="k", ls=":", lw=1, label="best of the reference")
