@@ -102,22 +102,21 @@ def space_report(
         },
         "estimators": {},
     }
-    if os.path.exists(out["scoreboard"]):
-        with open(out["scoreboard"], encoding="utf-8") as f:
-            board = json.load(f)
-        stats = scoreboard.scoreboard_statistics(board, table, noise, runs, seed)
-        out["statistics"] = stats
-        out["estimators"] = placements(stats, board.get("default_estimator"))
-    for other in OTHER_BUDGETS[name]:
-        path = os.path.join(results, other)
+    others = [os.path.join(results, other) for other in OTHER_BUDGETS[name]]
+    for path in [out["scoreboard"], *others]:
         if not os.path.exists(path):
             continue
         with open(path, encoding="utf-8") as f:
             board = json.load(f)
         stats = scoreboard.scoreboard_statistics(board, table, noise, runs, seed)
-        label = budget_label(board)
-        out.setdefault("other_budgets", {})[path] = {"budget": label, "statistics": stats}
-        out["estimators"].update(placements(stats, board.get("default_estimator"), f" ({label})"))
+        if path == out["scoreboard"]:
+            out["statistics"] = stats
+            suffix = ""
+        else:
+            label = budget_label(board)
+            out.setdefault("other_budgets", {})[path] = {"budget": label, "statistics": stats}
+            suffix = f" ({label})"
+        out["estimators"].update(placements(stats, board.get("default_estimator"), suffix))
     return out
 
 

@@ -130,11 +130,17 @@ def estimator_statistics(
     return out
 
 
+def _differences(pa: dict, pb: dict, table: Table) -> tuple[list[int], list[float]]:
+    """The seeds where both pick maps (seed -> genotype) have a pick in the table, and the
+    ground-truth differences a minus b on them."""
+    seeds = sorted(s for s in set(pa) & set(pb) if pa[s] in table and pb[s] in table)
+    return seeds, [table.accuracy(pa[s]) - table.accuracy(pb[s]) for s in seeds]
+
+
 def paired(a: str, b: str, board: dict, table: Table) -> dict:
     """Paired tests of ground truth (a minus b) over the seeds where both picks are in the table."""
     pa, pb = _by_seed(a, board["estimators"][a]), _by_seed(b, board["estimators"][b])
-    seeds = sorted(s for s in set(pa) & set(pb) if pa[s] in table and pb[s] in table)
-    d = [table.accuracy(pa[s]) - table.accuracy(pb[s]) for s in seeds]
+    seeds, d = _differences(pa, pb, table)
     return {
         "a": a,
         "b": b,
@@ -155,9 +161,7 @@ def budget_paired(name: str, board: dict, baseline: dict, table: Table) -> dict:
         if name not in b.get("estimators", {}):
             raise TableError(f"{where} scoreboard has no estimator {name!r}")
     ra, rb = board["estimators"][name], baseline["estimators"][name]
-    pa, pb = _by_seed(name, ra), _by_seed(name, rb)
-    seeds = sorted(s for s in set(pa) & set(pb) if pa[s] in table and pb[s] in table)
-    d = [table.accuracy(pa[s]) - table.accuracy(pb[s]) for s in seeds]
+    seeds, d = _differences(_by_seed(name, ra), _by_seed(name, rb), table)
 
     def minutes(result: dict) -> float | None:
         cpu = dict(zip(result["seeds"], result.get("cpu_minutes", [])))
