@@ -576,3 +576,72 @@ def test_large_smoke_build_trains_searchable_encoder_slots(tmp_path, capsys):
         search.arch_of(g)  # every sampled genotype is a path of the supernet
     assert tables.main(["--report", f"--out={out}", "--space=large"]) == 0
     assert "runs_per_machine_kind" in capsys.readouterr().out
+
+
+def _other_data(monkeypatch, digest="0123456789abcdef"):
+    """Data that hash apart from the table's (as a new machine's copy did on 2026-12-07)."""
+    monkeypatch.setattr(tables, "data_hash", lambda d: digest)
+
+
+def test_data_that_hash_apart_join_only_after_reproducing_a_run_exactly(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    old = json.load(open(out))["data_hash"]
+    # the same data for training: the stable run comes out exactly; a new commit's code-version
+    # check reproduces the same run, so one training serves both checks
+    _other_data(monkeypatch)
+    monkeypatch.setattr(tables, "code_version", lambda: "bbb")
+    before = len(calls)
+    logged = []
+    tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=logged.append)
+    assert calls[before] == ("enc[SA] dec[GA GA]", 0)
+    assert calls[before + 1 :].count(("enc[SA] dec[GA GA]", 0)) == 0
+    table = json.load(open(out))
+    (check,) = table["data_checks"]
+    assert check["passed"] is True and check["table_data_hash"] == old
+    assert check["reproduced"] == check["recorded"] == dict.fromkeys(table["families"], 60.0)
+    assert table["data_hash"] == old and tables.same_data(table) == {old, "0123456789abcdef"}
+    assert all(len(e["seeds"]) >= 3 for e in table["genotypes"].values())
+    assert tables.check_table(table) == []
+    assert any(line.startswith("data check passed: 0123456789abcdef") for line in logged)
+    # a contradicting record is named
+    table["data_checks"][0]["reproduced"]["a"] = 1.0
+    assert "data check of 0123456789abcdef: 'passed' contradicts its numbers" in (
+        tables.check_table(table)
+    )
+
+
+def test_data_that_train_otherwise_are_refused_and_the_failure_recorded(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    _other_data(monkeypatch)
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 0.001)
+    before = len(calls)
+    with pytest.raises(RuntimeError, match=r"data check FAILED: enc\[SA\] dec\[GA GA\] seed 0"):
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert len(calls) == before + 1  # only the check trained
+    table = json.load(open(out))
+    assert [c["passed"] for c in table["data_checks"]] == [False]
+    assert all(len(e["seeds"]) == 2 for e in table["genotypes"].values())
+    with pytest.raises(RuntimeError, match="a data check of 0123456789abcdef failed"):
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert len(calls) == before + 1  # the recorded failure: no new training
+    # runs recorded with data the table has not accepted are named
+    table = json.load(open(out))
+    run = table["genotypes"]["enc[SA] dec[GA GA]"]["runs"][0]
+    run["provenance"]["data_hash"] = "0123456789abcdef"
+    assert any(
+        "data hash 0123456789abcdef is not the table's" in p for p in tables.check_table(table)
+    )
+
+
+def test_data_that_hash_apart_need_a_run_of_this_machine_kind(tmp_path, monkeypatch):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    _other_data(monkeypatch)
+    real = tables.provenance
+    monkeypatch.setattr(tables, "provenance", lambda d: {**real(d), "machine_kind": "intel-amx"})
+    table = json.load(open(out))
+    if table["origin"]["machine_kind"] == "intel-amx":
+        pytest.skip("this machine is of the kind the test pretends to be")
+    before = len(calls)
+    with pytest.raises(RuntimeError, match=r"no run of this machine kind \(intel-amx\)"):
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert len(calls) == before
