@@ -207,3 +207,27 @@ def test_budget_paired_compares_one_estimator_across_two_boards(smoke, board):
     assert "| 6.8 against 2.0 |" in text
     with pytest.raises(TableError, match="baseline scoreboard has no estimator 'gumbel'"):
         budget_paired("gumbel", {"estimators": {"gumbel": longer["estimators"]["good"]}}, base, t)
+
+
+def test_the_goal_against_random_search_is_judged_by_the_sign_flip_test_alone(
+    smoke, board, monkeypatch
+):
+    """One test fixed in advance (docs/search_results.md): a smaller Wilcoxon p does not meet it."""
+    from mmnas_tf.benchmark import scoreboard
+
+    real = scoreboard.against_random
+
+    def wilcoxon_smaller(est):
+        vs = real(est)
+        return {
+            **vs,
+            "sign_flip": {**vs["sign_flip"], "p": 0.06},
+            "wilcoxon": {**vs["wilcoxon"], "p": 0.01},
+        }
+
+    monkeypatch.setattr(scoreboard, "against_random", wilcoxon_smaller)
+    stats = scoreboard_statistics(board, smoke.make_table(), runs=20)
+    assert stats["default"]["goal_figures"]["beats_random_search_p_below_0.05"]["value"] == 0.06
+    assert stats["default"]["goals"]["beats_random_search_p_below_0.05"] is False
+    text = render_markdown(stats)
+    assert "beats random search at equal cost: one-sided sign-flip p 0.06 (goal < 0.05)" in text
