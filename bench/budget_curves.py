@@ -34,7 +34,10 @@ SPACES = {  # name -> (table, scoreboard, methods)
 }
 #: scoreboards of the same space at another search budget, placed beside the main one when
 #: their file exists (their estimators named with the budget)
-OTHER_BUDGETS = {"first": ("search_quality_warmup1800.json",), "large": ()}
+OTHER_BUDGETS = {
+    "first": ("search_quality_warmup1800.json",),
+    "large": ("search_quality_large_warmup1800.json",),
+}
 COLOURS = {
     "random": "#7f7f7f",
     "evolution": "#17becf",

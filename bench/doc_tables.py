@@ -223,6 +223,8 @@ QUALITY_3SEEDS = f"{RESULTS}/search_quality_3seeds.json"  # the first one: 3 see
 QUALITY_LARGE = f"{RESULTS}/search_quality_large.json"
 #: the warm-up board: the default recipe with 1,800 warm-up cycles, seeds paired with QUALITY's
 QUALITY_WARMUP = f"{RESULTS}/search_quality_warmup1800.json"
+#: the second space's board at that budget (seed 0 the probe), seeds paired with QUALITY_LARGE's
+QUALITY_LARGE_WARMUP = f"{RESULTS}/search_quality_large_warmup1800.json"
 FIRST_TABLE = f"{RESULTS}/search_space_table.json"
 LARGE_TABLE = f"{RESULTS}/search_space_table_large.json"
 BF16_SPEED = f"{RESULTS}/bf16_speed.json"
@@ -547,6 +549,20 @@ TABLES = {
         RESULTS_DOC,
         (QUALITY_WARMUP, QUALITY, FIRST_TABLE),
         budget_pairs_of(QUALITY_WARMUP, QUALITY, FIRST_TABLE, ("gumbel_selection", "gumbel")),
+        optional=True,
+    ),
+    "scoreboard_large_warmup": Table(
+        RESULTS_DOC,
+        (QUALITY_LARGE_WARMUP, LARGE_TABLE, FIRST_TABLE),
+        scoreboard_of(QUALITY_LARGE_WARMUP, LARGE_TABLE, FIRST_TABLE),
+        optional=True,
+    ),
+    "large_warmup_pairs": Table(
+        RESULTS_DOC,
+        (QUALITY_LARGE_WARMUP, QUALITY_LARGE, LARGE_TABLE),
+        budget_pairs_of(
+            QUALITY_LARGE_WARMUP, QUALITY_LARGE, LARGE_TABLE, ("gumbel_selection", "gumbel")
+        ),
         optional=True,
     ),
 }
