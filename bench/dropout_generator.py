@@ -7,12 +7,15 @@ first's), each with the default training path (graph, ``FusedAdam``, clip 1.0, t
 round times ``steps`` consecutive steps of one generator then of the other, the order alternating
 from round to round (ABBA...), so a change of load hits both alike. Reported per generator: step
 seconds (median, min, max over every timed step) and examples/s; and the ratio uniform / bytes of
-each round's mean step times (> 1: ``"bytes"`` faster), median with min and max.
+each round's mean step times (> 1: ``"bytes"`` faster), median with min and max. The same for the
+process's CPU seconds per step (user + system, every thread): on a machine shared with other jobs
+the wall time of a step also holds the time it waited for a core, its CPU time much less so.
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 
 import numpy as np
 
@@ -49,23 +52,31 @@ def run_dropout_generators(size, batch: int, rounds: int, steps: int, batches: i
     for f, _ in fns.values():
         f(*data[1 % batches]).numpy()  # one untimed step each
     times: dict[str, list[float]] = {g: [] for g in GENERATORS}
-    ratios, orders, i = [], [], 0
+    cpu: dict[str, list[float]] = {g: [] for g in GENERATORS}
+    ratios, cpu_ratios, orders, i = [], [], [], 0
     for r in range(rounds):
         order = GENERATORS if r % 2 == 0 else GENERATORS[::-1]
         orders.append("".join(g[0] for g in order))
-        means = {}
+        means, cpu_means = {}, {}
         for g in order:
             f = fns[g][0]
-            ts = [timed(lambda f=f, b=data[(i + k) % batches]: f(*b).numpy()) for k in range(steps)]
+            ts, cs = [], []
+            for k in range(steps):
+                c0 = time.process_time()
+                ts.append(timed(lambda f=f, b=data[(i + k) % batches]: f(*b).numpy()))
+                cs.append(time.process_time() - c0)
             times[g].extend(ts)
-            means[g] = statistics.fmean(ts)
+            cpu[g].extend(cs)
+            means[g], cpu_means[g] = statistics.fmean(ts), statistics.fmean(cs)
         i += steps
         ratios.append(means["uniform"] / means["bytes"])
+        cpu_ratios.append(cpu_means["uniform"] / cpu_means["bytes"])
     for g, (f, counter) in fns.items():
         s = summary(times[g])
         out[g].update(
             step_s=s,
             examples_per_s=batch / s["median"],
+            step_cpu_s=summary(cpu[g]),
             traces=counter["traces"],
             tracing_count=f.experimental_get_tracing_count(),
         )
@@ -82,6 +93,7 @@ def run_dropout_generators(size, batch: int, rounds: int, steps: int, batches: i
         "round_orders": orders,
         "generators": out,
         "uniform_over_bytes": {**summary(ratios), "per_round": ratios},
+        "uniform_over_bytes_cpu": {**summary(cpu_ratios), "per_round": cpu_ratios},
         "keep_probability": {
             g: models[g].backbone.decoder_blocks[0].output_dropout.keep_probability
             for g in GENERATORS
