@@ -15,7 +15,7 @@ DROPOUT_GENERATORS = ("uniform", "bytes")
 #: What a config or ``run.json`` written before the field existed trained with.
 LEGACY_DROPOUT_GENERATOR = "uniform"
 #: The default of new configs (docs/performance.md, "The dropout generator").
-DEFAULT_DROPOUT_GENERATOR = "uniform"
+DEFAULT_DROPOUT_GENERATOR = "bytes"
 
 
 @dataclass
