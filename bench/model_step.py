@@ -280,6 +280,8 @@ def run_fixed(
         "tokens": size.max_tokens,
         "flops_per_step": flops,
         "dtype_policy": _policy_name(),
+        # the model's dropout generator (reports made before the setting: "uniform")
+        "dropout_generator": built[1].backbone.config.dropout_generator,
         "peak_dtype": dtype,
         "variants": out,
         "best": best,
