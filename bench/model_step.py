@@ -86,18 +86,22 @@ _SHARED: dict = {}
 ADAM_ARGS = ("learning_rate", "beta_1", "beta_2", "epsilon")
 
 
-def build_vqa(size: BenchSize, shared: bool = False):
+def build_vqa(size: BenchSize, shared: bool = False, dropout_generator: str | None = None):
     """(task, model, optimizer) with the optimizer's slots built OUTSIDE any tf.function: creating
-    them inside the first traced step makes that trace ~5x slower (variables lifted out of it)."""
+    them inside the first traced step makes that trace ~5x slower (variables lifted out of it).
+    ``dropout_generator``: the model's (None: ``ModelConfig``'s default)."""
     import keras
 
     from mmnas_tf.tasks import get_task
 
-    key = ("model", size, compute_dtype())  # one model per dtype policy (smoke: one process)
+    key = ("model", size, compute_dtype(), dropout_generator)  # smoke: one process
     if shared and key in _SHARED:
         return _SHARED[key]
     task = get_task("vqa")
-    model = task.build_model(size.model_config(task).replace(num_answers=size.num_answers))
+    config = size.model_config(task).replace(num_answers=size.num_answers)
+    if dropout_generator is not None:
+        config = config.replace(dropout_generator=dropout_generator)
+    model = task.build_model(config)
     optimizer = keras.optimizers.Adam(1e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
     optimizer.build(model.trainable_variables)
     if shared:
@@ -276,6 +280,8 @@ def run_fixed(
         "tokens": size.max_tokens,
         "flops_per_step": flops,
         "dtype_policy": _policy_name(),
+        # the model's dropout generator (reports made before the setting: "uniform")
+        "dropout_generator": built[1].backbone.config.dropout_generator,
         "peak_dtype": dtype,
         "variants": out,
         "best": best,

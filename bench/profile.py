@@ -27,6 +27,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("float32", "mixed_bfloat16"),
         help="Keras dtype policy of the model",
     )
+    p.add_argument(
+        "--dropout_generator",
+        default=None,
+        choices=("uniform", "bytes"),
+        help="the model's dropout generator (default: ModelConfig's)",
+    )
     p.add_argument("--warmup", type=int, default=2, help="unprofiled steps after the first call")
     p.add_argument("--steps", type=int, default=3, help="profiled steps (after the warm-up)")
     p.add_argument("--logdir", default="/tmp/mmnas_profile")
@@ -65,7 +71,12 @@ def main(argv: list[str] | None = None) -> None:
 
     size = SMOKE if args.smoke else PAPER
     fn, _ = step_function(
-        build_vqa(size), size, args.mode, args.batch, args.variant, size.max_regions
+        build_vqa(size, dropout_generator=args.dropout_generator),
+        size,
+        args.mode,
+        args.batch,
+        args.variant,
+        size.max_regions,
     )
     batch = make_batch(size, args.batch, np.random.default_rng(0))
     for _ in range(1 + args.warmup):

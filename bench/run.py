@@ -140,6 +140,13 @@ def _serving_latency(args):
     )
 
 
+def _dropout_generator(args):
+    from bench.dropout_generator import run_dropout_generators
+
+    rounds, steps = (1, 1) if args.smoke else (args.dropout_rounds, 2)
+    return run_dropout_generators(_size(args.smoke), _batch(args.smoke, 8), rounds, steps)
+
+
 def _pipeline(args):
     from bench.input_rate import run_pipeline
 
@@ -170,6 +177,8 @@ ENTRIES = {  # in run order: the entries that the targets need first
     # XLA lost at b8 (saves ~80 s)
     "train_b64": ("model", _fixed("train", 64, ("graph", "graph_fused_adam"))),
     "train_b64_bf16": ("model", _fixed("train", 64, ("graph", "graph_fused_adam"))),
+    # the training step b8 with each dropout generator, interleaved A/B (docs/performance.md)
+    "dropout_generator": ("model", _dropout_generator),
 }
 #: entries that run under a dtype policy of their own (the others: ``--dtype_policy``).
 ENTRY_POLICY = {n: "mixed_bfloat16" for n in ("train_b8_bf16", "eval_b64_bf16", "train_b64_bf16")}
@@ -235,6 +244,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=0,
         help="entry `serving_latency`: timed requests per cell (0: 200; --smoke: 16)",
     )
+    p.add_argument(
+        "--dropout_rounds", type=int, default=7, help="entry `dropout_generator`: A/B rounds"
+    )
     p.add_argument("--timeout", type=float, default=900.0, help="seconds per subprocess")
     p.add_argument("--child", default="", help=argparse.SUPPRESS)  # internal: entries to run here
     p.add_argument("--child_out", default="", help=argparse.SUPPRESS)
@@ -287,6 +299,7 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += [f"--original_src={args.original_src}", f"--original_rounds={args.original_rounds}"]
         cmd += [f"--original_batches={args.original_batches}"]
         cmd += [f"--serving_requests={args.serving_requests}"]
+        cmd += [f"--dropout_rounds={args.dropout_rounds}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         try:
             proc = subprocess.run(

@@ -48,6 +48,10 @@ QUESTION_SET = "structured"
 ENCODER = ("SA",)  # one fixed encoder block after the LSTM
 DECODER_POOL = ("SA", "GA", "RSA", "FFN")
 NUM_DECODER = 3
+#: The dropout generator of a protocol without the key ("dropout_generator"): every committed
+#: table and scoreboard was built with it. PROTOCOL leaves the key out, so the builders keep the
+#: tables' numerics whatever ModelConfig's default is, and old and new tables compare equal.
+TABLE_DROPOUT_GENERATOR = "uniform"
 #: The stand-alone training protocol (docs/synthetic_benchmark.md).
 PROTOCOL = {
     "question_set": QUESTION_SET,
@@ -224,6 +228,9 @@ def model_config(data_dir: str, protocol: dict, genotype, spec: dict | None = No
         num_encoder_blocks=len(spec["encoder"]),
         num_decoder_blocks=num_decoder,
         dropout=protocol["dropout"],
+        # the protocol decides; a protocol without the key (every table built so far) means
+        # "uniform", the only generator before the setting existed
+        dropout_generator=protocol.get("dropout_generator", TABLE_DROPOUT_GENERATOR),
         genotype=genotype,
         pools=OpPools(encoder, pool),
     )

@@ -7,6 +7,16 @@ from dataclasses import dataclass, field
 
 from mmnas_tf.genotype import Genotype, OpPools
 
+#: The dropout generators (``ModelConfig.dropout_generator``; implemented by
+#: ``mmnas_tf.layers.dropout``): ``"uniform"``, one float32 (or compute-dtype) Philox uniform per
+#: element, Keras's ``Dropout`` bit for bit; ``"bytes"``, one 32-bit Philox draw per 4 elements,
+#: each byte compared with a threshold (keep probability ``round(256 (1 - rate)) / 256``).
+DROPOUT_GENERATORS = ("uniform", "bytes")
+#: What a config or ``run.json`` written before the field existed trained with.
+LEGACY_DROPOUT_GENERATOR = "uniform"
+#: The default of new configs (docs/performance.md, "The dropout generator").
+DEFAULT_DROPOUT_GENERATOR = "bytes"
+
 
 @dataclass
 class ModelConfig:
@@ -18,6 +28,12 @@ class ModelConfig:
       ffn_size: inner width of FFN ops (4d in the paper).
       relation_size: width r of the shared relation embedding Linear(4 -> r).
       dropout: dropout rate everywhere (0.1).
+      dropout_generator: how every dropout site draws its mask (``DROPOUT_GENERATORS``):
+        ``"uniform"`` (one random float per element, Keras's ``Dropout`` bit for bit: the stream of
+        runs made before the setting existed, which read as ``"uniform"``) or ``"bytes"`` (one
+        32-bit draw per 4 elements, keep probability ``round(256 (1 - dropout)) / 256``, within
+        1/512 of ``1 - dropout``; kept values scaled by its inverse). Changes the random stream,
+        not the expectation; inference is the identity with both.
       vocab_size: rows of the word-embedding table.
       word_embed_size: width of word vectors (300 for GloVe).
       feature_size: width of region features (2048 for bottom-up features).
@@ -41,6 +57,7 @@ class ModelConfig:
     ffn_size: int = 2048
     relation_size: int = 64
     dropout: float = 0.1
+    dropout_generator: str = DEFAULT_DROPOUT_GENERATOR
     vocab_size: int = 20573
     word_embed_size: int = 300
     feature_size: int = 2048
@@ -92,6 +109,11 @@ class ModelConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.dropout_generator not in DROPOUT_GENERATORS:
+            raise ValueError(
+                f"ModelConfig.dropout_generator must be one of {', '.join(DROPOUT_GENERATORS)}, "
+                f"got {self.dropout_generator!r}"
+            )
         if self.genotype is not None:  # any registered op: the pools are the supernet's
             self.genotype.validate(None, self.num_encoder_blocks, self.num_decoder_blocks)
         if self.hidden_size % self.heads:
@@ -118,6 +140,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
+        """The config ``to_dict`` wrote; one written before ``dropout_generator`` existed reads
+        as ``LEGACY_DROPOUT_GENERATOR`` (its runs resume with the random stream they began)."""
+        data = {"dropout_generator": LEGACY_DROPOUT_GENERATOR, **data}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -33,6 +33,7 @@ import numpy as np
 from absl import flags
 
 from mmnas_tf import cli
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR, DROPOUT_GENERATORS
 
 #: The quickstart's data: scenes whose regions all fit the tiny model's 6 region slots, and
 #: questions about one named object's colour, shape or size (the generator's defaults are larger
@@ -73,6 +74,14 @@ def define_flags(fv: flags.FlagValues) -> None:
         None,
         "Seed of the search and the retrain (default: the experiment's, 0); the "
         "data stays the same.",
+        flag_values=fv,
+    )
+    flags.DEFINE_enum(
+        "dropout_generator",
+        None,
+        list(DROPOUT_GENERATORS),
+        "Dropout mask generator of the search and the retrain (default: the library's, "
+        f"{DEFAULT_DROPOUT_GENERATOR}); the README's figures were made with uniform.",
         flag_values=fv,
     )
     cli.define_progress_flag(fv)
@@ -132,6 +141,8 @@ def main(argv: Sequence[str]) -> dict:
         f"--warmup_epochs={fv.warmup_epochs}",
         f"--search_epochs={fv.search_epochs}",
     ]
+    if fv.dropout_generator:
+        search_argv.append(f"--override=search_model.dropout_generator={fv.dropout_generator}")
     searched = _stage("search", "mmnas_tf.search", [*search_argv, *shown])
     genotype_file = os.path.join(search_dir, "genotypes.json")
     if searched is not None and os.path.exists(genotype_file):
@@ -154,6 +165,8 @@ def main(argv: Sequence[str]) -> dict:
         f"--override={TRAIN_OVERRIDES}",
         *shown,
     ]
+    if fv.dropout_generator:
+        train_argv.append(f"--override=model.dropout_generator={fv.dropout_generator}")
     _stage("retrain", "mmnas_tf.train", train_argv)
     out["metrics"] = _stage(
         "evaluate", "mmnas_tf.evaluate", ["evaluate", *common, f"--checkpoint={train_dir}", *shown]

@@ -181,6 +181,23 @@ def save_run(
     return path
 
 
+def keep_recorded_generator(exp: ExperimentConfig, model_dir: str) -> tuple[ExperimentConfig, str]:
+    """``exp`` with the dropout generator that the run in ``model_dir`` trained with, when it
+    holds one to resume (a registered checkpoint and a ``run.json``), and the line saying so (""
+    when nothing changed). A restarted run keeps its random stream: one whose ``run.json`` predates
+    the setting trained with ``"uniform"``, whatever the default is now."""
+    run = find_run(model_dir) if os.path.exists(os.path.join(model_dir, "checkpoint")) else None
+    if run is None or run["model"].dropout_generator == exp.model.dropout_generator:
+        return exp, ""
+    recorded = run["model"].dropout_generator
+    line = (
+        f"resuming with dropout generator {recorded!r}, as this run trained (run.json); "
+        f"this experiment says {exp.model.dropout_generator!r}"
+    )
+    model = exp.model.replace(dropout_generator=recorded)
+    return dataclasses.replace(exp, model=model), line
+
+
 def find_run(checkpoint: str) -> dict | None:
     """The ``run.json`` next to a checkpoint (directory or prefix), or None: ``model`` a
     ModelConfig, ``genotype`` a Genotype. A run.json written before the answer count moved into

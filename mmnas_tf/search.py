@@ -120,7 +120,7 @@ def search(
     from mmnas_tf.engine.distribute import check_jit_compile, make_strategy
     from mmnas_tf.nas.estimators import get_estimator
     from mmnas_tf.nas.search_model import SearchModel
-    from mmnas_tf.nas.searcher import Searcher
+    from mmnas_tf.nas.searcher import Searcher, recorded_dropout_generator
     from mmnas_tf.runs import load_embeddings, run_experiment, say_sizes
     from mmnas_tf.tasks import get_task
 
@@ -131,6 +131,14 @@ def search(
     check_jit_compile(exp.train.jit_compile, strategy)
     config = exp.search_model
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
+    recorded = recorded_dropout_generator(model_dir)  # a restart keeps its random stream
+    if recorded is not None and recorded != config.dropout_generator:
+        print(
+            f"resuming with dropout generator {recorded!r}, as this search began (its "
+            f"checkpoint); this experiment says {config.dropout_generator!r}",
+            flush=True,
+        )
+        config = config.replace(dropout_generator=recorded)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config, fix="search_model")
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)

@@ -91,10 +91,17 @@ def train(
     from mmnas_tf.engine.distribute import check_jit_compile, make_strategy, worker_info
     from mmnas_tf.engine.optimizers import make_adam
     from mmnas_tf.engine.trainer import Trainer
-    from mmnas_tf.runs import load_embeddings, run_experiment, save_run, say_sizes
+    from mmnas_tf.runs import (
+        keep_recorded_generator,
+        load_embeddings,
+        run_experiment,
+        save_run,
+        say_sizes,
+    )
     from mmnas_tf.tasks import get_task
 
     exp = run_experiment(exp)  # the data's sizes, for the model and its inputs
+    exp, resumed_line = keep_recorded_generator(exp, model_dir)
     profile = cb.parse_profile_steps(profile_steps)
     strategy = make_strategy(strategy_name)
     check_jit_compile(exp.train.jit_compile, strategy)  # before anything is written
@@ -105,6 +112,8 @@ def train(
     genotype = exp.load_genotype(genotype_path)
     config = exp.model_config(genotype)
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
+    if resumed_line:
+        print(resumed_line, flush=True)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config)
     _, is_chief = worker_info()
     if is_chief:

@@ -71,6 +71,9 @@ def infer_config(state_dict: dict, genotype: Genotype, task: str, **overrides) -
         num_decoder_blocks=len(genotype.decoder),
         genotype=genotype,
         num_answers=get_task(task).original_num_answers(sd),
+        # the original's dropout draws one uniform per element (PyTorch's): the same kind of
+        # masks, and the numerics the reference tests pin (docs/original_behaviour.md)
+        dropout_generator="uniform",
     )
     config.update(overrides)
     return get_task(task).model_config(**config)

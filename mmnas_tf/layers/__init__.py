@@ -1,11 +1,12 @@
 """Keras layers of MMnas: the paper's four primitive ops (each named by its entry in the op registry,
-``genotype.register_op``), the attention core, LN, pooling, geometry, and the
+``genotype.register_op``), the attention core, dropout, LN, pooling, geometry, and the
 mixed op (a supernet slot holding every candidate op).
 
 ``mixed_op`` is imported as ``mmnas_tf.layers.mixed_op`` (it imports this package's ``make_op``).
 """
 
 from mmnas_tf.layers.attention_pooling import AttentionPooling
+from mmnas_tf.layers.dropout import Dropout
 from mmnas_tf.layers.feed_forward import FeedForward
 from mmnas_tf.layers.guided_attention import GuidedAttention
 from mmnas_tf.layers.layer_norm import OriginalLayerNorm
@@ -19,6 +20,7 @@ from mmnas_tf.layers.sentence_lstm import SentenceLSTM
 
 __all__ = [
     "AttentionPooling",
+    "Dropout",
     "FeedForward",
     "GuidedAttention",
     "MultiHeadAttention",

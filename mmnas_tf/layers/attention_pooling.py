@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR
+from mmnas_tf.layers.dropout import Dropout
 from mmnas_tf.layers.multi_head_attention import NEG_INF
 
 
@@ -17,6 +19,7 @@ class AttentionPooling(keras.layers.Layer):
       glimpses: int, number g of attention glimpses.
       output_size: int, o, width of the pooled output (a size of its own, not derived from d).
       dropout: float, dropout after the ReLU of the attention MLP.
+      dropout_generator: str, its mask generator (``layers.dropout``).
 
     Call: ``AttentionPooling(512, 512, 1, 1024)(x, mask)``, ``x`` [B, L, d], ``mask`` bool [B, L]
     (True = real) -> [B, o]. With ``return_weights=True`` returns ``(pooled, alpha)``, ``alpha``
@@ -31,6 +34,7 @@ class AttentionPooling(keras.layers.Layer):
         glimpses: int,
         output_size: int,
         dropout: float = 0.1,
+        dropout_generator: str = DEFAULT_DROPOUT_GENERATOR,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -39,8 +43,9 @@ class AttentionPooling(keras.layers.Layer):
         self.glimpses = glimpses
         self.output_size = output_size
         self.dropout = dropout
+        self.dropout_generator = dropout_generator
         self.mlp_dense = keras.layers.Dense(mlp_size, name="mlp")
-        self.mlp_dropout = keras.layers.Dropout(dropout)
+        self.mlp_dropout = Dropout(dropout, dropout_generator)
         self.glimpse_dense = keras.layers.Dense(glimpses, name="glimpse")
         self.merge_dense = keras.layers.Dense(output_size, name="merge")
 
@@ -71,4 +76,5 @@ class AttentionPooling(keras.layers.Layer):
             "glimpses": self.glimpses,
             "output_size": self.output_size,
             "dropout": self.dropout,
+            "dropout_generator": self.dropout_generator,
         }

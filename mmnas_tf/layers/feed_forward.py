@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from mmnas_tf.layers.dropout import Dropout
 from mmnas_tf.layers.post_norm_op import PostNormOp
 
 
@@ -22,7 +23,7 @@ class FeedForward(PostNormOp):
         super().__init__(hidden_size, dropout, **kwargs)
         self.ffn_size = ffn_size
         self.inner_dense = keras.layers.Dense(ffn_size, name="inner")
-        self.inner_dropout = keras.layers.Dropout(dropout)
+        self.inner_dropout = Dropout(dropout, self.dropout_generator)
         self.outer_dense = keras.layers.Dense(hidden_size, name="outer")
 
     @classmethod

@@ -24,7 +24,9 @@ class GuidedAttention(PostNormOp):
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
         self.num_heads = num_heads
-        self.attention = MultiHeadAttention(hidden_size, num_heads, dropout, name="attention")
+        self.attention = MultiHeadAttention(
+            hidden_size, num_heads, dropout, self.dropout_generator, name="attention"
+        )
 
     def build_op(self, y_shape, context_shape):
         self.attention.build(y_shape, context_shape.get("guide", y_shape))

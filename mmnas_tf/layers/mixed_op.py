@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR
 from mmnas_tf.layers import make_op
 
 #: Name of the architecture-logits weight; the search model partitions variables by it.
@@ -26,6 +27,7 @@ class MixedOp(keras.layers.Layer):
       candidates: tuple of op names (e.g. ``("SA", "GA", "RSA", "FFN")``), at least two.
       hidden_size: int, width d. num_heads: int, heads h. ffn_size: int, FFN inner width.
       dropout: float, dropout rate of every candidate.
+      dropout_generator: str, their mask generator (``layers.dropout``).
       initial_logits: optional list of P floats, the initial theta (default zeros = uniform).
 
     Call: ``mixed(y, context, training=None, choice=None, all_paths=False)``:
@@ -62,6 +64,7 @@ class MixedOp(keras.layers.Layer):
         ffn_size: int,
         dropout: float = 0.1,
         initial_logits=None,
+        dropout_generator: str = DEFAULT_DROPOUT_GENERATOR,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,9 +79,18 @@ class MixedOp(keras.layers.Layer):
         self.num_heads = num_heads
         self.ffn_size = ffn_size
         self.dropout = dropout
+        self.dropout_generator = dropout_generator
         self.initial_logits = None if initial_logits is None else list(initial_logits)
         self.candidate_ops = [
-            make_op(op, hidden_size, num_heads, ffn_size, dropout, name=op)
+            make_op(
+                op,
+                hidden_size,
+                num_heads,
+                ffn_size,
+                dropout,
+                name=op,
+                dropout_generator=dropout_generator,
+            )
             for op in self.candidates
         ]
         self.all_paths_form = "forward_only"
@@ -154,6 +166,7 @@ class MixedOp(keras.layers.Layer):
             "ffn_size": self.ffn_size,
             "dropout": self.dropout,
             "initial_logits": self.initial_logits,
+            "dropout_generator": self.dropout_generator,
         }
 
 

@@ -5,6 +5,9 @@ import math
 import keras
 from keras import ops
 
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR
+from mmnas_tf.layers.dropout import Dropout
+
 NEG_INF = -1e9
 
 
@@ -21,6 +24,7 @@ class MultiHeadAttention(keras.layers.Layer):
       hidden_size: int, width d of inputs and outputs.
       num_heads: int, h; d must be divisible by h.
       dropout: float, dropout rate on the attention map (training only).
+      dropout_generator: str, its mask generator (``layers.dropout``).
 
     Call: ``mha(query, key_value, key_mask=None, bias=None, training=None,
     return_attention=False)``; ``query`` [B, Lq, d], ``key_value`` [B, Lk, d], ``key_mask`` bool
@@ -35,13 +39,21 @@ class MultiHeadAttention(keras.layers.Layer):
     matmul with the values.
     """
 
-    def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        dropout: float = 0.1,
+        dropout_generator: str = DEFAULT_DROPOUT_GENERATOR,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size={hidden_size} is not divisible by num_heads={num_heads}")
         self.hidden_size = hidden_size
         self.num_heads = num_heads
         self.dropout = dropout
+        self.dropout_generator = dropout_generator
         self.head_size = hidden_size // num_heads
 
     def build(self, query_shape, key_value_shape=None, *args, **kwargs):
@@ -55,7 +67,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.key_dense.build(key_value_shape)
         self.value_dense.build(key_value_shape)
         self.output_dense.build(tuple(query_shape[:-1]) + (self.hidden_size,))
-        self.attention_dropout = keras.layers.Dropout(self.dropout)
+        self.attention_dropout = Dropout(self.dropout, self.dropout_generator)
 
     def _split_heads(self, x):
         b, length = ops.shape(x)[0], ops.shape(x)[1]
@@ -92,4 +104,5 @@ class MultiHeadAttention(keras.layers.Layer):
             "hidden_size": self.hidden_size,
             "num_heads": self.num_heads,
             "dropout": self.dropout,
+            "dropout_generator": self.dropout_generator,
         }

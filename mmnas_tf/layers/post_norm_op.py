@@ -2,7 +2,9 @@
 
 import keras
 
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR
 from mmnas_tf.genotype import op_for_layer, op_names
+from mmnas_tf.layers.dropout import Dropout
 from mmnas_tf.layers.layer_norm import OriginalLayerNorm
 from mmnas_tf.layers.ops_registry import op_layer_class
 
@@ -22,17 +24,26 @@ class PostNormOp(keras.layers.Layer):
     Args:
       hidden_size: int, width d.
       dropout: float, dropout on the op output before the residual sum.
+      dropout_generator: str, the mask generator of every dropout of the op
+        (``layers.dropout``; subclasses pass ``self.dropout_generator`` to the dropouts they make).
     """
 
     #: whether ``transform`` takes ``return_attention`` (the attention ops).
     has_attention = False
 
-    def __init__(self, hidden_size: int, dropout: float = 0.1, **kwargs):
+    def __init__(
+        self,
+        hidden_size: int,
+        dropout: float = 0.1,
+        dropout_generator: str = DEFAULT_DROPOUT_GENERATOR,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.hidden_size = hidden_size
         self.dropout = dropout
+        self.dropout_generator = dropout_generator
         self.norm = OriginalLayerNorm(name="norm")
-        self.output_dropout = keras.layers.Dropout(dropout)
+        self.output_dropout = Dropout(dropout, dropout_generator)
 
     @classmethod
     def from_sizes(cls, hidden_size, num_heads, ffn_size, dropout=0.1, **kwargs):
@@ -70,4 +81,9 @@ class PostNormOp(keras.layers.Layer):
         return self.norm(y + self.output_dropout(out, training=training)), attention
 
     def get_config(self):
-        return {**super().get_config(), "hidden_size": self.hidden_size, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "dropout": self.dropout,
+            "dropout_generator": self.dropout_generator,
+        }

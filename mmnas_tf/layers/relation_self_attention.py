@@ -29,7 +29,9 @@ class RelationSelfAttention(PostNormOp):
     def __init__(self, hidden_size: int, num_heads: int, dropout: float = 0.1, **kwargs):
         super().__init__(hidden_size, dropout, **kwargs)
         self.num_heads = num_heads
-        self.attention = MultiHeadAttention(hidden_size, num_heads, dropout, name="attention")
+        self.attention = MultiHeadAttention(
+            hidden_size, num_heads, dropout, self.dropout_generator, name="attention"
+        )
         self.relation_dense = keras.layers.Dense(num_heads, name="relation")
 
     def build_op(self, y_shape, context_shape):

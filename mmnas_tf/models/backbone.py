@@ -89,7 +89,11 @@ class MMnasBackbone(ExplicitSignaturesOnly, keras.Model):
         c = self.config
         candidates = self._slot_ops(stage, index)
         kwargs = dict(
-            hidden_size=c.hidden_size, num_heads=c.heads, ffn_size=c.ffn_size, dropout=c.dropout
+            hidden_size=c.hidden_size,
+            num_heads=c.heads,
+            ffn_size=c.ffn_size,
+            dropout=c.dropout,
+            dropout_generator=c.dropout_generator,
         )
         if len(candidates) == 1:
             return make_op(candidates[0], name=f"{stage}_{index}_{candidates[0]}", **kwargs)

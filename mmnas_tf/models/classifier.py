@@ -55,6 +55,7 @@ class MMnasClassifier(ExplicitSignaturesOnly, keras.Model):
             c.pool_glimpses,
             c.pool_output_size,
             c.dropout,
+            c.dropout_generator,
             name=name,
         )
         self.text_pooling = pooling("text_pooling")

@@ -37,6 +37,7 @@ class MMnasGrounder(ExplicitSignaturesOnly, keras.Model):
             c.pool_glimpses,
             c.pool_output_size,
             c.dropout,
+            c.dropout_generator,
             name="text_pooling",
         )
         self.object_projection = keras.layers.Dense(c.pool_output_size, name="object_projection")

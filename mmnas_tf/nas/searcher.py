@@ -14,6 +14,7 @@ counters, the iterator position mid-epoch, and the history + early-stop state as
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from mmnas_tf import inputs as names
+from mmnas_tf.config import LEGACY_DROPOUT_GENERATOR
 from mmnas_tf.console import Progress
 from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
 from mmnas_tf.engine.distribute import check_jit_compile, distribute_dataset, worker_info
@@ -43,6 +45,23 @@ class _Outputs:
 
     def __call__(self, inputs, training=None, arch=None):
         return self.outputs
+
+
+#: The key of the search's JSON state (in every checkpoint) naming the supernet's dropout
+#: generator; a search begun before it existed trained with ``"uniform"``.
+GENERATOR_KEY = "dropout_generator"
+#: Where a checkpoint holds that JSON state (``TrainingState``'s string variable).
+_STATE_JSON = "state/_json/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+def recorded_dropout_generator(model_dir: str) -> str | None:
+    """The dropout generator of the search whose latest checkpoint is in ``model_dir`` (so that a
+    restart keeps the random stream it began with), or None without a checkpoint."""
+    path = tf.train.latest_checkpoint(model_dir)
+    if path is None:
+        return None
+    state = json.loads(tf.train.load_checkpoint(path).get_tensor(_STATE_JSON) or "{}")
+    return state.get(GENERATOR_KEY, LEGACY_DROPOUT_GENERATOR)
 
 
 class Searcher(EpochLoop):
@@ -179,11 +198,15 @@ class Searcher(EpochLoop):
         self, cycles_fn: DatasetFn, eval_fn: Callable[[], tf.data.Dataset] | None = None
     ) -> dict:
         """Searches until the last epoch or the early stop; returns the JSON state
-        ``{"history": {"epochK": ...}, "unchanged": int, "stopped": bool}``."""
+        ``{"history": {"epochK": ...}, "unchanged": int, "stopped": bool, "dropout_generator":
+        str}`` (no ``dropout_generator`` in a search resumed from before it was recorded)."""
         counters = self.restore(self.log)
         self.status = self.state.json or {"history": {}, "unchanged": 0, "stopped": False}
         if self.restored_from:
             self._write_files(self.status)
+        else:  # in the JSON state from the first checkpoint on: a restart reads it
+            self.status[GENERATOR_KEY] = self.model.task_model.backbone.config.dropout_generator
+            type(self.state).json.fset(self.state, self.status)
         self._cycles_eval = eval_fn
         self.run_epochs(cycles_fn, counters)
         for cb in self.callbacks:
@@ -273,6 +296,7 @@ class Searcher(EpochLoop):
         unchanged = status["unchanged"] + 1 if same else 0
         patience = self.config.early_stop_patience
         self.status = {
+            **status,  # the dropout generator, when recorded
             "history": history,
             "unchanged": unchanged,
             "stopped": bool(patience and unchanged >= patience),

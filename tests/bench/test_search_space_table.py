@@ -568,6 +568,11 @@ def test_large_smoke_build_trains_searchable_encoder_slots(tmp_path, capsys):
     protocol = {**tables.PROTOCOL, **tables.SMOKE}
     config = tables.model_config(data, protocol, None, spec)
     assert config.num_encoder_blocks == 2 and config.pools.encoder == ("SA", "FFN")
+    # the protocol decides the dropout generator; without the key (every committed table and
+    # board) it is "uniform", whatever ModelConfig's default is
+    assert "dropout_generator" not in tables.PROTOCOL and config.dropout_generator == "uniform"
+    other = tables.model_config(data, {**protocol, "dropout_generator": "bytes"}, None, spec)
+    assert other.dropout_generator == "bytes"
     task = get_task("vqa")
     search = SearchModel(task, task.build_model(config.replace(num_answers=len(questions.ANSWERS))))
     assert search.stages == {"encoder": 2, "decoder": 2}

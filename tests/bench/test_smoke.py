@@ -40,6 +40,14 @@ def test_smoke_report_structure(smoke_runs):
             assert {"median", "min", "max", "n"} <= set(variant["step_s"])
             assert variant["traces"] >= 1
     assert set(entries["bucketing"]["examples_per_s"]) == {"padded", "bucketed"}
+    dropout = entries["dropout_generator"]  # the training step with each generator, A/B
+    assert set(dropout["generators"]) == {"uniform", "bytes"}
+    for g in dropout["generators"].values():
+        assert g["step_s"]["n"] >= 1 and g["traces"] == 1
+    assert dropout["keep_probability"]["bytes"] * 256 == round(
+        dropout["keep_probability"]["bytes"] * 256
+    )
+    assert len(dropout["uniform_over_bytes"]["per_round"]) == dropout["rounds"]
     split = entries["search_cycle"]["split"]  # the gumbel cycle: weight steps vs theta step
     assert set(split) == {"weight_steps_over_5_fixed", "theta_step_over_1_fixed"}
     assert all(v["n"] >= 1 and np.isfinite(v["median"]) for v in split.values())  # no timing claim

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from mmnas_tf import evaluate, train
+from mmnas_tf.config import DROPOUT_GENERATORS
 from mmnas_tf.engine.checkpoint import checkpoint_variables
 from mmnas_tf.tasks import get_task
 
@@ -208,11 +209,13 @@ def _checkpoint_step(model_dir) -> int:
 
 
 @pytest.mark.slow
-def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_path):
+@pytest.mark.parametrize("generator", DROPOUT_GENERATORS)
+def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_path, generator):
     """Default flags but one: ``train.checkpoint_every_steps=2``. The default (50 steps) is more
     than this whole run (2 epochs of 13 steps), so its first checkpoint would be the end of epoch 1
     and a restart would only ever resume at an epoch boundary; every 2 steps, the first checkpoint
-    is mid-epoch and the restart must also restore the data iterator's position and the RNGs."""
+    is mid-epoch and the restart must also restore the data iterator's position and the RNGs.
+    Once per dropout generator (``model.dropout_generator``)."""
     data = data_dirs("vqa")
     args = lambda d: [  # noqa: E731
         sys.executable,
@@ -224,6 +227,7 @@ def test_same_seed_same_weights_and_sigkill_then_restart_matches(data_dirs, tmp_
         "--epochs=2",
         "--noprogress",
         "--override=train.checkpoint_every_steps=2",
+        f"--override=model.dropout_generator={generator}",
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     runs = {}

@@ -32,10 +32,13 @@ def _run(*argv, timeout=1800):
 
 @pytest.mark.slow
 def test_quickstart_runs_every_stage_quietly(tmp_path):
-    # 120 images and 6 retrain epochs: the smallest run measured to learn from the image; seed 1:
-    # with the default search (a selection step) it retrains enc[FFN FFN] dec[RSA GA FFN], 47.8%
-    # of 115 questions, 27.0% image-blind (seed 0: 38.3 / 32.2, seed 2: 45.2 / 29.6); the
-    # quickstart's 60% is measured only (README, "See what it does")
+    # 120 images and 6 retrain epochs: the smallest run measured to learn from the image. Which
+    # seed learns from it in 6 epochs depends on the random stream: accuracy / image-blind % of
+    # 115 questions with the default search (a selection step), per dropout generator:
+    #   "bytes" (the default): seed 0 47.0 / 25.2 (retrains enc[FFN SA] dec[FFN SA RSA]),
+    #     seed 1 25.2 / 25.2 (ignores the image), seed 2 39.1 / 26.1;
+    #   "uniform" (before 2026-12-07): seed 0 38.3 / 32.2, seed 1 47.8 / 27.0, seed 2 45.2 / 29.6.
+    # The quickstart's 60% is measured only (README, "See what it does").
     proc = _run(
         "mmnas_tf.quickstart",
         f"--workdir={tmp_path}",
@@ -43,7 +46,7 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
         "--epochs=6",
         "--warmup_epochs=1",
         "--search_epochs=2",
-        "--seed=1",
+        "--seed=0",
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
     text, err = proc.stdout, proc.stderr
@@ -110,7 +113,7 @@ def test_quickstart_runs_every_stage_quietly(tmp_path):
     seeing, blind = out["metrics"]["overall"], out["image_blind_metrics"]["overall"]
     assert 0.0 <= seeing <= 100.0 and 0.0 <= blind <= 100.0
     # the model uses the image: zeroing its features costs at least 5 points (measured at this
-    # size and seed: 20.9; a model that ignores the image loses exactly 0; 5 points is 6 of 115
+    # size and seed: 21.7; a model that ignores the image loses exactly 0; 5 points is 6 of 115
     # questions)
     assert seeing - blind >= 5.0, (seeing, blind)
     assert out["image_blind_metrics"]["questions"] == out["metrics"]["questions"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmnas_tf.config import DROPOUT_GENERATORS
 from mmnas_tf.engine.callbacks import (
     ProfilerWindow,
     ProgressBar,
@@ -29,10 +30,15 @@ class StopAtStep(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _train(eh, task_name, model_dir, examples, epochs=2, callbacks=(), seed=0, **kwargs):
+def _train(
+    eh, task_name, model_dir, examples, epochs=2, callbacks=(), seed=0, generator=None, **kwargs
+):
     keras.utils.set_random_seed(seed)
     task = get_task(task_name)
-    model = task.build_model(eh.tiny_model_config(task_name).replace(num_answers=eh.NUM_ANSWERS))
+    config = eh.tiny_model_config(task_name).replace(num_answers=eh.NUM_ANSWERS)
+    if generator is not None:
+        config = config.replace(dropout_generator=generator)
+    model = task.build_model(config)
     kwargs.setdefault("checkpoint_every_steps", 3)
     trainer = Trainer(
         task,
@@ -77,10 +83,12 @@ def test_other_tasks_train_one_step(eh, tmp_path, task_name):
     assert sum(changed) > len(changed) // 2
 
 
-def test_resume_after_a_crash_ends_with_identical_weights(eh, tmp_path):
+@pytest.mark.parametrize("generator", DROPOUT_GENERATORS)
+def test_resume_after_a_crash_ends_with_identical_weights(eh, tmp_path, generator):
+    """With either dropout generator: the masks after the restart follow the restored seeds."""
     examples = eh.random_examples("vqa", eh.tiny_model_config("vqa"), 24)
     data = eh.dataset_fn(examples, 8)  # 3 steps per epoch
-    kwargs = dict(epochs=2, checkpoint_every_steps=2)
+    kwargs = dict(epochs=2, checkpoint_every_steps=2, generator=generator)
     trainer, full = _train(eh, "vqa", tmp_path / "a", examples, **kwargs)
     trainer.fit(data)
     crashed, _ = _train(eh, "vqa", tmp_path / "b", examples, callbacks=[StopAtStep(5)], **kwargs)

@@ -106,6 +106,8 @@ def imported(reference):
     model, config = import_original(
         reference.task, reference.checkpoint, reference.arch, **reference.sizes
     )
+    # pinned: an imported network keeps the original's kind of dropout, whatever the default
+    assert config.dropout_generator == "uniform"
     return model, config
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR, DROPOUT_GENERATORS
 from mmnas_tf.engine.checkpoint import checkpoint_variables
 from mmnas_tf.tasks import get_task
 
@@ -25,7 +26,7 @@ def vqa_data(tmp_path_factory):
     return out
 
 
-def command(data_dir, model_dir):
+def command(data_dir, model_dir, generator=DEFAULT_DROPOUT_GENERATOR):
     return [
         sys.executable,
         "-m",
@@ -41,13 +42,14 @@ def command(data_dir, model_dir):
         "--checkpoint_every_steps=1",
         "--tensorboard=false",
         "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2",
+        f"--override=search_model.dropout_generator={generator}",
     ]
 
 
-def start(nas, data_dir, model_dir):
+def start(nas, data_dir, model_dir, generator=DEFAULT_DROPOUT_GENERATOR):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": nas.REPO}
     return subprocess.Popen(
-        command(data_dir, model_dir),
+        command(data_dir, model_dir, generator),
         cwd=nas.REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -74,10 +76,13 @@ def read(path):
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_to_the_same_genotype_and_weights(nas, vqa_data, tmp_path):
+@pytest.mark.parametrize("generator", DROPOUT_GENERATORS)
+def test_a_killed_search_resumes_to_the_same_genotype_and_weights(
+    nas, vqa_data, tmp_path, generator
+):
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    reference = start(nas, vqa_data, straight)
-    victim = start(nas, vqa_data, killed)
+    reference = start(nas, vqa_data, straight, generator)
+    victim = start(nas, vqa_data, killed, generator)
     # a hang guard only: a search that ends without a checkpoint fails on poll() below, and a
     # loaded machine may take minutes to start two searches (180 s failed at load above 15)
     deadline = time.time() + 1200
@@ -90,7 +95,7 @@ def test_a_killed_search_resumes_to_the_same_genotype_and_weights(nas, vqa_data,
     victim.communicate()
     # killed inside the first epoch: no epoch has ended yet
     assert not (killed / "genotypes.json").exists()
-    out = finish(start(nas, vqa_data, killed))
+    out = finish(start(nas, vqa_data, killed, generator))
     assert "resumed from" in out
     # the per-epoch evaluation reads every D_a example (none dropped in a partial batch)
     counts = [int(n) for n in re.findall(r"\((\d+) examples\)", out)]

@@ -228,3 +228,46 @@ def test_the_selection_after_a_non_finite_search_names_the_cause():
         selection.theta_draws(pools, [[0.3, 0.7], [nan, nan, nan, nan]], [1, 0], 3)
     with pytest.raises(ValueError, match="cannot draw from softmax"):
         selection.theta_draws(pools, [[float("inf"), 0.0], [0.25] * 4], [0, 0], 3)
+
+
+@pytest.mark.parametrize("generator", ["uniform", "bytes"])
+def test_the_checkpoint_records_the_dropout_generator_from_the_first_save(nas, tmp_path, generator):
+    """A restart reads it before building the supernet (``search.py``); a checkpoint of a search
+    begun before it was recorded (a JSON state without it) reads as ``"uniform"``."""
+    from mmnas_tf.nas.searcher import GENERATOR_KEY, recorded_dropout_generator
+
+    assert recorded_dropout_generator(str(tmp_path)) is None  # nothing to resume
+    search_model = nas.build_search_model(
+        estimator="gumbel", weight_steps=2, config_changes={"dropout_generator": generator}
+    )
+    config = dataclasses.replace(
+        get_experiment("vqa_tiny").search, estimator="gumbel", warmup_epochs=1, search_epochs=0
+    )
+    searcher = Searcher(
+        search_model,
+        config,
+        str(tmp_path),
+        steps_per_epoch=2,
+        checkpoint_every_steps=1,  # a checkpoint inside the first epoch
+        run_eagerly=True,
+        log=lambda line: None,
+    )
+    dm = nas.random_dataset(8, 4, seed=0).repeat()
+    da = nas.random_dataset(4, 4, seed=1)
+    saved = []
+    original_save = searcher.checkpointer.save
+
+    def save(iterator=None):  # the first (mid-epoch) checkpoint already names the generator
+        path = original_save(iterator)
+        saved.append(recorded_dropout_generator(str(tmp_path)))
+        return path
+
+    searcher.checkpointer.save = save
+    status = searcher.run(lambda epoch: cycle_dataset(dm, da.repeat(), 2), lambda: da)
+    assert status[GENERATOR_KEY] == generator and saved and set(saved) == {generator}
+    state = searcher.state.json
+    del state[GENERATOR_KEY]  # as a search of before the key wrote it
+    type(searcher.state).json.fset(searcher.state, state)
+    searcher.checkpointer.state.step.assign_add(1)
+    original_save()
+    assert recorded_dropout_generator(str(tmp_path)) == "uniform"

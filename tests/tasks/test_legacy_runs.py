@@ -157,3 +157,29 @@ def test_a_legacy_recipe_still_applies(legacy):
     )
     assert exp.task_config.hard_negatives.num_candidates == mining["num_candidates"] == 8
     assert exp.task_config.hard_negatives.top_k == mining["top_k"] == 2
+
+
+def test_a_legacy_run_resumes_with_the_uniform_dropout_generator(legacy, capsys):
+    """A run.json written before ``dropout_generator`` existed trained with ``"uniform"``: it
+    reads so, and a training restarted in its directory keeps that stream whatever the
+    experiment (or the default) says, and says so."""
+    import dataclasses
+
+    from mmnas_tf.experiments import get_experiment
+    from mmnas_tf.runs import find_run, keep_recorded_generator
+
+    task, root, _ = legacy
+    with open(root / "train" / "run.json", encoding="utf-8") as f:
+        assert "dropout_generator" not in json.load(f)["model"]
+    assert find_run(str(root / "train"))["model"].dropout_generator == "uniform"
+    exp = get_experiment(f"{task}_tiny")
+    asks = dataclasses.replace(exp, model=exp.model.replace(dropout_generator="bytes"))
+    kept, line = keep_recorded_generator(asks, str(root / "train"))
+    assert kept.model.dropout_generator == "uniform" and "'uniform'" in line and "'bytes'" in line
+    same = dataclasses.replace(exp, model=exp.model.replace(dropout_generator="uniform"))
+    assert keep_recorded_generator(same, str(root / "train")) == (same, "")
+    # no checkpoint to resume (a new run in that folder would start afresh): the experiment's
+    fresh = root / "fresh"
+    fresh.mkdir(exist_ok=True)
+    (fresh / "run.json").write_text((root / "train" / "run.json").read_text())
+    assert keep_recorded_generator(asks, str(fresh)) == (asks, "")
