@@ -163,7 +163,9 @@ def test_a_learnable_split_that_needs_the_image_is_learnt_to_100_percent(tmp_pat
     assert metrics["overall"] == pytest.approx(100.0), (before["overall"], metrics["overall"])
 
 
-KNOWN_ANSWER_IMAGES, KNOWN_ANSWER_EPOCHS = 80, 8
+#: 12 epochs under the default dropout generator ('bytes'): measured 87.5% after 8, 93.75% after
+#: 10, 100% after 12; under 'uniform' (the default before 2026-12-07) 8 epochs reached 100%
+KNOWN_ANSWER_IMAGES, KNOWN_ANSWER_EPOCHS = 80, 12
 
 
 def test_flags_are_validated(data_dirs, tmp_path):
