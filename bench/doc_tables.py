@@ -502,6 +502,28 @@ class Table:
     optional: bool = False  # may be absent from its document (at most once there)
 
 
+def board_table(
+    quality: str,
+    table: str,
+    noise: str | None = None,
+    parts: tuple[str, ...] = PARTS,
+    optional: bool = False,
+) -> Table:
+    """docs/search_results.md's table of a scoreboard (:func:`scoreboard_of`), rendered from the
+    reports it names, in its marker's order: ``quality``, ``table``, ``noise``."""
+    reports = (quality, table) + ((noise,) if noise else ())
+    return Table(RESULTS_DOC, reports, scoreboard_of(quality, table, noise, parts), optional)
+
+
+def budget_pairs_table(
+    board: str, baseline: str, table: str, estimators=("gumbel_selection", "gumbel")
+) -> Table:
+    """docs/search_results.md's table of ``board`` against ``baseline`` at another budget
+    (:func:`budget_pairs_of`), optional like the boards it compares."""
+    render = budget_pairs_of(board, baseline, table, estimators)
+    return Table(RESULTS_DOC, (board, baseline, table), render, optional=True)
+
+
 TABLES = {
     "figures": Table("README.md", (SUITE, PADDING, SEARCH), readme_figures),
     "share_of_peak": Table("docs/performance.md", (SUITE,), share_of_peak),
@@ -511,60 +533,25 @@ TABLES = {
     "eval_padding": Table("docs/performance.md", (PADDING,), eval_padding),
     # the 3-seed board: its estimators under "Result", its paired tests and goals under
     # "Statistics of the scoreboard"
-    "scoreboard_3seeds": Table(
-        RESULTS_DOC,
-        (QUALITY_3SEEDS, FIRST_TABLE),
-        scoreboard_of(QUALITY_3SEEDS, FIRST_TABLE, parts=("estimators",)),
-    ),
-    "statistics_3seeds": Table(
-        RESULTS_DOC,
-        (QUALITY_3SEEDS, FIRST_TABLE),
-        scoreboard_of(QUALITY_3SEEDS, FIRST_TABLE, parts=("pairs", "default")),
-    ),
+    "scoreboard_3seeds": board_table(QUALITY_3SEEDS, FIRST_TABLE, parts=("estimators",)),
+    "statistics_3seeds": board_table(QUALITY_3SEEDS, FIRST_TABLE, parts=("pairs", "default")),
     "table_2a_3seeds": Table(
         RESULTS_DOC, (QUALITY_3SEEDS, FIRST_TABLE), table_2a_of(QUALITY_3SEEDS, FIRST_TABLE)
     ),
     # the current boards, whole (estimators, paired tests, goals): placed where the docs cite them
-    "scoreboard": Table(
-        RESULTS_DOC, (QUALITY, FIRST_TABLE), scoreboard_of(QUALITY, FIRST_TABLE), optional=True
-    ),
+    "scoreboard": board_table(QUALITY, FIRST_TABLE, optional=True),
     "table_2a": Table(
         RESULTS_DOC, (QUALITY, FIRST_TABLE), table_2a_of(QUALITY, FIRST_TABLE), optional=True
     ),
-    "scoreboard_large": Table(
-        RESULTS_DOC,
-        (QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
-        scoreboard_of(QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE),
-        optional=True,
+    "scoreboard_large": board_table(QUALITY_LARGE, LARGE_TABLE, FIRST_TABLE, optional=True),
+    # the warm-up boards (docs/search_results.md, "The warm-up board", "The second space at the
+    # new budget"), whole and against the ten-seed boards' same seeds
+    "scoreboard_warmup": board_table(QUALITY_WARMUP, FIRST_TABLE, optional=True),
+    "warmup_pairs": budget_pairs_table(QUALITY_WARMUP, QUALITY, FIRST_TABLE),
+    "scoreboard_large_warmup": board_table(
+        QUALITY_LARGE_WARMUP, LARGE_TABLE, FIRST_TABLE, optional=True
     ),
-    # the warm-up board (docs/search_results.md, "The warm-up board"), whole and against
-    # the ten-seed board's same seeds
-    "scoreboard_warmup": Table(
-        RESULTS_DOC,
-        (QUALITY_WARMUP, FIRST_TABLE),
-        scoreboard_of(QUALITY_WARMUP, FIRST_TABLE),
-        optional=True,
-    ),
-    "warmup_pairs": Table(
-        RESULTS_DOC,
-        (QUALITY_WARMUP, QUALITY, FIRST_TABLE),
-        budget_pairs_of(QUALITY_WARMUP, QUALITY, FIRST_TABLE, ("gumbel_selection", "gumbel")),
-        optional=True,
-    ),
-    "scoreboard_large_warmup": Table(
-        RESULTS_DOC,
-        (QUALITY_LARGE_WARMUP, LARGE_TABLE, FIRST_TABLE),
-        scoreboard_of(QUALITY_LARGE_WARMUP, LARGE_TABLE, FIRST_TABLE),
-        optional=True,
-    ),
-    "large_warmup_pairs": Table(
-        RESULTS_DOC,
-        (QUALITY_LARGE_WARMUP, QUALITY_LARGE, LARGE_TABLE),
-        budget_pairs_of(
-            QUALITY_LARGE_WARMUP, QUALITY_LARGE, LARGE_TABLE, ("gumbel_selection", "gumbel")
-        ),
-        optional=True,
-    ),
+    "large_warmup_pairs": budget_pairs_table(QUALITY_LARGE_WARMUP, QUALITY_LARGE, LARGE_TABLE),
 }
 DOCUMENTS = tuple(dict.fromkeys(t.document for t in TABLES.values()))
 
