@@ -66,6 +66,20 @@ def seed_generator_states(model: keras.Model) -> list[tf.Variable]:
     ]
 
 
+#: The checkpoint key of a run's ``TrainingState`` (:class:`Checkpointer`).
+STATE_KEY = "state"
+
+
+def saved_json_state(directory: str) -> dict | None:
+    """``TrainingState.json`` as the latest checkpoint in ``directory`` saved it, read from the
+    file without building the run; None when ``directory`` holds no checkpoint."""
+    path = tf.train.latest_checkpoint(directory)
+    if path is None:
+        return None
+    raw = tf.train.load_checkpoint(path).get_tensor(f"{STATE_KEY}/_json/.ATTRIBUTES/VARIABLE_VALUE")
+    return json.loads(raw or "{}")
+
+
 class TrainingState(tf.Module):
     """Counters and JSON state of a run, as variables (so checkpoints carry them).
 
@@ -139,7 +153,7 @@ class Checkpointer:
         self.directory = directory
         self.state = state or TrainingState()
         self.is_chief = is_chief
-        objects = dict(trackables, state=self.state)
+        objects = {**trackables, STATE_KEY: self.state}
         if model is not None:
             objects[MODEL_KEY] = model_variables(model)
             objects["rng"] = seed_generator_states(model)

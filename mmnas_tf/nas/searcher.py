@@ -14,7 +14,6 @@ counters, the iterator position mid-epoch, and the history + early-stop state as
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 
@@ -24,7 +23,7 @@ import tensorflow as tf
 from mmnas_tf import inputs as names
 from mmnas_tf.config import LEGACY_DROPOUT_GENERATOR
 from mmnas_tf.console import Progress
-from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState
+from mmnas_tf.engine.checkpoint import Checkpointer, TrainingState, saved_json_state
 from mmnas_tf.engine.distribute import check_jit_compile, distribute_dataset, worker_info
 from mmnas_tf.engine.loop import DatasetFn, EpochLoop
 from mmnas_tf.nas import reporting
@@ -50,18 +49,13 @@ class _Outputs:
 #: The key of the search's JSON state (in every checkpoint) naming the supernet's dropout
 #: generator; a search begun before it existed trained with ``"uniform"``.
 GENERATOR_KEY = "dropout_generator"
-#: Where a checkpoint holds that JSON state (``TrainingState``'s string variable).
-_STATE_JSON = "state/_json/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 def recorded_dropout_generator(model_dir: str) -> str | None:
     """The dropout generator of the search whose latest checkpoint is in ``model_dir`` (so that a
     restart keeps the random stream it began with), or None without a checkpoint."""
-    path = tf.train.latest_checkpoint(model_dir)
-    if path is None:
-        return None
-    state = json.loads(tf.train.load_checkpoint(path).get_tensor(_STATE_JSON) or "{}")
-    return state.get(GENERATOR_KEY, LEGACY_DROPOUT_GENERATOR)
+    state = saved_json_state(model_dir)
+    return None if state is None else state.get(GENERATOR_KEY, LEGACY_DROPOUT_GENERATOR)
 
 
 class Searcher(EpochLoop):
