@@ -27,25 +27,21 @@ GENERATORS = ("uniform", "bytes")
 def run_dropout_generators(size, batch: int, rounds: int, steps: int, batches: int = 3) -> dict:
     import keras
 
-    from bench.model_step import make_batch, make_train_step, signature
-    from mmnas_tf.engine.optimizers import FusedAdam
-    from mmnas_tf.tasks import get_task
+    from bench.model_step import build_vqa, make_batch, step_function
 
     rng = np.random.default_rng(0)
     data = [make_batch(size, batch, rng) for _ in range(batches)]
-    task = get_task("vqa")
-    base = size.model_config(task).replace(num_answers=size.num_answers)
-    spec = signature(size, batch, size.max_regions)
     fns, models = {}, {}
     for generator in GENERATORS:
         keras.utils.set_random_seed(0)
-        model = task.build_model(base.replace(dropout_generator=generator))
+        built = build_vqa(size, dropout_generator=generator)
+        model = built[1]
         model(data[0][0], training=False)  # built, so the weights can be copied
         if models:
             model.set_weights(next(iter(models.values())).get_weights())
-        optimizer = FusedAdam(1e-4, beta_1=0.9, beta_2=0.98, epsilon=1e-9)
-        optimizer.build(model.trainable_variables)
-        fns[generator] = make_train_step(task, model, optimizer, False, spec)
+        fns[generator] = step_function(
+            built, size, "train", batch, "graph_fused_adam", size.max_regions
+        )
         models[generator] = model
     start_load = load_average()
     out = {g: {"first_call_s": timed(lambda f=f: f(*data[0]).numpy())} for g, (f, _) in fns.items()}
@@ -86,7 +82,7 @@ def run_dropout_generators(size, batch: int, rounds: int, steps: int, batches: i
         "batch": batch,
         "regions": size.max_regions,
         "tokens": size.max_tokens,
-        "dropout": base.dropout,
+        "dropout": models["uniform"].backbone.config.dropout,
         "variant": "graph_fused_adam",
         "rounds": rounds,
         "steps_per_round": steps,
