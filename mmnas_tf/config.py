@@ -18,6 +18,16 @@ LEGACY_DROPOUT_GENERATOR = "uniform"
 DEFAULT_DROPOUT_GENERATOR = "bytes"
 
 
+def check_dropout_generator(generator: str, what: str = "dropout generator") -> str:
+    """``generator`` when it is one of ``DROPOUT_GENERATORS``, else ValueError naming ``what``
+    and the accepted values."""
+    if generator not in DROPOUT_GENERATORS:
+        raise ValueError(
+            f"{what} must be one of {', '.join(DROPOUT_GENERATORS)}, got {generator!r}"
+        )
+    return generator
+
+
 @dataclass
 class ModelConfig:
     """Sizes of an MMnas network. Defaults are the original's (paper size, VQA).
@@ -109,11 +119,7 @@ class ModelConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.dropout_generator not in DROPOUT_GENERATORS:
-            raise ValueError(
-                f"ModelConfig.dropout_generator must be one of {', '.join(DROPOUT_GENERATORS)}, "
-                f"got {self.dropout_generator!r}"
-            )
+        check_dropout_generator(self.dropout_generator, "ModelConfig.dropout_generator")
         if self.genotype is not None:  # any registered op: the pools are the supernet's
             self.genotype.validate(None, self.num_encoder_blocks, self.num_decoder_blocks)
         if self.hidden_size % self.heads:

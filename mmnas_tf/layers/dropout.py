@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR, DROPOUT_GENERATORS
+from mmnas_tf.config import DEFAULT_DROPOUT_GENERATOR, check_dropout_generator
 
 
 def keep_threshold(rate: float) -> int:
@@ -33,16 +33,8 @@ def keep_threshold(rate: float) -> int:
 def keep_probability(rate: float, generator: str) -> float:
     """The probability that ``generator`` keeps an element at ``rate`` (what kept values are
     divided by): ``1 - rate`` for ``"uniform"``, ``T / 256`` for ``"bytes"``."""
-    check_generator(generator)
+    check_dropout_generator(generator)
     return 1.0 - rate if generator == "uniform" else keep_threshold(rate) / 256
-
-
-def check_generator(generator: str) -> str:
-    if generator not in DROPOUT_GENERATORS:
-        raise ValueError(
-            f"unknown dropout generator {generator!r}; accepted: {', '.join(DROPOUT_GENERATORS)}"
-        )
-    return generator
 
 
 def byte_mask(shape, seed, threshold: int):
@@ -86,8 +78,8 @@ class Dropout(keras.layers.Dropout):
         if not 0 <= rate < 1:
             raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
         super().__init__(rate, seed=seed, **kwargs)
-        self.generator = check_generator(generator)
-        self.keep_probability = keep_probability(rate, generator)
+        self.keep_probability = keep_probability(rate, generator)  # refuses an unknown one
+        self.generator = generator
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
