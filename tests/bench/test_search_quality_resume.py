@@ -179,25 +179,42 @@ def test_override_flag_keeps_text_for_the_typed_parser():
             sq.parse_overrides(bad)
 
 
-def test_cycle_flags_set_the_budget_and_are_checked(tmp_path, monkeypatch):
+def _budget_of(tmp_path, monkeypatch, *flags) -> dict:
+    """The search settings ``bench.search_quality`` runs with under ``flags`` (the searches are
+    not run: the budget is all these tests need)."""
     seen = []
 
     def stop(table, data_dir, estimators, seeds, settings, **kw):
         seen.append(dict(settings))
-        raise SystemExit(0)  # the budget is all this test needs
+        raise SystemExit(0)
 
     monkeypatch.setattr(sq, "run_all", stop)
     table = str(tmp_path / "t.json")
     with open(table, "w") as f:
         json.dump({"protocol": {}, "space": {}, "genotypes": {}}, f)
-    args = [f"--table={table}", f"--out={tmp_path / 'q.json'}", "--estimators=gumbel"]
+    args = [f"--table={table}", f"--out={tmp_path / 'q.json'}", "--estimators=gumbel", *flags]
     with pytest.raises(SystemExit):
-        sq.main([*args, "--warmup_cycles=1800", "--override=search.selection_generations=2"])
-    assert seen == [
-        {"warmup_cycles": 1800, "search_cycles": 200, "search.selection_generations": "2"}
-    ]
+        sq.main(args)
+    (settings,) = seen
+    return settings
+
+
+def test_cycle_flags_set_the_budget_and_are_checked(tmp_path, monkeypatch):
+    flags = ("--warmup_cycles=1800", "--override=search.selection_generations=2")
+    assert _budget_of(tmp_path, monkeypatch, *flags) == {
+        "warmup_cycles": 1800,
+        "search_cycles": 200,
+        "search.selection_generations": "2",
+    }
     with pytest.raises(ValueError, match="--search_cycles must be >= 1, got 0"):
-        sq.main([*args, "--search_cycles=0"])
+        sq.main(
+            [
+                f"--table={tmp_path / 't.json'}",
+                f"--out={tmp_path / 'q.json'}",
+                "--estimators=gumbel",
+                "--search_cycles=0",
+            ]
+        )
 
 
 def test_the_benchmark_budget_is_the_one_the_warm_up_board_decided(tmp_path, monkeypatch):
@@ -223,17 +240,4 @@ def test_the_benchmark_budget_is_the_one_the_warm_up_board_decided(tmp_path, mon
     against = scoreboard_statistics(board, table)["default"]["against_random_search"]
     assert against["seeds"] == list(range(10))
     assert against["sign_flip"]["mean_difference"] > 0 and against["sign_flip"]["p"] < 0.05
-
-    seen = []
-
-    def stop(table, data_dir, estimators, seeds, settings, **kw):
-        seen.append(dict(settings))
-        raise SystemExit(0)
-
-    monkeypatch.setattr(sq, "run_all", stop)
-    path = str(tmp_path / "t.json")
-    with open(path, "w") as f:
-        json.dump({"protocol": {}, "space": {}, "genotypes": {}}, f)
-    with pytest.raises(SystemExit):
-        sq.main([f"--table={path}", f"--out={tmp_path / 'q.json'}", "--estimators=gumbel"])
-    assert seen == [sq.SEARCH]
+    assert _budget_of(tmp_path, monkeypatch) == sq.SEARCH  # the flags' defaults
