@@ -1,6 +1,7 @@
 """Distributed search steps equal single-device ones (subprocesses: devices and clusters must be set
 before TensorFlow initialises)."""
 
+import inspect
 import json
 import os
 import subprocess
@@ -8,6 +9,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from mmnas_tf.nas.search_model import default_weight_optimizer
 
 #: Runs two search cycles on a fixed global batch with the strategy named by argv[1], per run of
 #: argv[3] (comma-separated ``estimator`` or ``estimator:adam``), and writes the update of the
@@ -134,6 +137,20 @@ WORKER_RUNS = ("proxyless", "gumbel")
 ZERO_GRADIENT = ("glimpse/bias",)
 
 
+#: Under Adam, the share of weight elements allowed beyond the tolerance, and by how much (in
+#: units of the weights' learning rate, ``ADAM_LR``: the search's default, 4e-4). Round-off in
+#: another reduction order can move a ReLU's input across zero, which changes that unit's gradient
+#: by a finite amount, not by round-off; SGD passes it on in proportion, but Adam, which moves
+#: every element by about one learning rate per step whatever its gradient's size, turns it into a
+#: visible fraction of a step on the few elements that unit feeds. Seen on an AVX2 CPU (no
+#: AVX-512): 2 of 15,040 elements (image_pooling/mlp/bias) differed by 0.06 and 0.09 learning
+#: rates, every other element agreed to the base tolerance. A wrong reduction, scale or step count
+#: moves most elements, or moves them by more than this.
+ADAM_KINKS = 0.01
+ADAM_KINK_STEP = 0.25
+ADAM_LR = inspect.signature(default_weight_optimizer).parameters["learning_rate"].default
+
+
 def assert_same_update(a_path, b_path, rtol=1e-4):
     """The updates (after minus before) of theta and of every weight agree to ``rtol`` of the
     largest update of their kind, and each is non-trivial."""
@@ -155,9 +172,18 @@ def assert_same_update(a_path, b_path, rtol=1e-4):
         assert scale > 1e-4  # the runs did move the weights
         moved = sum(np.abs(a[k]).max() > 1e-6 * scale for k in keys)
         assert moved > len(keys) // 2, (moved, len(keys))  # (unsampled candidates keep theirs)
+        atol, beyond, compared = rtol * scale, [], 0
         for k in keys:
             name = names[int(k[1:])]
-            np.testing.assert_allclose(b[k], a[k], rtol=0, atol=rtol * scale, err_msg=name)
+            if not adam:
+                np.testing.assert_allclose(b[k], a[k], rtol=0, atol=atol, err_msg=name)
+                continue
+            difference = np.abs(b[k] - a[k])
+            compared += difference.size
+            beyond += [(name, float(d)) for d in difference[difference > atol]]
+        if adam:  # a few elements may differ by a fraction of a step (kinks: see ADAM_KINKS)
+            assert len(beyond) <= ADAM_KINKS * compared, (len(beyond), compared, beyond[:10])
+            assert all(d <= ADAM_KINK_STEP * ADAM_LR for _, d in beyond), beyond
 
 
 @pytest.mark.slow
