@@ -12,7 +12,10 @@ stays what it was before per-kind choices existed, and the run's line says so:
   ``bf16_speed.json``), ``float32`` elsewhere (``bf16_speed.json``, ``matmul_isa``: oneDNN's bf16
   matmul capped to AVX512_CORE_BF16 took 1.5x the fp32 time, emulated 3.9-4.2x);
 - XLA in evaluation: off on every kind (AMX: ``model_suite.json``, evaluation b64 graph 1.60 s
-  against XLA 1.66 s; AVX-512 and AVX2: no committed report, so off as before);
+  against XLA 1.66 s; AVX2: ``model_steps_amd_avx2.json``, XLA 0.96x the graph time at b64 and
+  0.79x at b8 per step, kept off because evaluation pads each batch to its own largest region
+  count and XLA compiles once per shape, 8-11 s at paper size there; AVX-512: no committed
+  report, so off as before);
 - ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
   compares it); ``--onednn_opts=on|off`` sets it, before TensorFlow is imported
   (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts);
@@ -47,7 +50,7 @@ _ONEDNN_VALUE = {"on": "1", "off": "0"}
 EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
-    AVX2: "precision: no bf16 hardware",
+    AVX2: "precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off)",
     OTHER: "precision: no bf16 hardware",
 }
 

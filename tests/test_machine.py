@@ -39,7 +39,9 @@ TAIL = (
 )
 LINES = {
     machine.AVX2: "machine: AVX2 (avx2, no avx512f): precision auto = float32 (d >= 256), "
-    + TAIL.format(evidence="precision: no bf16 hardware"),
+    + TAIL.format(
+        evidence="precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off)"
+    ),
     machine.AVX512: "machine: AVX-512 (avx512f, avx512_bf16, no amx_bf16): precision auto = "
     "float32 (d >= 256), " + TAIL.format(evidence="precision: bf16_speed.json (matmul_isa)"),
     machine.AMX: "machine: AMX (amx_bf16): precision auto = mixed_bfloat16 (d >= 256), "
