@@ -28,6 +28,19 @@ def check_dropout_generator(generator: str, what: str = "dropout generator") -> 
     return generator
 
 
+def keep_dropout_generator(config, recorded: str | None, source: str):
+    """``(config, line)``: ``config`` (a ``ModelConfig``) with the dropout generator a restarted
+    run began with, ``recorded`` (None: nothing to resume), so that it keeps its random stream,
+    and the line saying so ("" when nothing changed); ``source`` says where it was recorded."""
+    if recorded is None or recorded == config.dropout_generator:
+        return config, ""
+    line = (
+        f"resuming with dropout generator {recorded!r}, as {source}; this experiment says "
+        f"{config.dropout_generator!r}"
+    )
+    return config.replace(dropout_generator=recorded), line
+
+
 @dataclass
 class ModelConfig:
     """Sizes of an MMnas network. Defaults are the original's (paper size, VQA).

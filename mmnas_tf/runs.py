@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mmnas_tf.config import ModelConfig
+from mmnas_tf.config import ModelConfig, keep_dropout_generator
 from mmnas_tf.data import writer
 from mmnas_tf.experiments import DATA_SIZES, ExperimentConfig
 from mmnas_tf.files import replaced_when_written
@@ -187,15 +187,9 @@ def keep_recorded_generator(exp: ExperimentConfig, model_dir: str) -> tuple[Expe
     when nothing changed). A restarted run keeps its random stream: one whose ``run.json`` predates
     the setting trained with ``"uniform"``, whatever the default is now."""
     run = find_run(model_dir) if os.path.exists(os.path.join(model_dir, "checkpoint")) else None
-    if run is None or run["model"].dropout_generator == exp.model.dropout_generator:
-        return exp, ""
-    recorded = run["model"].dropout_generator
-    line = (
-        f"resuming with dropout generator {recorded!r}, as this run trained (run.json); "
-        f"this experiment says {exp.model.dropout_generator!r}"
-    )
-    model = exp.model.replace(dropout_generator=recorded)
-    return dataclasses.replace(exp, model=model), line
+    recorded = None if run is None else run["model"].dropout_generator
+    model, line = keep_dropout_generator(exp.model, recorded, "this run trained (run.json)")
+    return (dataclasses.replace(exp, model=model), line) if line else (exp, "")
 
 
 def find_run(checkpoint: str) -> dict | None:

@@ -116,6 +116,7 @@ def search(
     more."""
     import keras
 
+    from mmnas_tf.config import keep_dropout_generator
     from mmnas_tf.engine import callbacks as cb
     from mmnas_tf.engine.distribute import check_jit_compile, make_strategy
     from mmnas_tf.nas.estimators import get_estimator
@@ -131,14 +132,11 @@ def search(
     check_jit_compile(exp.train.jit_compile, strategy)
     config = exp.search_model
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
-    recorded = recorded_dropout_generator(model_dir)  # a restart keeps its random stream
-    if recorded is not None and recorded != config.dropout_generator:
-        print(
-            f"resuming with dropout generator {recorded!r}, as this search began (its "
-            f"checkpoint); this experiment says {config.dropout_generator!r}",
-            flush=True,
-        )
-        config = config.replace(dropout_generator=recorded)
+    config, line = keep_dropout_generator(
+        config, recorded_dropout_generator(model_dir), "this search began (its checkpoint)"
+    )
+    if line:
+        print(line, flush=True)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config, fix="search_model")
     keras.utils.set_random_seed(exp.data.seed)
     task = get_task(exp.task)

@@ -197,6 +197,21 @@ def test_config_round_trip_and_old_configs_read_as_uniform():
     assert (again.rate, again.generator) == (0.2, "bytes")
 
 
+def test_a_restart_keeps_the_recorded_generator_and_says_so():
+    """What both a restarted training and a restarted search call (keep_dropout_generator)."""
+    from mmnas_tf.config import keep_dropout_generator
+
+    asks = ModelConfig(dropout_generator="bytes")
+    kept, line = keep_dropout_generator(asks, "uniform", "this search began (its checkpoint)")
+    assert kept == asks.replace(dropout_generator="uniform")
+    assert line == (
+        "resuming with dropout generator 'uniform', as this search began (its checkpoint); "
+        "this experiment says 'bytes'"
+    )
+    assert keep_dropout_generator(asks, "bytes", "x") == (asks, "")  # the same: no line
+    assert keep_dropout_generator(asks, None, "x") == (asks, "")  # nothing to resume
+
+
 @pytest.mark.parametrize("generator", DROPOUT_GENERATORS)
 def test_every_dropout_site_of_the_models_uses_the_configured_generator(generator):
     from mmnas_tf.experiments import get_experiment
