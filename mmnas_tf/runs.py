@@ -189,7 +189,7 @@ def keep_recorded_generator(exp: ExperimentConfig, model_dir: str) -> tuple[Expe
     run = find_run(model_dir) if os.path.exists(os.path.join(model_dir, "checkpoint")) else None
     recorded = None if run is None else run["model"].dropout_generator
     model, line = keep_dropout_generator(exp.model, recorded, "this run trained (run.json)")
-    return (dataclasses.replace(exp, model=model), line) if line else (exp, "")
+    return (dataclasses.replace(exp, model=model) if line else exp), line
 
 
 def find_run(checkpoint: str) -> dict | None:
