@@ -588,6 +588,17 @@ def _other_data(monkeypatch, digest="0123456789abcdef"):
     monkeypatch.setattr(tables, "data_hash", lambda d: digest)
 
 
+def _build_with_one_check_training(out, spec, calls) -> tuple[dict, list[str]]:
+    """Builds 3 seeds; asserts that the stable run was trained first and once (the data check
+    and the code-version check share it). Returns the table and the logged lines."""
+    before = len(calls)
+    logged = []
+    tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=logged.append)
+    assert calls[before] == ("enc[SA] dec[GA GA]", 0)
+    assert calls[before + 1 :].count(("enc[SA] dec[GA GA]", 0)) == 0
+    return json.load(open(out)), logged
+
+
 def test_data_that_hash_apart_join_only_after_reproducing_a_run_exactly(tmp_path, monkeypatch):
     out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
     old = json.load(open(out))["data_hash"]
@@ -595,12 +606,7 @@ def test_data_that_hash_apart_join_only_after_reproducing_a_run_exactly(tmp_path
     # check reproduces the same run, so one training serves both checks
     _other_data(monkeypatch)
     monkeypatch.setattr(tables, "code_version", lambda: "bbb")
-    before = len(calls)
-    logged = []
-    tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=logged.append)
-    assert calls[before] == ("enc[SA] dec[GA GA]", 0)
-    assert calls[before + 1 :].count(("enc[SA] dec[GA GA]", 0)) == 0
-    table = json.load(open(out))
+    table, logged = _build_with_one_check_training(out, spec, calls)
     (check,) = table["data_checks"]
     assert check["passed"] is True and check["table_data_hash"] == old
     assert check["reproduced"] == check["recorded"] == dict.fromkeys(table["families"], 60.0)
@@ -638,15 +644,81 @@ def test_data_that_train_otherwise_are_refused_and_the_failure_recorded(tmp_path
     )
 
 
-def test_data_that_hash_apart_need_a_run_of_this_machine_kind(tmp_path, monkeypatch):
-    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
-    _other_data(monkeypatch)
+def _new_kind(monkeypatch, out):
+    """This process pretends to be a machine kind the table has no run of."""
     real = tables.provenance
     monkeypatch.setattr(tables, "provenance", lambda d: {**real(d), "machine_kind": "intel-amx"})
-    table = json.load(open(out))
-    if table["origin"]["machine_kind"] == "intel-amx":
+    if json.load(open(out))["origin"]["machine_kind"] == "intel-amx":
         pytest.skip("this machine is of the kind the test pretends to be")
+
+
+def test_data_that_hash_apart_on_a_new_machine_kind_join_by_the_version_check(
+    tmp_path, monkeypatch
+):
+    """No run of the kind to reproduce exactly (another kind's kernels round otherwise): the
+    code-version check on these data decides, one training serving both checks."""
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    _other_data(monkeypatch)
+    _new_kind(monkeypatch, out)
+    std = tables.table_seed_std(json.load(open(out)))
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 0.5 * std)  # within the std
+    table, logged = _build_with_one_check_training(out, spec, calls)
+    (check,) = table["data_checks"]
+    (verified,) = table["verifications"]
+    assert check["method"] == tables.BY_VERSION_CHECK and check["passed"] is True
+    assert check["machine_kind"] == verified["machine_kind"] == "intel-amx"
+    assert check["reproduced"] == verified["reproduced"] == pytest.approx(60.0 + 0.5 * std)
+    assert check["recorded"] == 60.0 and check["tolerance"] == verified["tolerance"]
+    assert verified["provenance"]["data_hash"] == check["data_hash"] == "0123456789abcdef"
+    assert tables.same_data(table) == {table["data_hash"], "0123456789abcdef"}
+    assert all(len(e["seeds"]) >= 3 for e in table["genotypes"].values())
+    assert tables.check_table(table) == []
+    assert any("holds no run of this machine kind (intel-amx)" in line for line in logged)
+    assert any(line.startswith("data check passed: 0123456789abcdef with") for line in logged)
+    # a record whose numbers contradict its verdict is named
+    table["data_checks"][0]["reproduced"] = 70.0
+    assert "data check of 0123456789abcdef: 'passed' contradicts its numbers" in (
+        tables.check_table(table)
+    )
+
+
+def test_data_that_hash_apart_on_a_new_machine_kind_failing_the_version_check_are_refused(
+    tmp_path, monkeypatch
+):
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    _other_data(monkeypatch)
+    _new_kind(monkeypatch, out)
+    std = tables.table_seed_std(json.load(open(out)))
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 1.5 * std)
     before = len(calls)
-    with pytest.raises(RuntimeError, match=r"no run of this machine kind \(intel-amx\)"):
+    with pytest.raises(RuntimeError, match=r"code-version check FAILED: commit aaa on intel-amx"):
         tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
-    assert len(calls) == before
+    assert len(calls) == before + 1  # only the check trained
+    table = json.load(open(out))
+    assert "data_checks" not in table and [v["passed"] for v in table["verifications"]] == [False]
+    assert all(len(e["seeds"]) == 2 for e in table["genotypes"].values())
+    # the recorded failure refuses without training again
+    with pytest.raises(RuntimeError, match="code-version check FAILED"):
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert len(calls) == before + 1
+
+
+def test_once_a_new_kind_is_admitted_its_other_data_are_checked_exactly(tmp_path, monkeypatch):
+    """After the version check admitted a new kind's data, that check's run is a run of the kind
+    on accepted data: a third copy of the data must retrain it exactly."""
+    out, spec, calls = _two_seed_table(tmp_path, monkeypatch, _value)
+    _other_data(monkeypatch)
+    _new_kind(monkeypatch, out)
+    tables.build(out, DATA, tables.PROTOCOL, 2, "cmd", spec=spec, log=_quiet)
+    assert [c["method"] for c in json.load(open(out))["data_checks"]] == [tables.BY_VERSION_CHECK]
+    _other_data(monkeypatch, "fedcba9876543210")
+    _fake_trainer(monkeypatch, calls, lambda g, s: _value(g, s) + 0.001)  # not the same digits
+    before = len(calls)
+    with pytest.raises(RuntimeError, match=r"data check FAILED: enc\[SA\] dec\[GA GA\] seed 0"):
+        tables.build(out, DATA, tables.PROTOCOL, 3, "cmd", spec=spec, log=_quiet)
+    assert calls[before:] == [("enc[SA] dec[GA GA]", 0)]
+    checks = json.load(open(out))["data_checks"]
+    assert [(c["data_hash"], c["passed"], "method" in c) for c in checks] == [
+        ("0123456789abcdef", True, True),
+        ("fedcba9876543210", False, False),
+    ]
