@@ -201,3 +201,14 @@ def matmul_peak(
         if dtype != "float32":
             out[f"peak_gflops_{dtype}"] = out["per_dtype"][dtype]["peak_gflops"]
     return out
+
+
+def run_program(main: Callable, machine_settings: bool = True) -> None:
+    """Runs a benchmark program's ``main(argv)`` as ``python -m`` does and exits with its status:
+    TensorFlow's start-up and run-time chatter hidden as in the library's programs
+    (``mmnas_tf.console.quiet_start``). ``machine_settings=False`` leaves oneDNN at TensorFlow's
+    default, for programs whose numerics a protocol pins (the search-space table builders)."""
+    from mmnas_tf import console
+
+    console.quiet_start(sys.argv, machine_settings=machine_settings)
+    sys.exit(main(sys.argv[1:]))

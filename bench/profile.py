@@ -1,6 +1,13 @@
 """Profile one step kind of MMnasNet-VQA and print where the time goes, by TF op type.
 
     python -m bench.profile --mode=train --batch=8 --variant=graph --logdir=/tmp/mmnas_profile
+    python -m bench.profile --mode=serve --batch=1 --steps=50   # the exported SavedModel
+
+``--mode=serve`` exports the model as ``bench.serving_latency`` does and profiles its
+``serving_default`` signature loaded in process, on that entry's requests (region counts uniform
+in 10-100; each distinct request run once untimed first); ``--variant`` and ``--dtype_policy``
+do not apply. Every mode also prints the op self time per step against the wall time per step
+(what the op table leaves out: the executor, Python, waits).
 
 Writes a ``tf.profiler`` trace (TensorBoard "Profile" tab, xplane.pb, tens of MB: never commit
 it) under ``--logdir`` and prints the op types with the largest self time from the trace's
@@ -14,11 +21,13 @@ import glob
 import json
 import os
 import sys
+import tempfile
+import time
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.splitlines()[0])
-    p.add_argument("--mode", default="train", choices=("train", "eval"))
+    p.add_argument("--mode", default="train", choices=("train", "eval", "serve"))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--variant", default="graph", choices=("graph", "xla", "graph_fused_adam"))
     p.add_argument(
@@ -60,11 +69,10 @@ def op_type_table(logdir: str) -> list[tuple[str, float, float]]:
     return [(t, us / 1e6, us / total) for t, us in ranked]
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def _model_step(args):
+    """(step function, its argument lists) of ``--mode=train/eval``."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     keras.mixed_precision.set_global_policy(args.dtype_policy)
     from bench.model_step import PAPER, SMOKE, build_vqa, make_batch, step_function
@@ -78,23 +86,64 @@ def main(argv: list[str] | None = None) -> None:
         args.variant,
         size.max_regions,
     )
-    batch = make_batch(size, args.batch, np.random.default_rng(0))
-    for _ in range(1 + args.warmup):
-        fn(*batch).numpy()
-    tf.profiler.experimental.start(args.logdir)
-    for _ in range(args.steps):
-        fn(*batch).numpy()
-    tf.profiler.experimental.stop()
+    return lambda *batch: fn(*batch).numpy(), [
+        make_batch(size, args.batch, np.random.default_rng(0))
+    ]
+
+
+#: --mode=serve: distinct requests (each run once untimed), cycled through the profiled calls.
+SERVE_REQUESTS = 10
+
+
+def _serving_call(args, tmp: str):
+    """(the exported model's signature called to numpy, its requests) of ``--mode=serve``."""
+    import tensorflow as tf
+
+    from bench.model_step import PAPER, SMOKE
+    from bench.serving_latency import make_requests
+    from bench.serving_load import build_and_export
+
+    build_and_export(args.smoke, tmp)
+    signature = tf.saved_model.load(os.path.join(tmp, "1")).signatures["serving_default"]
+    size = SMOKE if args.smoke else PAPER
+    requests = [(x,) for x, _ in make_requests(size, args.batch, SERVE_REQUESTS, seed=0)]
+    return lambda x: {k: v.numpy() for k, v in signature(**x).items()}, requests
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory(prefix="mmnas_profile_") as tmp:
+        if args.mode == "serve":
+            call, inputs = _serving_call(args, tmp)
+        else:
+            call, inputs = _model_step(args)
+        for k in range(max(1 + args.warmup, len(inputs))):
+            call(*inputs[k % len(inputs)])
+        tf.profiler.experimental.start(args.logdir)
+        start = time.perf_counter()
+        for k in range(args.steps):
+            call(*inputs[k % len(inputs)])
+        wall = time.perf_counter() - start
+        tf.profiler.experimental.stop()
     print(f"trace written under {args.logdir} (TensorBoard: --logdir={args.logdir}, Profile tab)")
     try:
         table = op_type_table(args.logdir)
     except Exception as e:  # noqa: BLE001 - the trace is still there for TensorBoard
         print(f"could not summarise the trace ({type(e).__name__}: {e})")
         return
+    ops = sum(seconds for _, seconds, _ in table)
+    print(
+        f"per step: {1000 * ops / args.steps:.2f} ms of op self time (every thread), "
+        f"{1000 * wall / args.steps:.2f} ms wall (profiler on)"
+    )
     print(f"{'op type':40s} {'self s/step':>12s} {'share':>7s}")
     for op_type, seconds, share in table[: args.top]:
         print(f"{op_type:40s} {seconds / args.steps:12.4f} {100 * share:6.1f}%")
 
 
 if __name__ == "__main__":
-    main()
+    from bench.common import run_program
+
+    run_program(main)

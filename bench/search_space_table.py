@@ -1285,9 +1285,6 @@ def check_genotypes(args, protocol) -> int:
 
 
 if __name__ == "__main__":
-    from mmnas_tf import console
+    from bench.common import run_program
 
-    # TensorFlow's start-up and run-time chatter hidden as in the library's programs; oneDNN
-    # left at TensorFlow's default, which the tables' protocol pins
-    console.quiet_start(sys.argv, machine_settings=False)
-    sys.exit(main(sys.argv[1:]))
+    run_program(main, machine_settings=False)  # oneDNN as the tables' protocol pins it
