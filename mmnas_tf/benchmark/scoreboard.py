@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 
 from mmnas_tf.benchmark import baselines, statistics
-from mmnas_tf.benchmark.table import Table, TableError
+from mmnas_tf.benchmark.table import Table, TableError, parse_genotype
 
 SIGNIFICANCE = 0.05
 PERCENTILES = (10, 25, 50, 75, 90, 100)
@@ -69,6 +70,37 @@ def _taus(result: dict, table: Table) -> list[float]:
             truth = [table.accuracy(g) for g in common]
             taus.append(statistics.kendall_tau([scores[g] for g in common], truth))
     return taus
+
+
+def decoder_starts_with(op: str) -> Callable[[str], bool]:
+    """The group of :func:`ranking_split`: genotypes whose first decoder op is ``op``."""
+    return lambda genotype: parse_genotype(genotype)[1][0] == op
+
+
+def ranking_split(result: dict, table: Table, group: Callable[[str], bool]) -> dict:
+    """How the supernets of a scoreboard entry rank the table's reference genotypes against their
+    means, split by ``group`` (:func:`mmnas_tf.benchmark.statistics.ranking_by_group`): a list per
+    part, one value per recorded supernet; and, as the scale the table's own noise sets, its seed
+    1 ranked against its seed 0 (``seeds``, None without two seeds for every genotype)."""
+    names = table.reference
+    member = [group(g) for g in names]
+    parts: dict[str, list[float]] = {}
+    for scores in _supernets(result):
+        if all(g in scores for g in names):
+            truth = [table.accuracy(g) for g in names]
+            split = statistics.ranking_by_group([scores[g] for g in names], truth, member)
+            for key, value in split.items():
+                parts.setdefault(key, []).append(value)
+    seeds = None
+    if all({0, 1} <= set(table.seeds(g)) for g in names):
+        first, second = ([table.seeds(g)[s] for g in names] for s in (0, 1))
+        seeds = statistics.ranking_by_group(second, first, member)
+    return {
+        "supernets": parts,
+        "seeds": seeds,
+        "group": sum(member),
+        "rest": len(names) - sum(member),
+    }
 
 
 def _by_seed(name: str, result: dict) -> dict[int, str]:

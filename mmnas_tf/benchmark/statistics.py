@@ -196,3 +196,33 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     sy = np.sign(y[:, None] - y[None])[upper]
     denom = math.sqrt(np.count_nonzero(sx) * np.count_nonzero(sy))
     return float(np.sum(sx * sy) / denom) if denom else 0.0
+
+
+def ranking_by_group(
+    scores: Sequence[float], truth: Sequence[float], in_group: Sequence[bool]
+) -> dict[str, float]:
+    """Where a ranking (``scores``) agrees with ``truth``, split by a group of its items:
+    Kendall's tau-b over all pairs (``all``), within the group (``within_group``), within the
+    rest (``within_rest``), and ``across``: over the pairs of one member and one non-member, the
+    share that ``scores`` orders as ``truth`` does minus the share it orders the other way (ties
+    in either count as neither). ValueError unless the group and the rest each hold >= 2 items."""
+    x, y = np.asarray(scores, float), np.asarray(truth, float)
+    member = np.asarray(in_group, bool)
+    if not (len(x) == len(y) == len(member)):
+        raise ValueError(
+            f"ranking_by_group needs equally long scores, truth and in_group, got {len(x)}, "
+            f"{len(y)} and {len(member)}"
+        )
+    if member.sum() < 2 or (~member).sum() < 2:
+        raise ValueError(
+            f"ranking_by_group needs >= 2 items in the group and in the rest, got "
+            f"{int(member.sum())} and {int((~member).sum())}"
+        )
+    sx = np.sign(x[member][:, None] - x[~member][None])
+    sy = np.sign(y[member][:, None] - y[~member][None])
+    return {
+        "all": kendall_tau(x, y),
+        "within_group": kendall_tau(x[member], y[member]),
+        "within_rest": kendall_tau(x[~member], y[~member]),
+        "across": float(np.mean(sx * sy)),
+    }

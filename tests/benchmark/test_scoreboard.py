@@ -5,8 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmnas_tf.benchmark import Table, TableError, baselines, render_markdown, scoreboard_statistics
-from mmnas_tf.benchmark.scoreboard import budget_paired, compact_picks, render_budget_pairs
+from mmnas_tf.benchmark import (
+    Table,
+    TableError,
+    baselines,
+    render_markdown,
+    scoreboard_statistics,
+    statistics,
+)
+from mmnas_tf.benchmark.scoreboard import (
+    budget_paired,
+    compact_picks,
+    decoder_starts_with,
+    ranking_split,
+    render_budget_pairs,
+)
 
 
 @pytest.fixture
@@ -231,3 +244,24 @@ def test_the_goal_against_random_search_is_judged_by_the_sign_flip_test_alone(
     assert stats["default"]["goals"]["beats_random_search_p_below_0.05"] is False
     text = render_markdown(stats)
     assert "beats random search at equal cost: one-sided sign-flip p 0.06 (goal < 0.05)" in text
+
+
+def test_ranking_split_of_each_supernet_and_of_the_table_seeds(smoke, board):
+    table = Table(smoke.make_table())
+    ga_first = decoder_starts_with("GA")
+    assert ga_first("enc[SA] dec[GA FFN]") and not ga_first("enc[SA] dec[FFN GA]")
+    split = ranking_split(board["estimators"]["good"], table, ga_first)
+    assert (split["group"], split["rest"]) == (3, 6)
+    # its first supernet is the table itself, its second the table negated
+    assert split["supernets"]["all"] == [1.0, -1.0]
+    assert split["supernets"]["within_group"] == [1.0, -1.0]
+    assert split["supernets"]["across"][0] == -split["supernets"]["across"][1] > 0
+    names = table.reference
+    first, second = ([table.seeds(g)[s] for g in names] for s in (0, 1))
+    member = [ga_first(g) for g in names]
+    assert split["seeds"] == statistics.ranking_by_group(second, first, member)
+    # a table of one seed per genotype has no seed-against-seed row
+    assert (
+        ranking_split(board["estimators"]["good"], Table(smoke.single_seed()), ga_first)["seeds"]
+        is None
+    )

@@ -126,3 +126,24 @@ def test_kendall_tau_is_the_brute_force_pair_count():
 
 def test_average_ranks():
     assert st.average_ranks([3.0, 1.0, 3.0, 2.0]).tolist() == [3.5, 1.0, 3.5, 2.0]
+
+
+def test_ranking_by_group_splits_the_pairs():
+    truth = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    member = [False, False, False, True, True, True]  # the top three
+    # the group's order reversed, the rest kept, and the groups kept apart
+    scores = [1.0, 2.0, 3.0, 12.0, 11.0, 10.0]
+    split = st.ranking_by_group(scores, truth, member)
+    assert split["within_group"] == -1.0 and split["within_rest"] == 1.0
+    assert split["across"] == 1.0  # every member above every non-member, as in the truth
+    assert split["all"] == st.kendall_tau(scores, truth)
+    # one member below one non-member: 1 of 9 across pairs reversed
+    split = st.ranking_by_group([1.0, 2.0, 3.0, 2.5, 5.0, 6.0], truth, member)
+    assert split["across"] == pytest.approx((8 - 1) / 9)
+    # a tie counts as neither
+    split = st.ranking_by_group([1.0, 2.0, 3.0, 3.0, 5.0, 6.0], truth, member)
+    assert split["across"] == pytest.approx(8 / 9)
+    with pytest.raises(ValueError, match=">= 2 items in the group and in the rest, got 1 and 5"):
+        st.ranking_by_group(scores, truth, [True] + [False] * 5)
+    with pytest.raises(ValueError, match="equally long scores, truth and in_group, got 6, 6 and 2"):
+        st.ranking_by_group(scores, truth, [True, False])
