@@ -42,6 +42,7 @@ class SimulatedRun:
         self.seen: dict[str, float] = {}
         self.minutes = 0.0
         self.best: tuple[float, str] | None = None
+        self.found = float("nan")  # ground truth of the incumbent
         self.trajectory: list[tuple[float, float, float]] = []  # minutes, found, observed
 
     @property
@@ -58,8 +59,8 @@ class SimulatedRun:
         self.seen[name] = observed
         if self.best is None or observed > self.best[0]:
             self.best = (observed, name)
-        found = self.table.accuracy(self.best[1])
-        self.trajectory.append((self.minutes, found, self.best[0]))
+            self.found = self.table.accuracy(name)
+        self.trajectory.append((self.minutes, self.found, self.best[0]))
         return observed
 
     def unseen(self) -> str | None:

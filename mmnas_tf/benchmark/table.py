@@ -84,6 +84,10 @@ class Table:
     def __init__(self, data: dict, name: str = "table"):
         check_table(data, name)
         self.data, self.name = data, name
+        # genotype string -> its entry / ground truth, once looked up (a simulated search asks
+        # for the same few genotypes hundreds of thousands of times; the data is not changed)
+        self._entries: dict[str, dict] = {}
+        self._accuracies: dict[str, float] = {}
         self.families: list[str] = list(data["families"])
         genotypes = data["genotypes"]
         if "sample" in data:
@@ -131,9 +135,12 @@ class Table:
         return len(self.data["genotypes"]) >= self.space_size
 
     def entry(self, genotype: str) -> dict:
+        if isinstance(genotype, str) and genotype in self._entries:
+            return self._entries[genotype]
         parse_genotype(genotype)
         try:
-            return self.data["genotypes"][genotype.strip()]
+            entry = self._entries[genotype] = self.data["genotypes"][genotype.strip()]
+            return entry
         except KeyError:
             example = next(iter(self.data["genotypes"]))
             raise TableError(
@@ -151,7 +158,11 @@ class Table:
 
     def accuracy(self, genotype: str) -> float:
         """The ground truth: the mean over seeds of the macro accuracy over every family."""
-        return float(np.mean(self.entry(genotype)["seeds"]))
+        if isinstance(genotype, str) and genotype in self._accuracies:
+            return self._accuracies[genotype]
+        value = float(np.mean(self.entry(genotype)["seeds"]))
+        self._accuracies[genotype] = value
+        return value
 
     def per_family(self, genotype: str, seed: int | None = None) -> dict[str, float]:
         """Accuracy per question family: the mean over seeds, or one seed's."""

@@ -14,7 +14,7 @@ from mmnas_tf.nas.search_model import default_weight_optimizer
 
 #: Runs two search cycles on a fixed global batch with the strategy named by argv[1], per run of
 #: argv[3] (comma-separated ``estimator`` or ``estimator:adam``), and writes the update of the
-#: weights and of theta (after minus before) to argv[2] % run (npz). M/N 1/2, dropout off. SGD for
+#: weights and of theta (after minus before) to argv[2] % run (npz). M/N 1/1, dropout off. SGD for
 #: both partitions shows a wrong gradient scale (Adam normalises it away); the ``:adam`` run uses the
 #: search's default optimizers (SampledPathAdam for the weights, Adam for theta) once.
 SCRIPT = r"""
@@ -75,7 +75,7 @@ for run in estimators:
 
 def tiny_sizes(nas):
     sizes = {k: v for k, v in nas.TINY.items() if k != "genotype"}
-    return {**sizes, "num_encoder_blocks": 1, "num_decoder_blocks": 2}
+    return {**sizes, "num_encoder_blocks": 1, "num_decoder_blocks": 1}
 
 
 def launch(nas, tmp_path, mode, name, estimators, env=None):
@@ -143,7 +143,7 @@ ZERO_GRADIENT = ("glimpse/bias",)
 #: by a finite amount, not by round-off; SGD passes it on in proportion, but Adam, which moves
 #: every element by about one learning rate per step whatever its gradient's size, turns it into a
 #: visible fraction of a step on the few elements that unit feeds. Seen on an AVX2 CPU (no
-#: AVX-512): 2 of 15,040 elements (image_pooling/mlp/bias) differed by 0.06 and 0.09 learning
+#: AVX-512), when these runs were M/N 1/2: 2 of 15,040 elements (image_pooling/mlp/bias) differed by 0.06 and 0.09 learning
 #: rates, every other element agreed to the base tolerance. A wrong reduction, scale or step count
 #: moves most elements, or moves them by more than this.
 ADAM_KINKS = 0.01

@@ -41,7 +41,7 @@ def command(data_dir, model_dir, generator=DEFAULT_DROPOUT_GENERATOR):
         "--weight_steps=2",
         "--checkpoint_every_steps=1",
         "--tensorboard=false",
-        "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2",
+        "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=1",
         f"--override=search_model.dropout_generator={generator}",
     ]
 
@@ -136,7 +136,7 @@ def test_itm_search_mines_hard_negatives_at_each_epoch_start(tmp_path, capsys, g
             "--batch_size=4",
             "--weight_steps=2",
             "--tensorboard=false",
-            "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=2;"
+            "--override=search_model.num_encoder_blocks=1;search_model.num_decoder_blocks=1;"
             "train.hard_negatives.num_candidates=4;train.hard_negatives.top_k=2",
         ]
     )
