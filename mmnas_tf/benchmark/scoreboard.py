@@ -84,10 +84,10 @@ def ranking_split(result: dict, table: Table, group: Callable[[str], bool]) -> d
     1 ranked against its seed 0 (``seeds``, None without two seeds for every genotype)."""
     names = table.reference
     member = [group(g) for g in names]
+    truth = [table.accuracy(g) for g in names]
     parts: dict[str, list[float]] = {}
     for scores in _supernets(result):
         if all(g in scores for g in names):
-            truth = [table.accuracy(g) for g in names]
             split = statistics.ranking_by_group([scores[g] for g in names], truth, member)
             for key, value in split.items():
                 parts.setdefault(key, []).append(value)
