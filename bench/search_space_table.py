@@ -742,9 +742,10 @@ def ensure_same_data(
     log=print,
     reference: str | None = None,
     noise: str | None = None,
-) -> None:
+) -> dict | None:
     """Lets data whose hash is not the table's add runs to ``out`` when they are the same data
-    for training, or raises RuntimeError.
+    for training, or raises RuntimeError; returns the code-version check when it was the one that
+    decided (below), else None.
 
     The hash covers every file, so data that train alike can hash apart: the image features are a
     float32 matrix product of numpy's BLAS, whose kernel and thread count (so its summation order)
@@ -772,8 +773,7 @@ def ensure_same_data(
         )
     ref = data_reference(table, prov["machine_kind"])
     if ref is None:
-        _same_data_by_version_check(out, data_dir, prov, train, log, reference, noise)
-        return
+        return _same_data_by_version_check(out, data_dir, prov, train, log, reference, noise)
     name, seed, recorded = ref
     log(
         f"data check: {data_dir} hashes to {mine}, the table's runs used {theirs}; retraining "
@@ -803,16 +803,18 @@ def ensure_same_data(
             f"the run recorded with {theirs} (recorded, reproduced: {moved}): {regenerate}"
         )
     log(f"data check passed: {mine} trains {name} seed {seed} exactly as {theirs} did")
+    return None
 
 
 #: How a data check of a machine kind new to the table decides (``data_checks[i]["method"]``).
 BY_VERSION_CHECK = "code-version check on these data (no run of this machine kind to reproduce)"
 
 
-def _same_data_by_version_check(out, data_dir, prov, train, log, reference, noise) -> None:
+def _same_data_by_version_check(out, data_dir, prov, train, log, reference, noise) -> dict | None:
     """:func:`ensure_same_data` on a machine kind the table has no run of: the code-version check
     trains on these data and decides (its failure is recorded as the check's, and raised); a pass
-    is recorded under ``data_checks`` with its numbers."""
+    is recorded under ``data_checks`` with its numbers. Returns the check (None: the table's
+    origin)."""
     mine, theirs = prov["data_hash"], load_table(out)["data_hash"]
     log(
         f"data check: {data_dir} hashes to {mine}, the table's runs used {theirs}, and the table "
@@ -821,7 +823,7 @@ def _same_data_by_version_check(out, data_dir, prov, train, log, reference, nois
     )
     found = ensure_verified(out, prov, reference, train, log, noise)
     if found is None:
-        return  # the table's origin: nothing to compare with
+        return None  # the table's origin: nothing to compare with
     used = (found.get("provenance") or {}).get("data_hash")
     if used != mine:
         raise RuntimeError(
@@ -833,6 +835,7 @@ def _same_data_by_version_check(out, data_dir, prov, train, log, reference, nois
     check = {"data_hash": mine, "table_data_hash": theirs, "method": BY_VERSION_CHECK}
     _record_data_check(out, {**check, **{k: found[k] for k in keys}}, prov)
     log(f"data check passed: {mine} with {prov['machine_kind']}, by the code-version check")
+    return found
 
 
 def _record_data_check(out: str, check: dict, prov: dict) -> None:
@@ -936,8 +939,8 @@ def build(
             )
         return checked[key]
 
-    ensure_same_data(out, data_dir, prov, train, log, reference, noise)
-    ensure_verified(out, prov, reference, train, log, noise)
+    if ensure_same_data(out, data_dir, prov, train, log, reference, noise) is None:
+        ensure_verified(out, prov, reference, train, log, noise)  # else the data check ran it
     mine = [g for k, g in enumerate(order) if k % count == index]
     done = 0
     while limit is None or done < limit:

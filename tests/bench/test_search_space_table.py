@@ -675,6 +675,7 @@ def test_data_that_hash_apart_on_a_new_machine_kind_join_by_the_version_check(
     assert tables.check_table(table) == []
     assert any("holds no run of this machine kind (intel-amx)" in line for line in logged)
     assert any(line.startswith("data check passed: 0123456789abcdef with") for line in logged)
+    assert sum(line.startswith("code-version check passed") for line in logged) == 1
     # a record whose numbers contradict its verdict is named
     table["data_checks"][0]["reproduced"] = 70.0
     assert "data check of 0123456789abcdef: 'passed' contradicts its numbers" in (
