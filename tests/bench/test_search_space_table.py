@@ -354,7 +354,7 @@ def test_cli_reports_a_refusal_in_one_line(tmp_path, monkeypatch, capsys):
     assert err == "search_space_table: code-version check FAILED: commit bbb on amd-avx2: ...\n"
 
 
-def test_a_one_seed_table_checks_a_new_commit_on_its_best_run_with_the_first_tables_noise(
+def test_a_one_seed_table_checks_a_new_commit_on_its_samples_best_run_with_the_first_tables_noise(
     tmp_path, monkeypatch
 ):
     first, _, calls = _two_seed_table(tmp_path, monkeypatch, _value)  # commit aaa, std 0.4/ROBUST
@@ -388,6 +388,9 @@ def test_a_one_seed_table_checks_a_new_commit_on_its_best_run_with_the_first_tab
     table = json.load(open(out))
     assert table["picks"] == [pick] and pick in table["genotypes"]
     assert tables.check_table(table) == []
+    # the pick beats the sample's best, but it is not part of the reference: the check stays
+    assert table["genotypes"][pick]["seeds"][0] > recorded
+    assert tables.stable_run(table) == (best, 0, recorded)
 
 
 def test_a_reference_with_seed_noise_keeps_its_own_tolerance(tmp_path, monkeypatch):
