@@ -4,7 +4,8 @@
     python -m bench.search_quality --table=bench/results/search_space_table.json \\
         --out=bench/results/search_quality.json --plot=docs/search_quality.png [--seeds=3]
     python -m bench.search_quality --smoke --out=/tmp/q/q.json  # CI: a 4-genotype table
-        # (written next to --out as smoke_table.json), one seed per estimator, tiny sizes
+        # (written next to --out as smoke_table.json, its picture as smoke_quality.png), one
+        # seed per estimator, tiny sizes
 
 For each entry, a named search recipe of ``mmnas_tf.nas.recipes`` (``gumbel``: every candidate in
 the theta step; ``gumbel_sampled``: gumbel with ``arch_paths=sampled``; ``proxyless``; ``uniform``:
@@ -625,7 +626,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default="bench/results/search_space_table.json")
     parser.add_argument("--out", default="bench/results/search_quality.json")
-    parser.add_argument("--plot", default="docs/search_quality.png")
+    parser.add_argument(
+        "--plot", help="default docs/search_quality.png (--smoke: smoke_quality.png beside --out)"
+    )
     parser.add_argument("--data_dir", default="/tmp/mmnas_table_data")
     parser.add_argument("--seeds", type=int, default=3, help="search seeds per estimator")
     parser.add_argument(
@@ -675,6 +678,8 @@ def main(argv: list[str]) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="mmnas_quality_")
         args.data_dir = os.path.join(tmp.name, "data")
         args.table = os.path.join(os.path.dirname(os.path.abspath(args.out)), "smoke_table.json")
+        if args.plot is None:  # a smoke run never overwrites the docs' picture
+            args.plot = os.path.join(os.path.dirname(args.table), "smoke_quality.png")
         settings.update(SMOKE_SEARCH)
         args.seeds = min(args.seeds, 1)
         protocol = {**tables.PROTOCOL, **tables.SMOKE}
@@ -737,8 +742,9 @@ def main(argv: list[str]) -> int:
     quality["statistics"], quality["table_2a"] = stats, table_2a(table, quality)
     check(stats, quality)
     tables.write_json(args.out, quality)
-    if args.plot:
-        plot(table, stats, args.plot)
+    plot_path = "docs/search_quality.png" if args.plot is None else args.plot
+    if plot_path:  # --plot= draws nothing
+        plot(table, stats, plot_path)
     print(json.dumps(stats["table"], indent=1))
     print(render_markdown(stats))
     if tmp is not None:

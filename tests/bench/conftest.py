@@ -19,7 +19,7 @@ RUNS = {
     "all": ("bench.run", ("--suite=all",)),
     "searched_vs_random": ("bench.searched_vs_random", ()),
     "search_diagnosis": ("bench.search_diagnosis", ("--variants=gumbel:all",)),
-    "search_quality": ("bench.search_quality", ("--plot={dir}/quality.png",)),
+    "search_quality": ("bench.search_quality", ()),  # its default picture: beside --out
 }
 #: runs started as a user starts them, without TF_CPP_MIN_LOG_LEVEL (their stderr is checked for
 #: TensorFlow's chatter); the others get 3
@@ -74,12 +74,15 @@ class SmokeRuns:
         return Run(process, out, str(folder))
 
     def __getitem__(self, name: str) -> Run:
-        if not self.runs:  # first use: start every run that a selected test needs
-            selected = {n for item in self.session.items for n in NEEDS.get(item.originalname, ())}
-            for run in sorted(selected | {name}):
+        if name not in self.runs:  # first use: start every run that a selected test needs
+            items = self.session.items
+            if os.environ.get("PYTEST_XDIST_WORKER"):  # every worker collects every test, and
+                # runs whole files (--dist loadfile): only the runs of the files that need this one
+                files = {i.path for i in items if name in NEEDS.get(i.originalname, ())}
+                items = [i for i in items if i.path in files]
+            selected = {n for item in items for n in NEEDS.get(item.originalname, ())}
+            for run in sorted((selected | {name}) - set(self.runs)):
                 self.runs[run] = self._start(run)
-        if name not in self.runs:
-            self.runs[name] = self._start(name)
         return self.runs[name]
 
     def close(self):
