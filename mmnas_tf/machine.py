@@ -19,7 +19,9 @@ stays what it was before per-kind choices existed, and the run's line says so:
 - ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
   compares it); ``--onednn_opts=on|off`` sets it, before TensorFlow is imported
   (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts);
-- threads: TensorFlow's defaults on every kind (no committed report compares thread counts);
+- threads: TensorFlow's defaults on every kind (AVX2: ``threads_amd_avx2.json``, one inter-op
+  thread against the default, per-step medians 0.87-1.00x the default's time in evaluation b64
+  and 1.07-1.14x in training b8, so the default is kept; no other kind has a committed report);
   ``--intra_op_threads`` / ``--inter_op_threads`` set them.
 
 No choice changes numerics beyond precision, which was machine-dependent already and is pinned
@@ -50,7 +52,8 @@ _ONEDNN_VALUE = {"on": "1", "off": "0"}
 EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
-    AVX2: "precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off)",
+    AVX2: "precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off); inter-op "
+    "threads: threads_amd_avx2.json (1 not faster, default kept)",
     OTHER: "precision: no bf16 hardware",
 }
 

@@ -40,7 +40,8 @@ TAIL = (
 LINES = {
     machine.AVX2: "machine: AVX2 (avx2, no avx512f): precision auto = float32 (d >= 256), "
     + TAIL.format(
-        evidence="precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off)"
+        evidence="precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off); "
+        "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)"
     ),
     machine.AVX512: "machine: AVX-512 (avx512f, avx512_bf16, no amx_bf16): precision auto = "
     "float32 (d >= 256), " + TAIL.format(evidence="precision: bf16_speed.json (matmul_isa)"),
