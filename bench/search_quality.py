@@ -663,6 +663,10 @@ def main(argv: list[str]) -> int:
             "recorded with the budget: a file of another budget is not resumed)",
         )
     args = parser.parse_args(argv)
+    if args.plot is None:  # a smoke run never overwrites the docs' picture
+        out_dir = os.path.dirname(os.path.abspath(args.out))
+        smoke = os.path.join(out_dir, "smoke_quality.png")
+        args.plot = smoke if args.smoke else "docs/search_quality.png"
     for phase in ("warmup", "search"):
         if getattr(args, f"{phase}_cycles") < 1:
             raise ValueError(
@@ -678,8 +682,6 @@ def main(argv: list[str]) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="mmnas_quality_")
         args.data_dir = os.path.join(tmp.name, "data")
         args.table = os.path.join(os.path.dirname(os.path.abspath(args.out)), "smoke_table.json")
-        if args.plot is None:  # a smoke run never overwrites the docs' picture
-            args.plot = os.path.join(os.path.dirname(args.table), "smoke_quality.png")
         settings.update(SMOKE_SEARCH)
         args.seeds = min(args.seeds, 1)
         protocol = {**tables.PROTOCOL, **tables.SMOKE}
@@ -742,9 +744,8 @@ def main(argv: list[str]) -> int:
     quality["statistics"], quality["table_2a"] = stats, table_2a(table, quality)
     check(stats, quality)
     tables.write_json(args.out, quality)
-    plot_path = "docs/search_quality.png" if args.plot is None else args.plot
-    if plot_path:  # --plot= draws nothing
-        plot(table, stats, plot_path)
+    if args.plot:  # --plot= draws nothing
+        plot(table, stats, args.plot)
     print(json.dumps(stats["table"], indent=1))
     print(render_markdown(stats))
     if tmp is not None:

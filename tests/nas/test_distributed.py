@@ -144,8 +144,8 @@ ZERO_GRADIENT = ("glimpse/bias",)
 #: every element by about one learning rate per step whatever its gradient's size, turns it into a
 #: visible fraction of a step on the few elements that unit feeds. Seen on an AVX2 CPU (no
 #: AVX-512), when these runs were M/N 1/2: 2 of 15,040 elements (image_pooling/mlp/bias)
-#: differed by 0.06 and 0.09 learning rates, every other element agreed to the base tolerance. A wrong reduction, scale or step count
-#: moves most elements, or moves them by more than this.
+#: differed by 0.06 and 0.09 learning rates, every other element agreed to the base tolerance.
+#: A wrong reduction, scale or step count moves most elements, or moves them by more than this.
 ADAM_KINKS = 0.01
 ADAM_KINK_STEP = 0.25
 ADAM_LR = inspect.signature(default_weight_optimizer).parameters["learning_rate"].default
