@@ -50,7 +50,12 @@ MARKER = re.compile(
 KIND_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 #: the evaluation-without-padding target of docs/performance.md ("No work on padding")
 EVAL_PADDING_TARGET = 1.5
-VARIANT_NAMES = {"graph": "graph", "xla": "XLA", "graph_fused_adam": "graph + FusedAdam"}
+VARIANT_NAMES = {
+    "graph": "graph",
+    "xla": "XLA",
+    "graph_fused_adam": "graph + FusedAdam",
+    "xla_fused_adam": "XLA + FusedAdam",
+}
 
 
 # ---- reading a report's context: machine, load, command ---------------------------------------

@@ -32,9 +32,9 @@ GENOTYPE_PATH = os.path.join("mmnas_tf", "genotypes", "mmnas_vqa.json")
 TRAIN_FLOPS_PER_EXAMPLE = 135.21e9 / 8
 EVAL_FLOPS_PER_EXAMPLE = 45.64e9 / 8
 #: variant -> jit_compile. ``graph`` and ``xla`` update with Keras's Adam (elementwise ops),
-#: ``graph_fused_adam`` with ``mmnas_tf.engine.optimizers.FusedAdam`` (one kernel per variable,
-#: what ``make_adam`` returns while ``FUSED_ADAM`` is on).
-VARIANTS = {"graph": False, "xla": True, "graph_fused_adam": False}
+#: ``graph_fused_adam`` and ``xla_fused_adam`` with ``mmnas_tf.engine.optimizers.FusedAdam`` (one
+#: kernel per variable, what ``make_adam`` returns while ``FUSED_ADAM`` is on; XLA compiles it).
+VARIANTS = {"graph": False, "xla": True, "graph_fused_adam": False, "xla_fused_adam": True}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +119,7 @@ def step_function(
         return _SHARED[key]
     task, model, optimizer = built
     spec = signature(size, batch, regions)
-    if variant == "graph_fused_adam":
+    if variant.endswith("_fused_adam"):
         from mmnas_tf.engine.optimizers import FusedAdam
 
         optimizer = FusedAdam(**{k: optimizer.get_config()[k] for k in ADAM_ARGS})

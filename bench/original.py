@@ -14,7 +14,9 @@ Inputs:
   handling (training: grouped by region bucket, padded to the bucket's boundary; evaluation:
   grouped by bucket, padded to the batch's largest count).
 
-Ours runs its default path: graph mode (no XLA), FusedAdam in training. The original's training
+Ours runs its default path: graph mode (no XLA), FusedAdam in training; ``--original_variants``
+(e.g. ``train:xla_fused_adam,eval:xla``) times other variants of ours in the same interleave, each
+with its first call per input shape recorded (XLA compiles there). The original's training
 step is its retrain recipe: forward, BCE with sum reduction, backward, gradient clipping at 1.0,
 Adam (0.9, 0.98, 1e-9). A 2048 float32 matmul probe of each framework is timed every round.
 
@@ -269,22 +271,45 @@ def realistic_batches(
 
 @dataclasses.dataclass
 class Side:
-    """One comparison of one mode: our batches, the original's (same examples), their times."""
+    """One comparison of one mode: our batches, the original's (same examples), their times;
+    ``ours_s`` and ``first_call_s`` per variant of ours (the default first)."""
 
     ours: list
     original: list
-    ours_s: list = dataclasses.field(default_factory=list)
+    ours_s: dict = dataclasses.field(default_factory=dict)
     original_s: list = dataclasses.field(default_factory=list)
+    first_call_s: dict = dataclasses.field(default_factory=dict)
 
 
-def _interleave(worker, tmp, size, batches, rounds, realistic_per_round):
+def parse_variants(text: str) -> dict[str, tuple[str, ...]]:
+    """``--original_variants``: ``MODE:VARIANT`` pairs, comma-separated (e.g.
+    ``train:xla_fused_adam,eval:xla``), timed beside our default path -> mode -> variants."""
+    from bench.model_step import VARIANTS
+
+    out: dict[str, tuple[str, ...]] = {}
+    for part in filter(None, text.split(",")):
+        mode, _, variant = part.partition(":")
+        if mode not in DEFAULT_VARIANT or variant not in VARIANTS:
+            raise ValueError(
+                f"{part!r} is not MODE:VARIANT with MODE one of "
+                f"{', '.join(DEFAULT_VARIANT)} and VARIANT one of {', '.join(VARIANTS)}"
+            )
+        if variant != DEFAULT_VARIANT[mode] and variant not in out.get(mode, ()):
+            out[mode] = out.get(mode, ()) + (variant,)
+    return out
+
+
+def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra):
     shared = size.name == "smoke"
     built = build_vqa(size, shared)
     rng = np.random.default_rng(0)
     sides: dict[tuple[str, str], Side] = {}
-    fns = {}
+    fns: dict[str, dict] = {}
     for (mode, b), n_real in zip(batches.items(), realistic_per_round):
-        fns[mode] = step_function(built, size, mode, b, DEFAULT_VARIANT[mode], None, shared)[0]
+        fns[mode] = {
+            v: step_function(built, size, mode, b, v, None, shared)[0]
+            for v in (DEFAULT_VARIANT[mode],) + extra.get(mode, ())
+        }
         padded = [make_batch(size, b, rng)]
         plan = realistic_batches(size, b, n_real, "bucket" if mode == "train" else "batch", rng)
         real = [make_batch(size, b, rng, slots, counts) for slots, counts in plan]
@@ -293,23 +318,40 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round):
             for key, x in zip(keys, ours):
                 worker.load(key, original_arrays(*x, size.max_regions), tmp)
             sides[(mode, name)] = Side(ours, keys)
-    # Untimed warm-up at every shape (tracing; oneDNN and torch build kernels per shape).
+    # Untimed warm-up at every shape (tracing, XLA compiling; oneDNN and torch build kernels per
+    # shape); each variant's first call per batch is recorded: an XLA variant pays its compile
+    # there, once per input shape.
     for (mode, _), side in sides.items():
-        for x in side.ours:
-            fns[mode](*x).numpy()
+        for v, fn in fns[mode].items():
+            side.ours_s[v] = []
+            side.first_call_s[v] = [timed(lambda f=fn, x=x: f(*x).numpy()) for x in side.ours]
         worker.run(mode, side.original[0])
     tf_probe, torch_probe = MatmulProbe(2048, "float32"), []
     for _ in range(rounds):
         tf_probe.measure()
         torch_probe.append(worker.probe())
         for (mode, _), side in sides.items():
-            ours_s = original_s = 0.0
+            ours_s = dict.fromkeys(fns[mode], 0.0)
+            original_s = 0.0
             for x, key in zip(side.ours, side.original):
-                ours_s += timed(lambda f=fns[mode], x=x: f(*x).numpy())
+                for v, fn in fns[mode].items():
+                    ours_s[v] += timed(lambda f=fn, x=x: f(*x).numpy())
                 original_s += worker.run(mode, key)
-            side.ours_s.append(ours_s)
+            for v, seconds in ours_s.items():
+                side.ours_s[v].append(seconds)
             side.original_s.append(original_s)
-    return sides, fns, tf_probe, torch_probe
+    return sides, tf_probe, torch_probe
+
+
+def _variant_result(side: Side, variant: str, examples: int) -> dict:
+    return {
+        "ours_examples_per_s": summary([examples / s for s in side.ours_s[variant]]),
+        # per round: the original's seconds over ours on the same examples
+        "ours_over_original": summary(
+            [o / u for u, o in zip(side.ours_s[variant], side.original_s)]
+        ),
+        "first_call_s": side.first_call_s[variant],
+    }
 
 
 def run_original(
@@ -319,34 +361,38 @@ def run_original(
     rounds: int = 5,
     threads: int = 0,
     realistic_batches_per_round: tuple[int, int] = (10, 4),
+    extra_variants: dict[str, tuple[str, ...]] | None = None,
 ) -> dict:
     """Side by side: ours (default path) and the original, interleaved batch by batch, every
-    round preceded by both frameworks' matmul probes. ``batches``: mode -> batch size."""
+    round preceded by both frameworks' matmul probes. ``batches``: mode -> batch size.
+    ``extra_variants`` (mode -> variants of ours, :func:`parse_variants`) are timed in the same
+    interleave, each reported under ``variants`` with its first call per batch (compiles)."""
     import tempfile
 
     threads = threads or os.cpu_count() or 1
+    extra = extra_variants or {}
     worker = Worker(src, size, threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            sides, fns, tf_probe, torch_probe = _interleave(
-                worker, tmp, size, batches, rounds, realistic_batches_per_round
+            sides, tf_probe, torch_probe = _interleave(
+                worker, tmp, size, batches, rounds, realistic_batches_per_round, extra
             )
     finally:
         worker.close()
     results = {}
     for (mode, name), side in sides.items():
         examples = sum(int(x[0]["text_ids"].shape[0]) for x in side.ours)
-        ratios = [o / u for u, o in zip(side.ours_s, side.original_s)]
+        default = _variant_result(side, DEFAULT_VARIANT[mode], examples)
         results[f"{mode}_b{batches[mode]}_{name}"] = {
             "ours_variant": DEFAULT_VARIANT[mode],
             "batches_per_round": len(side.ours),
             "examples_per_round": examples,
             "ours_slots": [int(x[0]["image_features"].shape[1]) for x in side.ours],
             "original_slots": size.max_regions,
-            "ours_examples_per_s": summary([examples / s for s in side.ours_s]),
+            "ours_examples_per_s": default["ours_examples_per_s"],
             "original_examples_per_s": summary([examples / s for s in side.original_s]),
-            # per round: the original's seconds over ours on the same examples
-            "ours_over_original": summary(ratios),
+            "ours_over_original": default["ours_over_original"],
+            "variants": {v: _variant_result(side, v, examples) for v in side.ours_s},
         }
     return {
         "status": "ok",

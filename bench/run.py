@@ -119,7 +119,7 @@ def _theta_step(args):
 
 def _original(args):
     from bench.model_step import PAPER
-    from bench.original import SMOKE, run_original
+    from bench.original import SMOKE, parse_variants, run_original
 
     train, evaluation = (int(n) for n in args.original_batches.split(","))
     return run_original(
@@ -129,6 +129,7 @@ def _original(args):
         1 if args.smoke else args.original_rounds,
         args.intra_op_threads,
         (1, 1) if args.smoke else (train, evaluation),
+        parse_variants(args.original_variants),
     )
 
 
@@ -202,6 +203,17 @@ def _batch_counts(text: str) -> str:
     return text
 
 
+def _original_variants(text: str) -> str:
+    """``--original_variants``: checked here, parsed again in the entry's process."""
+    from bench.original import parse_variants
+
+    try:
+        parse_variants(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     p.add_argument("--suite", default="all", choices=SUITES)
@@ -237,6 +249,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="10,4",
         type=_batch_counts,
         help="entry `original`: realistic batches per round, training,evaluation",
+    )
+    p.add_argument(
+        "--original_variants",
+        default="",
+        type=_original_variants,
+        help="entry `original`: variants of ours timed beside the default path, MODE:VARIANT "
+        "comma-separated (e.g. train:xla_fused_adam,eval:xla; variants: graph, xla, "
+        "graph_fused_adam, xla_fused_adam)",
     )
     p.add_argument(
         "--serving_requests",
@@ -298,6 +318,7 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += ["--smoke"] if args.smoke else []
         cmd += [f"--original_src={args.original_src}", f"--original_rounds={args.original_rounds}"]
         cmd += [f"--original_batches={args.original_batches}"]
+        cmd += [f"--original_variants={args.original_variants}"]
         cmd += [f"--serving_requests={args.serving_requests}"]
         cmd += [f"--dropout_rounds={args.dropout_rounds}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}

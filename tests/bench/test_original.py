@@ -62,6 +62,25 @@ def test_original_batches_must_be_two_positive_counts(value, capsys):
     assert "expected two positive integers TRAIN,EVAL" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("value", ["train", "train:", "fit:xla", "eval:jit", "train:xla,eval:"])
+def test_original_variants_must_name_a_mode_and_a_variant(value, capsys):
+    with pytest.raises(SystemExit):
+        parse_args([f"--original_variants={value}"])
+    err = capsys.readouterr().err
+    assert "is not MODE:VARIANT with MODE one of train, eval and VARIANT one of graph, xla" in err
+
+
+def test_original_variants_parse_to_extra_variants_per_mode():
+    parse = original_module.parse_variants
+    assert parse("") == {}
+    # the default variant of a mode and repeats are dropped: it is timed anyway
+    assert parse("train:xla_fused_adam,eval:xla,train:graph_fused_adam,eval:xla") == {
+        "train": ("xla_fused_adam",),
+        "eval": ("xla",),
+    }
+    assert parse_args(["--original_variants=train:graph"]).original_variants == "train:graph"
+
+
 def test_summary_reports_ours_over_the_original_and_both_probes():
     comparisons = {
         f"{m}_{c}": {"ours_over_original": {"median": r, "min": r / 2, "max": 2 * r, "n": 3}}
@@ -125,7 +144,9 @@ def test_runs_on_a_stand_in_of_the_original(tmp_path):
     (src / "mmnas" / "model" / "full_vqa.py").write_text(STAND_IN)
     (src / "arch" / "mmnas_vqa.json").write_text(json.dumps({"epoch0": {"enc": [], "dec": []}}))
     size = original_module.SMOKE
-    out = original_module.run_original(str(src), size, {"train": 2, "eval": 3}, 2, 1, (2, 1))
+    out = original_module.run_original(
+        str(src), size, {"train": 2, "eval": 3}, 2, 1, (2, 1), {"train": ("graph",)}
+    )
 
     assert out["status"] == "ok" and out["rounds"] == 2 and out["threads"]["torch"] == 1
     comparisons = out["comparisons"]
@@ -137,6 +158,16 @@ def test_runs_on_a_stand_in_of_the_original(tmp_path):
     }
     for name, c in comparisons.items():
         assert c["ours_over_original"]["n"] == 2 and c["ours_over_original"]["median"] > 0
+        # every variant of ours timed in the same rounds, the default first, with its first
+        # call per batch; the default's figures are the top-level ones
+        variants = ["graph_fused_adam", "graph"] if name.startswith("train") else ["graph"]
+        assert list(c["variants"]) == variants
+        default = c["variants"][c["ours_variant"]]
+        assert default["ours_over_original"] == c["ours_over_original"]
+        for v in c["variants"].values():
+            assert v["ours_over_original"]["n"] == 2
+            assert len(v["first_call_s"]) == c["batches_per_round"]
+            assert all(s > 0 for s in v["first_call_s"])
         assert c["original_slots"] == size.max_regions
         batches = 1 if name.endswith("padded") else (2 if name.startswith("train") else 1)
         assert c["batches_per_round"] == batches == len(c["ours_slots"])
