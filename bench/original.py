@@ -14,7 +14,9 @@ Inputs:
   handling (training: grouped by region bucket, padded to the bucket's boundary; evaluation:
   grouped by bucket, padded to the batch's largest count).
 
-Ours runs its default path: graph mode (no XLA), FusedAdam in training; ``--original_variants``
+Ours runs its default path on this machine (:func:`default_variants`): FusedAdam in training, XLA
+for the training step where the machine chooses it (AVX2 at paper size), graph mode otherwise and
+in evaluation; ``--original_variants``
 (e.g. ``train:xla_fused_adam,eval:xla``) times other variants of ours in the same interleave, each
 with its first call per input shape recorded (XLA compiles there). The original's training
 step is its retrain recipe: forward, BCE with sum reduction, backward, gradient clipping at 1.0,
@@ -35,15 +37,28 @@ import types
 
 import numpy as np
 
-from bench.common import MatmulProbe, load_average, peak_rss_mb, summary, timed
+from bench.common import MatmulProbe, compute_dtype, load_average, peak_rss_mb, summary, timed
 from bench.model_step import BenchSize, build_vqa, make_batch, step_function
 from bench.realistic import bucket_batches
 
 #: The files of the original that the entry reads: the VQA network and its searched genotype.
 NETWORK_FILE = os.path.join("mmnas", "model", "full_vqa.py")
 GENOTYPE_FILE = os.path.join("arch", "mmnas_vqa.json")
-#: Our default path per mode (trainer and evaluator: ``jit_compile=False``; FusedAdam on).
+#: Our default path per mode before the machine's choice (:func:`default_variants`): graph mode,
+#: FusedAdam in training.
 DEFAULT_VARIANT = {"train": "graph_fused_adam", "eval": "graph"}
+
+
+def default_variants(size: BenchSize) -> dict[str, str]:
+    """Our default path per mode on this machine at ``size``: the trainer XLA-compiles its step
+    where the machine chooses it (``mmnas_tf.machine.resolve_train_xla``: AVX2, d >= 256,
+    float32, one replica), the evaluator runs in graph mode."""
+    from mmnas_tf.machine import choose, resolve_train_xla
+
+    xla, _ = resolve_train_xla(None, choose(), size.hidden_size, 1, compute_dtype())
+    return {**DEFAULT_VARIANT, "train": "xla_fused_adam" if xla else DEFAULT_VARIANT["train"]}
+
+
 #: Question relation features of the original (3 per token pair); the VQA genotype never reads
 #: them (no relation attention in its encoder), zeros as its loader's placeholder.
 QUESTION_REL = 3
@@ -294,12 +309,12 @@ def parse_variants(text: str) -> dict[str, tuple[str, ...]]:
                 f"{part!r} is not MODE:VARIANT with MODE one of "
                 f"{', '.join(DEFAULT_VARIANT)} and VARIANT one of {', '.join(VARIANTS)}"
             )
-        if variant != DEFAULT_VARIANT[mode] and variant not in out.get(mode, ()):
+        if variant not in out.get(mode, ()):
             out[mode] = out.get(mode, ()) + (variant,)
     return out
 
 
-def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra):
+def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra, defaults):
     shared = size.name == "smoke"
     built = build_vqa(size, shared)
     rng = np.random.default_rng(0)
@@ -308,7 +323,7 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra):
     for (mode, b), n_real in zip(batches.items(), realistic_per_round):
         fns[mode] = {
             v: step_function(built, size, mode, b, v, None, shared)[0]
-            for v in (DEFAULT_VARIANT[mode],) + extra.get(mode, ())
+            for v in dict.fromkeys((defaults[mode],) + extra.get(mode, ()))
         }
         padded = [make_batch(size, b, rng)]
         plan = realistic_batches(size, b, n_real, "bucket" if mode == "train" else "batch", rng)
@@ -371,20 +386,21 @@ def run_original(
 
     threads = threads or os.cpu_count() or 1
     extra = extra_variants or {}
+    defaults = default_variants(size)
     worker = Worker(src, size, threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             sides, tf_probe, torch_probe = _interleave(
-                worker, tmp, size, batches, rounds, realistic_batches_per_round, extra
+                worker, tmp, size, batches, rounds, realistic_batches_per_round, extra, defaults
             )
     finally:
         worker.close()
     results = {}
     for (mode, name), side in sides.items():
         examples = sum(int(x[0]["text_ids"].shape[0]) for x in side.ours)
-        default = _variant_result(side, DEFAULT_VARIANT[mode], examples)
+        default = _variant_result(side, defaults[mode], examples)
         results[f"{mode}_b{batches[mode]}_{name}"] = {
-            "ours_variant": DEFAULT_VARIANT[mode],
+            "ours_variant": defaults[mode],
             "batches_per_round": len(side.ours),
             "examples_per_round": examples,
             "ours_slots": [int(x[0]["image_features"].shape[1]) for x in side.ours],

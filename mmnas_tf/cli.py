@@ -106,7 +106,10 @@ CONVENIENCE_FLAGS = (
         "jit_compile",
         "train.jit_compile",
         "bool",
-        "XLA for the training step and the search cycle; refused with a distribution strategy (--strategy=mirrored / multi_worker)",
+        "XLA for the training step and the search cycle (unset: the machine's choice, XLA for "
+        "the training step of float32 models of d >= 256 on AVX2-only CPUs, graph mode "
+        "otherwise and for the search); refused with a distribution strategy "
+        "(--strategy=mirrored / multi_worker)",
     ),
     ConvenienceFlag("warmup_epochs", "search.warmup_epochs", "integer", "weight-only epochs T_w"),
     ConvenienceFlag("search_epochs", "search.search_epochs", "integer", "alternating epochs"),

@@ -140,8 +140,11 @@ class TrainConfig:
       beta_1 / beta_2 / epsilon: Adam (0.9, 0.98, 1e-9).
       clip_norm: gradient clip by global norm (1.0; 0 = off).
       jit_compile: XLA-compile the training step and the search cycle (``--jit_compile`` of both
-        drivers); refused under a distribution strategy of more than one replica
-        (``engine.distribute.check_jit_compile``).
+        drivers): true / false, or None (the default): the machine's choice for the training
+        step (``mmnas_tf.machine.resolve_train_xla``: XLA for float32 models of d >= 256 on
+        AVX2-only CPUs, graph mode elsewhere; the run's ``run.json`` records the resolved
+        value) and graph mode for the search cycle. True is refused under a distribution
+        strategy of more than one replica (``engine.distribute.check_jit_compile``).
       steps_per_epoch: cap on steps per epoch (None = one pass over the data).
       checkpoint_every_steps: mid-epoch checkpoints (0 = only at epoch ends).
       max_to_keep: checkpoints kept.
@@ -157,7 +160,7 @@ class TrainConfig:
     beta_2: float = 0.98
     epsilon: float = 1e-9
     clip_norm: float = 1.0
-    jit_compile: bool = False
+    jit_compile: bool | None = None
     steps_per_epoch: int | None = None
     checkpoint_every_steps: int = 1000
     max_to_keep: int = 3
@@ -171,6 +174,11 @@ class TrainConfig:
             raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
         if self.clip_norm < 0:
             raise ValueError(f"train.clip_norm must be >= 0, got {self.clip_norm}")
+        if not (self.jit_compile is None or isinstance(self.jit_compile, bool)):
+            raise ValueError(
+                "train.jit_compile must be true, false or none (none: the machine's choice), "
+                f"got {self.jit_compile!r}"
+            )
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(
                 f"train.steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch}"
@@ -383,6 +391,8 @@ def _parse_value(text: str, current):
     if current is None:
         if text.lower() == "none":
             return None
+        if text.lower() in ("true", "false"):  # a bool | None field (the flags write True)
+            return text.lower() == "true"
         try:
             return json.loads(text)
         except json.JSONDecodeError:

@@ -5,7 +5,8 @@
 ``AVX2`` (``avx2`` without AVX-512) or ``other`` (none of them: another architecture or an older
 x86). It covers four settings, and changes one only where a committed report under
 ``bench/results/`` measured the alternative on that kind (:data:`EVIDENCE`); every other setting
-stays what it was before per-kind choices existed, and the run's line says so:
+stays what it was before per-kind choices existed, and the run's line says so (five settings
+with the training step's XLA):
 
 - precision (what ``--dtype_policy=auto`` resolves to for models of d >= 256): ``mixed_bfloat16``
   on AMX (``model_suite.json``: bf16 training b8 0.67x and evaluation b64 0.53x the fp32 time;
@@ -16,6 +17,12 @@ stays what it was before per-kind choices existed, and the run's line says so:
   0.79x at b8 per step, kept off because evaluation pads each batch to its own largest region
   count and XLA compiles once per shape, 8-11 s at paper size there; AVX-512: no committed
   report, so off as before);
+- XLA in training (``train.jit_compile`` left at none): on for models of d >= 256 on AVX2
+  (``side_by_side_xla_amd_avx2.json``: side by side with the original, the training step b8 XLA
+  + FusedAdam 1.22x the original's examples/s on padded inputs against 1.13x for graph +
+  FusedAdam, 1.74x against 1.54x on realistic ones; XLA compiles once per input shape, 25-40 s
+  each at d=512 there, paid back within a few hundred steps per shape), off elsewhere (not
+  measured side by side); only in float32 on one replica (:func:`resolve_train_xla`);
 - ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
   compares it); ``--onednn_opts=on|off`` sets it, before TensorFlow is imported
   (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts);
@@ -24,9 +31,12 @@ stays what it was before per-kind choices existed, and the run's line says so:
   and 1.07-1.14x in training b8, so the default is kept; no other kind has a committed report);
   ``--intra_op_threads`` / ``--inter_op_threads`` set them.
 
-No choice changes numerics beyond precision, which was machine-dependent already and is pinned
-where numerics matter (the reference tests pass explicit policies, the search-space table builder
-computes in its protocol's ``float32``). Nothing here imports TensorFlow at module level.
+Two choices change numerics: precision, which was machine-dependent already, and XLA in training
+(another summation order than graph mode). Both are pinned where numerics matter: the reference
+tests pass explicit policies and build their layers outside the trainer, the search-space table
+builder computes in its protocol's ``float32`` with its own graph-mode step, and models under
+d=256 (every test's and the table's) never take XLA by this choice. Nothing here imports
+TensorFlow at module level.
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ AVX2 = "AVX2"
 OTHER = "other"
 KINDS = (AMX, AVX512, AVX2, OTHER)
 
+#: XLA in training is the machine's choice only for models at least this wide (measured at d=512;
+#: at the tests' widths a compile costs more than the run).
+TRAIN_XLA_MIN_HIDDEN_SIZE = 256
+
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 #: ``--onednn_opts``: "auto" keeps the kind's choice (TensorFlow's default on every kind).
 ONEDNN_CHOICES = ("auto", "on", "off")
@@ -52,8 +66,9 @@ _ONEDNN_VALUE = {"on": "1", "off": "0"}
 EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
-    AVX2: "precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off); inter-op "
-    "threads: threads_amd_avx2.json (1 not faster, default kept)",
+    AVX2: "precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json (kept off); "
+    "XLA in training: side_by_side_xla_amd_avx2.json (on); inter-op threads: "
+    "threads_amd_avx2.json (1 not faster, default kept)",
     OTHER: "precision: no bf16 hardware",
 }
 
@@ -67,6 +82,8 @@ class MachineChoice:
       detail: the CPU flags that decided the kind.
       precision: what ``--dtype_policy=auto`` resolves to for wide models here.
       eval_xla: whether evaluation is XLA-compiled.
+      train_xla: whether the training step is XLA-compiled when ``train.jit_compile`` is none,
+        for float32 models of d >= :data:`TRAIN_XLA_MIN_HIDDEN_SIZE` on one replica.
       onednn_opts: ``TF_ENABLE_ONEDNN_OPTS`` to set ("1" / "0"), or None: TensorFlow's default.
       intra_op_threads, inter_op_threads: thread pools (0: TensorFlow's default).
       overridden: names of the settings a flag set, for the line.
@@ -76,6 +93,7 @@ class MachineChoice:
     detail: str
     precision: str
     eval_xla: bool = False
+    train_xla: bool = False
     onednn_opts: str | None = None
     intra_op_threads: int = 0
     inter_op_threads: int = 0
@@ -113,7 +131,9 @@ def choose(
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0 (0: TensorFlow's default); got {value}")
     kind, detail = machine_kind(cpu_flags() if flags is None else frozenset(flags))
-    choice = MachineChoice(kind, detail, MIXED_BFLOAT16 if kind == AMX else FLOAT32)
+    choice = MachineChoice(
+        kind, detail, MIXED_BFLOAT16 if kind == AMX else FLOAT32, train_xla=kind == AVX2
+    )
     changes, overridden = {}, []
     if onednn_opts != "auto":
         changes["onednn_opts"] = _ONEDNN_VALUE[onednn_opts]
@@ -142,10 +162,42 @@ def describe(choice: MachineChoice) -> str:
     flagged = f"; set by flags: {', '.join(choice.overridden)}" if choice.overridden else ""
     return (
         f"machine: {choice.kind} ({choice.detail}): precision auto = {choice.precision} "
-        f"(d >= 256), evaluation {'XLA' if choice.eval_xla else 'in graph mode (no XLA)'}, "
+        f"(d >= 256), training "
+        f"{f'XLA (d >= {TRAIN_XLA_MIN_HIDDEN_SIZE})' if choice.train_xla else 'in graph mode'}, "
+        f"evaluation {'XLA' if choice.eval_xla else 'in graph mode (no XLA)'}, "
         f"{onednn}, threads intra-op {_threads(choice.intra_op_threads)} / inter-op "
         f"{_threads(choice.inter_op_threads)}; measured: {EVIDENCE[choice.kind]} "
         f"(bench/results/); the rest not measured on this kind, kept as before{flagged}"
+    )
+
+
+def resolve_train_xla(
+    requested: bool | None,
+    choice: MachineChoice,
+    hidden_size: int,
+    replicas: int,
+    compute_dtype: str,
+) -> tuple[bool, str | None]:
+    """Whether the training step is XLA-compiled, and the line to print when the machine chose
+    it (None otherwise). ``requested``: ``train.jit_compile`` (true / false as given; None: the
+    machine's choice, which is XLA only where :attr:`MachineChoice.train_xla` holds, for float32
+    models of d >= :data:`TRAIN_XLA_MIN_HIDDEN_SIZE` on one replica: XLA with a distribution
+    strategy fails on CPU, and only float32 was measured)."""
+    if requested is not None:
+        return bool(requested), None
+    chosen = (
+        choice.train_xla
+        and hidden_size >= TRAIN_XLA_MIN_HIDDEN_SIZE
+        and replicas == 1
+        and compute_dtype == "float32"
+    )
+    if not chosen:
+        return False, None
+    return True, (
+        f"training step: XLA (the machine's choice on {choice.kind} for float32 models of d >= "
+        f"{TRAIN_XLA_MIN_HIDDEN_SIZE}; d={hidden_size}): it compiles once per input shape, tens "
+        "of seconds each at paper size, before that shape's first step; --jit_compile=false "
+        "keeps graph mode"
     )
 
 

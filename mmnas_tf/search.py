@@ -163,7 +163,7 @@ def search(
         s,
         model_dir,
         strategy=strategy,
-        jit_compile=exp.train.jit_compile,
+        jit_compile=bool(exp.train.jit_compile),  # None: graph mode (XLA not measured here)
         steps_per_epoch=exp.train.steps_per_epoch,
         checkpoint_every_steps=exp.train.checkpoint_every_steps,
         max_to_keep=exp.train.max_to_keep,

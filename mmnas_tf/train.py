@@ -9,6 +9,7 @@ Restarting the same command continues from the latest checkpoint (bit-exact on o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
@@ -91,6 +92,7 @@ def train(
     from mmnas_tf.engine.distribute import check_jit_compile, make_strategy, worker_info
     from mmnas_tf.engine.optimizers import make_adam
     from mmnas_tf.engine.trainer import Trainer
+    from mmnas_tf.machine import choose, resolve_train_xla
     from mmnas_tf.runs import (
         keep_recorded_generator,
         load_embeddings,
@@ -112,6 +114,16 @@ def train(
     genotype = exp.load_genotype(genotype_path)
     config = exp.model_config(genotype)
     print(precision.apply(dtype_policy, config.hidden_size), flush=True)
+    jit_compile, xla_line = resolve_train_xla(
+        exp.train.jit_compile,
+        choose(),
+        config.hidden_size,
+        strategy.num_replicas_in_sync,
+        keras.config.dtype_policy().compute_dtype,
+    )
+    exp = dataclasses.replace(exp, train=dataclasses.replace(exp.train, jit_compile=jit_compile))
+    if xla_line:
+        print(xla_line, flush=True)
     if resumed_line:
         print(resumed_line, flush=True)
     say_sizes(exp.data.data_dir, [exp.data.train_split], config)

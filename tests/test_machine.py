@@ -33,22 +33,27 @@ CPUINFO = {
     machine.OTHER: "processor\t: 0\nFeatures\t: fp asimd evtstrm aes crc32\n",
 }
 TAIL = (
-    "evaluation in graph mode (no XLA), TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default: on), "
+    "training {training}, evaluation in graph mode (no XLA), TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default: on), "
     "threads intra-op TensorFlow's default / inter-op TensorFlow's default; measured: {evidence} "
     "(bench/results/); the rest not measured on this kind, kept as before"
 )
 LINES = {
     machine.AVX2: "machine: AVX2 (avx2, no avx512f): precision auto = float32 (d >= 256), "
     + TAIL.format(
-        evidence="precision: no bf16 hardware; XLA: model_steps_amd_avx2.json (kept off); "
-        "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)"
+        training="XLA (d >= 256)",
+        evidence="precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json "
+        "(kept off); XLA in training: side_by_side_xla_amd_avx2.json (on); inter-op threads: "
+        "threads_amd_avx2.json (1 not faster, default kept)",
     ),
     machine.AVX512: "machine: AVX-512 (avx512f, avx512_bf16, no amx_bf16): precision auto = "
-    "float32 (d >= 256), " + TAIL.format(evidence="precision: bf16_speed.json (matmul_isa)"),
+    "float32 (d >= 256), "
+    + TAIL.format(training="in graph mode", evidence="precision: bf16_speed.json (matmul_isa)"),
     machine.AMX: "machine: AMX (amx_bf16): precision auto = mixed_bfloat16 (d >= 256), "
-    + TAIL.format(evidence="precision and XLA: model_suite.json, bf16_speed.json"),
+    + TAIL.format(
+        training="in graph mode", evidence="precision and XLA: model_suite.json, bf16_speed.json"
+    ),
     machine.OTHER: "machine: other (no avx2): precision auto = float32 (d >= 256), "
-    + TAIL.format(evidence="precision: no bf16 hardware"),
+    + TAIL.format(training="in graph mode", evidence="precision: no bf16 hardware"),
 }
 
 
@@ -57,10 +62,31 @@ def test_each_kind_is_detected_and_printed_from_faked_cpu_flags(kind):
     choice = machine.choose(cpu_flags(CPUINFO[kind]))
     assert choice.kind == kind
     assert choice.precision == ("mixed_bfloat16" if kind == machine.AMX else "float32")
-    # only precision differs between kinds: no committed report backs another setting yet
+    # precision and XLA in training differ between kinds: no committed report backs another
+    # setting yet
+    assert choice.train_xla == (kind == machine.AVX2)
     assert (choice.eval_xla, choice.onednn_opts, choice.intra_op_threads) == (False, None, 0)
     assert (choice.inter_op_threads, choice.overridden) == (0, ())
     assert machine.describe(choice) == LINES[kind]
+
+
+def test_training_xla_is_the_machines_choice_only_where_measured_and_asked_for_by_none():
+    avx2, avx512 = (machine.choose(cpu_flags(CPUINFO[k])) for k in (machine.AVX2, machine.AVX512))
+    resolve = machine.resolve_train_xla
+    xla, line = resolve(None, avx2, 512, 1, "float32")
+    assert xla is True
+    assert line.startswith(
+        "training step: XLA (the machine's choice on AVX2 for float32 models of d >= 256; d=512)"
+    )
+    assert line.endswith("--jit_compile=false keeps graph mode")
+    # graph mode: narrower models, several replicas, bf16, other kinds
+    for args in ((None, avx2, 128, 1, "float32"), (None, avx2, 512, 2, "float32")):
+        assert resolve(*args) == (False, None)
+    assert resolve(None, avx2, 512, 1, "bfloat16") == (False, None)
+    assert resolve(None, avx512, 512, 1, "float32") == (False, None)
+    # an explicit train.jit_compile is kept, without a line
+    assert resolve(False, avx2, 512, 1, "float32") == (False, None)
+    assert resolve(True, avx512, 64, 1, "float32") == (True, None)
 
 
 def test_avx512_without_bf16_says_so():

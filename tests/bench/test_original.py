@@ -73,12 +73,30 @@ def test_original_variants_must_name_a_mode_and_a_variant(value, capsys):
 def test_original_variants_parse_to_extra_variants_per_mode():
     parse = original_module.parse_variants
     assert parse("") == {}
-    # the default variant of a mode and repeats are dropped: it is timed anyway
+    # repeats are dropped (a default variant named again is timed once: _interleave)
     assert parse("train:xla_fused_adam,eval:xla,train:graph_fused_adam,eval:xla") == {
-        "train": ("xla_fused_adam",),
+        "train": ("xla_fused_adam", "graph_fused_adam"),
         "eval": ("xla",),
     }
     assert parse_args(["--original_variants=train:graph"]).original_variants == "train:graph"
+
+
+@pytest.mark.parametrize(
+    "flags, size, train",
+    [
+        ({"avx2"}, "PAPER", "xla_fused_adam"),  # the trainer's XLA choice at d=512
+        ({"avx2"}, "SMOKE", "graph_fused_adam"),  # d=64: below the choice's width
+        ({"avx2", "avx512f"}, "PAPER", "graph_fused_adam"),
+    ],
+)
+def test_our_default_path_follows_the_machines_choice(flags, size, train, monkeypatch):
+    from bench import model_step
+    from mmnas_tf import machine
+
+    real = machine.choose
+    monkeypatch.setattr(machine, "choose", lambda *a, **k: real(flags, *a[1:], **k))
+    sizes = {"PAPER": model_step.PAPER, "SMOKE": original_module.SMOKE}
+    assert original_module.default_variants(sizes[size]) == {"train": train, "eval": "graph"}
 
 
 def test_summary_reports_ours_over_the_original_and_both_probes():

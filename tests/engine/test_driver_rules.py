@@ -172,6 +172,47 @@ def test_train_and_search_compile_as_train_jit_compile_says(
     assert seen == [flag is not None]
 
 
+@pytest.mark.parametrize("flag", [None, "--nojit_compile"])
+def test_training_takes_the_machines_xla_choice_when_jit_compile_is_unset(
+    flag, vqa_data, tmp_path, monkeypatch, capsys
+):
+    """On a (faked) AVX2-only CPU a float32 model of d >= 256 trains XLA-compiled unless
+    --jit_compile says otherwise; run.json records what the run took; the search stays in graph
+    mode (tests/engine: the search case of the test above)."""
+    import json
+
+    from mmnas_tf import machine
+
+    real = machine.choose
+    monkeypatch.setattr(machine, "choose", lambda *a, **k: real({"avx2"}, *a[1:], **k))
+    seen = []
+
+    def loop(*args, jit_compile=False, **kwargs):
+        seen.append(jit_compile)
+        raise _Stop
+
+    monkeypatch.setattr("mmnas_tf.engine.trainer.Trainer", loop)
+    model_dir = tmp_path / "m"
+    argv = ["train", "--config=vqa_tiny", f"--data_dir={vqa_data}", f"--model_dir={model_dir}"]
+    argv += ["--dtype_policy=float32", "--noprogress", "--override=model.hidden_size=256"]
+    with pytest.raises(_Stop):
+        train.main(argv + ([flag] if flag else []))
+    assert seen == [flag is None]
+    out = capsys.readouterr().out
+    line = "training step: XLA (the machine's choice on AVX2 for float32 models of d >= 256; d=256)"
+    assert (line in out) == (flag is None)
+    recorded = json.loads((model_dir / "run.json").read_text())["experiment"]["train"]
+    assert recorded["jit_compile"] is (flag is None)
+
+
+def test_jit_compile_accepts_true_false_or_none_only():
+    exp = get_experiment("vqa_tiny")
+    assert exp.train.jit_compile is None  # the machine's choice
+    assert apply_overrides(exp, ["train.jit_compile=false"]).train.jit_compile is False
+    with pytest.raises(ValueError, match=r"train.jit_compile must be true, false or none .*got 1"):
+        apply_overrides(exp, ["train.jit_compile=1"])
+
+
 # ---- one style of convenience flag ---------------------------------------------------------------
 def _other_value(row, current):
     """A value of ``row``'s kind that differs from ``current``, as command-line text."""
