@@ -128,25 +128,36 @@ def compute_dtype() -> str:
 
 
 class MatmulProbe:
-    """Square-matmul FLOP/s of ``dtype`` in a ``tf.function``: the machine's reference limit.
+    """Matmul FLOP/s of ``dtype`` in a ``tf.function``: the machine's reference limit.
 
-    Called between model steps so the peak and the model share the same (noisy, shared) machine
-    state; ratios are taken against the median of the probes of the same process.
+    Square (``size`` x ``size``) by default, or ``shape=(m, k, n)``: an [m, k] x [k, n] product
+    (e.g. the model's own feed-forward matmul); ``jit_compile`` probes XLA's kernel instead of
+    the graph's. Called between model steps so the peak and the model share the same (noisy,
+    shared) machine state; ratios are taken against the median of the probes of the same process.
     """
 
-    def __init__(self, size: int = PROBE_SIZE, dtype: str = "float32"):
+    def __init__(
+        self,
+        size: int = PROBE_SIZE,
+        dtype: str = "float32",
+        shape: tuple[int, int, int] | None = None,
+        jit_compile: bool = False,
+    ):
         import tensorflow as tf
 
         self.size, self.dtype = size, dtype
-        self.a = tf.cast(tf.random.normal((size, size), seed=1), dtype)
-        self.b = tf.cast(tf.random.normal((size, size), seed=2), dtype)
-        self.fn = tf.function(tf.matmul)
-        self.fn(self.a, self.b).numpy()  # trace + warm-up (oneDNN builds its kernel)
+        self.shape = shape or (size, size, size)
+        m, k, n = self.shape
+        self.a = tf.cast(tf.random.normal((m, k), seed=1), dtype)
+        self.b = tf.cast(tf.random.normal((k, n), seed=2), dtype)
+        self.fn = tf.function(tf.matmul, jit_compile=jit_compile)
+        self.fn(self.a, self.b).numpy()  # trace + warm-up (oneDNN builds its kernel; XLA compiles)
         self.samples: list[float] = []
 
     def measure(self, repeats: int = 1) -> float:
         """Runs ``repeats`` matmuls and records each one's GFLOP/s; returns the last."""
-        flops = 2.0 * self.size**3
+        m, k, n = self.shape
+        flops = 2.0 * m * k * n
         for _ in range(repeats):
             seconds = timed(lambda: self.fn(self.a, self.b).numpy())
             self.samples.append(flops / seconds / 1e9)

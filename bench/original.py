@@ -20,7 +20,8 @@ in evaluation; ``--original_variants``
 (e.g. ``train:xla_fused_adam,eval:xla``) times other variants of ours in the same interleave, each
 with its first call per input shape recorded (XLA compiles there). The original's training
 step is its retrain recipe: forward, BCE with sum reduction, backward, gradient clipping at 1.0,
-Adam (0.9, 0.98, 1e-9). A 2048 float32 matmul probe of each framework is timed every round.
+Adam (0.9, 0.98, 1e-9). A 2048 float32 matmul probe of each framework is timed every round, and one at the model's
+feed-forward shape (TensorFlow's graph kernel, XLA's, and torch's).
 
 The original needs only a configuration object carrying the fields its networks read (its training
 scripts' ``Cfg`` is not imported: it pulls in the loaders) and its genotype ``arch/mmnas_vqa.json``.
@@ -137,8 +138,7 @@ class Original:
         )
         self.loss = torch.nn.BCEWithLogitsLoss(reduction="sum")
         self.threads = torch.get_num_threads()
-        n = 2048
-        self.a, self.b = torch.randn(n, n), torch.randn(n, n)
+        self.operands: dict[tuple[int, int, int], tuple] = {}
         self.probe_samples: list[float] = []
 
     def batch(self, arrays: dict) -> tuple:
@@ -163,9 +163,14 @@ class Original:
         with self.torch.no_grad():
             return self.net(batch[0]).numpy()
 
-    def probe(self) -> None:
-        seconds = timed(lambda: self.torch.mm(self.a, self.b))
-        self.probe_samples.append(2.0 * 2048**3 / seconds / 1e9)
+    def probe(self, shape: tuple[int, int, int] = (2048, 2048, 2048)) -> None:
+        """Times one [m, k] x [k, n] float32 product (``shape``; default the square 2048 probe)."""
+        if shape not in self.operands:
+            m, k, n = shape
+            self.operands[shape] = (self.torch.randn(m, k), self.torch.randn(k, n))
+            self.torch.mm(*self.operands[shape])  # warm-up
+        seconds = timed(lambda: self.torch.mm(*self.operands[shape]))
+        self.probe_samples.append(2.0 * np.prod(shape) / seconds / 1e9)
 
 
 #: The original's forward inputs in order (the last, question relations, made by the worker).
@@ -226,8 +231,8 @@ class Worker:
     def run(self, mode: str, key: str) -> float:
         return self._ask(mode, key)["seconds"]
 
-    def probe(self) -> float:
-        return self._ask("probe")["gflops"]
+    def probe(self, shape: tuple[int, int, int] | None = None) -> float:
+        return self._ask("probe", *(shape or ()))["gflops"]
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -254,7 +259,7 @@ def serve(src: str, size_name: str, threads: int) -> None:
                     batches[rest[0]] = original.batch(dict(f))
                 reply = {}
             elif command == "probe":
-                original.probe()
+                original.probe(tuple(rest) or (2048, 2048, 2048))
                 reply = {"gflops": original.probe_samples[-1]}
             else:
                 reply = {"seconds": timed(lambda f=steps[command], b=batches[rest[0]]: f(b))}
@@ -342,9 +347,18 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra, 
             side.first_call_s[v] = [timed(lambda f=fn, x=x: f(*x).numpy()) for x in side.ours]
         worker.run(mode, side.original[0])
     tf_probe, torch_probe = MatmulProbe(2048, "float32"), []
+    shape = model_shape(size, batches.get("eval", max(batches.values())))
+    shaped = {
+        "tensorflow": MatmulProbe(dtype="float32", shape=shape),
+        "tensorflow_xla": MatmulProbe(dtype="float32", shape=shape, jit_compile=True),
+    }
+    torch_shaped: list[float] = []
     for _ in range(rounds):
         tf_probe.measure()
         torch_probe.append(worker.probe())
+        for probe in shaped.values():
+            probe.measure()
+        torch_shaped.append(worker.probe(shape))
         for (mode, _), side in sides.items():
             ours_s = dict.fromkeys(fns[mode], 0.0)
             original_s = 0.0
@@ -355,7 +369,14 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra, 
             for v, seconds in ours_s.items():
                 side.ours_s[v].append(seconds)
             side.original_s.append(original_s)
-    return sides, tf_probe, torch_probe
+    shaped_gflops = {k: summary(p.samples) for k, p in shaped.items()}
+    return sides, tf_probe, torch_probe, {"torch": summary(torch_shaped), **shaped_gflops}
+
+
+def model_shape(size: BenchSize, batch: int) -> tuple[int, int, int]:
+    """The model's own largest matmul kind at ``batch``: the feed-forward up-projection over the
+    image regions, [batch x regions, d] x [d, 4d] (at paper size b64: 6400 x 512 x 2048)."""
+    return (batch * size.max_regions, size.hidden_size, 4 * size.hidden_size)
 
 
 def _variant_result(side: Side, variant: str, examples: int) -> dict:
@@ -390,7 +411,7 @@ def run_original(
     worker = Worker(src, size, threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            sides, tf_probe, torch_probe = _interleave(
+            sides, tf_probe, torch_probe, shaped = _interleave(
                 worker, tmp, size, batches, rounds, realistic_batches_per_round, extra, defaults
             )
     finally:
@@ -422,6 +443,13 @@ def run_original(
         "matmul_probe_gflops": {
             "tensorflow": summary(tf_probe.samples),
             "torch": summary(torch_probe),
+        },
+        # the same rounds, at the model's feed-forward shape: TensorFlow's graph kernel, XLA's,
+        # and torch's (what the original's steps run on)
+        "model_shape_probe": {
+            "shape": list(model_shape(size, batches.get("eval", max(batches.values())))),
+            "what": "[batch x regions, d] x [d, 4d] float32, the feed-forward up-projection",
+            "gflops": shaped,
         },
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),

@@ -196,6 +196,11 @@ def test_runs_on_a_stand_in_of_the_original(tmp_path):
     assert all(s in buckets for s in comparisons["train_b2_realistic"]["ours_slots"])
     for framework in ("tensorflow", "torch"):
         assert out["matmul_probe_gflops"][framework]["n"] == 2
+    # the model-shaped probe: eval batch x regions, d, 4d; every kernel once per round
+    shaped = out["model_shape_probe"]
+    assert shaped["shape"] == [3 * size.max_regions, size.hidden_size, 4 * size.hidden_size]
+    assert set(shaped["gflops"]) == {"tensorflow", "tensorflow_xla", "torch"}
+    assert all(g["n"] == 2 and g["median"] > 0 for g in shaped["gflops"].values())
 
     calls = [json.loads(line) for line in (src / "mmnas" / "model" / "calls.jsonl").open()]
     # warm-up (one per comparison) + 2 rounds x (1 + 2 + 1 + 1) batches
