@@ -18,10 +18,11 @@ with the training step's XLA):
   count and XLA compiles once per shape, 8-11 s at paper size there; AVX-512: no committed
   report, so off as before);
 - XLA in training (``train.jit_compile`` left at none): on for models of d >= 256 on AVX2
-  (``side_by_side_xla_amd_avx2.json`` and ``side_by_side_xla_default_amd_avx2.json``, two runs
-  side by side with the original: the training step b8 XLA + FusedAdam 1.22x and 1.09x the
-  original's examples/s on padded inputs where graph + FusedAdam made 1.13x and 0.96x, 1.74x and
-  1.67x on realistic ones against 1.54x and 1.47x; XLA compiles once per input shape, 23-39 s
+  (``side_by_side_xla_amd_avx2.json``, ``side_by_side_xla_default_amd_avx2.json`` and
+  ``side_by_side_xla_probe_amd_avx2.json``, three runs side by side with the original: the
+  training step b8 XLA + FusedAdam 1.22x, 1.09x and 1.08x the original's examples/s on padded
+  inputs where graph + FusedAdam made 1.13x, 0.96x and 0.96x, and 1.74x, 1.67x and 1.67x on
+  realistic ones against 1.54x, 1.47x and 1.50x; XLA compiles once per input shape, 23-39 s
   each at d=512 there, paid back within a few hundred steps per shape), off elsewhere (not
   measured side by side); only in float32 on one replica (:func:`resolve_train_xla`);
 - ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
@@ -68,8 +69,9 @@ EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
     AVX2: "precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json (kept off); "
-    "XLA in training: side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json "
-    "(on); inter-op threads: threads_amd_avx2.json (1 not faster, default kept)",
+    "XLA in training: side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json, "
+    "side_by_side_xla_probe_amd_avx2.json (on); inter-op threads: threads_amd_avx2.json (1 not "
+    "faster, default kept)",
     OTHER: "precision: no bf16 hardware",
 }
 

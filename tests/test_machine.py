@@ -43,8 +43,8 @@ LINES = {
         training="XLA (d >= 256)",
         evidence="precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json "
         "(kept off); XLA in training: side_by_side_xla_amd_avx2.json, "
-        "side_by_side_xla_default_amd_avx2.json (on); inter-op threads: threads_amd_avx2.json (1 "
-        "not faster, default kept)",
+        "side_by_side_xla_default_amd_avx2.json, side_by_side_xla_probe_amd_avx2.json (on); "
+        "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)",
     ),
     machine.AVX512: "machine: AVX-512 (avx512f, avx512_bf16, no amx_bf16): precision auto = "
     "float32 (d >= 256), "
