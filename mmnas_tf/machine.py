@@ -3,10 +3,9 @@
 ``choose()`` reads the CPU flags (``/proc/cpuinfo``, or an injected set) and returns one
 :class:`MachineChoice` per kind: ``AMX`` (``amx_bf16``), ``AVX-512`` (``avx512f`` without AMX),
 ``AVX2`` (``avx2`` without AVX-512) or ``other`` (none of them: another architecture or an older
-x86). It covers four settings, and changes one only where a committed report under
+x86). It covers five settings, and changes one only where a committed report under
 ``bench/results/`` measured the alternative on that kind (:data:`EVIDENCE`); every other setting
-stays what it was before per-kind choices existed, and the run's line says so (five settings
-with the training step's XLA):
+stays what it was before per-kind choices existed, and the run's line says so:
 
 - precision (what ``--dtype_policy=auto`` resolves to for models of d >= 256): ``mixed_bfloat16``
   on AMX (``model_suite.json``: bf16 training b8 0.67x and evaluation b64 0.53x the fp32 time;
