@@ -16,12 +16,12 @@ Inputs:
 
 Ours runs its default path on this machine (:func:`default_variants`): FusedAdam in training, XLA
 for the training step where the machine chooses it (AVX2 at paper size), graph mode otherwise and
-in evaluation; ``--original_variants``
-(e.g. ``train:xla_fused_adam,eval:xla``) times other variants of ours in the same interleave, each
-with its first call per input shape recorded (XLA compiles there). The original's training
-step is its retrain recipe: forward, BCE with sum reduction, backward, gradient clipping at 1.0,
-Adam (0.9, 0.98, 1e-9). A 2048 float32 matmul probe of each framework is timed every round, and one at the model's
-feed-forward shape (TensorFlow's graph kernel, XLA's, and torch's).
+in evaluation; ``--original_variants`` (e.g. ``train:xla_fused_adam,eval:xla``) times other
+variants of ours in the same interleave, each with its first call per input shape recorded (XLA
+compiles there). The original's training step is its retrain recipe: forward, BCE with sum
+reduction, backward, gradient clipping at 1.0, Adam (0.9, 0.98, 1e-9). Every round times a 2048
+float32 matmul probe of each framework, and one at the model's feed-forward shape (TensorFlow's
+graph kernel, XLA's, and torch's).
 
 The original needs only a configuration object carrying the fields its networks read (its training
 scripts' ``Cfg`` is not imported: it pulls in the loaders) and its genotype ``arch/mmnas_vqa.json``.
