@@ -369,8 +369,15 @@ def _interleave(worker, tmp, size, batches, rounds, realistic_per_round, extra, 
             for v, seconds in ours_s.items():
                 side.ours_s[v].append(seconds)
             side.original_s.append(original_s)
-    shaped_gflops = {k: summary(p.samples) for k, p in shaped.items()}
-    return sides, tf_probe, torch_probe, {"torch": summary(torch_shaped), **shaped_gflops}
+    shaped_probe = {
+        "shape": list(shape),
+        "what": "[batch x regions, d] x [d, 4d] float32, the feed-forward up-projection",
+        "gflops": {
+            "torch": summary(torch_shaped),
+            **{k: summary(p.samples) for k, p in shaped.items()},
+        },
+    }
+    return sides, tf_probe, torch_probe, shaped_probe
 
 
 def model_shape(size: BenchSize, batch: int) -> tuple[int, int, int]:
@@ -411,7 +418,7 @@ def run_original(
     worker = Worker(src, size, threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            sides, tf_probe, torch_probe, shaped = _interleave(
+            sides, tf_probe, torch_probe, shaped_probe = _interleave(
                 worker, tmp, size, batches, rounds, realistic_batches_per_round, extra, defaults
             )
     finally:
@@ -446,11 +453,7 @@ def run_original(
         },
         # the same rounds, at the model's feed-forward shape: TensorFlow's graph kernel, XLA's,
         # and torch's (what the original's steps run on)
-        "model_shape_probe": {
-            "shape": list(model_shape(size, batches.get("eval", max(batches.values())))),
-            "what": "[batch x regions, d] x [d, 4d] float32, the feed-forward up-projection",
-            "gflops": shaped,
-        },
+        "model_shape_probe": shaped_probe,
         "load_average_1min": load_average(),
         "peak_rss_mb": peak_rss_mb(),
     }
