@@ -86,6 +86,16 @@ def report_context(module: str, args: list[str] | None = None) -> dict:
     }
 
 
+def onednn_on() -> bool | None:
+    """Whether this process's TensorFlow runs its oneDNN operations (what ``TF_ENABLE_ONEDNN_OPTS``
+    and the CPU decided at import); None when TensorFlow does not say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def machine() -> dict:
     """CPU model, core count, TensorFlow/Keras versions, oneDNN flag and load average."""
     import keras
@@ -110,7 +120,8 @@ def machine() -> dict:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+        "onednn_on": onednn_on(),
         "load_average_1min": load_average(),
     }
 

@@ -269,8 +269,9 @@ def define_machine_flags(fv: flags.FlagValues) -> None:
         "onednn_opts",
         "auto",
         list(ONEDNN_CHOICES),
-        f"{ONEDNN_ENV} for this run: auto (the machine's choice: TensorFlow's default, "
-        "on), on or off. Read before TensorFlow is imported.",
+        f"{ONEDNN_ENV} for this run: auto (the machine's choice: on for AVX2-only CPUs, "
+        "TensorFlow's default elsewhere; an exported value is kept), on or off. Read before "
+        "TensorFlow is imported.",
         flag_values=fv,
     )
     for pool in ("intra_op", "inter_op"):
@@ -381,7 +382,7 @@ def apply_machine_choice(fv: flags.FlagValues) -> str:
     choice = choose(None, fv.onednn_opts, fv.intra_op_threads, fv.inter_op_threads)
     check_onednn_env(choice)
     apply_threads(choice)
-    return describe(choice)
+    return describe(choice, os.environ)
 
 
 def run(main: Callable[[list[str]], object]) -> None:

@@ -24,19 +24,29 @@ stays what it was before per-kind choices existed, and the run's line says so:
   realistic ones against 1.54x, 1.47x and 1.50x; XLA compiles once per input shape, 23-39 s
   each at d=512 there, paid back within a few hundred steps per shape), off elsewhere (not
   measured side by side); only in float32 on one replica (:func:`resolve_train_xla`);
-- ``TF_ENABLE_ONEDNN_OPTS``: TensorFlow's default (oneDNN on) on every kind (no committed report
-  compares it); ``--onednn_opts=on|off`` sets it, before TensorFlow is imported
-  (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts);
+- ``TF_ENABLE_ONEDNN_OPTS``: ``1`` on AVX2 (``side_by_side_onednn_amd_avx2.json``: TensorFlow's
+  own default there is off, because its x86 build turns oneDNN on by default only on CPUs with
+  one of :data:`TF_ONEDNN_DEFAULT_FLAGS`; with it on, the 2048 matmul probe went from ~105-130 to
+  172 GFLOP/s and every side-by-side ratio with the original rose: padded training b8 1.24x,
+  realistic 1.96x, padded evaluation b64 1.55x, realistic 2.09x, against 1.08-1.22x, 1.67-1.74x,
+  1.19-1.24x and 1.74-1.79x with it off), TensorFlow's default on every other kind (AMX and the
+  AVX-512 kind measured have ``amx_*`` / ``avx512_bf16``, so it is on there already; no committed
+  report compares it); ``--onednn_opts=on|off`` overrides it. It is set before TensorFlow is
+  imported (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts), and a
+  value exported in the environment is kept unless the flag is given;
 - threads: TensorFlow's defaults on every kind (AVX2: ``threads_amd_avx2.json``, one inter-op
   thread against the default, per-step medians 0.87-1.00x the default's time in evaluation b64
   and 1.07-1.14x in training b8, so the default is kept; no other kind has a committed report);
   ``--intra_op_threads`` / ``--inter_op_threads`` set them.
 
-Two choices change numerics: precision, which was machine-dependent already, and XLA in training
-(another summation order than graph mode). Both are pinned where numerics matter: the reference
-tests pass explicit policies and build their layers outside the trainer, the search-space table
-builder computes in its protocol's ``float32`` with its own graph-mode step, and models under
-d=256 (every test's and the table's) never take XLA by this choice. Nothing here imports
+Three choices change numerics: precision, which was machine-dependent already, XLA in training
+(another summation order than graph mode) and oneDNN on AVX2 (other kernels, other summation
+orders, as on the kinds where it is TensorFlow's default). They are pinned where numerics matter:
+the reference tests pass explicit policies, build their layers outside the trainer and hold at
+tolerances that every kind meets with oneDNN on or off; the search-space table builder computes
+in its protocol's ``float32`` with its own graph-mode step and leaves oneDNN at TensorFlow's
+default (``machine_settings=False``); and models under d=256 (every test's and the table's)
+never take XLA by this choice. Nothing here imports
 TensorFlow at module level.
 """
 
@@ -59,16 +69,22 @@ KINDS = (AMX, AVX512, AVX2, OTHER)
 TRAIN_XLA_MIN_HIDDEN_SIZE = 256
 
 ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
-#: ``--onednn_opts``: "auto" keeps the kind's choice (TensorFlow's default on every kind).
+#: ``--onednn_opts``: "auto" keeps the kind's choice (on for AVX2, TensorFlow's default elsewhere).
 ONEDNN_CHOICES = ("auto", "on", "off")
 _ONEDNN_VALUE = {"on": "1", "off": "0"}
+#: TensorFlow's x86 Linux build turns its oneDNN operations on by default when the CPU has any of
+#: these (``/proc/cpuinfo`` names); without them ``TF_ENABLE_ONEDNN_OPTS`` unset means off.
+TF_ONEDNN_DEFAULT_FLAGS = frozenset(
+    {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}
+)
 
 #: The reports each kind's choices rest on (files under bench/results/), for the run's line.
 EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
-    AVX2: "precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json (kept off); "
-    "XLA in training: side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json, "
+    AVX2: "precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json (on); XLA in "
+    "evaluation: model_steps_amd_avx2.json (kept off); XLA in training: "
+    "side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json, "
     "side_by_side_xla_probe_amd_avx2.json (on); inter-op threads: threads_amd_avx2.json (1 not "
     "faster, default kept)",
     OTHER: "precision: no bf16 hardware",
@@ -87,6 +103,8 @@ class MachineChoice:
       train_xla: whether the training step is XLA-compiled when ``train.jit_compile`` is none,
         for float32 models of d >= :data:`TRAIN_XLA_MIN_HIDDEN_SIZE` on one replica.
       onednn_opts: ``TF_ENABLE_ONEDNN_OPTS`` to set ("1" / "0"), or None: TensorFlow's default.
+      onednn_default: TensorFlow's own default on this CPU (True: on), or None where the rule
+        is not known (not x86).
       intra_op_threads, inter_op_threads: thread pools (0: TensorFlow's default).
       overridden: names of the settings a flag set, for the line.
     """
@@ -97,6 +115,7 @@ class MachineChoice:
     eval_xla: bool = False
     train_xla: bool = False
     onednn_opts: str | None = None
+    onednn_default: bool | None = None
     intra_op_threads: int = 0
     inter_op_threads: int = 0
     overridden: tuple[str, ...] = ()
@@ -112,6 +131,14 @@ def machine_kind(flags: frozenset[str] | set[str]) -> tuple[str, str]:
     if "avx2" in flags:
         return AVX2, "avx2, no avx512f"
     return OTHER, "no avx2"
+
+
+def tensorflow_onednn_default(flags: frozenset[str] | set[str]) -> bool | None:
+    """Whether TensorFlow turns oneDNN on by itself on a CPU with these flags (x86 Linux: when it
+    has one of :data:`TF_ONEDNN_DEFAULT_FLAGS`); None when the flags are not x86's."""
+    if "sse2" not in flags:
+        return None
+    return bool(TF_ONEDNN_DEFAULT_FLAGS & set(flags))
 
 
 def choose(
@@ -132,9 +159,15 @@ def choose(
     ):
         if value is not None and value < 0:
             raise ValueError(f"{name} must be >= 0 (0: TensorFlow's default); got {value}")
-    kind, detail = machine_kind(cpu_flags() if flags is None else frozenset(flags))
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    kind, detail = machine_kind(flags)
     choice = MachineChoice(
-        kind, detail, MIXED_BFLOAT16 if kind == AMX else FLOAT32, train_xla=kind == AVX2
+        kind,
+        detail,
+        MIXED_BFLOAT16 if kind == AMX else FLOAT32,
+        train_xla=kind == AVX2,
+        onednn_opts="1" if kind == AVX2 else None,
+        onednn_default=tensorflow_onednn_default(flags),
     )
     changes, overridden = {}, []
     if onednn_opts != "auto":
@@ -154,13 +187,34 @@ def _threads(n: int) -> str:
     return str(n) if n else "TensorFlow's default"
 
 
-def describe(choice: MachineChoice) -> str:
-    """The one line a run prints among its first: the kind, each setting, and what backs it."""
-    onednn = (
-        f"{ONEDNN_ENV}={choice.onednn_opts}"
-        if choice.onednn_opts is not None
-        else f"{ONEDNN_ENV} unset (TensorFlow's default: on)"
-    )
+def _onednn_words(choice: MachineChoice, environ: Mapping[str, str] | None) -> str:
+    """The oneDNN part of the line: what the run has, and why, given its ``environ`` (None: the
+    choice alone, as when the program sets it before importing TensorFlow)."""
+    default = "TensorFlow's default"
+    if choice.onednn_default is not None:
+        default += f" on this CPU: {'on' if choice.onednn_default else 'off'}"
+    value = choice.onednn_opts if environ is None else environ.get(ONEDNN_ENV)
+    if "onednn_opts" in choice.overridden:
+        return f"{ONEDNN_ENV}={choice.onednn_opts}"
+    if value is None:
+        unset = f"{ONEDNN_ENV} unset ({default}"
+        if choice.onednn_opts is None:
+            return unset + ")"
+        return (
+            f"{unset}; the machine's choice, {choice.onednn_opts}, is set only when a program "
+            "starts, before TensorFlow is imported)"
+        )
+    if value == choice.onednn_opts:
+        return f"{ONEDNN_ENV}={value} (the machine's choice; {default})"
+    chosen = choice.onednn_opts or "unset"
+    return f"{ONEDNN_ENV}={value} (from the environment; the machine's choice: {chosen})"
+
+
+def describe(choice: MachineChoice, environ: Mapping[str, str] | None = None) -> str:
+    """The one line a run prints among its first: the kind, each setting, and what backs it.
+    ``environ``: the process's environment, to say what oneDNN setting the run really has (an
+    exported value, or none when TensorFlow was imported before the program could set it)."""
+    onednn = _onednn_words(choice, environ)
     flagged = f"; set by flags: {', '.join(choice.overridden)}" if choice.overridden else ""
     return (
         f"machine: {choice.kind} ({choice.detail}): precision auto = {choice.precision} "
@@ -214,22 +268,29 @@ def onednn_from_argv(argv: Sequence[str]) -> str:
     return "auto"
 
 
-def set_onednn_env(argv: Sequence[str], environ=os.environ) -> None:
+def set_onednn_env(
+    argv: Sequence[str], environ=os.environ, flags: frozenset[str] | None = None
+) -> None:
     """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn_opts`` on ``argv`` (or the machine's choice)
     before TensorFlow is imported, which reads it once; an exported value is kept unless the
-    flag is given."""
+    flag is given. ``flags``: the CPU's (None: this machine's)."""
     requested = onednn_from_argv(argv)
     if requested not in ONEDNN_CHOICES:
         return  # the flag parser refuses it with the accepted values
-    value = choose(onednn_opts=requested).onednn_opts
+    if requested == "auto" and ONEDNN_ENV in environ:
+        return
+    value = choose(flags, onednn_opts=requested).onednn_opts
     if value is not None:
         environ[ONEDNN_ENV] = value
 
 
 def check_onednn_env(choice: MachineChoice, environ: Mapping[str, str] = os.environ) -> None:
     """Raises ValueError when ``--onednn_opts`` asks for a value TensorFlow was not imported with
-    (a library caller that imported TensorFlow first: the variable is read at import)."""
-    if choice.onednn_opts is not None and environ.get(ONEDNN_ENV) != choice.onednn_opts:
+    (a library caller that imported TensorFlow first: the variable is read at import). The
+    machine's own choice is not checked: the line says what the run has instead."""
+    if "onednn_opts" not in choice.overridden:
+        return
+    if environ.get(ONEDNN_ENV) != choice.onednn_opts:
         raise ValueError(
             f"--onednn_opts={'on' if choice.onednn_opts == '1' else 'off'} needs "
             f"{ONEDNN_ENV}={choice.onednn_opts} before TensorFlow is imported; give the flag to "

@@ -33,7 +33,7 @@ CPUINFO = {
     machine.OTHER: "processor\t: 0\nFeatures\t: fp asimd evtstrm aes crc32\n",
 }
 TAIL = (
-    "training {training}, evaluation in graph mode (no XLA), TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default: on), "
+    "training {training}, evaluation in graph mode (no XLA), {onednn}, "
     "threads intra-op TensorFlow's default / inter-op TensorFlow's default; measured: {evidence} "
     "(bench/results/); the rest not measured on this kind, kept as before"
 )
@@ -41,20 +41,33 @@ LINES = {
     machine.AVX2: "machine: AVX2 (avx2, no avx512f): precision auto = float32 (d >= 256), "
     + TAIL.format(
         training="XLA (d >= 256)",
-        evidence="precision: no bf16 hardware; XLA in evaluation: model_steps_amd_avx2.json "
+        onednn="TF_ENABLE_ONEDNN_OPTS=1 (the machine's choice; TensorFlow's default on this CPU: "
+        "off)",
+        evidence="precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json (on); "
+        "XLA in evaluation: model_steps_amd_avx2.json "
         "(kept off); XLA in training: side_by_side_xla_amd_avx2.json, "
         "side_by_side_xla_default_amd_avx2.json, side_by_side_xla_probe_amd_avx2.json (on); "
         "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)",
     ),
     machine.AVX512: "machine: AVX-512 (avx512f, avx512_bf16, no amx_bf16): precision auto = "
     "float32 (d >= 256), "
-    + TAIL.format(training="in graph mode", evidence="precision: bf16_speed.json (matmul_isa)"),
+    + TAIL.format(
+        training="in graph mode",
+        onednn="TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default on this CPU: on)",
+        evidence="precision: bf16_speed.json (matmul_isa)",
+    ),
     machine.AMX: "machine: AMX (amx_bf16): precision auto = mixed_bfloat16 (d >= 256), "
     + TAIL.format(
-        training="in graph mode", evidence="precision and XLA: model_suite.json, bf16_speed.json"
+        training="in graph mode",
+        onednn="TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default on this CPU: on)",
+        evidence="precision and XLA: model_suite.json, bf16_speed.json",
     ),
     machine.OTHER: "machine: other (no avx2): precision auto = float32 (d >= 256), "
-    + TAIL.format(training="in graph mode", evidence="precision: no bf16 hardware"),
+    + TAIL.format(
+        training="in graph mode",
+        onednn="TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default)",
+        evidence="precision: no bf16 hardware",
+    ),
 }
 
 
@@ -66,7 +79,9 @@ def test_each_kind_is_detected_and_printed_from_faked_cpu_flags(kind):
     # precision and XLA in training differ between kinds: no committed report backs another
     # setting yet
     assert choice.train_xla == (kind == machine.AVX2)
-    assert (choice.eval_xla, choice.onednn_opts, choice.intra_op_threads) == (False, None, 0)
+    assert (choice.eval_xla, choice.intra_op_threads) == (False, 0)
+    # oneDNN: on where TensorFlow leaves it off and a side-by-side run measured it (AVX2)
+    assert choice.onednn_opts == ("1" if kind == machine.AVX2 else None)
     assert (choice.inter_op_threads, choice.overridden) == (0, ())
     assert machine.describe(choice) == LINES[kind]
 
@@ -109,6 +124,55 @@ def test_bad_overrides_name_the_accepted_values():
         machine.choose(set(), "yes")
     with pytest.raises(ValueError, match=r"intra_op_threads must be >= 0 .*got -1"):
         machine.choose(set(), intra_op_threads=-1)
+
+
+def test_tensorflows_own_onednn_default_is_predicted_from_the_cpu_flags():
+    """The rule the line states (oneDNN on by default only with VNNI, AVX512-BF16 or AMX) is
+    TensorFlow's on this machine: a process with the variable unset says the same."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    code = "from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.stdout.split()[-1] == str(machine.tensorflow_onednn_default(cpu_flags()))
+    faked = {k: machine.tensorflow_onednn_default(cpu_flags(v)) for k, v in CPUINFO.items()}
+    assert faked == {machine.AVX2: False, machine.AVX512: True, machine.AMX: True, "other": None}
+    assert machine.tensorflow_onednn_default({"sse2", "avx2", "avx_vnni"}) is True
+
+
+def test_the_line_says_what_onednn_setting_the_process_really_has():
+    avx2 = machine.choose(cpu_flags(CPUINFO[machine.AVX2]))
+    chosen = "TF_ENABLE_ONEDNN_OPTS=1 (the machine's choice; TensorFlow's default on this CPU: off)"
+    assert chosen in machine.describe(avx2, {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    exported = "TF_ENABLE_ONEDNN_OPTS=0 (from the environment; the machine's choice: 1)"
+    assert exported in machine.describe(avx2, {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    # a library caller that imported TensorFlow before any program could set the variable
+    assert (
+        "TF_ENABLE_ONEDNN_OPTS unset (TensorFlow's default on this CPU: off; the machine's choice, "
+        "1, is set only when a program starts, before TensorFlow is imported)"
+    ) in machine.describe(avx2, {})
+    amx = machine.choose(cpu_flags(CPUINFO[machine.AMX]))
+    assert "TF_ENABLE_ONEDNN_OPTS=0 (from the environment; the machine's choice: unset)" in (
+        machine.describe(amx, {"TF_ENABLE_ONEDNN_OPTS": "0"})
+    )
+    # only a flag's value is enforced; the machine's own choice is reported, not checked
+    machine.check_onednn_env(avx2, {})
+
+
+def test_the_machines_onednn_choice_is_set_before_import_unless_exported():
+    avx2, amx = (cpu_flags(CPUINFO[k]) for k in (machine.AVX2, machine.AMX))
+    environ = {}
+    machine.set_onednn_env(["--config=vqa"], environ, avx2)
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    environ = {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    machine.set_onednn_env(["--config=vqa"], environ, avx2)  # an exported value is kept
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "0"}
+    machine.set_onednn_env(["--onednn_opts=on"], environ, avx2)  # unless the flag is given
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
+    environ = {}
+    machine.set_onednn_env(["--config=vqa"], environ, amx)  # TensorFlow's default there
+    assert environ == {}
 
 
 def test_onednn_env_is_set_from_the_command_line_before_import():
