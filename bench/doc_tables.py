@@ -232,6 +232,11 @@ QUALITY_LARGE = f"{RESULTS}/search_quality_large.json"
 QUALITY_WARMUP = f"{RESULTS}/search_quality_warmup1800.json"
 #: the second space's board at that budget (seed 0 the probe), seeds paired with QUALITY_LARGE's
 QUALITY_LARGE_WARMUP = f"{RESULTS}/search_quality_large_warmup1800.json"
+SIDE_BY_SIDE_ONEDNN = (  # oneDNN on (exported), off (unset: the control), on (the machine's)
+    f"{RESULTS}/side_by_side_onednn_amd_avx2.json",
+    f"{RESULTS}/side_by_side_onednn_unset_amd_avx2.json",
+    f"{RESULTS}/side_by_side_onednn_choice_amd_avx2.json",
+)
 FIRST_TABLE = f"{RESULTS}/search_space_table.json"
 LARGE_TABLE = f"{RESULTS}/search_space_table_large.json"
 BF16_SPEED = f"{RESULTS}/bf16_speed.json"
@@ -374,6 +379,81 @@ def targets(reports: dict[str, dict]) -> str:
         f"{_f(ratios['mixed_bfloat16'], 2)}x mixed_bfloat16 | {met} | {SHORT[PADDING]} |"
     )
     return "\n".join(rows + _sources(reports))
+
+
+#: issue 22's side-by-side targets on the AVX2 kind: our default path's examples/s over the original's
+SIDE_BY_SIDE_TARGETS = {
+    "train_b8_padded": 1.2,
+    "train_b8_realistic": 1.5,
+    "eval_b64_padded": 1.4,
+    "eval_b64_realistic": 2.0,
+}
+COMPARISON_NAMES = {
+    "train_b8_padded": "train b8, padded to 100 regions",
+    "train_b8_realistic": "train b8, realistic (10-100 regions; the original pads to 100)",
+    "eval_b64_padded": "eval b64, padded",
+    "eval_b64_realistic": "eval b64, realistic",
+}
+
+
+def _ratio(stats: dict, bold: bool = False) -> str:
+    x = f"{_f(stats['median'], 2)}x"
+    return f"{f'**{x}**' if bold else x} ({_f(stats['min'], 2)}-{_f(stats['max'], 2)})"
+
+
+def _verdict(met: list[bool]) -> str:
+    """``met in runs 1, 3; missed in run 2`` (``met in every run`` / ``missed in every run``)."""
+    if all(met) or not any(met):
+        return f"{'met' if all(met) else 'missed'} in every run"
+    parts = []
+    for word, flag in (("met", True), ("missed", False)):
+        runs = [str(i) for i, m in enumerate(met, 1) if m is flag]
+        parts.append(f"{word} in run{'s' if len(runs) > 1 else ''} {', '.join(runs)}")
+    return "; ".join(parts)
+
+
+def side_by_side_of(paths: tuple[str, ...]) -> Callable[[dict[str, dict]], str]:
+    """docs/performance.md, the AVX2 kind: each run's default path and its other variants over
+    the original, per comparison, against the kind's targets; the matmul probes beside them."""
+
+    def render(reports: dict[str, dict]) -> str:
+        runs = [reports[p]["entries"]["original"] for p in paths]
+        head = ["ours over the original, median of per-round ratios (min-max)"]
+        for i in range(1, len(runs) + 1):
+            head += [f"run {i}: default path", f"run {i}: other variant"]
+        rows = ["| " + " | ".join(head + ["target"]) + " |", "|---" * (len(head) + 1) + "|"]
+        for key, target in SIDE_BY_SIDE_TARGETS.items():
+            cells, met = [COMPARISON_NAMES[key]], []
+            for run in runs:
+                c = run["comparisons"][key]
+                default = c["ours_variant"]
+                cells.append(f"{_ratio(c['ours_over_original'], True)} {VARIANT_NAMES[default]}")
+                others = [
+                    f"{_ratio(v['ours_over_original'])} {VARIANT_NAMES[name]}"
+                    for name, v in c.get("variants", {}).items()
+                    if name != default
+                ]
+                cells.append("; ".join(others) or "not run")
+                met.append(c["ours_over_original"]["median"] >= target)
+            rows.append("| " + " | ".join(cells + [f">= {target}x: {_verdict(met)}"]) + " |")
+        probe = ["matmul 2048 float32, GFLOP/s: TensorFlow / torch (median)"]
+        shaped = ["model-shaped matmul, GFLOP/s: TensorFlow graph / XLA / torch (median)"]
+        onednn = ["oneDNN in our process (`TF_ENABLE_ONEDNN_OPTS`)"]
+        for path, run in zip(paths, runs):
+            g = run["matmul_probe_gflops"]
+            probe += [f"{_f(g['tensorflow']['median'], 0)} / {_f(g['torch']['median'], 0)}", ""]
+            m = run["model_shape_probe"]["gflops"]
+            shaped += [
+                " / ".join(_f(m[k]["median"], 0) for k in ("tensorflow", "tensorflow_xla", "torch")),
+                "",
+            ]
+            machine = reports[path]["machine"]
+            state = {True: "on", False: "off", None: "state not recorded"}[machine.get("onednn_on")]
+            onednn += [f"{machine.get('onednn_env', 'not recorded')} (oneDNN {state})", ""]
+        rows += ["| " + " | ".join(r + [""]) + " |" for r in (probe, shaped, onednn)]
+        return "\n".join(rows + _sources(reports))
+
+    return render
 
 
 def eval_padding(reports: dict[str, dict]) -> str:
@@ -580,6 +660,9 @@ TABLES = {
     "bf16_speed": Table("docs/performance.md", (BF16_SPEED,), bf16_speed),
     "bf16_accuracy": Table("docs/performance.md", (BF16_ACCURACY,), bf16_accuracy),
     "eval_padding": Table("docs/performance.md", (PADDING,), eval_padding),
+    "side_by_side_onednn": Table(
+        "docs/performance.md", SIDE_BY_SIDE_ONEDNN, side_by_side_of(SIDE_BY_SIDE_ONEDNN)
+    ),
     # the 3-seed board: its estimators under "Result", its paired tests and goals under
     # "Statistics of the scoreboard"
     "scoreboard_3seeds": board_table(QUALITY_3SEEDS, FIRST_TABLE, parts=("estimators",)),

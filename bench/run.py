@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from bench.common import report_context  # no TensorFlow: the parent never imports it
+from mmnas_tf.machine import set_onednn_env
 
 SUITES = ("all", "model", "search", "pipeline", "memory")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -322,6 +323,8 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += [f"--serving_requests={args.serving_requests}"]
         cmd += [f"--dropout_rounds={args.dropout_rounds}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        # the machine's oneDNN choice, as a program of ours takes it (an exported value is kept)
+        set_onednn_env([], env)
         try:
             proc = subprocess.run(
                 cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout

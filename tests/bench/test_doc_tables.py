@@ -194,6 +194,26 @@ def test_targets_that_a_report_measures_are_judged(copy_root):
     )
 
 
+def test_the_side_by_side_table_judges_each_run_and_says_which_missed(copy_root):
+    """Each run's default path against the kind's target, run by run; the oneDNN row says what
+    TensorFlow ran in each."""
+    path = copy_root / doc_tables.SIDE_BY_SIDE_ONEDNN[0]
+    report = json.loads(path.read_text(encoding="utf-8"))
+    comparison = report["entries"]["original"]["comparisons"]["eval_b64_padded"]
+    comparison["ours_over_original"].update(median=1.39, min=1.3, max=1.5)
+    report["machine"]["onednn_on"] = True
+    path.write_text(json.dumps(report), encoding="utf-8")
+    rows = doc_tables.render("side_by_side_onednn", str(copy_root)).splitlines()
+    row = next(r for r in rows if r.startswith("| eval b64, padded |"))
+    assert row.startswith("| eval b64, padded | **1.39x** (1.30-1.50) graph |")
+    assert row.endswith(">= 1.4x: missed in runs 1, 2; met in run 3 |") or row.endswith(
+        ">= 1.4x: missed in every run |"
+    )
+    assert next(r for r in rows if r.startswith("| oneDNN")).count("(oneDNN on)") >= 1
+    assert doc_tables._verdict([True, False, True]) == "met in runs 1, 3; missed in run 2"
+    assert doc_tables._verdict([True, True]) == "met in every run"
+
+
 UP = "08:00:00 up 9 min,  0 user,  load average: {}, 3.78, 1.69"
 
 

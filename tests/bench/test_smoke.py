@@ -19,6 +19,15 @@ def test_smoke_report_structure(smoke_runs):
     assert report["schema"] == "mmnas_tf.bench/1" and report["smoke"] is True
     for key in ("cpu", "cores", "tensorflow"):
         assert key in report["machine"]
+    # the entries run with the machine's oneDNN choice, as a program of ours does (an exported
+    # value kept), and the report says what TensorFlow really ran
+    from mmnas_tf import machine
+    from mmnas_tf.precision import cpu_flags
+
+    value = os.environ.get(machine.ONEDNN_ENV) or machine.choose().onednn_opts
+    expected = {"1": True, "0": False}.get(value, machine.tensorflow_onednn_default(cpu_flags()))
+    assert report["machine"]["onednn_env"] == (value or "unset")
+    assert report["machine"]["onednn_on"] is expected
     assert set(report["load_average_1min"]) == {"start", "end"}
 
     sys.path.insert(0, REPO_ROOT)
