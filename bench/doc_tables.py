@@ -444,7 +444,9 @@ def side_by_side_of(paths: tuple[str, ...]) -> Callable[[dict[str, dict]], str]:
             probe += [f"{_f(g['tensorflow']['median'], 0)} / {_f(g['torch']['median'], 0)}", ""]
             m = run["model_shape_probe"]["gflops"]
             shaped += [
-                " / ".join(_f(m[k]["median"], 0) for k in ("tensorflow", "tensorflow_xla", "torch")),
+                " / ".join(
+                    _f(m[k]["median"], 0) for k in ("tensorflow", "tensorflow_xla", "torch")
+                ),
                 "",
             ]
             machine = reports[path]["machine"]
