@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from bench.common import report_context  # no TensorFlow: the parent never imports it
-from mmnas_tf.machine import set_onednn_env
+from mmnas_tf.machine import ONEDNN_ENV, set_onednn_env
 
 SUITES = ("all", "model", "search", "pipeline", "memory")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -307,6 +307,14 @@ def run_child(args: argparse.Namespace) -> None:
             json.dump(results, f)
 
 
+def entry_env() -> dict[str, str]:
+    """An entry's environment: ours, quiet, with the machine's oneDNN choice as a program of ours
+    takes it (an exported value is kept)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    set_onednn_env([], env)
+    return env
+
+
 def spawn(names: list[str], args: argparse.Namespace) -> dict:
     """Runs ``names`` in one subprocess; a crash or timeout becomes an error entry."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -322,12 +330,14 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
         cmd += [f"--original_variants={args.original_variants}"]
         cmd += [f"--serving_requests={args.serving_requests}"]
         cmd += [f"--dropout_rounds={args.dropout_rounds}"]
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-        # the machine's oneDNN choice, as a program of ours takes it (an exported value is kept)
-        set_onednn_env([], env)
         try:
             proc = subprocess.run(
-                cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=args.timeout
+                cmd,
+                cwd=REPO_ROOT,
+                env=entry_env(),
+                capture_output=True,
+                text=True,
+                timeout=args.timeout,
             )
             failure = None if proc.returncode == 0 else proc.stderr[-2000:]
         except subprocess.TimeoutExpired:
@@ -356,7 +366,8 @@ def machine_light() -> dict:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), **versions}
+    onednn = entry_env().get(ONEDNN_ENV, "unset")
+    return {"cpu": cpu, "cores": os.cpu_count(), **versions, "onednn_env": onednn}
 
 
 def write_report(report: dict, path: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from bench import doc_tables
 from bench.common import parse_lscpu, report_context
+from mmnas_tf import machine
 
 REPO_ROOT = doc_tables.REPO_ROOT
 
@@ -286,6 +287,7 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
         return {n: {"status": "skipped", "reason": "not measured by this test"} for n in names}
 
     monkeypatch.setattr(run, "spawn", spawn)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     monkeypatch.setattr(
         run,
         "report_context",
@@ -302,6 +304,14 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
     assert "avx512f" in report["machine"]["lscpu_flags"]
     assert report["load_average_1min"]["start"] == 0.5
     assert report["command"] == f"python -m bench.run --entries=peak --out={out}"
+    # what the entries' processes get: the machine's oneDNN choice unless one was exported
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    assert run.entry_env()["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert run.machine_light()["onednn_env"] == "0"
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    chosen = machine.choose().onednn_opts
+    assert run.entry_env().get("TF_ENABLE_ONEDNN_OPTS") == chosen
+    assert report["machine"]["onednn_env"] == (chosen or "unset")
     line = doc_tables.describe("r.json", report)
     assert (
         'machine "AMD EPYC 7B13", 2 cores, flags avx2, avx512f, avx512_bf16 (AVX-512, no AMX)'
