@@ -24,12 +24,14 @@ stays what it was before per-kind choices existed, and the run's line says so:
   realistic ones against 1.54x, 1.47x and 1.50x; XLA compiles once per input shape, 23-39 s
   each at d=512 there, paid back within a few hundred steps per shape), off elsewhere (not
   measured side by side); only in float32 on one replica (:func:`resolve_train_xla`);
-- ``TF_ENABLE_ONEDNN_OPTS``: ``1`` on AVX2 (``side_by_side_onednn_amd_avx2.json``: TensorFlow's
-  own default there is off, because its x86 build turns oneDNN on by default only on CPUs with
-  one of :data:`TF_ONEDNN_DEFAULT_FLAGS`; with it on, the 2048 matmul probe went from ~105-130 to
-  172 GFLOP/s and every side-by-side ratio with the original rose: padded training b8 1.24x,
-  realistic 1.96x, padded evaluation b64 1.55x, realistic 2.09x, against 1.08-1.22x, 1.67-1.74x,
-  1.19-1.24x and 1.74-1.79x with it off), TensorFlow's default on every other kind (AMX and the
+- ``TF_ENABLE_ONEDNN_OPTS``: ``1`` on AVX2 (``side_by_side_onednn_amd_avx2.json``,
+  ``side_by_side_onednn_choice_amd_avx2.json``, control ``side_by_side_onednn_unset_amd_avx2.json``:
+  TensorFlow's own default there is off, because its x86 build turns oneDNN on by default only
+  on CPUs with one of :data:`TF_ONEDNN_DEFAULT_FLAGS`; with it on, TensorFlow's matmul at the
+  model's shape went from 85 to 142-143 GFLOP/s and the default path's side-by-side ratios with
+  the original to 1.24x and 1.26x in padded training b8, 1.96x and 2.00x realistic, 1.55x and
+  1.62x in padded evaluation b64 and 2.09x and 2.08x realistic, against 1.15x, 1.72x, 1.03x and
+  1.52x in the control run of the same hour with it off), TensorFlow's default on every other kind (AMX and the
   AVX-512 kind measured have ``amx_*`` / ``avx512_bf16``, so it is on there already; no committed
   report compares it); ``--onednn_opts=on|off`` overrides it. It is set before TensorFlow is
   imported (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts), and a
@@ -82,8 +84,9 @@ TF_ONEDNN_DEFAULT_FLAGS = frozenset(
 EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
-    AVX2: "precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json (on); XLA in "
-    "evaluation: model_steps_amd_avx2.json (kept off); XLA in training: "
+    AVX2: "precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json, "
+    "side_by_side_onednn_choice_amd_avx2.json (on); XLA in evaluation: model_steps_amd_avx2.json "
+    "(kept off); XLA in training: "
     "side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json, "
     "side_by_side_xla_probe_amd_avx2.json (on); inter-op threads: threads_amd_avx2.json (1 not "
     "faster, default kept)",

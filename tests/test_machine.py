@@ -43,8 +43,8 @@ LINES = {
         training="XLA (d >= 256)",
         onednn="TF_ENABLE_ONEDNN_OPTS=1 (the machine's choice; TensorFlow's default on this CPU: "
         "off)",
-        evidence="precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json (on); "
-        "XLA in evaluation: model_steps_amd_avx2.json "
+        evidence="precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json, "
+        "side_by_side_onednn_choice_amd_avx2.json (on); XLA in evaluation: model_steps_amd_avx2.json "
         "(kept off); XLA in training: side_by_side_xla_amd_avx2.json, "
         "side_by_side_xla_default_amd_avx2.json, side_by_side_xla_probe_amd_avx2.json (on); "
         "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)",
