@@ -19,8 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 
-from bench.common import report_context  # no TensorFlow: the parent never imports it
+from bench.common import onednn_on, report_context  # no TensorFlow in the parent
 from mmnas_tf.machine import ONEDNN_ENV, set_onednn_env
 
 SUITES = ("all", "model", "search", "pipeline", "memory")
@@ -302,16 +303,23 @@ def run_child(args: argparse.Namespace) -> None:
         except Exception as e:  # noqa: BLE001 - reported, the suite goes on
             result = {"status": "error", "error": f"{type(e).__name__}: {e}"}
         result["wall_s"] = time.perf_counter() - start
+        result["onednn_env"] = os.environ.get(ONEDNN_ENV, "unset")
+        result["onednn_on"] = onednn_on()
         results[name] = result
         with open(args.child_out, "w", encoding="utf-8") as f:  # partial results survive a crash
             json.dump(results, f)
 
 
-def entry_env() -> dict[str, str]:
-    """An entry's environment: ours, quiet, with the machine's oneDNN choice as a program of ours
-    takes it (an exported value is kept)."""
+#: entries that time a serving path: they take a serving program's oneDNN choice
+SERVING_ENTRIES = frozenset({"serving_latency"})
+
+
+def entry_env(names: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of a process running the entries ``names``: ours, quiet, with the
+    machine's oneDNN choice as a program of ours takes it (a serving program's when every entry
+    is a serving one; an exported value is kept)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
-    set_onednn_env([], env)
+    set_onednn_env([], env, serving=bool(names) and set(names) <= SERVING_ENTRIES)
     return env
 
 
@@ -334,7 +342,7 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
             proc = subprocess.run(
                 cmd,
                 cwd=REPO_ROOT,
-                env=entry_env(),
+                env=entry_env(names),
                 capture_output=True,
                 text=True,
                 timeout=args.timeout,
@@ -352,8 +360,9 @@ def spawn(names: list[str], args: argparse.Namespace) -> dict:
     return results
 
 
-def machine_light() -> dict:
-    """Machine facts without importing TensorFlow in the parent."""
+def machine_light(names: Sequence[str] = ()) -> dict:
+    """Machine facts without importing TensorFlow in the parent (``onednn_env``: what the
+    processes of the entries ``names`` get)."""
     cpu = "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as f:
         for line in f:
@@ -366,7 +375,7 @@ def machine_light() -> dict:
             versions[pkg] = importlib.metadata.version(pkg)
         except importlib.metadata.PackageNotFoundError:
             versions[pkg] = None
-    onednn = entry_env().get(ONEDNN_ENV, "unset")
+    onednn = entry_env(names).get(ONEDNN_ENV, "unset")
     return {"cpu": cpu, "cores": os.cpu_count(), **versions, "onednn_env": onednn}
 
 
@@ -393,7 +402,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "dtype_policy": args.dtype_policy,
         "threads": {"intra_op": args.intra_op_threads, "inter_op": args.inter_op_threads},
         "started_utc": started.isoformat(timespec="seconds"),
-        "machine": {**machine_light(), **context["machine"]},
+        "machine": {**machine_light(names), **context["machine"]},
         "load_average_1min": {"start": context["load_average_1min"]},
         "entries": {},
     }

@@ -144,8 +144,9 @@ def quiet_start(argv: Sequence[str], environ=os.environ, machine_settings: bool 
     verbosity = resolve_verbosity(flag, environ)
     if flag is not None or "TF_CPP_MIN_LOG_LEVEL" not in environ:
         environ["TF_CPP_MIN_LOG_LEVEL"] = str(CPP_LOG_LEVEL[verbosity])
-    if machine_settings:
-        machine.set_onednn_env(argv[1:], environ)  # TensorFlow reads it once, at import
+    if machine_settings:  # TensorFlow reads it once, at import
+        serving = main_module() in machine.SERVING_PROGRAMS
+        machine.set_onednn_env(argv[1:], environ, serving=serving)
     import_quietly("tensorflow", verbosity)
     return verbosity
 
@@ -295,10 +296,15 @@ def _isatty(stream) -> bool:
         return False
 
 
+def main_module() -> str | None:
+    """The module this process runs as ``python -m`` (None for a script or an interpreter)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return None if spec is None else spec.name
+
+
 def running_as_program() -> bool:
     """Whether this process is ``python -m mmnas_tf.<module>``."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return spec is not None and spec.name.startswith("mmnas_tf.")
+    return (main_module() or "").startswith("mmnas_tf.")
 
 
 if running_as_program():

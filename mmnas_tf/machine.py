@@ -33,7 +33,11 @@ stays what it was before per-kind choices existed, and the run's line says so:
   1.62x in padded evaluation b64 and 2.09x and 2.08x realistic, against 1.15x, 1.72x, 1.03x and
   1.52x in the control run of the same hour with it off), TensorFlow's default on every other kind (AMX and the
   AVX-512 kind measured have ``amx_*`` / ``avx512_bf16``, so it is on there already; no committed
-  report compares it); ``--onednn_opts=on|off`` overrides it. It is set before TensorFlow is
+  report compares it). A serving program (:data:`SERVING_PROGRAMS`) keeps TensorFlow's default
+  on AVX2 too: at batch 1 oneDNN made our SavedModel slower there
+  (``serving_latency_onednn_amd_avx2.json`` against ``serving_latency_onednn_off_amd_avx2.json``,
+  the same hour: p50 60.0 ms against 55.3, 8 clients 21.9-23.6 examples/s against 24.9-25.8),
+  although batches of 8 gained. ``--onednn_opts=on|off`` overrides it. It is set before TensorFlow is
   imported (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts), and a
   value exported in the environment is kept unless the flag is given;
 - threads: TensorFlow's defaults on every kind (AVX2: ``threads_amd_avx2.json``, one inter-op
@@ -74,6 +78,9 @@ ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 #: ``--onednn_opts``: "auto" keeps the kind's choice (on for AVX2, TensorFlow's default elsewhere).
 ONEDNN_CHOICES = ("auto", "on", "off")
 _ONEDNN_VALUE = {"on": "1", "off": "0"}
+#: Programs that answer requests one by one: on AVX2 they keep TensorFlow's oneDNN default (off),
+#: the faster at batch 1 there.
+SERVING_PROGRAMS = frozenset({"mmnas_tf.serve"})
 #: TensorFlow's x86 Linux build turns its oneDNN operations on by default when the CPU has any of
 #: these (``/proc/cpuinfo`` names); without them ``TF_ENABLE_ONEDNN_OPTS`` unset means off.
 TF_ONEDNN_DEFAULT_FLAGS = frozenset(
@@ -85,8 +92,8 @@ EVIDENCE = {
     AMX: "precision and XLA: model_suite.json, bf16_speed.json",
     AVX512: "precision: bf16_speed.json (matmul_isa)",
     AVX2: "precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json, "
-    "side_by_side_onednn_choice_amd_avx2.json (on); XLA in evaluation: model_steps_amd_avx2.json "
-    "(kept off); XLA in training: "
+    "side_by_side_onednn_choice_amd_avx2.json (on), serving_latency_onednn_off_amd_avx2.json (off "
+    "when serving); XLA in evaluation: model_steps_amd_avx2.json (kept off); XLA in training: "
     "side_by_side_xla_amd_avx2.json, side_by_side_xla_default_amd_avx2.json, "
     "side_by_side_xla_probe_amd_avx2.json (on); inter-op threads: threads_amd_avx2.json (1 not "
     "faster, default kept)",
@@ -149,9 +156,11 @@ def choose(
     onednn_opts: str = "auto",
     intra_op_threads: int | None = None,
     inter_op_threads: int | None = None,
+    serving: bool = False,
 ) -> MachineChoice:
     """The choice for this machine (or for the given CPU ``flags``), with the flags' overrides:
-    ``onednn_opts`` "on" / "off" and explicit thread counts (None: the kind's choice)."""
+    ``onednn_opts`` "on" / "off" and explicit thread counts (None: the kind's choice).
+    ``serving``: for a program that answers requests one by one (:data:`SERVING_PROGRAMS`)."""
     if onednn_opts not in ONEDNN_CHOICES:
         raise ValueError(
             f"onednn_opts must be one of {', '.join(ONEDNN_CHOICES)}; got {onednn_opts!r}"
@@ -169,7 +178,7 @@ def choose(
         detail,
         MIXED_BFLOAT16 if kind == AMX else FLOAT32,
         train_xla=kind == AVX2,
-        onednn_opts="1" if kind == AVX2 else None,
+        onednn_opts="1" if kind == AVX2 and not serving else None,
         onednn_default=tensorflow_onednn_default(flags),
     )
     changes, overridden = {}, []
@@ -272,17 +281,21 @@ def onednn_from_argv(argv: Sequence[str]) -> str:
 
 
 def set_onednn_env(
-    argv: Sequence[str], environ=os.environ, flags: frozenset[str] | None = None
+    argv: Sequence[str],
+    environ=os.environ,
+    flags: frozenset[str] | None = None,
+    serving: bool = False,
 ) -> None:
     """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn_opts`` on ``argv`` (or the machine's choice)
     before TensorFlow is imported, which reads it once; an exported value is kept unless the
-    flag is given. ``flags``: the CPU's (None: this machine's)."""
+    flag is given. ``flags``: the CPU's (None: this machine's); ``serving``: the choice of a
+    serving program (:func:`choose`)."""
     requested = onednn_from_argv(argv)
     if requested not in ONEDNN_CHOICES:
         return  # the flag parser refuses it with the accepted values
     if requested == "auto" and ONEDNN_ENV in environ:
         return
-    value = choose(flags, onednn_opts=requested).onednn_opts
+    value = choose(flags, onednn_opts=requested, serving=serving).onednn_opts
     if value is not None:
         environ[ONEDNN_ENV] = value
 

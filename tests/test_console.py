@@ -120,6 +120,21 @@ def test_quiet_start_leaves_onednn_alone_for_a_pinned_program(monkeypatch):
     assert env == {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
 
 
+@pytest.mark.parametrize("program", ["mmnas_tf.train", "mmnas_tf.serve"])
+def test_quiet_start_takes_the_machines_onednn_choice_of_the_program(monkeypatch, program):
+    """A program gets the machine's oneDNN choice; the local server a serving program's (on AVX2:
+    TensorFlow's default, the faster at batch 1)."""
+    from mmnas_tf import machine
+
+    monkeypatch.setattr(console, "import_quietly", lambda *args: None)
+    monkeypatch.setattr(console, "main_module", lambda: program)
+    env = {}
+    console.quiet_start(["prog"], env)
+    chosen = machine.choose(serving=program == "mmnas_tf.serve").onednn_opts
+    assert env.get("TF_ENABLE_ONEDNN_OPTS") == chosen
+    assert program != "mmnas_tf.serve" or chosen is None
+
+
 NOISY = """\
 import os, sys
 os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written\\n")

@@ -44,7 +44,8 @@ LINES = {
         onednn="TF_ENABLE_ONEDNN_OPTS=1 (the machine's choice; TensorFlow's default on this CPU: "
         "off)",
         evidence="precision: no bf16 hardware; oneDNN: side_by_side_onednn_amd_avx2.json, "
-        "side_by_side_onednn_choice_amd_avx2.json (on); XLA in evaluation: model_steps_amd_avx2.json "
+        "side_by_side_onednn_choice_amd_avx2.json (on), serving_latency_onednn_off_amd_avx2.json "
+        "(off when serving); XLA in evaluation: model_steps_amd_avx2.json "
         "(kept off); XLA in training: side_by_side_xla_amd_avx2.json, "
         "side_by_side_xla_default_amd_avx2.json, side_by_side_xla_probe_amd_avx2.json (on); "
         "inter-op threads: threads_amd_avx2.json (1 not faster, default kept)",
@@ -173,6 +174,11 @@ def test_the_machines_onednn_choice_is_set_before_import_unless_exported():
     environ = {}
     machine.set_onednn_env(["--config=vqa"], environ, amx)  # TensorFlow's default there
     assert environ == {}
+    # a serving program keeps TensorFlow's default on AVX2 too (oneDNN was slower at batch 1)
+    machine.set_onednn_env(["--port=8500"], environ, avx2, serving=True)
+    assert environ == {} and machine.choose(avx2, serving=True).onednn_opts is None
+    machine.set_onednn_env(["--onednn_opts=on"], environ, avx2, serving=True)
+    assert environ == {"TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def test_onednn_env_is_set_from_the_command_line_before_import():

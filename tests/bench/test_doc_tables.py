@@ -309,8 +309,11 @@ def test_bench_run_records_machine_load_and_command(tmp_path, monkeypatch):
     assert run.machine_light()["onednn_env"] == "0"
     monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
     chosen = machine.choose().onednn_opts
-    assert run.entry_env().get("TF_ENABLE_ONEDNN_OPTS") == chosen
+    assert run.entry_env(["peak"]).get("TF_ENABLE_ONEDNN_OPTS") == chosen
     assert report["machine"]["onednn_env"] == (chosen or "unset")
+    # the serving entry runs as the local server does: TensorFlow's default on every kind
+    assert "TF_ENABLE_ONEDNN_OPTS" not in run.entry_env(["serving_latency"])
+    assert run.machine_light(["serving_latency"])["onednn_env"] == "unset"
     line = doc_tables.describe("r.json", report)
     assert (
         'machine "AMD EPYC 7B13", 2 cores, flags avx2, avx512f, avx512_bf16 (AVX-512, no AMX)'
