@@ -381,7 +381,8 @@ def targets(reports: dict[str, dict]) -> str:
     return "\n".join(rows + _sources(reports))
 
 
-#: issue 22's side-by-side targets on the AVX2 kind: our default path's examples/s over the original's
+#: issue 22's side-by-side targets on the AVX2 kind: our default path's examples/s over the
+#: original's
 SIDE_BY_SIDE_TARGETS = {
     "train_b8_padded": 1.2,
     "train_b8_realistic": 1.5,

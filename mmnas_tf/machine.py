@@ -25,21 +25,22 @@ stays what it was before per-kind choices existed, and the run's line says so:
   each at d=512 there, paid back within a few hundred steps per shape), off elsewhere (not
   measured side by side); only in float32 on one replica (:func:`resolve_train_xla`);
 - ``TF_ENABLE_ONEDNN_OPTS``: ``1`` on AVX2 (``side_by_side_onednn_amd_avx2.json``,
-  ``side_by_side_onednn_choice_amd_avx2.json``, control ``side_by_side_onednn_unset_amd_avx2.json``:
-  TensorFlow's own default there is off, because its x86 build turns oneDNN on by default only
-  on CPUs with one of :data:`TF_ONEDNN_DEFAULT_FLAGS`; with it on, TensorFlow's matmul at the
-  model's shape went from 85 to 142-143 GFLOP/s and the default path's side-by-side ratios with
-  the original to 1.24x and 1.26x in padded training b8, 1.96x and 2.00x realistic, 1.55x and
-  1.62x in padded evaluation b64 and 2.09x and 2.08x realistic, against 1.15x, 1.72x, 1.03x and
-  1.52x in the control run of the same hour with it off), TensorFlow's default on every other kind (AMX and the
-  AVX-512 kind measured have ``amx_*`` / ``avx512_bf16``, so it is on there already; no committed
-  report compares it). A serving program (:data:`SERVING_PROGRAMS`) keeps TensorFlow's default
-  on AVX2 too: at batch 1 oneDNN made our SavedModel slower there
-  (``serving_latency_onednn_amd_avx2.json`` against ``serving_latency_onednn_off_amd_avx2.json``,
-  the same hour: p50 60.0 ms against 55.3, 8 clients 21.9-23.6 examples/s against 24.9-25.8),
-  although batches of 8 gained. ``--onednn_opts=on|off`` overrides it. It is set before TensorFlow is
-  imported (:func:`set_onednn_env`, called by ``mmnas_tf.console`` when a program starts), and a
-  value exported in the environment is kept unless the flag is given;
+  ``side_by_side_onednn_choice_amd_avx2.json``, control
+  ``side_by_side_onednn_unset_amd_avx2.json``: TensorFlow's own default there is off, because its
+  x86 build turns oneDNN on by default only on CPUs with one of :data:`TF_ONEDNN_DEFAULT_FLAGS`;
+  with it on, TensorFlow's matmul at the model's shape went from 85 to 142-143 GFLOP/s and the
+  default path's side-by-side ratios with the original to 1.24x and 1.26x in padded training b8,
+  1.96x and 2.00x realistic, 1.55x and 1.62x in padded evaluation b64 and 2.09x and 2.08x
+  realistic, against 1.15x, 1.72x, 1.03x and 1.52x in the control run of the same hour with it
+  off), TensorFlow's default on every other kind (AMX and the AVX-512 kind measured have ``amx_*``
+  / ``avx512_bf16``, so it is on there already; no committed report compares it). A serving program
+  (:data:`SERVING_PROGRAMS`) keeps TensorFlow's default on AVX2 too: at batch 1 oneDNN made our
+  SavedModel slower there (``serving_latency_onednn_amd_avx2.json`` against
+  ``serving_latency_onednn_off_amd_avx2.json``, the same hour: p50 60.0 ms against 55.3, 8 clients
+  21.9-23.6 examples/s against 24.9-25.8), although batches of 8 gained. ``--onednn_opts=on|off``
+  overrides it. It is set before TensorFlow is imported (:func:`set_onednn_env`, called by
+  ``mmnas_tf.console`` when a program starts), and a value exported in the environment is kept
+  unless the flag is given;
 - threads: TensorFlow's defaults on every kind (AVX2: ``threads_amd_avx2.json``, one inter-op
   thread against the default, per-step medians 0.87-1.00x the default's time in evaluation b64
   and 1.07-1.14x in training b8, so the default is kept; no other kind has a committed report);
@@ -49,11 +50,10 @@ Three choices change numerics: precision, which was machine-dependent already, X
 (another summation order than graph mode) and oneDNN on AVX2 (other kernels, other summation
 orders, as on the kinds where it is TensorFlow's default). They are pinned where numerics matter:
 the reference tests pass explicit policies, build their layers outside the trainer and hold at
-tolerances that every kind meets with oneDNN on or off; the search-space table builder computes
-in its protocol's ``float32`` with its own graph-mode step and leaves oneDNN at TensorFlow's
-default (``machine_settings=False``); and models under d=256 (every test's and the table's)
-never take XLA by this choice. Nothing here imports
-TensorFlow at module level.
+tolerances that every kind meets with oneDNN on or off; the search-space table builder computes in
+its protocol's ``float32`` with its own graph-mode step and leaves oneDNN at TensorFlow's default
+(``machine_settings=False``); and models under d=256 (every test's and the table's) never take XLA
+by this choice. Nothing here imports TensorFlow at module level.
 """
 
 from __future__ import annotations
