@@ -16,6 +16,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from mmnas_tf.machine import ONEDNN_ENV
+
 #: Square sizes of the matmul peak. Above 3072 this 2-core machine gets slower (cache misses).
 PEAK_SIZES = (2048, 3072)
 #: The size of the matmul probe interleaved with model steps (0.17 s at ~100 GFLOP/s).
@@ -86,14 +88,17 @@ def report_context(module: str, args: list[str] | None = None) -> dict:
     }
 
 
-def onednn_on() -> bool | None:
-    """Whether this process's TensorFlow runs its oneDNN operations (what ``TF_ENABLE_ONEDNN_OPTS``
-    and the CPU decided at import); None when TensorFlow does not say."""
+def onednn_record() -> dict:
+    """This process's oneDNN setting, for a report: ``onednn_env``, ``TF_ENABLE_ONEDNN_OPTS`` as
+    it saw it, and ``onednn_on``, whether its TensorFlow runs its oneDNN operations (what the
+    variable and the CPU decided at import; None when TensorFlow does not say)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
     except ImportError:
-        return None
-    return bool(_pywrap_util_port.IsMklEnabled())
+        on = None
+    else:
+        on = bool(_pywrap_util_port.IsMklEnabled())
+    return {"onednn_env": os.environ.get(ONEDNN_ENV, "unset"), "onednn_on": on}
 
 
 def machine() -> dict:
@@ -120,8 +125,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
-        "onednn_on": onednn_on(),
+        **onednn_record(),
         "load_average_1min": load_average(),
     }
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from bench.common import onednn_on, report_context  # no TensorFlow in the parent
+from bench.common import onednn_record, report_context  # no TensorFlow in the parent
 from mmnas_tf.machine import ONEDNN_ENV, set_onednn_env
 
 SUITES = ("all", "model", "search", "pipeline", "memory")
@@ -303,8 +303,7 @@ def run_child(args: argparse.Namespace) -> None:
         except Exception as e:  # noqa: BLE001 - reported, the suite goes on
             result = {"status": "error", "error": f"{type(e).__name__}: {e}"}
         result["wall_s"] = time.perf_counter() - start
-        result["onednn_env"] = os.environ.get(ONEDNN_ENV, "unset")
-        result["onednn_on"] = onednn_on()
+        result.update(onednn_record())
         results[name] = result
         with open(args.child_out, "w", encoding="utf-8") as f:  # partial results survive a crash
             json.dump(results, f)
